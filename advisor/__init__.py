@@ -1,0 +1,32 @@
+"""advisor: ship rules, a batch model or a real-time model? Answered with costs and intervals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__all__ = ["Case", "CostMatrix", "InputError", "Result", "advise", "load_case"]
+
+if TYPE_CHECKING:
+    from advisor.case import Case, load_case
+    from advisor.costs import CostMatrix
+    from advisor.errors import InputError
+    from advisor.pipeline import advise
+    from advisor.result import Result
+
+_LAZY = {
+    "Case": "advisor.case",
+    "load_case": "advisor.case",
+    "CostMatrix": "advisor.costs",
+    "InputError": "advisor.errors",
+    "advise": "advisor.pipeline",
+    "Result": "advisor.result",
+}
+
+
+def __getattr__(name: str):
+    """Import on first use, so `import advisor` and `advisor --help` stay fast."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'advisor' has no attribute {name!r}")

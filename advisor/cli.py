@@ -1,0 +1,194 @@
+"""The `advisor` command: exit 0 on success, 2 on bad input (one line, no traceback), 1 otherwise.
+
+Heavy libraries are imported inside commands so `advisor --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+DEMO_CASE = "telco-churn"
+
+
+def bundled_case(name: str) -> Path:
+    """A bundled case file, found beside the package (source checkout)."""
+    return Path(__file__).resolve().parent.parent / "datasets" / f"{name}.yaml"
+
+
+class Reporter:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"· {message}", err=True)
+
+
+def run_guarded(fn):
+    """Turn InputError into exit 2 with one line; anything else into exit 1 with a short note."""
+    from advisor.errors import InputError
+
+    try:
+        return fn()
+    except InputError as exc:
+        click.echo(f"advisor: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("advisor: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # an internal error: say so, keep the trace for a bug report
+        click.echo(f"advisor: internal error: {type(exc).__name__}: {exc}", err=True)
+        if "ADVISOR_DEBUG" in __import__("os").environ:
+            traceback.print_exc()
+        else:
+            click.echo("advisor: set ADVISOR_DEBUG=1 to see the traceback", err=True)
+        sys.exit(1)
+
+
+def comparison_table(result) -> str:
+    cur = result.data["case"].get("currency", "")
+    lines = [f"{'policy':<14} {'cost/decision':>14}  95% interval ({cur})"]
+    for name, p in result.data["evaluation"]["policies"].items():
+        c = p["cost_per_decision"]
+        lines.append(f"{name:<14} {c['estimate']:>14.2f}  {c['low']:.2f} to {c['high']:.2f}")
+    return "\n".join(lines)
+
+
+def write_outputs(result, out: Path) -> tuple[Path, Path]:
+    """Render both files first, then write each atomically: no half-written report."""
+    from advisor.result import write_atomic
+
+    html = result.to_html()
+    text = result.to_json()
+    name = result.name
+    json_path = write_atomic(out / f"{name}.json", text + "\n")
+    html_path = write_atomic(out / f"{name}.html", html)
+    return html_path, json_path
+
+
+def finish(result, out: Path, quiet: bool) -> None:
+    html_path, json_path = write_outputs(result, out)
+    click.echo(comparison_table(result))
+    rec = result.data.get("recommendation")
+    if rec:
+        click.echo(f"\n{rec['option']}: {rec['headline']}")
+    click.echo(f"\nReport: {html_path}\nResult: {json_path}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="advisor")
+def main() -> None:
+    """Should you ship rules, a batch ML model or a real-time ML model, and at what upkeep?"""
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True)
+@click.option("--seed", type=int, default=None, help="Override the case's seed.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def demo(out: Path, seed: int | None, quiet: bool) -> None:
+    """Run the bundled telco-churn case and write its report."""
+    _analyze(str(bundled_case(DEMO_CASE)), out=out, seed=seed, quiet=quiet)
+
+
+@main.command()
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--target", help="Target column (when SOURCE is a data file).")
+@click.option("--cost-fp", type=float, help="Cost of acting on a negative (false positive).")
+@click.option("--cost-fn", type=float, help="Cost of missing a positive (false negative).")
+@click.option("--cost-tp", type=float, default=0.0, show_default=True)
+@click.option("--cost-tn", type=float, default=0.0, show_default=True)
+@click.option("--positive", help="The positive class (default: the last of the sorted values).")
+@click.option("--volume", default="1000 per day", show_default=True, help='e.g. "2000 per day".')
+@click.option("--timing", type=click.Choice(["periodic", "live"]), default="periodic", show_default=True)
+@click.option("--precomputable/--not-precomputable", default=True, show_default=True)
+@click.option("--latency-budget-ms", type=float, default=100.0, show_default=True)
+@click.option("--label-delay-days", type=float, default=30.0, show_default=True)
+@click.option("--time", "time_column", help="Timestamp column: time-ordered split and drift.")
+@click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Expert rule file.")
+@click.option("--currency", default="USD", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def analyze(source: str, **opts) -> None:
+    """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn."""
+    _analyze(source, **opts)
+
+
+def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> None:
+    def work():
+        from dataclasses import replace
+
+        from advisor.errors import InputError
+        from advisor.pipeline import advise, resolve_case
+
+        is_case = Path(source).suffix.lower() in {".yaml", ".yml"}
+        if is_case:
+            given = [k for k, v in opts.items() if v not in (None, (), False) and k in _DATA_ONLY]
+            if given:
+                raise InputError(f"--{given[0].replace('_', '-')} applies to a data file, not a case file")
+            case = resolve_case(source)
+        else:
+            if not opts.get("target"):
+                raise InputError("--target is needed with a data file", where=source)
+            if opts.get("cost_fp") is None or opts.get("cost_fn") is None:
+                raise InputError("--cost-fp and --cost-fn are needed with a data file", where=source)
+            case = resolve_case(
+                source,
+                target=opts["target"],
+                costs={k: opts[f"cost_{k}"] for k in ("fp", "fn", "tp", "tn")},
+                positive=opts.get("positive"),
+                volume=opts["volume"],
+                timing=opts["timing"],
+                precomputable=opts["precomputable"],
+                latency_budget_ms=opts["latency_budget_ms"],
+                label_delay_days=opts["label_delay_days"],
+                time=opts.get("time_column"),
+                ignore=tuple(opts.get("ignore") or ()),
+                rules=opts.get("rules_file"),
+                currency=opts["currency"],
+            )
+        if seed is not None:
+            if seed < 0:
+                raise InputError("--seed must be a non-negative whole number")
+            case = replace(case, seed=seed)
+        result = advise(case, progress=Reporter(quiet))
+        finish(result, out, quiet)
+
+    run_guarded(work)
+
+
+_DATA_ONLY = {"target", "cost_fp", "cost_fn", "positive", "time_column", "ignore", "rules_file"}
+
+
+@main.command()
+@click.argument("result_json", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the report.")
+def render(result_json: str, output: Path | None) -> None:
+    """Re-render a report from a result.json, without recomputing."""
+
+    def work():
+        from advisor.result import Result
+
+        result = Result.from_json(result_json)
+        target = output or Path(result_json).with_suffix(".html")
+        result.to_html(target)
+        click.echo(f"Report: {target}")
+
+    run_guarded(work)
+
+
+def _register_subcommands() -> None:
+    from advisor.rules.cli import rules
+
+    main.add_command(rules)
+
+
+_register_subcommands()
+
+if __name__ == "__main__":
+    main()

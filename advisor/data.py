@@ -1,0 +1,382 @@
+"""Load and validate a case's data: types, warnings, the data hash, and the seeded split."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings as _warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advisor.costs import CostMatrix, label_key
+from advisor.errors import InputError
+
+KINDS = ("numeric", "boolean", "categorical", "datetime")
+_BOOL_TEXT = {"true", "false"}
+MAX_LEVELS = 255
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The kind of every feature column, plus the roles of the other columns."""
+
+    features: dict[str, str]
+    target: str
+    time: str | None = None
+    cost_columns: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "features": dict(self.features),
+            "target": self.target,
+            "time": self.time,
+            "cost_columns": list(self.cost_columns),
+        }
+
+
+@dataclass
+class Dataset:
+    """The validated frame: features, target codes (index into the cost matrix classes), hash."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    schema: Schema
+    sha256: str
+    classes: tuple = ()
+    warnings: list[str] = field(default_factory=list)
+    dropped_rows: int = 0
+
+    def summary(self, costs: CostMatrix) -> dict:
+        counts = np.bincount(self.y, minlength=costs.n_classes)
+        return {
+            "rows": len(self.frame),
+            "columns": len(self.frame.columns),
+            "features": len(self.schema.features),
+            "feature_kinds": {k: sum(v == k for v in self.schema.features.values()) for k in KINDS},
+            "class_counts": {str(c): int(n) for c, n in zip(costs.classes, counts, strict=True)},
+            "dropped_rows": self.dropped_rows,
+            "sha256": self.sha256,
+            "schema": self.schema.to_dict(),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class Part:
+    """One split of the data: the rows and their class codes."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Split:
+    train: Part
+    valid: Part
+    test: Part
+    ordered_by: str | None
+
+    def summary(self) -> dict:
+        out = {"method": f"time-ordered on {self.ordered_by!r}" if self.ordered_by else "stratified random"}
+        for name in ("train", "valid", "test"):
+            part = getattr(self, name)
+            out[name] = {"rows": len(part)}
+            if self.ordered_by:
+                t = part.frame[self.ordered_by]
+                out[name]["from"], out[name]["to"] = str(t.min()), str(t.max())
+        return out
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """Read CSV, CSV.gz or Parquet, turning every read failure into a one-line InputError."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet") or name.endswith(".pq"):
+            frame = pd.read_parquet(path)
+        elif name.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz")):
+            sep = "\t" if ".tsv" in name else ","
+            with _warnings.catch_warnings():
+                _warnings.simplefilter("ignore")
+                frame = pd.read_csv(path, sep=sep, low_memory=False)
+        else:
+            raise InputError("unsupported file type; use .csv, .csv.gz or .parquet", where=str(path))
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError("no such data file", where=str(path)) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("the file is empty", where=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text (save the CSV as UTF-8)", where=str(path)) from None
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read the data: {first}", where=str(path)) from None
+    if frame.empty:
+        raise InputError("the data has no rows", where=str(path))
+    dupes = frame.columns[frame.columns.duplicated()]
+    if len(dupes):
+        raise InputError(f"column {dupes[0]!r} appears twice", where=str(path))
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def read_target_values(frame: pd.DataFrame | None, path: Path | None, target: str) -> list:
+    """Sorted distinct target values (for the binary cost shortcut)."""
+    data = frame if frame is not None else read_frame(path)
+    where = str(path) if path else "data"
+    if target not in data.columns:
+        raise InputError(f"no column {target!r}; columns are {_preview(data.columns)}", where=where)
+    values = data[target].dropna().unique().tolist()
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _preview(columns, n: int = 12) -> str:
+    cols = [str(c) for c in columns]
+    return ", ".join(cols[:n]) + (f", ... ({len(cols)} in all)" if len(cols) > n else "")
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """Content hash of an in-memory frame (columns, dtypes and values)."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def infer_kind(series: pd.Series) -> str:
+    """numeric, boolean, categorical or datetime, from the dtype and (for text) the values."""
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(series):
+        return "numeric"
+    values = series.dropna()
+    if len(values) == 0:
+        return "categorical"
+    distinct = values.unique()
+    if len(distinct) <= 2 and {str(v).strip().lower() for v in distinct} <= _BOOL_TEXT:
+        return "boolean"
+    sample = values.iloc[:: max(1, len(values) // 500)].astype(str)
+    if sample.str.match(r"^\d{4}-\d{2}-\d{2}").mean() > 0.95:
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        if parsed.notna().mean() > 0.95:
+            return "datetime"
+    return "categorical"
+
+
+def load_dataset(case) -> Dataset:
+    """Read the case's data, check every column it names, infer feature kinds, and warn."""
+    where = str(case.data_path) if case.data_path else "data"
+    frame = case.frame.copy() if case.frame is not None else read_frame(case.data_path)
+    if case.frame is not None:
+        if frame.empty:
+            raise InputError("the data frame has no rows", where=where)
+        frame.columns = [str(c) for c in frame.columns]
+    costs: CostMatrix = case.costs
+    warnings: list[str] = []
+
+    def need(column: str, role: str) -> None:
+        if column not in frame.columns:
+            raise InputError(
+                f"{role} column {column!r} is not in the data; columns are {_preview(frame.columns)}",
+                where=where,
+            )
+
+    need(case.target, "target")
+    if case.time:
+        need(case.time, "time")
+    for col in case.ignore:
+        need(col, "ignored")
+    for col in costs.columns:
+        need(col, "cost")
+
+    missing_target = frame[case.target].isna()
+    dropped = int(missing_target.sum())
+    if dropped:
+        frame = frame.loc[~missing_target]
+        warnings.append(f"{dropped} rows with a missing target {case.target!r} were dropped.")
+    if frame.empty:
+        raise InputError(f"every row has a missing target {case.target!r}", where=where)
+
+    key_to_code = {label_key(c): i for i, c in enumerate(costs.classes)}
+    keys = frame[case.target].map(label_key)
+    unknown = sorted(set(keys.unique()) - set(key_to_code))
+    if unknown:
+        raise InputError(
+            f"target {case.target!r} has value {unknown[0]!r}, which is not a class of the cost "
+            f"matrix ({[str(c) for c in costs.classes]})",
+            where=where,
+        )
+    y = keys.map(key_to_code).to_numpy(dtype=np.int64)
+    present = np.unique(y)
+    if len(present) < 2:
+        raise InputError(
+            f"target {case.target!r} has a single class ({costs.classes[present[0]]!r}); "
+            "at least two are needed",
+            where=where,
+        )
+    absent = [str(costs.classes[k]) for k in range(costs.n_classes) if k not in present]
+    if absent:
+        warnings.append(f"Class {absent[0]!r} of the cost matrix never occurs in the data.")
+
+    for col in costs.columns:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & frame[col].notna()
+        if bad.any():
+            raise InputError(
+                f"cost column {col!r} holds a non-number {frame[col][bad].iloc[0]!r}", where=where
+            )
+        if values.isna().any():
+            raise InputError(
+                f"cost column {col!r} has {int(values.isna().sum())} missing values; costs must be "
+                "known for every row",
+                where=where,
+            )
+        if not np.isfinite(values.to_numpy(dtype=float)).all():
+            raise InputError(f"cost column {col!r} holds an infinite value", where=where)
+
+    if case.time:
+        frame = frame.assign(**{case.time: _parse_time(frame[case.time], case.time, where)})
+        bad_time = frame[case.time].isna()
+        if bad_time.any():
+            warnings.append(f"{int(bad_time.sum())} rows with a missing time were dropped.")
+            keep = ~bad_time.to_numpy()
+            frame, y = frame.loc[keep], y[keep]
+            dropped += int(bad_time.sum())
+
+    roles = {case.target, *case.ignore, *([case.time] if case.time else [])}
+    features: dict[str, str] = {}
+    for col in frame.columns:
+        if col in roles:
+            continue
+        kind = infer_kind(frame[col])
+        if kind == "datetime":
+            warnings.append(f"Column {col!r} holds dates; it is not used as a feature.")
+            continue
+        if frame[col].isna().all():
+            warnings.append(f"Column {col!r} is empty; it is not used as a feature.")
+            continue
+        if _looks_like_id(frame[col], kind):
+            warnings.append(
+                f"Column {col!r} looks like an identifier (a different value on almost every row); "
+                "it is not used as a feature. List it under 'ignore' to silence this."
+            )
+            continue
+        features[col] = kind
+    if not features:
+        raise InputError("no usable feature columns remain", where=where)
+    frame = frame.reset_index(drop=True)
+    warnings.extend(_leak_warnings(frame, y, features, case.target))
+    sha = frame_sha256(case.frame) if case.frame is not None else file_sha256(case.data_path)
+    schema = Schema(features=features, target=case.target, time=case.time, cost_columns=costs.columns)
+    return Dataset(
+        frame=frame,
+        y=y,
+        schema=schema,
+        sha256=sha,
+        classes=costs.classes,
+        warnings=warnings,
+        dropped_rows=dropped,
+    )
+
+
+def _parse_time(series: pd.Series, column: str, where: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series
+    if pd.api.types.is_numeric_dtype(series):
+        raise InputError(f"time column {column!r} holds numbers, not timestamps", where=where)
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed")
+    bad = parsed.isna() & series.notna()
+    if bad.any():
+        raise InputError(
+            f"time column {column!r} has a value that is not a timestamp: {series[bad].iloc[0]!r}",
+            where=where,
+        )
+    return parsed
+
+
+def _looks_like_id(series: pd.Series, kind: str) -> bool:
+    n = int(series.notna().sum())
+    if n < 50:
+        return False
+    distinct = series.nunique(dropna=True)
+    if kind == "categorical":
+        return distinct / n > 0.9
+    if kind == "numeric" and pd.api.types.is_integer_dtype(series) and distinct == n:
+        return (series.max() - series.min() + 1) <= 1.1 * n
+    return False
+
+
+def _leak_warnings(frame: pd.DataFrame, y: np.ndarray, features: dict, target: str) -> list[str]:
+    """Warn when one feature alone predicts the target almost perfectly (known at decision time?)."""
+    out = []
+    base = np.bincount(y).max() / len(y)
+    if base > 0.97:
+        return out
+    for col, kind in features.items():
+        s = frame[col]
+        if kind == "numeric":
+            ranks = s.rank(method="average", pct=True)
+            groups = np.where(s.isna(), -1, np.minimum((ranks * 20).fillna(0).to_numpy(), 19)).astype(int)
+        else:
+            groups = pd.factorize(s.astype("string").fillna("\x00missing"))[0]
+            if groups.max() > 1000:
+                continue
+        table = np.zeros((groups.max() + 2, y.max() + 1))
+        np.add.at(table, (groups + 1, y), 1)
+        accuracy = table.max(axis=1).sum() / len(y)
+        if accuracy >= 0.99:
+            out.append(
+                f"Column {col!r} alone predicts {target!r} with {accuracy:.1%} accuracy: check that it "
+                "is known at decision time (a leak would flatter every policy)."
+            )
+    return out
+
+
+def split_dataset(data: Dataset, seed: int) -> Split:
+    """60/20/20: time-ordered when the case has a time column, else stratified and seeded."""
+    n = len(data.y)
+    if n < 30:
+        raise InputError(f"only {n} labelled rows; at least 30 are needed to split and evaluate")
+    time = data.schema.time
+    if time:
+        order = np.argsort(data.frame[time].to_numpy(), kind="stable")
+        a, b = int(round(n * 0.6)), int(round(n * 0.8))
+        parts = (order[:a], order[a:b], order[b:])
+    else:
+        from sklearn.model_selection import train_test_split
+
+        counts = np.bincount(data.y)
+        small = [(k, c) for k, c in enumerate(counts) if 0 < c < 5]
+        if small:
+            label = data.classes[small[0][0]] if data.classes else small[0][0]
+            raise InputError(
+                f"class {str(label)!r} has only {small[0][1]} rows; each class needs at least 5 "
+                "to be split into train, validation and test",
+                where=f"column {data.schema.target!r}",
+            )
+        idx = np.arange(n)
+        train, rest = train_test_split(idx, test_size=0.4, stratify=data.y, random_state=seed)
+        valid, test = train_test_split(rest, test_size=0.5, stratify=data.y[rest], random_state=seed)
+        parts = (np.sort(train), np.sort(valid), np.sort(test))
+    made = [Part(frame=data.frame.iloc[p].reset_index(drop=True), y=data.y[p]) for p in parts]
+    if len(np.unique(made[0].y)) < 2:
+        raise InputError("the training split holds a single class; the data cannot be learned from")
+    return Split(train=made[0], valid=made[1], test=made[2], ordered_by=time)

@@ -1,0 +1,143 @@
+"""One feature definition, two callers: the same encoders serve a whole frame and one record.
+
+A FeatureSpec is fitted on the training split and then used by every policy, for batch
+decisions (`clean`, `encode`) and for a single request (`clean_record`, `encode_record`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from advisor.data import MAX_LEVELS, Schema
+
+_BOOLEAN = {True: 1.0, False: 0.0, "true": 1.0, "false": 0.0, "True": 1.0, "False": 0.0,
+            "TRUE": 1.0, "FALSE": 0.0}
+
+
+def _is_missing(value) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float | np.floating) and math.isnan(value)
+    )
+
+
+def _number(value) -> float:
+    """One numeric cell as float; anything that does not parse is missing (as pd.to_numeric)."""
+    if _is_missing(value) or isinstance(value, bool | np.bool_):
+        return float(value) if isinstance(value, bool | np.bool_) else math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """How one column becomes a model input: its kind and, for categories, the level codes."""
+
+    name: str
+    kind: str
+    levels: tuple = ()
+
+    @property
+    def other_code(self) -> float:
+        return float(len(self.levels))
+
+    def _codes(self) -> dict:
+        return {v: float(i) for i, v in enumerate(self.levels)}
+
+    def clean_column(self, series: pd.Series) -> pd.Series:
+        """Typed values (floats for numbers and booleans, text or NaN for categories)."""
+        if self.kind == "numeric":
+            return pd.to_numeric(series, errors="coerce").astype(float)
+        if self.kind == "boolean":
+            return series.map(_BOOLEAN).astype(float)
+        out = series.astype(object)
+        return out.where(series.notna(), np.nan)
+
+    def clean_value(self, value):
+        if self.kind == "numeric":
+            return _number(value)
+        if self.kind == "boolean":
+            return math.nan if _is_missing(value) else _BOOLEAN.get(value, math.nan)
+        return math.nan if _is_missing(value) else value
+
+    def encode_column(self, cleaned: pd.Series) -> np.ndarray:
+        if self.kind != "categorical":
+            return cleaned.to_numpy(dtype=float)
+        codes = cleaned.map(self._codes()).astype(float)
+        codes = codes.where(cleaned.isna() | codes.notna(), self.other_code)
+        return codes.to_numpy(dtype=float)
+
+    def encode_value(self, cleaned) -> float:
+        if self.kind != "categorical":
+            return cleaned
+        if _is_missing(cleaned):
+            return math.nan
+        return self._codes().get(cleaned, self.other_code)
+
+
+class FeatureSpec:
+    """Feature definitions fitted on training rows; scikit-learn style (`fit` sets `encoders_`)."""
+
+    def __init__(self, schema: Schema, max_levels: int = MAX_LEVELS) -> None:
+        self.schema = schema
+        self.max_levels = max_levels
+
+    def fit(self, frame: pd.DataFrame) -> FeatureSpec:
+        encoders = []
+        for name, kind in self.schema.features.items():
+            levels: tuple = ()
+            if kind == "categorical":
+                counts = frame[name].dropna().value_counts(sort=False)
+                ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+                levels = tuple(v for v, _ in ranked[: self.max_levels])
+            encoders.append(FeatureEncoder(name, kind, levels))
+        self.encoders_ = tuple(encoders)
+        self._code_maps = [e._codes() for e in self.encoders_]
+        return self
+
+    @property
+    def names_(self) -> list[str]:
+        return [e.name for e in self.encoders_]
+
+    @property
+    def categorical_indices_(self) -> list[int]:
+        return [i for i, e in enumerate(self.encoders_) if e.kind == "categorical"]
+
+    def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The feature columns, typed; what the rules read."""
+        return pd.DataFrame(
+            {e.name: e.clean_column(frame[e.name]) for e in self.encoders_}, index=frame.index
+        )
+
+    def clean_record(self, record: Mapping) -> dict:
+        return {e.name: e.clean_value(record.get(e.name)) for e in self.encoders_}
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """Model matrix (rows x features), categories as integer codes, missing as NaN."""
+        cleaned = self.clean(frame)
+        out = np.empty((len(frame), len(self.encoders_)), dtype=float)
+        for j, e in enumerate(self.encoders_):
+            out[:, j] = e.encode_column(cleaned[e.name])
+        return out
+
+    def encode_record(self, record: Mapping) -> np.ndarray:
+        """The same matrix for one request, without building a DataFrame."""
+        row = np.empty((1, len(self.encoders_)), dtype=float)
+        for j, (e, codes) in enumerate(zip(self.encoders_, self._code_maps, strict=True)):
+            v = e.clean_value(record.get(e.name))
+            if e.kind == "categorical":
+                v = math.nan if _is_missing(v) else codes.get(v, e.other_code)
+            row[0, j] = v
+        return row
+
+    def to_dict(self) -> dict:
+        return {
+            e.name: {"kind": e.kind, "levels": len(e.levels)} if e.levels else {"kind": e.kind}
+            for e in self.encoders_
+        }

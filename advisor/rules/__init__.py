@@ -1,0 +1,1 @@
+"""Transparent policies: rule objects, the rule-file parser and the cost-aware learner."""
