@@ -95,8 +95,9 @@ def advise(
         "evaluation": evaluation.summary,
     }
     stages = StageInputs(case, data, split, spec, policies, evaluation, timings)
-    for extra in _later_stages():
-        extra(stages, payload)
+    for name, message, run in later_stages():
+        with timings.stage(name, message):
+            run(stages, payload)
     payload["manifest"] = build_manifest(data.sha256, case.seed, case.to_dict())
     payload["timings"] = dict(timings.seconds)
     return Result(data=payload, policies=policies)
@@ -115,6 +116,11 @@ class StageInputs:
         self.timings = timings
 
 
-def _later_stages() -> list[Callable[[StageInputs, dict], None]]:
-    """Stages after evaluation, each adding its own keys to the payload."""
-    return []
+def later_stages() -> list[tuple[str, str, Callable[[StageInputs, dict], None]]]:
+    """Stages after evaluation, in order; each adds its own keys to the payload.
+
+    Each entry is (timing name, progress message, function(stages, payload)). Later entries
+    may read what earlier ones wrote (the recommendation reads all of them).
+    """
+    stages: list[tuple[str, str, Callable[[StageInputs, dict], None]]] = []
+    return stages
