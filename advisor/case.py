@@ -15,10 +15,23 @@ from advisor.errors import InputError
 
 DAYS_PER = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
 TIMINGS = ("periodic", "live")
-_VOLUME = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*(?:(?:per|/|a)\s*(day|week|month|year)s?)?\s*$")
+_VOLUME = re.compile(
+    r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*(?:(?:per|/|a)\s*(day|week|month|year)s?)?\s*$"
+)
 _KNOWN_KEYS = {
-    "name", "question", "data", "target", "time", "ignore", "currency", "costs", "decision",
-    "rules", "assumptions", "seed", "options",
+    "name",
+    "question",
+    "data",
+    "target",
+    "time",
+    "ignore",
+    "currency",
+    "costs",
+    "decision",
+    "rules",
+    "assumptions",
+    "seed",
+    "options",
 }
 DEFAULT_OPTIONS = {
     "max_rules": 8,
@@ -153,7 +166,9 @@ def parse_options(raw: object, where: str = "options") -> dict:
         raise InputError("expected a mapping", where=where)
     unknown = sorted(set(raw) - set(DEFAULT_OPTIONS))
     if unknown:
-        raise InputError(f"unknown option {unknown[0]!r}; known: {sorted(DEFAULT_OPTIONS)}", where=where)
+        raise InputError(
+            f"unknown option {unknown[0]!r}; known: {sorted(DEFAULT_OPTIONS)}", where=where
+        )
     out = dict(DEFAULT_OPTIONS)
     for key, v in raw.items():
         default = DEFAULT_OPTIONS[key]
@@ -164,7 +179,9 @@ def parse_options(raw: object, where: str = "options") -> dict:
         out[key] = type(default)(v)
     for key in ("rules_capture_target", "alpha", "power", "treatment_share"):
         if not 0 < out[key] < 1 + (key == "rules_capture_target"):
-            raise InputError(f"expected a number between 0 and 1, got {out[key]!r}", where=f"{where}.{key}")
+            raise InputError(
+                f"expected a number between 0 and 1, got {out[key]!r}", where=f"{where}.{key}"
+            )
     if out["bootstrap_resamples"] < 100:
         raise InputError("expected at least 100 resamples", where=f"{where}.bootstrap_resamples")
     return out
@@ -172,13 +189,19 @@ def parse_options(raw: object, where: str = "options") -> dict:
 
 def parse_costs(raw: object, where: str = "costs") -> CostMatrix:
     if not isinstance(raw, Mapping):
-        raise InputError("expected a mapping with 'matrix' (and optionally 'decisions')", where=where)
+        raise InputError(
+            "expected a mapping with 'matrix' (and optionally 'decisions')", where=where
+        )
     unknown = sorted(set(raw) - {"decisions", "matrix"})
     if unknown:
-        raise InputError(f"unknown field {unknown[0]!r}; expected 'decisions' and 'matrix'", where=where)
+        raise InputError(
+            f"unknown field {unknown[0]!r}; expected 'decisions' and 'matrix'", where=where
+        )
     decisions = raw.get("decisions")
     if decisions is not None and (
-        not isinstance(decisions, list) or not decisions or not all(isinstance(d, str | int) for d in decisions)
+        not isinstance(decisions, list)
+        or not decisions
+        or not all(isinstance(d, str | int) for d in decisions)
     ):
         raise InputError("expected a list of decision names", where=f"{where}.decisions")
     if "matrix" not in raw:
@@ -214,11 +237,15 @@ def load_case(path: str | Path) -> Case:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"not valid YAML{at}: {getattr(exc, 'problem', exc)}", where=str(path)) from None
+        raise InputError(
+            f"not valid YAML{at}: {getattr(exc, 'problem', exc)}", where=str(path)
+        ) from None
     except UnicodeDecodeError:
         raise InputError("not a UTF-8 text file", where=str(path)) from None
     if not isinstance(raw, Mapping):
-        raise InputError("expected a mapping of case fields (name, data, target, costs, ...)", where=str(path))
+        raise InputError(
+            "expected a mapping of case fields (name, data, target, costs, ...)", where=str(path)
+        )
     try:
         return _case_from_mapping(raw, path)
     except InputError as exc:
@@ -242,14 +269,18 @@ def _case_from_mapping(raw: Mapping, path: Path) -> Case:
     base = path.parent
     data_path = (base / raw["data"]).resolve()
     if not data_path.is_file():
-        raise InputError(f"data file {raw['data']!r} not found (looked in {data_path})", where="data")
+        raise InputError(
+            f"data file {raw['data']!r} not found (looked in {data_path})", where="data"
+        )
     rules_path = None
     if raw.get("rules"):
         if not isinstance(raw["rules"], str):
             raise InputError(f"expected a path, got {raw['rules']!r}", where="rules")
         rules_path = (base / raw["rules"]).resolve()
         if not rules_path.is_file():
-            raise InputError(f"rule file {raw['rules']!r} not found (looked in {rules_path})", where="rules")
+            raise InputError(
+                f"rule file {raw['rules']!r} not found (looked in {rules_path})", where="rules"
+            )
     assumptions = raw.get("assumptions") or {}
     if not isinstance(assumptions, Mapping):
         raise InputError("expected a mapping", where="assumptions")
@@ -347,7 +378,9 @@ def _costs_from_argument(costs, target, frame, data_path, positive) -> CostMatri
         return parse_costs(costs)
     unknown = sorted(set(costs) - {"fp", "fn", "tp", "tn"})
     if unknown or not {"fp", "fn"} <= set(costs):
-        raise InputError("the binary shortcut needs 'fp' and 'fn' (and optionally 'tp', 'tn')", where="costs")
+        raise InputError(
+            "the binary shortcut needs 'fp' and 'fn' (and optionally 'tp', 'tn')", where="costs"
+        )
     from advisor.data import read_target_values
 
     values = read_target_values(frame, data_path, target)

@@ -86,7 +86,12 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
 @click.option("--seed", type=int, default=None, help="Override the case's seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def demo(out: Path, seed: int | None, quiet: bool) -> None:
@@ -103,7 +108,9 @@ def demo(out: Path, seed: int | None, quiet: bool) -> None:
 @click.option("--cost-tn", type=float, default=0.0, show_default=True)
 @click.option("--positive", help="The positive class (default: the last of the sorted values).")
 @click.option("--volume", default="1000 per day", show_default=True, help='e.g. "2000 per day".')
-@click.option("--timing", type=click.Choice(["periodic", "live"]), default="periodic", show_default=True)
+@click.option(
+    "--timing", type=click.Choice(["periodic", "live"]), default="periodic", show_default=True
+)
 @click.option("--precomputable/--not-precomputable", default=True, show_default=True)
 @click.option("--latency-budget-ms", type=float, default=100.0, show_default=True)
 @click.option("--label-delay-days", type=float, default=30.0, show_default=True)
@@ -111,7 +118,12 @@ def demo(out: Path, seed: int | None, quiet: bool) -> None:
 @click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Expert rule file.")
 @click.option("--currency", default="USD", show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
 @click.option("--seed", type=int, default=None)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def analyze(source: str, **opts) -> None:
@@ -130,13 +142,17 @@ def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> N
         if is_case:
             given = [k for k, v in opts.items() if v not in (None, (), False) and k in _DATA_ONLY]
             if given:
-                raise InputError(f"--{given[0].replace('_', '-')} applies to a data file, not a case file")
+                raise InputError(
+                    f"--{given[0].replace('_', '-')} applies to a data file, not a case file"
+                )
             case = resolve_case(source)
         else:
             if not opts.get("target"):
                 raise InputError("--target is needed with a data file", where=source)
             if opts.get("cost_fp") is None or opts.get("cost_fn") is None:
-                raise InputError("--cost-fp and --cost-fn are needed with a data file", where=source)
+                raise InputError(
+                    "--cost-fp and --cost-fn are needed with a data file", where=source
+                )
             case = resolve_case(
                 source,
                 target=opts["target"],
@@ -167,7 +183,12 @@ _DATA_ONLY = {"target", "cost_fp", "cost_fn", "positive", "time_column", "ignore
 
 @main.command()
 @click.argument("result_json", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the report.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the report.",
+)
 def render(result_json: str, output: Path | None) -> None:
     """Re-render a report from a result.json, without recomputing."""
 

@@ -41,7 +41,13 @@ class LinearCost:
         if self.column is None:
             return _fmt(self.intercept)
         name = self.column if re.fullmatch(r"[A-Za-z_]\w*", self.column) else f"`{self.column}`"
-        term = name if self.slope == 1 else f"-{name}" if self.slope == -1 else f"{_fmt(self.slope)} * {name}"
+        term = (
+            name
+            if self.slope == 1
+            else f"-{name}"
+            if self.slope == -1
+            else f"{_fmt(self.slope)} * {name}"
+        )
         if self.intercept == 0:
             return term
         sign = "+" if self.intercept > 0 else "-"
@@ -152,7 +158,9 @@ class CostMatrix:
     ) -> CostMatrix:
         """Build from `{class: {decision: cell}}` as written in a case file."""
         if not isinstance(matrix, Mapping) or not matrix:
-            raise InputError("expected a mapping of class -> {decision: cost}", where=f"{where}.matrix")
+            raise InputError(
+                "expected a mapping of class -> {decision: cost}", where=f"{where}.matrix"
+            )
         classes = tuple(matrix.keys())
         if len({label_key(c) for c in classes}) != len(classes):
             raise InputError("two classes have the same label", where=f"{where}.matrix")
@@ -229,9 +237,13 @@ class CostMatrix:
 
     def expected_costs(self, proba: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
         """Expected cost of each decision per row, shape (n, decisions), from class probabilities."""
-        return np.einsum("nk,nkd->nd", proba, np.broadcast_to(
-            self.tensor(frame, len(proba)), (len(proba), self.n_classes, self.n_decisions)
-        ))
+        return np.einsum(
+            "nk,nkd->nd",
+            proba,
+            np.broadcast_to(
+                self.tensor(frame, len(proba)), (len(proba), self.n_classes, self.n_decisions)
+            ),
+        )
 
     def decide(self, proba: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
         """Minimum-expected-cost decision codes (ties go to the earlier decision)."""

@@ -82,7 +82,11 @@ class Split:
     ordered_by: str | None
 
     def summary(self) -> dict:
-        out = {"method": f"time-ordered on {self.ordered_by!r}" if self.ordered_by else "stratified random"}
+        out = {
+            "method": f"time-ordered on {self.ordered_by!r}"
+            if self.ordered_by
+            else "stratified random"
+        }
         for name in ("train", "valid", "test"):
             part = getattr(self, name)
             out[name] = {"rows": len(part)}
@@ -104,7 +108,9 @@ def read_frame(path: Path) -> pd.DataFrame:
                 _warnings.simplefilter("ignore")
                 frame = pd.read_csv(path, sep=sep, low_memory=False)
         else:
-            raise InputError("unsupported file type; use .csv, .csv.gz or .parquet", where=str(path))
+            raise InputError(
+                "unsupported file type; use .csv, .csv.gz or .parquet", where=str(path)
+            )
     except InputError:
         raise
     except FileNotFoundError:
@@ -285,7 +291,9 @@ def load_dataset(case) -> Dataset:
     frame = frame.reset_index(drop=True)
     warnings.extend(_leak_warnings(frame, y, features, case.target))
     sha = frame_sha256(case.frame) if case.frame is not None else file_sha256(case.data_path)
-    schema = Schema(features=features, target=case.target, time=case.time, cost_columns=costs.columns)
+    schema = Schema(
+        features=features, target=case.target, time=case.time, cost_columns=costs.columns
+    )
     return Dataset(
         frame=frame,
         y=y,
@@ -334,7 +342,9 @@ def _leak_warnings(frame: pd.DataFrame, y: np.ndarray, features: dict, target: s
         s = frame[col]
         if kind == "numeric":
             ranks = s.rank(method="average", pct=True)
-            groups = np.where(s.isna(), -1, np.minimum((ranks * 20).fillna(0).to_numpy(), 19)).astype(int)
+            groups = np.where(
+                s.isna(), -1, np.minimum((ranks * 20).fillna(0).to_numpy(), 19)
+            ).astype(int)
         else:
             groups = pd.factorize(s.astype("string").fillna("\x00missing"))[0]
             if groups.max() > 1000:
@@ -358,7 +368,7 @@ def split_dataset(data: Dataset, seed: int) -> Split:
     time = data.schema.time
     if time:
         order = np.argsort(data.frame[time].to_numpy(), kind="stable")
-        a, b = int(round(n * 0.6)), int(round(n * 0.8))
+        a, b = round(n * 0.6), round(n * 0.8)
         parts = (order[:a], order[a:b], order[b:])
     else:
         from sklearn.model_selection import train_test_split
@@ -374,7 +384,9 @@ def split_dataset(data: Dataset, seed: int) -> Split:
             )
         idx = np.arange(n)
         train, rest = train_test_split(idx, test_size=0.4, stratify=data.y, random_state=seed)
-        valid, test = train_test_split(rest, test_size=0.5, stratify=data.y[rest], random_state=seed)
+        valid, test = train_test_split(
+            rest, test_size=0.5, stratify=data.y[rest], random_state=seed
+        )
         parts = (np.sort(train), np.sort(valid), np.sort(test))
     made = [Part(frame=data.frame.iloc[p].reset_index(drop=True), y=data.y[p]) for p in parts]
     if len(np.unique(made[0].y)) < 2:

@@ -113,7 +113,9 @@ def probability_metrics(y: np.ndarray, proba: np.ndarray, resamples: int, seed: 
     return out
 
 
-def confusion(costs: CostMatrix, y: np.ndarray, decisions: np.ndarray, row_costs: np.ndarray) -> dict:
+def confusion(
+    costs: CostMatrix, y: np.ndarray, decisions: np.ndarray, row_costs: np.ndarray
+) -> dict:
     """Counts and total realised cost by actual class and decision."""
     k, d = costs.n_classes, costs.n_decisions
     flat = y * d + decisions
@@ -169,7 +171,9 @@ def evaluate(
             entry["metrics"] = probability_metrics(test.y, pe.proba, resamples, seed)
         summary["policies"][name] = entry
     summary["differences"] = [
-        difference(a, b, per_policy, replicates) for i, a in enumerate(names) for b in names[i + 1 :]
+        difference(a, b, per_policy, replicates)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
     ]
     capture = rules_capture(per_policy, replicates)
     if capture is not None:
@@ -208,7 +212,12 @@ def comparison_frame(summary: Mapping, currency: str = "") -> pd.DataFrame:
     rows = []
     for name, entry in summary["policies"].items():
         c = entry["cost_per_decision"]
-        row = {"policy": name, "cost_per_decision": c["estimate"], "low": c["low"], "high": c["high"]}
+        row = {
+            "policy": name,
+            "cost_per_decision": c["estimate"],
+            "low": c["low"],
+            "high": c["high"],
+        }
         m = entry.get("metrics", {})
         for key in ("roc_auc", "accuracy"):
             if key in m:

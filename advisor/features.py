@@ -15,13 +15,24 @@ import pandas as pd
 
 from advisor.data import MAX_LEVELS, Schema
 
-_BOOLEAN = {True: 1.0, False: 0.0, "true": 1.0, "false": 0.0, "True": 1.0, "False": 0.0,
-            "TRUE": 1.0, "FALSE": 0.0}
+_BOOLEAN = {
+    True: 1.0,
+    False: 0.0,
+    "true": 1.0,
+    "false": 0.0,
+    "True": 1.0,
+    "False": 0.0,
+    "TRUE": 1.0,
+    "FALSE": 0.0,
+}
 
 
 def _is_missing(value) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float | np.floating) and math.isnan(value)
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float | np.floating) and math.isnan(value))
     )
 
 

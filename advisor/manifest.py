@@ -8,8 +8,18 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = (
-    "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "lightgbm", "shap", "statsmodels",
-    "jinja2", "click", "pyyaml", "matplotlib",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "scipy",
+    "lightgbm",
+    "shap",
+    "statsmodels",
+    "jinja2",
+    "click",
+    "pyyaml",
+    "matplotlib",
 )
 
 
@@ -33,7 +43,9 @@ def git_commit() -> str | None:
             return None
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

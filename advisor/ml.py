@@ -49,7 +49,9 @@ class Calibrator:
         return [self.model_.coef_.round(10).tolist(), self.model_.intercept_.round(10).tolist()]
 
 
-def should_calibrate(proba: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> tuple[bool, dict]:
+def should_calibrate(
+    proba: np.ndarray, y: np.ndarray, n_classes: int, seed: int
+) -> tuple[bool, dict]:
     """Cross-fitted check on the validation rows: does calibration lower the log loss?"""
     from sklearn.model_selection import StratifiedKFold
 
@@ -123,7 +125,9 @@ class MLPolicy(Policy):
         X, Xv = self.spec.encode(frame), self.spec.encode(valid_frame)
         cats = self.spec.categorical_indices_
         names = [f"f{i}" for i in range(X.shape[1])]
-        train_set = lgb.Dataset(X, y, feature_name=names, categorical_feature=cats, free_raw_data=False)
+        train_set = lgb.Dataset(
+            X, y, feature_name=names, categorical_feature=cats, free_raw_data=False
+        )
         valid_set = lgb.Dataset(Xv, y_valid, reference=train_set, categorical_feature=cats)
         self.booster_ = lgb.train(
             self._params(),
@@ -134,8 +138,13 @@ class MLPolicy(Policy):
         )
         raw_valid = self._raw_proba(Xv)
         use, losses = should_calibrate(raw_valid, y_valid, self.costs.n_classes, self.seed)
-        self.calibrator_ = Calibrator(self.costs.n_classes, self.seed).fit(raw_valid, y_valid) if use else None
-        self.calibration_ = {"method": ("platt" if self.costs.n_classes == 2 else "multinomial") if use else "none", **losses}
+        self.calibrator_ = (
+            Calibrator(self.costs.n_classes, self.seed).fit(raw_valid, y_valid) if use else None
+        )
+        self.calibration_ = {
+            "method": ("platt" if self.costs.n_classes == 2 else "multinomial") if use else "none",
+            **losses,
+        }
         self.n_trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.version = content_version(
             "ml",
@@ -147,7 +156,9 @@ class MLPolicy(Policy):
         return self
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
-        p = self.booster_.predict(X, num_iteration=getattr(self, "n_trees_", None) or self.booster_.best_iteration)
+        p = self.booster_.predict(
+            X, num_iteration=getattr(self, "n_trees_", None) or self.booster_.best_iteration
+        )
         if p.ndim == 1:
             p = np.column_stack([1 - p, p])
         return p

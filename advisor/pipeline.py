@@ -35,7 +35,9 @@ def resolve_case(case: Case | str | Path | pd.DataFrame, **kwargs) -> Case:
         if kwargs:
             raise InputError(f"unexpected arguments with a case file: {sorted(kwargs)}")
         return load_case(path)
-    raise InputError("expected a case file (.yaml) or data with target= and costs=", where=str(case))
+    raise InputError(
+        "expected a case file (.yaml) or data with target= and costs=", where=str(case)
+    )
 
 
 def fit_policies(case: Case, split: Split, spec: FeatureSpec, data: Dataset) -> dict[str, Policy]:

@@ -34,7 +34,11 @@ def content_version(prefix: str, *parts: object) -> str:
     """A short content hash: equal inputs give equal versions, any change gives a new one."""
     h = hashlib.sha256()
     for part in parts:
-        h.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(
+            part
+            if isinstance(part, bytes)
+            else json.dumps(part, sort_keys=True, default=str).encode()
+        )
         h.update(b"\x1e")
     return f"{prefix}-{h.hexdigest()[:12]}"
 

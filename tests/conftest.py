@@ -1,0 +1,64 @@
+"""Shared fixtures: small synthetic cases that run the whole pipeline in seconds."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_frame(n: int = 1200, seed: int = 0, with_time: bool = False) -> pd.DataFrame:
+    """A binary problem with numeric, categorical and missing values and a real signal."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, n).astype(float)
+    income = rng.lognormal(10, 0.5, n)
+    plan = rng.choice(["basic", "plus", "premium"], n, p=[0.5, 0.3, 0.2])
+    region = rng.choice(["north", "south", "east", "west"], n)
+    logit = -1.0 + 0.04 * (age - 50) + 1.2 * (plan == "basic") - 0.5 * np.log(income / 20000)
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    income[rng.random(n) < 0.05] = np.nan
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "income": income,
+            "plan": plan,
+            "region": region,
+            "amount": rng.uniform(100, 5000, n).round(2),
+            "outcome": np.where(y, "yes", "no"),
+        }
+    )
+    if with_time:
+        frame["when"] = pd.date_range("2024-01-01", periods=n, freq="h").astype(str)
+    return frame
+
+
+@pytest.fixture
+def small_case_file(tmp_path: Path) -> Path:
+    """A case YAML plus CSV in a temporary folder."""
+    synthetic_frame().to_csv(tmp_path / "small.csv", index=False)
+    (tmp_path / "small.yaml").write_text(
+        textwrap.dedent(
+            """
+            name: small
+            question: Should we call this customer?
+            data: small.csv
+            target: outcome
+            currency: EUR
+            costs:
+              decisions: [skip, call]
+              matrix:
+                "no":  {skip: 0, call: 10}
+                "yes": {skip: 100, call: 30}
+            decision:
+              volume: 500 per day
+              timing: periodic
+            seed: 3
+            """
+        )
+    )
+    return tmp_path / "small.yaml"
