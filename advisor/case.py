@@ -12,6 +12,7 @@ import pandas as pd
 
 from advisor.costs import CostMatrix
 from advisor.errors import InputError
+from advisor.maintenance import parse_assumptions
 
 DAYS_PER = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
 TIMINGS = ("periodic", "live")
@@ -282,8 +283,7 @@ def _case_from_mapping(raw: Mapping, path: Path) -> Case:
                 f"rule file {raw['rules']!r} not found (looked in {rules_path})", where="rules"
             )
     assumptions = raw.get("assumptions") or {}
-    if not isinstance(assumptions, Mapping):
-        raise InputError("expected a mapping", where="assumptions")
+    parse_assumptions(assumptions)
     return Case(
         name=raw.get("name") or path.stem.removesuffix(".case"),
         question=raw.get("question", ""),
@@ -351,6 +351,7 @@ def case_from_arguments(
         raise InputError("no such rule file", where=str(rules))
     if isinstance(ignore, str):
         ignore = (ignore,)
+    parse_assumptions(assumptions)
     return Case(
         name=name or (data_path.name.split(".")[0] if data_path else "analysis"),
         question=question,

@@ -75,7 +75,16 @@ def finish(result, out: Path, quiet: bool) -> None:
     click.echo(comparison_table(result))
     rec = result.data.get("recommendation")
     if rec:
-        click.echo(f"\n{rec['option']}: {rec['headline']}")
+        click.echo(f"\nRecommendation: {rec['option']} (confidence {rec['confidence']:.0%})")
+        click.echo(rec["headline"])
+        cur = result.data["case"].get("currency", "")
+        for option, o in rec["options"].items():
+            net = o["net"]
+            note = f"  [{o['note']}]" if o.get("note") else ""
+            click.echo(
+                f"  {option:<12} net {net['estimate']:>14,.0f} {cur} a year "
+                f"({net['low']:,.0f} to {net['high']:,.0f}){note}"
+            )
     click.echo(f"\nReport: {html_path}\nResult: {json_path}")
 
 
