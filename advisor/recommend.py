@@ -270,7 +270,7 @@ def _headline(option: str, facts: Mapping, inp: Inputs, cur: str) -> str:
         days = f"{inp.enrol_days:,.0f}"
         return (
             f"{LABELS[option]}: after upkeep it nets {_money(facts['extra_net'], cur)} a year more "
-            f"than the rules, and an A/B test can confirm the gain in {days} days of traffic."
+            f"than the rules, and an A/B test can confirm the gain in {days} day{'s' if inp.enrol_days != 1 else ''} of traffic."
         )
     if facts["capture"] is not None and facts["capture_reached"]:
         why = f"they capture {_pct(facts['capture'])} of the value ML would add"
