@@ -1,0 +1,494 @@
+"""The A/B test: plan, Monte Carlo simulation, A/A self-check, sample-ratio check and rollout.
+
+The test compares the per-unit realised cost of the control (the rules) and the treatment
+(ML). The plan sizes it with statsmodels' `TTestIndPower` from the effect size observed on
+the test split; the simulation runs many experiments of that size, drawing units from each
+arm's test-split costs and judging each with Welch's t-test; the A/A check runs the same
+procedure with both arms drawn from the control, so its false-positive rate must sit near
+alpha. The rollout plan puts shadow mode, a canary ramp and the test itself on a calendar.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import stats
+
+from advisor.shadow import TREATMENT, control_name
+
+if TYPE_CHECKING:
+    from advisor.pipeline import StageInputs
+
+SIMULATIONS = 2000
+MAX_DISTINCT = 100
+SRM_THRESHOLD = 0.001
+CURVE_POINTS = 20
+HISTOGRAM_BINS = 30
+MIN_EFFECT = 1e-9
+MAX_UNITS = 1e15
+CANARY_SHARES = (0.05, 0.25)
+CANARY_MIN_DAYS, CANARY_MAX_DAYS = 3, 14
+CANARY_UNITS = 500
+SHADOW_MIN_DAYS, SHADOW_MAX_DAYS, SHADOW_DISAGREEMENTS = 7, 30, 1000
+
+
+def effect_size(control: np.ndarray, treatment: np.ndarray) -> dict:
+    """Cohen's d of the saving: (mean control − mean treatment) / pooled SD of per-unit costs."""
+    c, t = np.asarray(control, dtype=float), np.asarray(treatment, dtype=float)
+    nc, nt = len(c), len(t)
+    pooled_var = ((nc - 1) * c.var(ddof=1) + (nt - 1) * t.var(ddof=1)) / (nc + nt - 2)
+    sd = math.sqrt(pooled_var)
+    diff = float(c.mean() - t.mean())
+    return {
+        "d": diff / sd if sd > 0 else 0.0,
+        "difference": diff,
+        "pooled_sd": sd,
+        "control_mean": float(c.mean()),
+        "treatment_mean": float(t.mean()),
+    }
+
+
+def solve_sample_size(d: float, alpha: float, power: float, treatment_share: float) -> float | None:
+    """Control-arm units (statsmodels' nobs1) for a two-sided test; None when not reachable.
+
+    The treatment arm gets `ratio = share / (1 − share)` times as many units.
+    """
+    from statsmodels.stats.power import TTestIndPower
+
+    if not math.isfinite(d) or abs(d) < MIN_EFFECT:
+        return None
+    ratio = treatment_share / (1 - treatment_share)
+    try:
+        n = float(
+            TTestIndPower().solve_power(effect_size=abs(d), alpha=alpha, power=power, ratio=ratio)
+        )
+    except (ValueError, RuntimeError, ArithmeticError):
+        return None
+    return n if math.isfinite(n) and 0 < n < MAX_UNITS else None
+
+
+def analytical_power(d: float, n_control: float, alpha: float, treatment_share: float) -> float:
+    """Power of the two-sided t-test with `n_control` control units at effect size d.
+
+    statsmodels' noncentral t; where its numerics give up (very large noncentrality), the
+    normal approximation, which is exact in that limit.
+    """
+    from statsmodels.stats.power import TTestIndPower
+
+    if n_control < 2:
+        return 0.0
+    if abs(d) < MIN_EFFECT:
+        return alpha
+    ratio = treatment_share / (1 - treatment_share)
+    with np.errstate(all="ignore"):
+        power = TTestIndPower().power(effect_size=abs(d), nobs1=n_control, alpha=alpha, ratio=ratio)
+    power = float(power)
+    if not math.isfinite(power):
+        shift = abs(d) * math.sqrt(n_control * ratio / (1 + ratio))
+        z = stats.norm.isf(alpha / 2)
+        power = float(stats.norm.sf(z - shift) + stats.norm.cdf(-z - shift))
+    return min(max(power, 0.0), 1.0)
+
+
+def welch_test(m1, v1, n1, m2, v2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Welch's t-test from means, sample variances and sizes (vectorised): (t, df, p two-sided)."""
+    m1, v1, m2, v2 = (np.asarray(x, dtype=float) for x in (m1, v1, m2, v2))
+    a, b = v1 / n1, v2 / n2
+    se2 = a + b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (m1 - m2) / np.sqrt(se2)
+        df = se2**2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+    p = np.where(se2 > 0, 2 * stats.t.sf(np.abs(t), np.where(se2 > 0, df, 1.0)), 1.0)
+    return t, df, p
+
+
+def arm_statistics(
+    costs: np.ndarray, n: int, simulations: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Sample mean and variance of `n` units drawn from `costs`, for each simulated experiment.
+
+    Only these sufficient statistics enter Welch's test, so they are drawn directly and the
+    cost is O(simulations × distinct values), whatever n is:
+
+    - "multinomial" (at most MAX_DISTINCT distinct costs, the usual case of a plain cost
+      matrix): how many of the n units land on each distinct cost is one multinomial draw,
+      which gives the exact sample mean and variance of n units resampled from the costs.
+    - "normal" (costs that vary per example, e.g. a share of the amount): the sample mean is
+      drawn from N(μ, σ²/n) (central limit theorem: planned sizes are in the hundreds or more),
+      and the sample variance from σ²·χ²_ν/ν, with ν = 2σ⁴ / Var(s²) matched to the costs'
+      fourth moment (ν = n − 1 for normal costs; fewer for heavy-tailed ones). The mean and
+      variance are drawn independently; their correlation (the skewness over √n) is ignored.
+    """
+    x = np.asarray(costs, dtype=float)
+    mu = float(x.mean())
+    values, counts = np.unique(x - mu, return_counts=True)
+    if len(values) <= MAX_DISTINCT:
+        draws = rng.multinomial(n, counts / counts.sum(), size=simulations).astype(float)
+        centred = draws @ values / n
+        second = draws @ values**2
+        var = np.maximum(second - n * centred**2, 0.0) / (n - 1)
+        return mu + centred, var, "multinomial"
+    dev = x - mu
+    sigma2 = float(np.mean(dev**2))
+    mu4 = float(np.mean(dev**4))
+    var_s2 = max((mu4 - sigma2**2 * (n - 3) / (n - 1)) / n, 1e-300)
+    nu = min(2 * sigma2**2 / var_s2, float(n - 1)) if sigma2 > 0 else float(n - 1)
+    means = rng.normal(mu, math.sqrt(sigma2 / n), size=simulations)
+    var = sigma2 * rng.chisquare(nu, size=simulations) / nu
+    return means, var, "normal"
+
+
+def simulate_experiments(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    n_control: int,
+    n_treatment: int,
+    alpha: float = 0.05,
+    simulations: int = SIMULATIONS,
+    seed: int = 0,
+) -> dict:
+    """Monte Carlo experiments judged by Welch's t-test: rejection rate and observed differences.
+
+    The observed difference is mean control − mean treatment per unit (positive: treatment
+    cheaper).
+    """
+    rng = np.random.default_rng(seed)
+    mc, vc, method_c = arm_statistics(control, n_control, simulations, rng)
+    mt, vt, method_t = arm_statistics(treatment, n_treatment, simulations, rng)
+    _, _, p = welch_test(mc, vc, n_control, mt, vt, n_treatment)
+    diff = mc - mt
+    reject = p < alpha
+    true_sign = np.sign(np.mean(control) - np.mean(treatment))
+    counts, edges = np.histogram(diff, bins=HISTOGRAM_BINS)
+    q = np.percentile(diff, [2.5, 25, 50, 75, 97.5])
+    return {
+        "simulations": simulations,
+        "n_control": int(n_control),
+        "n_treatment": int(n_treatment),
+        "method": method_c if method_c == method_t else f"{method_c}/{method_t}",
+        "rejection_rate": float(reject.mean()),
+        "right_direction_rate": float((reject & (np.sign(diff) == true_sign)).mean()),
+        "p_values": p,
+        "observed_difference": {
+            "mean": float(diff.mean()),
+            "sd": float(diff.std(ddof=1)),
+            "quantiles": dict(zip(["p2.5", "p25", "p50", "p75", "p97.5"], q.tolist(), strict=True)),
+            "wrong_sign_share": float((np.sign(diff) != true_sign).mean()) if true_sign else None,
+            "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
+        },
+    }
+
+
+def binomial_band(simulations: int, alpha: float, level: float = 0.95) -> tuple[float, float]:
+    """Where the A/A false-positive rate of `simulations` experiments falls with prob. `level`."""
+    low, high = stats.binom.interval(level, simulations, alpha)
+    return float(low) / simulations, float(high) / simulations
+
+
+def sample_ratio_mismatch(
+    n_control: int, n_treatment: int, treatment_share: float = 0.5, threshold: float = SRM_THRESHOLD
+) -> dict:
+    """Chi-square test of the observed split against the planned one; flags p < threshold.
+
+    A mismatch means the assignment or the logging is broken: stop and fix it, do not read
+    the test.
+    """
+    total = n_control + n_treatment
+    expected = [total * (1 - treatment_share), total * treatment_share]
+    chi2, p = stats.chisquare([n_control, n_treatment], f_exp=expected)
+    return {"chi2": float(chi2), "p_value": float(p), "mismatch": bool(p < threshold)}
+
+
+def srm_tolerance(total: int, treatment_share: float, threshold: float = SRM_THRESHOLD) -> float:
+    """How far the treatment count may stray from plan before the SRM check flags it.
+
+    With one degree of freedom, chi² = δ² / (N·s·(1 − s)) for a deviation δ of the treatment
+    count, so the check flags |δ| > √(χ²₁(1 − threshold) · N·s·(1 − s)).
+    """
+    crit = stats.chi2.isf(threshold, 1)
+    return math.sqrt(crit * total * treatment_share * (1 - treatment_share))
+
+
+def power_curve(
+    d: float, alpha: float, share: float, per_day: float, delay: float, up_to_days: float
+) -> list[dict]:
+    """Analytical power against days of enrolment: CURVE_POINTS points up to `up_to_days`."""
+    out = []
+    for day in np.linspace(0, max(up_to_days, 1.0), CURVE_POINTS + 1)[1:]:
+        n_c = per_day * (1 - share) * day
+        out.append(
+            {
+                "days_enrolling": float(day),
+                "days_total": float(day + delay),
+                "n_control": int(n_c),
+                "n_treatment": int(per_day * share * day),
+                "power": analytical_power(d, n_c, alpha, share),
+            }
+        )
+    return out
+
+
+def power_by_size(d: float, alpha: float, share: float, n_control: int) -> list[dict]:
+    """Analytical power from a tenth to three times the planned control-arm size."""
+    sizes = np.unique(np.ceil(np.linspace(0.1, 3.0, CURVE_POINTS) * n_control).astype(int))
+    return [
+        {"n_control": int(n), "power": analytical_power(d, float(n), alpha, share)}
+        for n in sizes
+        if n >= 2
+    ]
+
+
+def plan_experiment(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    volume_per_day: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    treatment_share: float = 0.5,
+    label_delay_days: float = 0.0,
+    max_experiment_days: float = 90,
+    simulations: int = SIMULATIONS,
+    seed: int = 0,
+) -> dict:
+    """Size, time and simulate the A/B test of `treatment` against `control` per-unit costs.
+
+    `days_needed` is the days of enrolment the sample needs at this volume plus the label
+    delay before the last outcome can be read. The difference is confirmable when enrolment
+    fits in `max_experiment_days`; otherwise `days_needed` is still given when finite, and null
+    with a reason when no size would do (no difference at all).
+    """
+    share = treatment_share
+    eff = effect_size(control, treatment)
+    d = eff["d"]
+    nobs1 = solve_sample_size(d, alpha, power, share)
+    out: dict = {
+        "effect_size": d,
+        **{k: eff[k] for k in ("difference", "pooled_sd", "control_mean", "treatment_mean")},
+        "direction": "treatment cheaper" if d > 0 else "control cheaper" if d < 0 else "equal",
+        "alpha": alpha,
+        "target_power": power,
+        "treatment_share": share,
+        "volume_per_day": volume_per_day,
+        "label_delay_days": label_delay_days,
+        "max_experiment_days": max_experiment_days,
+    }
+    if nobs1 is None:
+        n_c = n_t = None
+        enrol = None
+        out["reason"] = (
+            "The two policies' mean costs do not differ on the test split, so no experiment of "
+            "any length could confirm a difference."
+        )
+    else:
+        n_c = math.ceil(nobs1)
+        n_t = math.ceil(nobs1 * share / (1 - share))
+        enrol = float(
+            math.ceil(max(n_c / ((1 - share) * volume_per_day), n_t / (share * volume_per_day)))
+        )
+    confirmable = enrol is not None and enrol <= max_experiment_days
+    out.update(
+        {
+            "n_per_arm": n_c,
+            "n_control": n_c,
+            "n_treatment": n_t,
+            "n_total": None if n_c is None else n_c + n_t,
+            "days_enrolling": enrol,
+            "days_needed": None if enrol is None else enrol + label_delay_days,
+            "confirmable_within_max_days": confirmable,
+        }
+    )
+    if enrol is not None and not confirmable:
+        out["reason"] = (
+            f"The difference is too small to confirm within {max_experiment_days:g} days: the "
+            f"test would need {enrol:,.0f} days of traffic at {volume_per_day:,.0f} decisions a day."
+        )
+    # Simulate at the planned size; when that is out of reach, at what max_experiment_days buys.
+    sim_days = enrol if confirmable else float(max_experiment_days)
+    sim_c = n_c if confirmable else max(2, int(volume_per_day * (1 - share) * sim_days))
+    sim_t = n_t if confirmable else max(2, int(volume_per_day * share * sim_days))
+    sim = simulate_experiments(control, treatment, sim_c, sim_t, alpha, simulations, seed)
+    aa = simulate_experiments(control, control, sim_c, sim_t, alpha, simulations, seed + 1)
+    band = binomial_band(simulations, alpha)
+    sim.pop("p_values")
+    aa_rate = aa["rejection_rate"]
+    out.update(
+        {
+            "simulated_at": "planned size" if confirmable else f"{max_experiment_days:g} days",
+            "analytical_power": analytical_power(d, sim_c, alpha, share),
+            "power": sim["rejection_rate"],
+            "aa_false_positive_rate": aa_rate,
+            "aa_band": {"low": band[0], "high": band[1], "level": 0.95},
+            "aa_within_band": band[0] <= aa_rate <= band[1],
+            "simulation": sim,
+            "aa_observed_difference": aa["observed_difference"],
+            "power_curve": power_curve(
+                d,
+                alpha,
+                share,
+                volume_per_day,
+                label_delay_days,
+                max(2 * (enrol or 0), max_experiment_days),
+            ),
+            "power_by_size": power_by_size(d, alpha, share, sim_c),
+        }
+    )
+    total = sim_c + sim_t
+    tol = srm_tolerance(total, share)
+    out["srm"] = {
+        "threshold": SRM_THRESHOLD,
+        "test": "chi-square of the arm counts against the planned split, checked daily",
+        "total_units": total,
+        "expected_treatment": total * share,
+        "flag_if_treatment_outside": [total * share - tol, total * share + tol],
+    }
+    return out
+
+
+def rollout_plan(
+    volume_per_day: float,
+    plan: Mapping,
+    disagreement_rate: float | None,
+    decision_shares: Mapping[str, float],
+    latency_budget_ms: float,
+) -> dict:
+    """Shadow period, canary ramp and the A/B test itself, with the days each step takes.
+
+    The guardrail is read daily, before any outcome arrives: the treatment's share of each
+    decision so far in the step against what ML decided on the test split (a 99.9% band for
+    the step's treatment units), the sample-ratio check, and p99 latency against the budget.
+    """
+    z = stats.norm.isf(SRM_THRESHOLD / 2)
+    steps = []
+    rate = disagreement_rate or 0.0
+    shadow_days = SHADOW_MAX_DAYS
+    if rate > 0:
+        shadow_days = min(
+            SHADOW_MAX_DAYS,
+            max(SHADOW_MIN_DAYS, math.ceil(SHADOW_DISAGREEMENTS / (rate * volume_per_day))),
+        )
+    steps.append(
+        {
+            "step": "shadow",
+            "treatment_share": 0.0,
+            "days": shadow_days,
+            "purpose": "ML decides beside the rules without acting; log disagreements and latency.",
+            "exit": f"{SHADOW_DISAGREEMENTS:,} disagreements logged (at least {SHADOW_MIN_DAYS} days) "
+            "and p99 latency within budget",
+        }
+    )
+    for share in CANARY_SHARES:
+        per_day = volume_per_day * share
+        days = min(CANARY_MAX_DAYS, max(CANARY_MIN_DAYS, math.ceil(CANARY_UNITS / per_day)))
+        steps.append(
+            {
+                "step": f"canary {share:.0%}",
+                "treatment_share": share,
+                "days": days,
+                "treatment_units": int(days * per_day),
+                "purpose": "Catch operational faults on a small share of traffic.",
+                "exit": f"{days} days ({int(days * per_day):,} treatment decisions) with no "
+                "guardrail breach",
+                "guardrail_bands": _bands(decision_shares, days * per_day, z),
+            }
+        )
+    ab_share = float(plan["treatment_share"])
+    enrol = plan.get("days_enrolling")
+    ab_units = (enrol or 0) * volume_per_day * ab_share
+    steps.append(
+        {
+            "step": f"A/B test {ab_share:.0%}",
+            "treatment_share": ab_share,
+            "days": enrol,
+            "treatment_units": None if enrol is None else int(ab_units),
+            "purpose": "Confirm the cost difference with the planned sample.",
+            "exit": f"planned sample enrolled, then {plan['label_delay_days']:g} days for outcomes",
+            "guardrail_bands": _bands(decision_shares, max(ab_units, 1.0), z),
+        }
+    )
+    known = [s["days"] for s in steps if s["days"] is not None]
+    total = None if enrol is None else sum(known) + float(plan["label_delay_days"])
+    advisable = bool(plan["confirmable_within_max_days"]) and plan["direction"] == (
+        "treatment cheaper"
+    )
+    if advisable:
+        note = "Roll out in these steps; each step starts only when the one before exits cleanly."
+    elif plan["direction"] != "treatment cheaper":
+        note = "Do not start the rollout: on the test split ML is not cheaper than the control."
+    else:
+        note = (
+            "Do not start the rollout: the A/B test could not confirm the difference within "
+            f"{plan['max_experiment_days']:g} days of traffic."
+        )
+    return {
+        "advisable": advisable,
+        "note": note,
+        "steps": steps,
+        "total_days": total,
+        "guardrail_metric": "share of each decision in the treatment arm, read daily",
+        "rollback_conditions": [
+            "a decision's share leaves its guardrail band",
+            f"the sample-ratio check flags (p < {SRM_THRESHOLD:g})",
+            f"p99 latency exceeds the {latency_budget_ms:g} ms budget or the error rate rises",
+            "once outcomes arrive, the treatment's cost per decision is worse than control's "
+            "with a 95% interval that excludes zero",
+        ],
+    }
+
+
+def _bands(shares: Mapping[str, float], units: float, z: float) -> dict:
+    out = {}
+    for decision, p in shares.items():
+        half = z * math.sqrt(max(p * (1 - p), 0.0) / max(units, 1.0))
+        out[decision] = {"expected": p, "low": max(0.0, p - half), "high": min(1.0, p + half)}
+    return out
+
+
+def summary_sentence(plan: Mapping, currency: str) -> str:
+    """The plan in one plain sentence."""
+    if plan["n_per_arm"] is None:
+        return plan["reason"]
+    who = "ML" if plan["direction"] == "treatment cheaper" else "the control"
+    days = plan["days_enrolling"]
+    text = (
+        f"At {plan['volume_per_day']:,.0f} decisions a day, a {plan['treatment_share']:.0%} test "
+        f"needs {plan['n_per_arm']:,} units per arm: {days:,.0f} day{'s' if days != 1 else ''} of traffic "
+        f"plus {plan['label_delay_days']:g} days for the outcomes, {plan['days_needed']:,.0f} days "
+        f"in all, to confirm that {who} saves {abs(plan['difference']):,.2f} {currency} per decision."
+    )
+    if not plan["confirmable_within_max_days"]:
+        text += " " + plan["reason"]
+    return text
+
+
+def run_experiment_stage(stages: StageInputs, payload: dict) -> None:
+    """payload["experiment"]: the A/B plan of ML against the control, simulated."""
+    case = stages.case
+    control = control_name(stages.policies)
+    ev = stages.evaluation
+    if TREATMENT not in ev.policies or control not in ev.policies:
+        payload["experiment"] = {"available": False, "reason": "no ML policy or control policy"}
+        return
+    plan = plan_experiment(
+        ev.policies[control].costs,
+        ev.policies[TREATMENT].costs,
+        case.decision.volume_per_day,
+        alpha=case.option("alpha"),
+        power=case.option("power"),
+        treatment_share=case.option("treatment_share"),
+        label_delay_days=case.decision.label_delay_days,
+        max_experiment_days=case.option("max_experiment_days"),
+        seed=case.seed,
+    )
+    shadow = payload.get("shadow") or {}
+    rate = (shadow.get("disagreement_rate") or {}).get("estimate")
+    shares = ev.summary["policies"][TREATMENT]["decision_shares"]
+    plan["rollout"] = rollout_plan(
+        case.decision.volume_per_day, plan, rate, shares, case.decision.latency_budget_ms
+    )
+    plan.update({"available": True, "control": control, "treatment": TREATMENT})
+    plan["summary"] = summary_sentence(plan, case.currency)
+    payload["experiment"] = plan

@@ -1,0 +1,264 @@
+"""Shadow mode and the A/B test against independent references (statsmodels, scipy, hand counts)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.power import TTestIndPower
+
+from advisor.experiment import (
+    arm_statistics,
+    binomial_band,
+    plan_experiment,
+    sample_ratio_mismatch,
+    simulate_experiments,
+    srm_tolerance,
+    welch_test,
+)
+from advisor.shadow import control_name, rule_hits, rules_on_disagreements, shadow_summary
+
+
+def costs_from(values, probs, n, seed):
+    return np.random.default_rng(seed).choice(values, size=n, p=probs).astype(float)
+
+
+# ---- shadow mode ----------------------------------------------------------------------------
+
+
+def test_disagreement_counts_on_a_hand_made_case():
+    control = np.array([0, 0, 1, 1, 0, 1])
+    treatment = np.array([0, 1, 1, 0, 1, 1])
+    c_cost = np.array([0.0, 50.0, 5.0, 0.0, 7.0, 3.0])
+    t_cost = np.array([0.0, 10.0, 5.0, 40.0, 7.0, 3.0])
+    out = shadow_summary(control, treatment, c_cost, t_cost, ["no", "yes"], resamples=200)
+    assert out["disagreements"] == 3  # rows 1, 3, 4
+    assert out["disagreement_rate"]["estimate"] == pytest.approx(0.5)
+    assert (out["treatment_right"], out["control_right"], out["ties"]) == (1, 1, 1)
+    assert out["control_cost_on_disagreements"] == pytest.approx((50 + 0 + 7) / 3)
+    assert out["treatment_cost_on_disagreements"] == pytest.approx((10 + 40 + 7) / 3)
+    assert out["saving_per_decision"]["estimate"] == pytest.approx((40 - 40) / 6)
+    pairs = {(p["control"], p["treatment"]): p for p in out["pairs"]}
+    assert pairs[("no", "yes")]["rows"] == 2
+    assert pairs[("no", "yes")]["treatment_right"] == 1
+    assert pairs[("yes", "no")]["rows"] == 1
+    assert pairs[("yes", "no")]["control_right"] == 1
+    low, high = out["disagreement_rate"]["low"], out["disagreement_rate"]["high"]
+    assert 0 <= low <= 0.5 <= high <= 1
+
+
+def test_no_disagreement():
+    codes = np.array([1, 0, 1])
+    out = shadow_summary(codes, codes, np.ones(3), np.ones(3), ["a", "b"], resamples=100)
+    assert out["disagreements"] == 0
+    assert out["pairs"] == []
+    assert "treatment_right_share" not in out
+
+
+def test_rules_on_disagreements_ranks_the_rules_ml_overrules():
+    hits = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    disagree = np.array([1, 1, 0, 0, 1, 1, 1, 1], dtype=bool)
+    out = rules_on_disagreements(hits, ["r0", "r1", "default"], disagree)
+    assert [e["text"] for e in out] == ["default", "r0", "r1"]
+    assert out[0]["disagreements"] == 3
+    assert out[1]["disagreement_rate"] == pytest.approx(2 / 3)
+    assert sum(e["share_of_disagreements"] for e in out) == pytest.approx(1.0)
+
+
+class _Rules:
+    default = "no"
+
+    class _Rule:
+        def __init__(self, when, decision):
+            self.when, self.decision = when, decision
+
+    rules = (_Rule("x > 1", "yes"),)
+
+    def match_index(self, clean):
+        return np.where(clean["x"] > 1, 0, 1)
+
+
+class _Spec:
+    def clean(self, frame):
+        return frame
+
+
+class _RulePolicy:
+    rules_ = _Rules()
+    spec = _Spec()
+
+
+def test_rule_hits_reads_a_rule_policy_and_skips_others():
+    frame = pd.DataFrame({"x": [0.0, 2.0, 3.0]})
+    index, labels = rule_hits(_RulePolicy(), frame)
+    assert index.tolist() == [1, 0, 0]
+    assert labels == ["x > 1 -> yes", "otherwise -> no"]
+    assert rule_hits(object(), frame) is None
+
+
+def test_control_falls_back_to_the_baseline():
+    assert control_name({"baseline": 1, "ml": 2}) == "baseline"
+    assert control_name({"baseline": 1, "rules": 3, "ml": 2}) == "rules"
+
+
+# ---- sample size ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("share", [0.5, 0.3])
+def test_sample_size_equals_statsmodels(share):
+    control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 1)
+    treatment = costs_from([0.0, 40.0, 600.0], [0.55, 0.33, 0.12], 3000, 2)
+    plan = plan_experiment(
+        control, treatment, 500, treatment_share=share, label_delay_days=30, simulations=200
+    )
+    sd = math.sqrt((control.var(ddof=1) + treatment.var(ddof=1)) / 2)
+    d = (control.mean() - treatment.mean()) / sd
+    ratio = share / (1 - share)
+    n1 = TTestIndPower().solve_power(effect_size=abs(d), alpha=0.05, power=0.8, ratio=ratio)
+    assert plan["effect_size"] == pytest.approx(d)
+    assert plan["n_per_arm"] == math.ceil(n1)
+    assert plan["n_treatment"] == math.ceil(n1 * ratio)
+    enrol = math.ceil(
+        max(plan["n_control"] / (500 * (1 - share)), plan["n_treatment"] / (500 * share))
+    )
+    assert plan["days_enrolling"] == enrol
+    assert plan["days_needed"] == enrol + 30
+
+
+def test_no_difference_is_not_confirmable():
+    costs = costs_from([0.0, 10.0], [0.5, 0.5], 1000, 3)
+    plan = plan_experiment(costs, costs.copy(), 1000, simulations=200)
+    assert plan["n_per_arm"] is None and plan["days_needed"] is None
+    assert plan["confirmable_within_max_days"] is False
+    assert "no experiment" in plan["reason"]
+
+
+def test_tiny_difference_says_so_plainly():
+    control = costs_from([0.0, 100.0], [0.5, 0.5], 4000, 4)
+    treatment = control - 0.05
+    plan = plan_experiment(control, treatment, 100, max_experiment_days=90, simulations=200)
+    assert plan["confirmable_within_max_days"] is False
+    assert plan["days_enrolling"] > 90
+    assert "too small to confirm within 90 days" in plan["reason"]
+    assert plan["simulated_at"] == "90 days"
+
+
+# ---- Welch's test and the simulation --------------------------------------------------------
+
+
+def test_welch_equals_scipy():
+    rng = np.random.default_rng(5)
+    for n1, n2 in [(12, 30), (200, 150), (1000, 1000)]:
+        a = rng.gamma(2.0, 3.0, n1)
+        b = rng.normal(6.5, 5.0, n2)
+        t, df, p = welch_test(a.mean(), a.var(ddof=1), n1, b.mean(), b.var(ddof=1), n2)
+        ref = stats.ttest_ind(a, b, equal_var=False)
+        assert float(t) == pytest.approx(ref.statistic, rel=1e-10)
+        assert float(p) == pytest.approx(ref.pvalue, rel=1e-8)
+        assert float(df) == pytest.approx(ref.df, rel=1e-10)
+
+
+def test_multinomial_statistics_are_those_of_resampled_units():
+    costs = costs_from([0.0, 5.0, 80.0], [0.7, 0.2, 0.1], 500, 6)
+    means, var, method = arm_statistics(costs, 7, 40000, np.random.default_rng(0))
+    assert method == "multinomial"
+    assert means.mean() == pytest.approx(costs.mean(), rel=0.02)
+    assert means.var() == pytest.approx(costs.var() / 7, rel=0.05)
+    assert var.mean() == pytest.approx(costs.var(), rel=0.05)  # s² is unbiased for σ²
+
+
+def test_normal_statistics_for_continuous_costs():
+    costs = np.random.default_rng(7).lognormal(3, 0.8, 2000)
+    means, var, method = arm_statistics(costs, 400, 40000, np.random.default_rng(1))
+    assert method == "normal"
+    assert means.mean() == pytest.approx(costs.mean(), rel=0.01)
+    assert means.std() == pytest.approx(costs.std() / math.sqrt(400), rel=0.03)
+    assert var.mean() == pytest.approx(costs.var(), rel=0.02)
+    # heavy tails: s² varies more than the chi-square with n - 1 degrees of freedom
+    assert var.var() > 2 * costs.var() ** 2 / 399
+
+
+def test_simulation_cost_does_not_depend_on_the_planned_size():
+    costs = costs_from([0.0, 1.0], [0.5, 0.5], 100, 8)
+    means, var, _ = arm_statistics(costs, 10**12, 50, np.random.default_rng(2))
+    assert means.shape == var.shape == (50,)
+    assert np.all(np.abs(means - costs.mean()) < 1e-4)
+
+
+@pytest.mark.parametrize("kind", ["normal", "multinomial"])
+def test_empirical_power_close_to_analytical(kind):
+    rng = np.random.default_rng(9)
+    if kind == "normal":
+        control, treatment = rng.normal(100, 30, 4000), rng.normal(97, 30, 4000)
+    else:  # two-valued costs at a planned size in the thousands: normal-ish means
+        control = costs_from([0.0, 10.0], [0.70, 0.30], 4000, 10)
+        treatment = costs_from([0.0, 10.0], [0.75, 0.25], 4000, 11)
+    plan = plan_experiment(control, treatment, 1000, seed=3)
+    assert plan["simulation"]["method"] == kind
+    assert plan["analytical_power"] == pytest.approx(0.8, abs=0.01)
+    assert abs(plan["power"] - plan["analytical_power"]) <= 0.03
+
+
+@pytest.mark.parametrize("kind", ["normal", "multinomial"])
+def test_aa_false_positive_rate_in_its_binomial_band(kind):
+    rng = np.random.default_rng(12)
+    if kind == "normal":
+        control, treatment = rng.gamma(2.0, 50.0, 3000), rng.gamma(2.0, 45.0, 3000)
+    else:
+        control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 13)
+        treatment = costs_from([0.0, 40.0, 600.0], [0.55, 0.33, 0.12], 3000, 14)
+    plan = plan_experiment(control, treatment, 300, seed=4)
+    low, high = binomial_band(2000, 0.05)
+    assert (plan["aa_band"]["low"], plan["aa_band"]["high"]) == (low, high)
+    assert low <= plan["aa_false_positive_rate"] <= high
+    assert plan["aa_within_band"] is True
+
+
+def test_simulated_p_values_follow_welch_on_each_draw():
+    control = costs_from([0.0, 3.0, 9.0], [0.5, 0.3, 0.2], 1000, 15)
+    sim = simulate_experiments(control, control + 0.5, 300, 300, simulations=100, seed=5)
+    assert sim["p_values"].shape == (100,)
+    assert sum(sim["observed_difference"]["histogram"]["counts"]) == 100
+    assert sim["observed_difference"]["mean"] == pytest.approx(-0.5, abs=0.15)
+
+
+# ---- sample-ratio mismatch and the rollout --------------------------------------------------
+
+
+def test_srm_matches_scipy_and_flags_a_broken_split():
+    ok = sample_ratio_mismatch(5000, 5030)
+    bad = sample_ratio_mismatch(5000, 5400)
+    ref = stats.chisquare([5000, 5400], f_exp=[5200, 5200])
+    assert bad["p_value"] == pytest.approx(ref.pvalue)
+    assert bad["mismatch"] and not ok["mismatch"]
+    uneven = sample_ratio_mismatch(7000, 3000, treatment_share=0.3)
+    assert not uneven["mismatch"]
+
+
+def test_srm_tolerance_is_the_flagging_boundary():
+    total, share = 20000, 0.5
+    tol = srm_tolerance(total, share)
+    inside = int(total * share + tol - 1)
+    outside = int(total * share + tol + 1)
+    assert not sample_ratio_mismatch(total - inside, inside, share)["mismatch"]
+    assert sample_ratio_mismatch(total - outside, outside, share)["mismatch"]
+
+
+def test_rollout_plan_steps():
+    from advisor.experiment import rollout_plan
+
+    control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 16)
+    treatment = costs_from([0.0, 40.0, 600.0], [0.5, 0.4, 0.1], 3000, 17)
+    plan = plan_experiment(control, treatment, 800, label_delay_days=14, simulations=200)
+    ro = rollout_plan(800, plan, 0.2, {"no": 0.6, "yes": 0.4}, 50)
+    names = [s["step"] for s in ro["steps"]]
+    assert names == ["shadow", "canary 5%", "canary 25%", "A/B test 50%"]
+    assert all(s["days"] >= 1 for s in ro["steps"])
+    assert ro["total_days"] == sum(s["days"] for s in ro["steps"]) + 14
+    assert ro["advisable"] is True
+    band = ro["steps"][1]["guardrail_bands"]["yes"]
+    assert band["low"] < 0.4 < band["high"]
+    assert "guardrail" in ro["rollback_conditions"][0]
