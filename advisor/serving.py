@@ -1,0 +1,127 @@
+"""Serving latency: what one request costs each policy, and how fast it decides in batch.
+
+`decide_one` is timed on real test records, one at a time, through the same feature code a
+service would call (`FeatureSpec.encode_record` behind `Policy.decide_one`). Records are
+converted to dicts before timing, so only the call is timed. Throughput is `decide_codes` on
+the whole test split, best of a few runs. Times are measured, never assumed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from advisor.pipeline import StageInputs
+    from advisor.policy import Policy
+
+REQUESTS = 1000
+WARMUP = 50
+THROUGHPUT_RUNS = 3
+LATENCY_ROUNDS = 3
+
+
+def request_records(frame: pd.DataFrame, n: int = REQUESTS, seed: int = 0) -> list[dict]:
+    """`n` records from `frame` in a seeded random order (cycling when it has fewer rows)."""
+    records = frame.to_dict("records")
+    order = np.random.default_rng(seed).permutation(len(records))
+    reps = -(-n // max(len(records), 1))
+    return [records[i] for i in np.tile(order, reps)[:n]]
+
+
+def time_requests(policy: Policy, records: list[Mapping], warmup: int = WARMUP) -> np.ndarray:
+    """Seconds per `decide_one` call, one call per record, after `warmup` untimed calls."""
+    for record in records[:warmup]:
+        policy.decide_one(record)
+    clock = time.perf_counter_ns
+    out = np.empty(len(records), dtype=np.int64)
+    for i, record in enumerate(records):
+        start = clock()
+        policy.decide_one(record)
+        out[i] = clock() - start
+    return out / 1e9
+
+
+def throughput(policy: Policy, frame: pd.DataFrame, runs: int = THROUGHPUT_RUNS) -> float:
+    """Rows per second of `decide_codes` on `frame`, best of `runs`."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        policy.decide_codes(frame)
+        best = min(best, time.perf_counter() - start)
+    return len(frame) / max(best, 1e-9)
+
+
+def latency_summary(seconds: np.ndarray, rows_per_second: float, budget_ms: float) -> dict:
+    """Percentiles in milliseconds, throughput, and whether p99 fits the budget."""
+    ms = np.asarray(seconds, dtype=float) * 1000
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "mean_ms": float(ms.mean()),
+        "max_ms": float(ms.max()),
+        "rows_per_second": float(rows_per_second),
+        "n": len(ms),
+        "within_budget": bool(p99 <= budget_ms),
+        "histogram_ms": _histogram(ms),
+    }
+
+
+def _histogram(ms: np.ndarray, bins: int = 30) -> dict:
+    """Log-spaced histogram of request times (what a latency chart draws)."""
+    low, high = max(float(ms.min()), 1e-4), max(float(ms.max()), 2e-4)
+    edges = np.geomspace(low, high * 1.0001, bins + 1)
+    counts, _ = np.histogram(ms, bins=edges)
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+
+def measure_policies(
+    policies: Mapping[str, Policy],
+    frame: pd.DataFrame,
+    budget_ms: float,
+    requests: int = REQUESTS,
+    seed: int = 0,
+    rounds: int = LATENCY_ROUNDS,
+) -> dict:
+    """`latency.<policy>` entries for every policy, plus the budget.
+
+    Each policy answers the same requests in `rounds` rounds; the round with the median p99 is
+    reported, so that a burst of load from another process on a shared machine, which lands
+    in one round, does not decide the figure (a load that persists shows in every round).
+    """
+    records = request_records(frame, requests, seed)
+    out: dict = {
+        "budget_ms": float(budget_ms),
+        "requests": len(records),
+        "rounds": rounds,
+        "test_rows": len(frame),
+    }
+    for name, policy in policies.items():
+        runs = sorted(
+            (time_requests(policy, records) for _ in range(rounds)),
+            key=lambda s: float(np.percentile(s, 99)),
+        )
+        out[name] = latency_summary(runs[len(runs) // 2], throughput(policy, frame), budget_ms)
+        out[name]["version"] = policy.version
+    return out
+
+
+def run_latency_stage(stages: StageInputs, payload: dict) -> None:
+    """payload["latency"]: per-policy request latency and batch throughput on the test split."""
+    case = stages.case
+    result = measure_policies(
+        stages.policies, stages.split.test.frame, case.decision.latency_budget_ms, seed=case.seed
+    )
+    result["timing"] = case.decision.timing
+    result["precomputable"] = case.decision.precomputable
+    result["note"] = (
+        "Times are one process on this machine, without network or feature-store lookups: a "
+        "floor for what a service would add."
+    )
+    payload["latency"] = result

@@ -1,0 +1,59 @@
+"""Serving latency: measured on real records through decide_one; never asserts times."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from advisor.serving import latency_summary, measure_policies, request_records
+
+
+class _Threshold:
+    """A minimal policy: decide 1 when x > 0."""
+
+    name = "threshold"
+    version = "threshold-1"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
+        return (frame["x"].to_numpy() > 0).astype(np.int64)
+
+    def decide_one(self, record: Mapping) -> int:
+        self.calls += 1
+        return int(record["x"] > 0)
+
+
+def test_request_records_cycle_through_real_rows():
+    frame = pd.DataFrame({"x": np.arange(7.0)})
+    records = request_records(frame, 20, seed=1)
+    assert len(records) == 20
+    assert {r["x"] for r in records} == set(range(7))
+    assert request_records(frame, 20, seed=1) == records
+
+
+def test_measure_policies_fills_every_key():
+    frame = pd.DataFrame({"x": np.linspace(-1, 1, 50)})
+    policy = _Threshold()
+    out = measure_policies({"threshold": policy}, frame, budget_ms=40.0, requests=1000, rounds=2)
+    entry = out["threshold"]
+    assert out["budget_ms"] == 40.0 and out["requests"] == 1000
+    assert entry["n"] == 1000
+    assert policy.calls >= 2 * 1000  # every round answers every request (plus the warm-up)
+    assert 0 <= entry["p50_ms"] <= entry["p95_ms"] <= entry["p99_ms"] <= entry["max_ms"]
+    assert entry["rows_per_second"] > 0
+    assert entry["within_budget"] == (entry["p99_ms"] <= 40.0)
+    assert sum(entry["histogram_ms"]["counts"]) == 1000
+    assert entry["version"] == "threshold-1"
+
+
+def test_latency_summary_percentiles_and_budget():
+    seconds = np.arange(1, 101) / 1000  # 1 ms to 100 ms
+    out = latency_summary(seconds, 123.0, budget_ms=50)
+    assert out["p50_ms"] == np.percentile(np.arange(1, 101), 50)
+    assert out["p99_ms"] == np.percentile(np.arange(1, 101), 99)
+    assert out["within_budget"] is False
+    assert latency_summary(seconds, 1.0, budget_ms=100)["within_budget"] is True
