@@ -1,0 +1,119 @@
+"""Drift: PSI against a hand computation, windows, and the retraining cadence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from advisor.data import Schema
+from advisor.drift import (
+    Binner,
+    assess_drift,
+    not_assessable,
+    psi,
+    psi_flag,
+    retraining_cadence,
+    window_count,
+)
+from advisor.features import FeatureSpec
+
+
+def test_psi_equals_a_hand_computation():
+    expected = [50, 30, 20]
+    actual = [30, 30, 40]
+    hand = (0.3 - 0.5) * math.log(0.3 / 0.5) + 0 + (0.4 - 0.2) * math.log(0.4 / 0.2)
+    assert psi(expected, actual) == pytest.approx(hand)
+    assert psi(expected, expected) == 0.0
+    assert psi_flag(0.05) == "stable" and psi_flag(0.1) == "moderate" and psi_flag(0.3) == "major"
+
+
+def test_binner_uses_training_quantiles_and_categories():
+    train = pd.Series(np.arange(100.0))
+    b = Binner("numeric", bins=4).fit(train)
+    assert b.counts(train).tolist() == [25, 25, 25, 25, 0]
+    test = pd.Series([1.0, 30.0, 99.0, 200.0, np.nan])
+    assert b.counts(test).tolist() == [1, 1, 0, 2, 1]  # the last bin is missing
+    c = Binner("categorical").fit(pd.Series(["a", "b", "a", None]))
+    assert c.counts(pd.Series(["a", "b", "z", None, "a"])).tolist() == [2, 1, 1, 1]
+
+
+def test_psi_of_a_shifted_feature_by_hand():
+    train = pd.Series(np.repeat([1.0, 2.0, 3.0, 4.0], 25))
+    b = Binner("numeric", bins=4).fit(train)
+    shifted = pd.Series(np.repeat([2.0, 3.0, 4.0, 4.0], 25))
+    e, a = b.counts(train), b.counts(shifted)
+    floor = 1e-4
+    shares_e = np.maximum(e / e.sum(), floor)
+    shares_a = np.maximum(a / a.sum(), floor)
+    hand = sum((x - y) * math.log(x / y) for x, y in zip(shares_a, shares_e, strict=True))
+    assert psi(e, a) == pytest.approx(hand)
+    assert psi(e, a) > 0.25
+
+
+def test_window_count():
+    assert window_count(20000) == 12
+    assert window_count(2400) == 8
+    assert window_count(1800) == 6
+    assert 2 <= window_count(500) <= 6
+
+
+def _windows(advantages, se=5.0):
+    return [
+        {
+            "mid_months": i * 0.5,
+            "ml_advantage": {"estimate": a, "low": a - 1.96 * se, "high": a + 1.96 * se},
+        }
+        for i, a in enumerate(advantages)
+    ]
+
+
+def test_cadence_from_a_decaying_advantage():
+    adv = [100 - 4 * i for i in range(10)]  # loses 8 a month from 100: 10% in 1.25 months
+    out = retraining_cadence(_windows(adv, se=1.0))
+    assert out["method"] == "decay"
+    assert out["retrains_per_month"] == pytest.approx(0.8, rel=1e-6)
+
+
+def test_cadence_default_when_flat_and_clamped_when_fast():
+    flat = retraining_cadence(_windows([50.0, 52.0, 49.0, 51.0, 50.0, 50.5]))
+    assert flat["method"] == "default" and flat["retrains_per_month"] == 1.0
+    fast = retraining_cadence(_windows([100 - 30 * i for i in range(4)], se=1.0))
+    assert fast["retrains_per_month"] == 4.0 and "clamped" in fast["reason"]
+    drifted = retraining_cadence(_windows([50.0] * 6), drift_after_months=0.5, drifted=["x"])
+    assert drifted["method"] == "psi" and drifted["retrains_per_month"] == 2.0
+
+
+def test_no_time_column_uses_the_stated_default():
+    out = not_assessable("no time column")
+    assert out["assessable"] is False
+    assert out["retrains_per_month"] == 1.0
+    assert "cannot be assessed" in out["cadence_reason"]
+
+
+def test_assess_drift_on_a_synthetic_shift():
+    rng = np.random.default_rng(0)
+    n_train, n_test = 3000, 2400
+    train = pd.DataFrame({"x": rng.normal(0, 1, n_train), "c": rng.choice(["a", "b"], n_train)})
+    shift = np.linspace(0, 2, n_test)  # the mean of x drifts upward over the test period
+    test = pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1),
+            "c": rng.choice(["a", "b"], n_test),
+            "t": pd.date_range("2024-01-01", periods=n_test, freq="h"),
+        }
+    )
+    spec = FeatureSpec(Schema({"x": "numeric", "c": "categorical"}, target="y")).fit(train)
+    ml_cost = 10 + 5 * shift + rng.normal(0, 1, n_test)  # ML's edge decays with the shift
+    costs = {"rules": np.full(n_test, 25.0), "ml": ml_cost}
+    out = assess_drift(test, "t", costs, "rules", spec, train, seed=1, train_end="2023-12-31")
+    windows = out["windows"]
+    assert len(windows) == 8 and sum(w["n"] for w in windows) == n_test
+    assert windows[-1]["psi"]["x"] > windows[0]["psi"]["x"]
+    assert "x" in windows[-1]["flags"]["major"] and windows[0]["psi"]["c"] < 0.1
+    assert windows[0]["ml_advantage"]["estimate"] > windows[-1]["ml_advantage"]["estimate"]
+    assert out["cadence_method"] == "decay"
+    assert 0.25 <= out["retrains_per_month"] <= 4.0
+    assert set(windows[0]["cost_per_decision"]) == {"rules", "ml"}
