@@ -1,0 +1,184 @@
+"""Renderings of a rule list: plain English, a Python function and an SQL CASE expression.
+
+All three agree with the evaluator in `conditions.py` (tests run the Python source and the
+SQL in SQLite). The Python and SQL read the cleaned feature values (what
+`FeatureSpec.clean` gives: numbers and booleans as numbers, categories as text).
+"""
+
+from __future__ import annotations
+
+from advisor.rules.conditions import Condition, Rule, RuleList, format_number, format_value
+
+_ENGLISH_OPS = {
+    "<": "is below",
+    "<=": "is at most",
+    ">": "is above",
+    ">=": "is at least",
+    "==": "is",
+    "!=": "is not",
+}
+
+
+def _english_value(v) -> str:
+    return format_number(v) if isinstance(v, float) else str(v)
+
+
+def _english_list(values, last: str) -> str:
+    words = [_english_value(v) for v in values]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + f" {last} " + words[-1]
+
+
+def condition_english(c: Condition) -> str:
+    """`tenure < 12` -> 'tenure is below 12'."""
+    if c.op == "is missing":
+        return f"{c.column} is missing"
+    if c.op == "is not missing":
+        return f"{c.column} is known"
+    if c.op == "in":
+        if len(c.value) == 1:
+            return f"{c.column} is {_english_value(c.value[0])}"
+        return f"{c.column} is {_english_list(c.value, 'or')}"
+    if c.op == "not in":
+        if len(c.value) == 1:
+            return f"{c.column} is not {_english_value(c.value[0])}"
+        return f"{c.column} is neither {_english_list(c.value, 'nor')}"
+    return f"{c.column} {_ENGLISH_OPS[c.op]} {_english_value(c.value)}"
+
+
+def rule_english(rule: Rule) -> str:
+    """'If contract is Month-to-month and tenure is below 12, offer.'"""
+    return (
+        "If " + " and ".join(condition_english(c) for c in rule.conditions) + f", {rule.decision}."
+    )
+
+
+def to_english(rules: RuleList) -> str:
+    """Numbered sentences, first match wins, then the default."""
+    if not rules.rules:
+        return f"Always {rules.default}."
+    lines = [f"{i}. {rule_english(r)}" for i, r in enumerate(rules.rules, start=1)]
+    lines.append(f"Otherwise, {rules.default}.")
+    return "\n".join(lines)
+
+
+def default_english(rules: RuleList) -> str:
+    return f"Otherwise, {rules.default}." if rules.rules else f"Always {rules.default}."
+
+
+_PY_HELPERS = """import math
+
+
+def _missing(value):
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NAType", "NaTType") or (
+        hasattr(value, "dtype") and value != value
+    )
+
+
+def _number(value):
+    if _missing(value):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _text(value):
+    return None if _missing(value) else str(value)
+"""
+
+
+def _py_number(v: float) -> str:
+    return repr(float(v))
+
+
+def _py_condition(c: Condition) -> str:
+    cell = f"row.get({c.column!r})"
+    if c.op == "is missing":
+        return f"_missing({cell})"
+    if c.op == "is not missing":
+        return f"not _missing({cell})"
+    if c.numeric:
+        get, known = f"_number({cell})", f"not math.isnan(_number({cell}))"
+        lit = _py_number
+    else:
+        get, known = f"_text({cell})", f"_text({cell}) is not None"
+        lit = repr
+    if c.op in ("in", "not in"):
+        items = "(" + ", ".join(lit(v) for v in c.value) + ("," if len(c.value) == 1 else "") + ")"
+        if c.op == "in":
+            return f"{get} in {items}"
+        return f"({known} and {get} not in {items})"
+    if c.op == "!=":
+        return f"({known} and {get} != {lit(c.value)})"
+    return f"{get} {c.op} {lit(c.value)}"
+
+
+def to_python(rules: RuleList, function_name: str = "decide") -> str:
+    """Source of a self-contained function `decide(row: dict) -> str` (standard library only)."""
+    body = [
+        f"def {function_name}(row):",
+        f'    """Rule list {rules.name!r}: the first matching rule decides."""',
+    ]
+    for i, rule in enumerate(rules.rules, start=1):
+        test = " and ".join(_py_condition(c) for c in rule.conditions)
+        body.append(f"    # rule {i}: {rule.when}".replace("\n", " "))
+        body.append(f"    if {test}:")
+        body.append(f"        return {rule.decision!r}")
+    body.append(f"    return {rules.default!r}")
+    return _PY_HELPERS + "\n\n" + "\n".join(body) + "\n"
+
+
+def sql_identifier(name: str) -> str:
+    """`"name"`, with inner double quotes doubled (standard SQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(v) -> str:
+    """A number bare, text in single quotes with inner quotes doubled."""
+    if isinstance(v, float):
+        return format_number(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _sql_condition(c: Condition) -> str:
+    col = sql_identifier(c.column)
+    if c.op == "is missing":
+        return f"{col} IS NULL"
+    if c.op == "is not missing":
+        return f"{col} IS NOT NULL"
+    if c.op in ("in", "not in"):
+        items = ", ".join(sql_literal(v) for v in c.value)
+        return f"{col} {'IN' if c.op == 'in' else 'NOT IN'} ({items})"
+    op = "<>" if c.op == "!=" else "=" if c.op == "==" else c.op
+    return f"{col} {op} {sql_literal(c.value)}"
+
+
+def to_sql(rules: RuleList) -> str:
+    """`CASE WHEN ... THEN 'decision' ... ELSE 'default' END` (NULL matches no comparison)."""
+    lines = ["CASE"]
+    for rule in rules.rules:
+        test = " AND ".join(_sql_condition(c) for c in rule.conditions)
+        lines.append(f"  WHEN {test} THEN {sql_literal(rule.decision)}")
+    lines.append(f"  ELSE {sql_literal(rules.default)}")
+    lines.append("END")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "condition_english",
+    "default_english",
+    "format_value",
+    "rule_english",
+    "sql_identifier",
+    "sql_literal",
+    "to_english",
+    "to_python",
+    "to_sql",
+]
