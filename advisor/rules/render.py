@@ -161,7 +161,10 @@ def _sql_condition(c: Condition) -> str:
 
 
 def to_sql(rules: RuleList) -> str:
-    """`CASE WHEN ... THEN 'decision' ... ELSE 'default' END` (NULL matches no comparison)."""
+    """`CASE WHEN ... THEN 'decision' ... ELSE 'default' END` (NULL matches no comparison);
+    a list without rules is just the default's literal."""
+    if not rules.rules:
+        return sql_literal(rules.default)
     lines = ["CASE"]
     for rule in rules.rules:
         test = " AND ".join(_sql_condition(c) for c in rule.conditions)
