@@ -124,5 +124,9 @@ def later_stages() -> list[tuple[str, str, Callable[[StageInputs, dict], None]]]
     Each entry is (timing name, progress message, function(stages, payload)). Later entries
     may read what earlier ones wrote (the recommendation reads all of them).
     """
-    stages: list[tuple[str, str, Callable[[StageInputs, dict], None]]] = []
+    from advisor.rules.policy import rules_stage
+
+    stages: list[tuple[str, str, Callable[[StageInputs, dict], None]]] = [
+        ("rules", "Describing the rule lists", rules_stage),
+    ]
     return stages

@@ -13,6 +13,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 SECTIONS: list[tuple[str, str, str]] = [
     ("case", "sections/case.html.j2", "The case"),
     ("data", "sections/data.html.j2", "The data"),
+    ("rules", "sections/rules.html.j2", "The rules"),
     ("evaluation", "sections/comparison.html.j2", "Offline comparison"),
     ("manifest", "sections/reproducibility.html.j2", "Reproducibility"),
 ]
