@@ -1,0 +1,229 @@
+"""The report's figures: each takes a piece of the result payload and draws it with `charts`.
+
+Called from the templates as `fig.<name>(...)`. They select and label numbers the payload
+holds; they compute no results (a figure whose numbers are missing is simply not drawn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from markupsafe import Markup
+
+from advisor.report import charts
+
+
+def _money_label(currency: str) -> str:
+    return f" ({currency})" if currency else ""
+
+
+def policy_costs(evaluation: Mapping, currency: str = "") -> Markup:
+    """Cost per decision of every policy with its 95 % interval."""
+    rows = [{"name": name, **p["cost_per_decision"]} for name, p in evaluation["policies"].items()]
+    desc = "; ".join(
+        f"{r['name']}: {charts.tick_label(r['estimate'])}"
+        + (
+            f" ({charts.tick_label(r['low'])} to {charts.tick_label(r['high'])})"
+            if r.get("low") is not None
+            else ""
+        )
+        for r in rows
+    )
+    return charts.interval_dots(
+        rows,
+        title="Cost per decision by policy, with 95% intervals",
+        desc=f"Cost per decision on the test split{_money_label(currency)}: {desc}.",
+        x_label=f"cost per decision{_money_label(currency)}; lower is better",
+        caption="Cost per decision on the test split; bars are 95% bootstrap intervals.",
+    )
+
+
+def threshold(curve: Mapping, currency: str = "") -> Markup:
+    """Cost per decision against the probability threshold, with every policy as a reference."""
+    ml_t = curve["ml_threshold"]
+    vlines = []
+    if ml_t.get("estimate") is not None:
+        label = "ML threshold" + (" (median)" if ml_t.get("varies") else "")
+        vlines.append({"name": f"{label} {ml_t['estimate']:.2f}", "value": ml_t["estimate"]})
+    hlines = [
+        {"name": name, "value": cost} for name, cost in curve["policies"].items() if name != "ml"
+    ]
+    if "ml" in curve["policies"]:
+        hlines.append(
+            {
+                "name": "ml (as deployed)",
+                "value": curve["policies"]["ml"],
+                "colour": charts.colour("ml"),
+            }
+        )
+    best = curve["best"]
+    desc = (
+        f"Cost per decision when the decision {curve['decision']} is taken whenever "
+        f"P({curve['class']}) is at least t. Lowest at t = {best['threshold']:.2f} "
+        f"({charts.tick_label(best['cost_per_decision'])}). "
+        + "; ".join(f"{h['name']}: {charts.tick_label(h['value'])}" for h in hlines)
+        + "."
+    )
+    return charts.line_chart(
+        [
+            {
+                "name": f"{curve['decision']} if P ≥ t",
+                "x": curve["grid"],
+                "y": curve["cost_per_decision"],
+                "colour": charts.PALETTE["black"],
+            }
+        ],
+        hlines=hlines,
+        vlines=vlines,
+        title=f"Cost per decision against the threshold on P({curve['class']})",
+        desc=desc,
+        x_label=f"threshold t on P({curve['class']})",
+        y_label=f"cost per decision{_money_label(currency)}",
+        x_range=(0.0, 1.0),
+        caption=(
+            f"Test cost per decision if {curve['decision']} is chosen whenever "
+            f"P({curve['class']}) ≥ t, else {curve['otherwise']}. Dotted lines: each policy's cost."
+        ),
+    )
+
+
+def calibration(cal: Mapping) -> Markup:
+    """Reliability diagram: observed frequency against mean predicted probability per bin."""
+    bins = cal["bins"]
+    what = "probability of the last class" if cal["target"] == "last" else "top-class confidence"
+    desc = "; ".join(
+        f"predicted {b['mean_predicted']:.2f}, observed {b['observed']:.2f} ({b['count']} rows)"
+        for b in bins
+    )
+    return charts.scatter(
+        [b["mean_predicted"] for b in bins],
+        [b["observed"] for b in bins],
+        sizes=[b["count"] for b in bins],
+        diagonal=True,
+        x_range=(0.0, 1.0),
+        y_range=(0.0, 1.0),
+        title="Calibration: predicted against observed",
+        desc=f"Reliability bins of the {what} on the test split: {desc}.",
+        x_label=f"mean predicted ({what})",
+        y_label="observed frequency",
+        caption="Dots on the dashed diagonal mean the probabilities can be taken at face value; "
+        "dot area is the number of rows in the bin.",
+    )
+
+
+def shap_importance(shap: Mapping) -> Markup:
+    """Mean |SHAP| per feature, largest first."""
+    rows = [{"name": r["feature"], "value": r["mean_abs_shap"]} for r in shap["importance"]]
+    desc = "; ".join(f"{r['name']}: {r['value']:.3g}" for r in rows)
+    return charts.hbars(
+        rows,
+        title="Which features move the model's score most (mean |SHAP|)",
+        desc=f"Mean absolute SHAP value per feature, {shap['scale']}: {desc}.",
+        x_label=f"mean |SHAP| ({shap['scale']})",
+        caption=f"Average size of each feature's push on the score for class "
+        f"{shap['explained_class']}, over {shap['rows']:,} test rows.",
+    )
+
+
+def shap_dependence(dep: Mapping, shap: Mapping) -> Markup:
+    """SHAP value against the feature's value for one feature."""
+    categories = None
+    if dep["kind"] == "categorical":
+        seen: dict[str, int] = {}
+        for v in dep["values"]:
+            if v is not None:
+                seen[str(v)] = seen.get(str(v), 0) + 1
+        categories = [c for c, _ in sorted(seen.items(), key=lambda kv: -kv[1])[:8]]
+    pairs = [(v, s) for v, s in zip(dep["values"], dep["shap"], strict=True) if v is not None]
+    missing = len(dep["values"]) - len(pairs)
+    note = f" {missing} rows with a missing value are not shown." if missing else ""
+    shown = f" Categories, most frequent first: {', '.join(categories)}." if categories else ""
+    return charts.scatter(
+        [v for v, _ in pairs],
+        [s for _, s in pairs],
+        categories=categories,
+        title=f"How {dep['feature']} moves the score",
+        desc=f"SHAP value of {dep['feature']} against its value for {len(pairs)} sampled "
+        f"test rows; above zero pushes towards class {shap['explained_class']}.{note}{shown}",
+        x_label=str(dep["feature"]),
+        y_label=f"SHAP ({shap['scale']})",
+        caption=f"Each dot is a test row: above zero, {dep['feature']} pushes the score towards "
+        f"{shap['explained_class']}.{note}",
+    )
+
+
+def confusion(name: str, conf: Mapping, currency: str = "") -> Markup:
+    """Rows by actual class and decision, with the total cost written in each cell."""
+    notes = [[charts.tick_label(c) for c in row] for row in conf["total_cost"]]
+    desc = "; ".join(
+        f"actual {cls}, decided {d}: {conf['counts'][i][j]} rows, total cost {notes[i][j]}"
+        for i, cls in enumerate(conf["classes"])
+        for j, d in enumerate(conf["decisions"])
+    )
+    return charts.heat_table(
+        conf["classes"],
+        conf["decisions"],
+        conf["counts"],
+        notes=notes,
+        title=f"{name}: rows by actual class and decision",
+        desc=desc + ".",
+        caption=f"{name}: number of test rows (top) and their total cost"
+        f"{_money_label(currency)} (below) in each cell.",
+    )
+
+
+def options_net(rec: Mapping) -> Markup:
+    """Net annual value of each option (value minus upkeep) with its 95 % interval."""
+    currency = rec.get("currency", "")
+    option_colours = {"ship-rules": "blue", "batch-ml": "orange", "realtime-ml": "vermillion"}
+    rows = [
+        {
+            "name": name,
+            **o["net"],
+            "colour": charts.PALETTE[option_colours.get(name, "grey")],
+        }
+        for name, o in rec["options"].items()
+    ]
+    desc = "; ".join(
+        f"{r['name']}: {charts.tick_label(r['estimate'])}"
+        + (
+            f" ({charts.tick_label(r['low'])} to {charts.tick_label(r['high'])})"
+            if r.get("low") is not None
+            else ""
+        )
+        for r in rows
+    )
+    return charts.interval_dots(
+        rows,
+        title="Net value per year of each option, with 95% intervals",
+        desc=f"Annual value minus annual upkeep{_money_label(currency)}: {desc}.",
+        x_label=f"net value per year{_money_label(currency)}; higher is better",
+        caption="Net value per year: saving over the baseline minus upkeep; "
+        "bars are 95% intervals.",
+    )
+
+
+def upkeep(maintenance: Mapping, options: list[str], currency: str = "") -> Markup:
+    """Annual cost of keeping each option alive (build amortised)."""
+    rows = [{"name": o, "value": maintenance[o]["annual_cost"]} for o in options]
+    desc = "; ".join(f"{r['name']}: {charts.tick_label(r['value'])}" for r in rows)
+    return charts.hbars(
+        rows,
+        title="Upkeep per year of each option",
+        desc=f"Annual upkeep including amortised build{_money_label(currency)}: {desc}.",
+        x_label=f"upkeep per year{_money_label(currency)}",
+        caption="People's time, infrastructure and the build cost spread over the horizon.",
+        bar_colour=charts.PALETTE["orange"],
+    )
+
+
+FIGURES = {
+    "policy_costs": policy_costs,
+    "threshold": threshold,
+    "calibration": calibration,
+    "shap_importance": shap_importance,
+    "shap_dependence": shap_dependence,
+    "confusion": confusion,
+    "options_net": options_net,
+    "upkeep": upkeep,
+}
