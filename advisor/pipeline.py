@@ -129,4 +129,15 @@ def later_stages() -> list[tuple[str, str, Callable[[StageInputs, dict], None]]]
     stages: list[tuple[str, str, Callable[[StageInputs, dict], None]]] = [
         ("rules", "Describing the rule lists", rules_stage),
     ]
+    from advisor.drift import run_drift_stage
+    from advisor.experiment import run_experiment_stage
+    from advisor.serving import run_latency_stage
+    from advisor.shadow import run_shadow_stage
+
+    stages += [
+        ("shadow", "Running ML in shadow beside the rules", run_shadow_stage),
+        ("experiment", "Planning and simulating the A/B test", run_experiment_stage),
+        ("latency", "Measuring serving latency", run_latency_stage),
+        ("drift", "Checking drift and decay over time", run_drift_stage),
+    ]
     return stages

@@ -15,6 +15,10 @@ SECTIONS: list[tuple[str, str, str]] = [
     ("data", "sections/data.html.j2", "The data"),
     ("rules", "sections/rules.html.j2", "The rules"),
     ("evaluation", "sections/comparison.html.j2", "Offline comparison"),
+    ("shadow", "sections/shadow.html.j2", "Shadow mode"),
+    ("experiment", "sections/experiment.html.j2", "The A/B test plan"),
+    ("drift", "sections/drift.html.j2", "Drift and decay"),
+    ("latency", "sections/latency.html.j2", "Serving latency"),
     ("manifest", "sections/reproducibility.html.j2", "Reproducibility"),
 ]
 
