@@ -83,7 +83,7 @@ def test_rules_stage_payload(credit):
 
 
 def test_expert_rules_with_an_unknown_column_fail_at_load(credit, tmp_path):
-    case, data, split, spec = credit
+    case, _data, split, spec = credit
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "default: approve\nrules:\n  - when: Income > 10 and Salary > 3\n    decide: review\n"

@@ -74,7 +74,7 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
         from advisor.result import write_atomic
         from advisor.rules.policy import learn_rule_policy
 
-        case, data, split, spec = _prepare(case_file)
+        case, _data, split, spec = _prepare(case_file)
         policy = learn_rule_policy(case, split, spec, max_rules=max_rules)
         overall, rows = _test_summary(case, split, spec, policy)
         comment = (
@@ -102,7 +102,7 @@ def check(rules_file: str, case_file: str) -> None:
     def work() -> None:
         from advisor.rules.policy import expert_rule_policy
 
-        case, data, split, spec = _prepare(case_file)
+        case, _data, split, spec = _prepare(case_file)
         policy = expert_rule_policy(case, split, spec, path=rules_file)
         overall, rows = _test_summary(case, split, spec, policy)
         click.echo(f"{policy.rules_.name}: {len(policy.rules_)} rules, version {policy.version}")
