@@ -6,20 +6,41 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
+
+from advisor.report.figures import FIGURES
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# (key in the payload that must be present, template, title); the order of the report.
+# (key in the payload that must be present, template, title). Entries may be appended in any
+# order: the report sorts them by ORDER (unknown keys go just before reproducibility).
 SECTIONS: list[tuple[str, str, str]] = [
+    ("recommendation", "sections/summary.html.j2", "Executive summary"),
     ("case", "sections/case.html.j2", "The case"),
-    ("data", "sections/data.html.j2", "The data"),
     ("rules", "sections/rules.html.j2", "The rules"),
+    ("model", "sections/model.html.j2", "The ML model"),
     ("evaluation", "sections/comparison.html.j2", "Offline comparison"),
+    ("maintenance", "sections/maintenance.html.j2", "Maintenance"),
     ("shadow", "sections/shadow.html.j2", "Shadow mode"),
     ("experiment", "sections/experiment.html.j2", "The A/B test plan"),
     ("drift", "sections/drift.html.j2", "Drift and decay"),
     ("latency", "sections/latency.html.j2", "Serving latency"),
     ("manifest", "sections/reproducibility.html.j2", "Reproducibility"),
+]
+
+# The order of the report, by payload key.
+ORDER: list[str] = [
+    "recommendation",
+    "case",
+    "rules",
+    "model",
+    "evaluation",
+    "shadow",
+    "experiment",
+    "drift",
+    "latency",
+    "maintenance",
+    "manifest",
 ]
 
 
@@ -42,7 +63,9 @@ def pct(value, digits: int = 0) -> str:
 def number(value, digits: int = 3) -> str:
     if value is None:
         return "–"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1000):
+    if isinstance(value, int) or (
+        isinstance(value, float) and value.is_integer() and abs(value) >= 1000
+    ):
         return f"{value:,.0f}"
     return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
 
@@ -67,15 +90,20 @@ def environment():
         lstrip_blocks=True,
     )
     env.filters.update(money=money, pct=pct, number=number, interval=interval)
-    env.globals.update(money=money, pct=pct, number=number)
+    env.globals.update(money=money, pct=pct, number=number, fig=SimpleNamespace(**FIGURES))
     return env
 
 
+def _rank(key: str) -> int:
+    return ORDER.index(key) if key in ORDER else ORDER.index("manifest") - 1
+
+
 def _sections(result: dict) -> list[dict]:
+    """The sections whose payload key is present, in report order."""
+    present = [entry for entry in SECTIONS if result.get(entry[0]) is not None]
     return [
         {"id": template.split("/")[-1].split(".")[0], "template": template, "title": title}
-        for key, template, title in SECTIONS
-        if result.get(key) is not None
+        for key, template, title in sorted(present, key=lambda entry: _rank(entry[0]))
     ]
 
 

@@ -1,0 +1,137 @@
+"""Each bundled case's report in headless Chromium, at a desktop and a 375 px phone width.
+
+Checks: no console errors and no network requests, every section heading present, nothing wider
+than the page, and the report under 1 MB. Screenshots and the reports are kept in
+test-artifacts/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import advisor
+from advisor.report.render import _sections
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CASES = ["telco-churn", "credit-scoring", "car-loans"]
+WIDTHS = {"desktop": 1280, "phone": 375}
+MAX_BYTES = 1_000_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Elements whose right edge passes the viewport, ignoring anything inside a horizontally
+# scrollable (or clipping) wrapper and the inside of SVG drawings.
+OVERFLOW_JS = """
+() => {
+  const limit = window.innerWidth + 1;
+  const clipped = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === "auto" || o === "scroll" || o === "hidden") return true;
+    }
+    return false;
+  };
+  const out = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest("svg") && el.tagName.toLowerCase() !== "svg") continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (r.right > limit && !clipped(el)) {
+      out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+               (el.className && typeof el.className === "string" ? "." + el.className : "") +
+               " right=" + Math.round(r.right));
+    }
+  }
+  return out.slice(0, 10);
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def bundled_reports() -> dict[str, dict]:
+    """Each bundled case run once: its report written to test-artifacts/, with size and timing."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = {}
+    for name in CASES:
+        result = advisor.advise(ROOT / "datasets" / f"{name}.yaml")
+        payload = result.to_dict()
+        start = time.perf_counter()
+        html = result.to_html(ARTIFACTS / f"{name}.html")
+        render_seconds = time.perf_counter() - start
+        result.to_json(ARTIFACTS / f"{name}.json")
+        out[name] = {
+            "path": ARTIFACTS / f"{name}.html",
+            "bytes": len(html.encode("utf-8")),
+            "render_seconds": render_seconds,
+            "titles": [s["title"] for s in _sections(payload)],
+        }
+    summary = {
+        n: {"bytes": r["bytes"], "render_seconds": round(r["render_seconds"], 3)}
+        for n, r in out.items()
+    }
+    (ARTIFACTS / "report-sizes.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return out
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; the tests skip when either is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed (/usr/bin/chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_report_is_small(bundled_reports: dict, name: str):
+    assert bundled_reports[name]["bytes"] < MAX_BYTES
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("name", CASES)
+def test_report_in_chromium(bundled_reports: dict, browser, name: str, width: str):
+    report = bundled_reports[name]
+    page = browser.new_page(viewport={"width": WIDTHS[width], "height": 900})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "request",
+        lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
+    )
+    try:
+        page.goto(report["path"].as_uri(), wait_until="load")
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        assert errors == [], f"console errors: {errors}"
+        assert requests == [], f"network requests: {requests}"
+        headings = [h.strip() for h in page.locator("main section > h2").all_inner_texts()]
+        assert headings == report["titles"]
+        assert "Offline comparison" in headings and "Reproducibility" in headings
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner, f"page is {scroll}px wide in a {inner}px window"
+        assert page.evaluate(OVERFLOW_JS) == []
+        toc = page.locator("nav.toc")
+        assert toc.is_visible() == (width == "desktop")
+        assert page.locator("script").count() == 0
+    finally:
+        page.close()
