@@ -122,24 +122,25 @@ def later_stages() -> list[tuple[str, str, Callable[[StageInputs, dict], None]]]
     """Stages after evaluation, in order; each adds its own keys to the payload.
 
     Each entry is (timing name, progress message, function(stages, payload)). Later entries
-    may read what earlier ones wrote (the recommendation reads all of them).
+    may read what earlier ones wrote: maintenance reads the drift cadence, and the
+    recommendation reads everything.
     """
-    from advisor.explain import explain as explain_stage
-    from advisor.rules.policy import rules_stage
-
-    stages: list[tuple[str, str, Callable[[StageInputs, dict], None]]] = [
-        ("rules", "Describing the rule lists", rules_stage),
-        ("model", "Explaining the model", explain_stage),
-    ]
     from advisor.drift import run_drift_stage
     from advisor.experiment import run_experiment_stage
+    from advisor.explain import explain as explain_stage
+    from advisor.maintenance import run_maintenance_stage
+    from advisor.recommend import run_recommendation_stage
+    from advisor.rules.policy import rules_stage
     from advisor.serving import run_latency_stage
     from advisor.shadow import run_shadow_stage
 
-    stages += [
+    return [
+        ("rules", "Describing the rule lists", rules_stage),
+        ("model", "Explaining the model", explain_stage),
         ("shadow", "Running ML in shadow beside the rules", run_shadow_stage),
         ("experiment", "Planning and simulating the A/B test", run_experiment_stage),
         ("latency", "Measuring serving latency", run_latency_stage),
         ("drift", "Checking drift and decay over time", run_drift_stage),
+        ("maintenance", "Pricing the upkeep of each option", run_maintenance_stage),
+        ("recommend", "Weighing the options", run_recommendation_stage),
     ]
-    return stages
