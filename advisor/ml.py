@@ -156,8 +156,11 @@ class MLPolicy(Policy):
         return self
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
+        # One row is fastest on one thread: no pool start-up on the request path.
         p = self.booster_.predict(
-            X, num_iteration=getattr(self, "n_trees_", None) or self.booster_.best_iteration
+            X,
+            num_iteration=getattr(self, "n_trees_", None) or self.booster_.best_iteration,
+            num_threads=1 if len(X) == 1 else self.num_threads,
         )
         if p.ndim == 1:
             p = np.column_stack([1 - p, p])

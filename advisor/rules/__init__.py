@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from advisor.rules.conditions import Condition, Rule, RuleList
-from advisor.rules.learner import RuleListClassifier
-from advisor.rules.parser import load_rules, parse_rules
-from advisor.rules.render import to_english, to_python, to_sql
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "Condition",
-    "Rule",
-    "RuleList",
-    "RuleListClassifier",
-    "load_rules",
-    "parse_rules",
-    "to_english",
-    "to_python",
-    "to_sql",
-]
+if TYPE_CHECKING:
+    from advisor.rules.conditions import Condition, Rule, RuleList
+    from advisor.rules.learner import RuleListClassifier
+    from advisor.rules.parser import load_rules, parse_rules
+    from advisor.rules.render import to_english, to_python, to_sql
+
+_LAZY = {
+    "Condition": "advisor.rules.conditions",
+    "Rule": "advisor.rules.conditions",
+    "RuleList": "advisor.rules.conditions",
+    "RuleListClassifier": "advisor.rules.learner",
+    "load_rules": "advisor.rules.parser",
+    "parse_rules": "advisor.rules.parser",
+    "to_english": "advisor.rules.render",
+    "to_python": "advisor.rules.render",
+    "to_sql": "advisor.rules.render",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    """Import on first use, so the command line starts without scikit-learn."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'advisor.rules' has no attribute {name!r}")
