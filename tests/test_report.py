@@ -143,6 +143,10 @@ def test_full_report_has_model_threshold_and_calibration(small_result: Result):
     assert "<script" not in html.lower()
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert html.count("<svg") >= 6 and html.count('role="img"') == html.count("<svg")
+    if small_result.data.get("experiment", {}).get("available"):
+        assert "Power of the A/B test against days of traffic" in html
+    if "latency" in small_result.data:
+        assert "Latency of one decision against the budget" in html
 
 
 def test_threshold_curve_meets_the_ml_policy_at_its_threshold(small_result: Result):

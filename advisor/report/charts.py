@@ -276,31 +276,63 @@ def interval_dots(
     x_label: str,
     caption: str | None = None,
     zero: bool = True,
+    log: bool = False,
+    markers: Sequence[dict] = (),
 ) -> Markup:
     """One row per item: a dot at the estimate and a bar over its interval.
-    `rows`: [{"name", "estimate", "low"?, "high"?, "colour"?}]."""
+    `rows`: [{"name", "estimate", "low"?, "high"?, "colour"?}]; `markers`: [{"name", "value"}]
+    drawn as labelled vertical lines (e.g. a budget). `log`: a base-10 axis (positive values)."""
     label_w = min(max((len(str(r["name"])) for r in rows), default=4) * 7 + 10, 150)
     left = max(LEFT, label_w)
     row_h = 28
-    height = TOP + row_h * len(rows) + BOTTOM
+    top = TOP + (14 if markers else 0)
+    height = top + row_h * len(rows) + BOTTOM
     vals = [v for r in rows for v in (r["estimate"], r.get("low"), r.get("high"))]
-    lo, hi = _extent(vals, 0.08, include=(0.0,) if zero else ())
-    ticks = nice_ticks(lo, hi)
-    lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
-    xs = Scale(lo, hi, left, W - RIGHT)
+    vals += [m["value"] for m in markers]
+    if log:
+        pos = [math.log10(v) for v in _finite(vals) if v > 0] or [0.0]
+        lo, hi = math.floor(min(pos)), math.ceil(max(pos))
+        hi = hi if hi > lo else lo + 1
+        ticks = list(range(lo, hi + 1))
+        labels = [tick_label(10.0**t) for t in ticks]
+
+        def tx(v: float) -> float:
+            return math.log10(v) if v and v > 0 else lo
+    else:
+        lo, hi = _extent(vals, 0.08, include=(0.0,) if zero else ())
+        ticks = nice_ticks(lo, hi)
+        lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
+        labels = [tick_label(t) for t in ticks]
+
+        def tx(v: float) -> float:
+            return v
+
+    scale = Scale(lo, hi, left, W - RIGHT)
+
+    def xs(v: float) -> float:
+        return scale(tx(v))
+
     bottom = height - BOTTOM
     body = ['<g fill="#1d2330">']
-    for t in ticks:
-        x = xs(t)
-        body.append(f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{TOP}" y2="{bottom}" stroke="#e5e8ee"/>')
-        body.append(_text(x, bottom + 15, tick_label(t)))
-    if zero and lo < 0 < hi:
+    for t, label in zip(ticks, labels, strict=True):
+        x = scale(t)
+        body.append(f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{top}" y2="{bottom}" stroke="#e5e8ee"/>')
+        body.append(_text(x, bottom + 15, label))
+    if zero and not log and lo < 0 < hi:
         x = xs(0)
-        body.append(f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{TOP}" y2="{bottom}" stroke="#5b6475"/>')
+        body.append(f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{top}" y2="{bottom}" stroke="#5b6475"/>')
     body.append(_text((left + W - RIGHT) / 2, height - 8, x_label))
+    for m in markers:
+        x = xs(m["value"])
+        anchor = "start" if x < (left + W) / 2 else "end"
+        body.append(
+            f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{TOP}" y2="{bottom}" stroke="#000" '
+            f'stroke-width="1.5" stroke-dasharray="4 2"/>'
+        )
+        body.append(_text(x + (3 if anchor == "start" else -3), TOP + 10, m["name"], anchor))
     for i, r in enumerate(rows):
         col = r.get("colour") or colour(r["name"], i)
-        y = TOP + row_h * (i + 0.5)
+        y = top + row_h * (i + 0.5)
         body.append(_text(left - 6, y + 4, _short(r["name"], 20), "end"))
         if r.get("low") is not None and r.get("high") is not None:
             x_lo, x_hi = xs(r["low"]), xs(r["high"])

@@ -217,6 +217,122 @@ def upkeep(maintenance: Mapping, options: list[str], currency: str = "") -> Mark
     )
 
 
+def power_curve(experiment: Mapping) -> Markup:
+    """Power of the planned A/B test against days of traffic, with the target and the plan."""
+    curve = experiment["power_curve"]
+    x = [p["days_enrolling"] for p in curve]
+    y = [p["power"] for p in curve]
+    desc = "; ".join(f"{d:g} days: {p:.0%}" for d, p in zip(x, y, strict=True))
+    vlines = []
+    if experiment.get("days_enrolling") is not None:
+        vlines.append(
+            {
+                "name": f"plan: {experiment['days_enrolling']:g} days",
+                "value": experiment["days_enrolling"],
+            }
+        )
+    return charts.line_chart(
+        [{"name": "power", "x": x, "y": y, "colour": charts.PALETTE["blue"]}],
+        hlines=[
+            {
+                "name": f"target {experiment['target_power']:.0%}",
+                "value": experiment["target_power"],
+                "colour": charts.PALETTE["vermillion"],
+            }
+        ],
+        vlines=vlines,
+        markers=True,
+        y_range=(0.0, 1.0),
+        title="Power of the A/B test against days of traffic",
+        desc=f"Chance the test detects the expected difference, by days of traffic: {desc}.",
+        x_label="days of traffic (before the label delay)",
+        y_label="power",
+        caption="Power: the chance the test confirms the expected difference. Add the label "
+        "delay to get the days until the answer.",
+    )
+
+
+def observed_differences(experiment: Mapping, currency: str = "") -> Markup | str:
+    """Distribution of the difference the simulated experiments observe."""
+    obs = experiment["simulation"]["observed_difference"]
+    hist = obs.get("histogram")
+    if not hist:
+        return ""
+    edges, counts = hist["edges"], hist["counts"]
+    bins = [{"low": edges[i], "high": edges[i + 1], "count": c} for i, c in enumerate(counts)]
+    q = obs.get("quantiles", {})
+    desc = (
+        f"{experiment['simulation']['simulations']:,} simulated experiments; observed difference "
+        f"median {charts.tick_label(q.get('p50', 0))}, 95% of them between "
+        f"{charts.tick_label(q.get('p2.5', 0))} and {charts.tick_label(q.get('p97.5', 0))}; "
+        f"expected {charts.tick_label(experiment['difference'])}."
+    )
+    return charts.histogram(
+        bins,
+        markers=[
+            {"name": "no difference", "value": 0.0},
+            {"name": "expected", "value": experiment["difference"]},
+        ],
+        title="What the A/B test would observe",
+        desc=desc,
+        x_label=f"observed saving per decision, control − treatment{_money_label(currency)}",
+        y_label="experiments",
+        caption="Each bar counts simulated experiments at the planned size; left of zero the "
+        "test would see the wrong sign.",
+    )
+
+
+def drift_costs(drift: Mapping, currency: str = "") -> Markup:
+    """Cost per decision of each policy in each time window of the test period."""
+    windows = drift["windows"]
+    names = list(windows[0]["cost_per_decision"])
+    x = [w["index"] + 1 for w in windows]
+    series = [
+        {
+            "name": n,
+            "x": x,
+            "y": [w["cost_per_decision"][n]["estimate"] for w in windows],
+            "colour": charts.colour(n, i),
+        }
+        for i, n in enumerate(names)
+    ]
+    desc = "; ".join(
+        f"{s['name']}: from {charts.tick_label(s['y'][0])} to {charts.tick_label(s['y'][-1])}"
+        for s in series
+    )
+    return charts.line_chart(
+        series,
+        markers=True,
+        title="Cost per decision in each time window",
+        desc=f"Cost per decision by window (1 is the earliest){_money_label(currency)}: {desc}.",
+        x_label=f"time window (1 = earliest, {windows[0]['start'][:10]} on)",
+        y_label=f"cost per decision{_money_label(currency)}",
+        caption="A policy whose line climbs is decaying; the gap between ml and the rules is "
+        "ML's advantage.",
+    )
+
+
+def latency(lat: Mapping) -> Markup:
+    """p50 to p99 single-request latency of each policy against the budget, on a log axis."""
+    rows = [
+        {"name": n, "estimate": p["p50_ms"], "low": p["p50_ms"], "high": p["p99_ms"]}
+        for n, p in lat.items()
+        if isinstance(p, Mapping) and p.get("p99_ms") is not None
+    ]
+    desc = "; ".join(
+        f"{r['name']}: p50 {r['estimate']:.3g} ms, p99 {r['high']:.3g} ms" for r in rows
+    )
+    return charts.interval_dots(
+        rows,
+        log=True,
+        markers=[{"name": f"budget {lat['budget_ms']:g} ms", "value": lat["budget_ms"]}],
+        title="Latency of one decision against the budget",
+        desc=f"Single-request latency per policy, budget {lat['budget_ms']:g} ms: {desc}.",
+        x_label="milliseconds per request (log scale)",
+        caption="Dot: median (p50); bar: up to the 99th percentile (p99). Dashed: the budget.",
+    )
+
+
 FIGURES = {
     "policy_costs": policy_costs,
     "threshold": threshold,
@@ -226,4 +342,8 @@ FIGURES = {
     "confusion": confusion,
     "options_net": options_net,
     "upkeep": upkeep,
+    "power_curve": power_curve,
+    "observed_differences": observed_differences,
+    "drift_costs": drift_costs,
+    "latency": latency,
 }
