@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from advisor.rules.conditions import Condition, Rule, RuleList
-    from advisor.rules.learner import RuleListClassifier
-    from advisor.rules.parser import load_rules, parse_rules
-    from advisor.rules.render import to_english, to_python, to_sql
+    from advisor.rules.conditions import Condition as Condition
+    from advisor.rules.conditions import Rule as Rule
+    from advisor.rules.conditions import RuleList as RuleList
+    from advisor.rules.learner import RuleListClassifier as RuleListClassifier
+    from advisor.rules.parser import load_rules as load_rules
+    from advisor.rules.parser import parse_rules as parse_rules
+    from advisor.rules.render import to_english as to_english
+    from advisor.rules.render import to_python as to_python
+    from advisor.rules.render import to_sql as to_sql
 
 _LAZY = {
     "Condition": "advisor.rules.conditions",
