@@ -17,104 +17,27 @@ The learner minimises the realised cost of a decision list on the training rows:
 Costs may be per class (a matrix) or per row (example-dependent), with any number of classes
 and decisions. Numeric thresholds are written as the shortest round number that splits the
 training rows the same way (`tenure < 12`).
+
+Step 1 lives in `binning`, steps 2 and 3 in `search` (and `trees`, whose small trees give
+further rule lists to choose from), step 4 in `selection`; this module joins them into
+`learn_rules` and writes the found bin sets as readable conditions.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from advisor.rules.binning import BinnedFeature, bin_frame
 from advisor.rules.conditions import Condition, Rule, RuleList
-
-MAX_BINS = 32
-MAX_LEVELS = 30
-MAX_SET = 6
-TREE_CRITERIA = ("gini", "sse", "cost")
-QUANTILE_SAMPLE = 200_000
-
-
-@dataclass
-class BinnedFeature:
-    """One feature's bin codes (uint8) and how to turn a set of bins into a condition."""
-
-    name: str
-    kind: str
-    codes: np.ndarray
-    n_bins: int
-    edges: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    levels: tuple = ()
-    values: np.ndarray | None = None
-
-    @property
-    def missing_bin(self) -> int:
-        return self.n_bins - 1
-
-    @property
-    def n_values(self) -> int:
-        """Bins that hold known values (numeric: value bins; categorical: levels + other)."""
-        return self.n_bins - 1
-
-
-def bin_numeric(name: str, values: np.ndarray, rng: np.random.Generator) -> BinnedFeature:
-    """Quantile bins (at most MAX_BINS) of known values, then a missing bin."""
-    known = values[~np.isnan(values)]
-    if len(known) > QUANTILE_SAMPLE:
-        known = rng.choice(known, QUANTILE_SAMPLE, replace=False)
-    distinct = np.unique(known)
-    if len(distinct) <= MAX_BINS:
-        edges = distinct[:-1]
-    else:
-        qs = np.linspace(0, 1, MAX_BINS + 1)[1:-1]
-        edges = np.unique(np.quantile(known, qs, method="inverted_cdf"))
-        edges = edges[edges < distinct[-1]]
-    codes = np.searchsorted(edges, values, side="left").astype(np.uint8)
-    n_bins = len(edges) + 2
-    codes[np.isnan(values)] = n_bins - 1
-    return BinnedFeature(name, "numeric", codes, n_bins, edges=edges, values=values)
-
-
-def bin_categorical(name: str, column: pd.Series) -> BinnedFeature:
-    """The most frequent levels (compared as text), then "other", then missing."""
-    raw_codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    raw_codes = np.asarray(raw_codes)
-    text = [str(u) for u in uniques]
-    counts = np.bincount(raw_codes[raw_codes >= 0], minlength=len(text))
-    by_text: dict[str, int] = {}
-    for t, c in zip(text, counts, strict=True):
-        by_text[t] = by_text.get(t, 0) + int(c)
-    ranked = sorted(by_text.items(), key=lambda kv: (-kv[1], kv[0]))
-    levels = tuple(t for t, c in ranked[:MAX_LEVELS] if c > 0)
-    position = {t: i for i, t in enumerate(levels)}
-    other, missing = len(levels), len(levels) + 1
-    lookup = np.array([position.get(t, other) for t in text] + [missing], dtype=np.uint8)
-    codes = lookup[np.where(raw_codes >= 0, raw_codes, len(text))]
-    return BinnedFeature(name, "categorical", codes, len(levels) + 2, levels=levels)
-
-
-def bin_frame(
-    frame: pd.DataFrame, kinds: Mapping[str, str], random_state: int | None = 0
-) -> list[BinnedFeature]:
-    """Bin every feature of `frame` (kinds: numeric, boolean or categorical)."""
-    rng = np.random.default_rng(random_state)
-    out = []
-    for name, kind in kinds.items():
-        col = frame[name]
-        if kind == "categorical":
-            out.append(bin_categorical(name, col))
-        else:
-            out.append(bin_numeric(name, _as_float(col), rng))
-    return out
-
-
-def _as_float(col: pd.Series) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
-        return col.to_numpy(dtype=float, na_value=np.nan)
-    return pd.to_numeric(col.astype(object), errors="coerce").to_numpy(dtype=float)
+from advisor.rules.search import Candidate, DecisionCosts, RuleSearch
+from advisor.rules.selection import choose_prefix, prefix_costs
+from advisor.rules.trees import TREE_CRITERIA, TreeRules
 
 
 def nice_threshold(low: float, high: float) -> float:
@@ -133,388 +56,7 @@ def nice_threshold(low: float, high: float) -> float:
     return float(high)
 
 
-@dataclass(frozen=True)
-class _Cand:
-    """A candidate condition: a feature and the set of its bins the condition covers."""
-
-    feature: int
-    op: str
-    arg: tuple
-    bins: tuple
-
-
-class _Costs:
-    """Per-row costs of each decision: from a (classes x decisions) matrix or per row."""
-
-    def __init__(self, y: np.ndarray, n_classes: int, matrix=None, rows=None) -> None:
-        self.y = np.asarray(y, dtype=np.intp)
-        self.k = n_classes
-        self.matrix = None if matrix is None else np.asarray(matrix, dtype=float)
-        self.rows = None if rows is None else np.asarray(rows, dtype=float)
-
-    @property
-    def n_decisions(self) -> int:
-        return (self.matrix if self.matrix is not None else self.rows).shape[1]
-
-    def totals(self, idx: np.ndarray | None) -> np.ndarray:
-        if self.matrix is not None:
-            y = self.y if idx is None else self.y[idx]
-            return np.bincount(y, minlength=self.k) @ self.matrix
-        c = self.rows if idx is None else self.rows[idx]
-        return c.sum(axis=0)
-
-    def per_row(self, idx: np.ndarray | None = None) -> np.ndarray:
-        if self.matrix is not None:
-            return self.matrix[self.y if idx is None else self.y[idx]]
-        return self.rows if idx is None else self.rows[idx]
-
-
-class _Search:
-    """Sequential covering with a beam search per rule, on binned features."""
-
-    def __init__(
-        self,
-        features: list[BinnedFeature],
-        costs: _Costs,
-        max_conditions: int,
-        min_count: int,
-        beam_width: int,
-    ) -> None:
-        self.features = features
-        self.costs = costs
-        self.max_conditions = max_conditions
-        self.min_count = max(1, min_count)
-        self.beam_width = max(1, beam_width)
-        self.static = [self._static_candidates(j, f) for j, f in enumerate(features)]
-        self.n = len(costs.y)
-
-    @staticmethod
-    def _static_candidates(j: int, f: BinnedFeature) -> tuple[list[_Cand], np.ndarray]:
-        nv, miss = f.n_values, f.missing_bin
-        cands: list[_Cand] = []
-        if f.kind == "numeric":
-            for k in range(nv - 1):
-                cands.append(_Cand(j, "<=", (k,), tuple(range(k + 1))))
-                cands.append(_Cand(j, ">", (k,), tuple(range(k + 1, nv))))
-        else:
-            levels = len(f.levels)
-            for k in range(levels):
-                cands.append(_Cand(j, "==", (k,), (k,)))
-                if nv > 2:
-                    cands.append(_Cand(j, "!=", (k,), tuple(b for b in range(nv) if b != k)))
-        cands.append(_Cand(j, "is missing", (), (miss,)))
-        cands.append(_Cand(j, "is not missing", (), tuple(range(nv))))
-        masks = np.zeros((len(cands), f.n_bins))
-        for i, c in enumerate(cands):
-            masks[i, list(c.bins)] = 1.0
-        return cands, masks
-
-    def _set_candidates(self, j: int, hist: np.ndarray, base: int) -> list[_Cand]:
-        """Level sets that save cost against the current default, one per decision."""
-        f = self.features[j]
-        levels = len(f.levels)
-        if levels < 3:
-            return []
-        out = []
-        for d in range(hist.shape[1]):
-            if d == base:
-                continue
-            saving = hist[:levels, base] - hist[:levels, d]
-            chosen = [k for k in np.argsort(-saving, kind="stable") if saving[k] > 0]
-            if len(chosen) < 2:
-                continue
-            rest = [k for k in range(levels) if k not in chosen]
-            if len(chosen) <= MAX_SET or len(rest) > MAX_SET:
-                picked = tuple(sorted(int(k) for k in chosen[:MAX_SET]))
-                out.append(_Cand(j, "in", picked, picked))
-            if rest and len(rest) <= MAX_SET:
-                others = tuple(b for b in range(f.n_values) if b not in rest)
-                out.append(_Cand(j, "not in", tuple(sorted(rest)), others))
-        return out
-
-    def _histograms(self, idx: np.ndarray | None, classes: bool = False) -> list[tuple]:
-        """Per feature: cost sums (bins x decisions), row counts (bins) and, when asked,
-        class counts (bins x classes), over the rows `idx` (None: every row)."""
-        c = self.costs
-        y = c.y if idx is None else c.y[idx]
-        rows = None if c.matrix is not None else c.per_row(idx)
-        out = []
-        for f in self.features:
-            codes = f.codes if idx is None else f.codes[idx]
-            by_class = None
-            if c.matrix is not None or classes:
-                key = codes.astype(np.intp)
-                key *= c.k
-                key += y
-                by_class = np.bincount(key, minlength=f.n_bins * c.k).reshape(f.n_bins, c.k)
-            if c.matrix is not None:
-                out.append((by_class @ c.matrix, by_class.sum(axis=1), by_class))
-                continue
-            hist = np.column_stack(
-                [
-                    np.bincount(codes, weights=rows[:, d], minlength=f.n_bins)
-                    for d in range(rows.shape[1])
-                ]
-            )
-            counts = (
-                by_class.sum(axis=1)
-                if by_class is not None
-                else np.bincount(codes, minlength=f.n_bins)
-            )
-            out.append((hist, counts, by_class))
-        return out
-
-    def _cover(self, cand: _Cand, idx: np.ndarray) -> np.ndarray:
-        f = self.features[cand.feature]
-        inside = np.zeros(f.n_bins, dtype=bool)
-        inside[list(cand.bins)] = True
-        return idx[inside[f.codes[idx]]]
-
-    def best_rule(
-        self, alive: np.ndarray
-    ) -> tuple[tuple[_Cand, ...], np.ndarray, int, float] | None:
-        """The conjunction with the highest saving on the undecided rows, or None.
-
-        The saving of covering rows S with decision d is `cost(S, default) - cost(S, d)`.
-        The beam keeps the children that are purer than their parent (a FOIL-like score:
-        the gain in per-row advantage of some other decision over the default, times the
-        rows covered), so a rule can grow through conditions that save nothing on their own.
-        """
-        all_idx = np.flatnonzero(alive)
-        whole = len(all_idx) == self.n
-        totals = self.costs.totals(None if whole else all_idx)
-        base = int(np.argmin(totals))
-        tol = 1e-9 * max(float(np.abs(totals).max()), 1e-12)
-        best: tuple | None = None
-        root = ((), None if whole else all_idx, totals, len(all_idx))
-        beam: list[tuple] = [root]
-        seen: set = set()
-        for _depth in range(self.max_conditions):
-            scored: list[tuple[float, float, tuple[_Cand, ...], np.ndarray | None, int]] = []
-            for conds, idx, parent_sums, n_state in beam:
-                used = {(c.feature, c.op, c.arg) for c in conds}
-                rate = (parent_sums[base] - parent_sums) / max(n_state, 1)
-                for j, (hist, counts, _) in enumerate(self._histograms(idx)):
-                    cands, masks = self._candidates(j, hist, base)
-                    sums = masks @ hist
-                    n_cov = masks @ counts
-                    advantage = sums[:, [base]] - sums
-                    gain = advantage.max(axis=1)
-                    purity = advantage - n_cov[:, None] * rate[None, :]
-                    purity[:, base] = -np.inf
-                    score = purity.max(axis=1)
-                    ok = (
-                        (n_cov >= self.min_count)
-                        & (n_cov < n_state)
-                        & ((gain > tol) | (score > tol))
-                    )
-                    for i in np.flatnonzero(ok):
-                        c = cands[i]
-                        if (c.feature, c.op, c.arg) not in used:
-                            scored.append(
-                                (float(gain[i]), float(score[i]), (*conds, c), idx, i, sums[i])
-                            )
-            if not scored:
-                break
-            for gain, _score, conds, parent_idx, _i, sums in scored:
-                if gain > tol and (best is None or gain > best[3] + tol):
-                    best = (conds, parent_idx, int(np.argmin(sums)), gain)
-            if _depth + 1 == self.max_conditions:
-                break
-            scored.sort(key=lambda t: -t[1])
-            beam = []
-            for _gain, score, conds, parent_idx, _i, sums in scored:
-                if score <= tol:
-                    break
-                key = frozenset(conds)
-                if key in seen:
-                    continue
-                seen.add(key)
-                idx = self._cover(conds[-1], all_idx if parent_idx is None else parent_idx)
-                beam.append((conds, idx, sums, len(idx)))
-                if len(beam) >= self.beam_width:
-                    break
-            if not beam:
-                break
-        if best is None:
-            return None
-        conds, parent_idx, decision, gain = best
-        idx = self._cover(conds[-1], all_idx if parent_idx is None else parent_idx)
-        return conds, idx, decision, gain
-
-    def _candidates(self, j: int, hist: np.ndarray, base: int) -> tuple[list[_Cand], np.ndarray]:
-        cands, masks = self.static[j]
-        if self.features[j].kind != "categorical":
-            return cands, masks
-        extra = self._set_candidates(j, hist, base)
-        if not extra:
-            return cands, masks
-        em = np.zeros((len(extra), hist.shape[0]))
-        for i, c in enumerate(extra):
-            em[i, list(c.bins)] = 1.0
-        return cands + extra, np.vstack([masks, em])
-
-    def index(self, found: list[tuple[tuple[_Cand, ...], int]]) -> tuple[np.ndarray, list[int]]:
-        """For a list of rules: the rule deciding each training row, and each prefix's default."""
-        covered_by = np.full(self.n, len(found), dtype=np.int64)
-        alive = np.ones(self.n, dtype=bool)
-        defaults = [int(np.argmin(self.costs.totals(None)))]
-        for r, (conds, decision) in enumerate(found):
-            idx = np.flatnonzero(alive)
-            for c in conds:
-                idx = self._cover(c, idx)
-            covered_by[idx] = r
-            alive[idx] = False
-            rest = np.flatnonzero(alive)
-            defaults.append(int(np.argmin(self.costs.totals(rest))) if len(rest) else decision)
-        return covered_by, defaults
-
-    def _mask(self, conds: tuple[_Cand, ...]) -> np.ndarray:
-        out = np.ones(self.n, dtype=bool)
-        for c in conds:
-            f = self.features[c.feature]
-            inside = np.zeros(f.n_bins, dtype=bool)
-            inside[list(c.bins)] = True
-            out &= inside[f.codes]
-        return out
-
-    def _decisions(self, masks: list[np.ndarray], codes: list[int]) -> np.ndarray:
-        out = np.full(self.n, -1, dtype=np.int64)
-        for m, d in zip(masks, codes, strict=True):
-            out[(out < 0) & m] = d
-        rest = out < 0
-        if rest.any():
-            out[rest] = int(np.argmin(self.costs.totals(np.flatnonzero(rest))))
-        return out
-
-    def prune(
-        self, found: list[tuple[tuple[_Cand, ...], int]]
-    ) -> list[tuple[tuple[_Cand, ...], int]]:
-        """Drop rules whose removal leaves every training decision unchanged."""
-        found = list(found)
-        masks = [self._mask(conds) for conds, _ in found]
-        target = self._decisions(masks, [d for _, d in found])
-        changed = True
-        while changed and found:
-            changed = False
-            for r in range(len(found) - 1, -1, -1):
-                trial_masks = masks[:r] + masks[r + 1 :]
-                trial = found[:r] + found[r + 1 :]
-                if np.array_equal(self._decisions(trial_masks, [d for _, d in trial]), target):
-                    found, masks, changed = trial, trial_masks, True
-                    break
-        return found
-
-    def run(
-        self, max_rules: int
-    ) -> tuple[list[tuple[tuple[_Cand, ...], int]], np.ndarray, list[int]]:
-        """Up to `max_rules` rules; which rule covers each row; the default after each prefix."""
-        alive = np.ones(self.n, dtype=bool)
-        covered_by = np.full(self.n, max_rules, dtype=np.int64)
-        rules: list[tuple[tuple[_Cand, ...], int]] = []
-        defaults = [int(np.argmin(self.costs.totals(None)))]
-        for r in range(max_rules):
-            if alive.sum() < self.min_count:
-                break
-            found = self.best_rule(alive)
-            if found is None:
-                break
-            conds, idx, decision, _gain = found
-            rules.append((conds, decision))
-            covered_by[idx] = r
-            alive[idx] = False
-            rest = np.flatnonzero(alive)
-            defaults.append(int(np.argmin(self.costs.totals(rest))) if len(rest) else decision)
-        covered_by[covered_by == max_rules] = len(rules)
-        return rules, covered_by, defaults
-
-
-class _Tree:
-    """A small tree whose splits are `condition` vs `else`, flattened into a decision list.
-
-    Grown best first up to `max_rules + 1` leaves, with at most `max_conditions` conditions
-    on any path (the `else` branch adds none). Each leaf on a path becomes a rule, the last
-    leaf is the default. `criterion` "gini" splits by class purity, "sse" by the spread of the
-    per-row cost vectors (Gini's cost-aware cousin), "cost" by the children's realised cost;
-    every leaf decides by minimum cost.
-    """
-
-    def __init__(self, search: _Search, criterion: str) -> None:
-        self.search = search
-        self.criterion = criterion
-
-    def _score(self, sums: np.ndarray, by_class: np.ndarray | None, counts) -> np.ndarray:
-        if self.criterion == "cost":
-            return -sums.min(axis=-1)
-        v = by_class if self.criterion == "gini" else sums - sums.mean(axis=-1, keepdims=True)
-        return (v**2).sum(axis=-1) / np.maximum(counts, 1)
-
-    def _split(self, idx: np.ndarray, n_conditions: int) -> tuple | None:
-        s = self.search
-        if n_conditions >= s.max_conditions or len(idx) < 2 * s.min_count:
-            return None
-        hists = s._histograms(idx, classes=self.criterion == "gini")
-        totals, _, total_classes = hists[0][0].sum(axis=0), None, hists[0][2]
-        total_classes = None if total_classes is None else total_classes.sum(axis=0)
-        parent = float(self._score(totals, total_classes, len(idx)))
-        tol = 1e-9 * max(abs(parent), float(np.abs(totals).max()), 1e-12)
-        base = int(np.argmin(totals))
-        best = None
-        for j, (hist, counts, by_class) in enumerate(hists):
-            cands, masks = s._candidates(j, hist, base)
-            sums, n_cov = masks @ hist, masks @ counts
-            cls = None if by_class is None else masks @ by_class
-            rest_cls = None if cls is None else total_classes - cls
-            n_rest = len(idx) - n_cov
-            score = (
-                self._score(sums, cls, n_cov)
-                + self._score(totals - sums, rest_cls, n_rest)
-                - parent
-            )
-            score = np.where((n_cov >= s.min_count) & (n_rest >= s.min_count), score, -np.inf)
-            i = int(np.argmax(score))
-            if score[i] > tol and (best is None or score[i] > best[0]):
-                best = (float(score[i]), cands[i])
-        return best
-
-    def rules(self, max_rules: int) -> list[tuple[tuple[_Cand, ...], int]]:
-        s = self.search
-        everything = np.arange(s.n)
-        # a leaf: [path conditions, rows, pending split or None, children or None]
-        root = [(), everything, self._split(everything, 0), None]
-        leaves = [root]
-        while len(leaves) < max_rules + 1:
-            ready = [leaf for leaf in leaves if leaf[2] is not None]
-            if not ready:
-                break
-            node = max(ready, key=lambda leaf: leaf[2][0])
-            cand = node[2][1]
-            inside = s._cover(cand, node[1])
-            keep = np.ones(s.n, dtype=bool)
-            keep[inside] = False
-            outside = node[1][keep[node[1]]]
-            path = (*node[0], cand)
-            yes = [path, inside, self._split(inside, len(path)), None]
-            no = [node[0], outside, self._split(outside, len(node[0])), None]
-            node[2], node[3] = None, (yes, no)
-            leaves = [x for x in leaves if x is not node] + [yes, no]
-        flat: list[tuple[tuple[_Cand, ...], int]] = []
-
-        def walk(node: list) -> None:
-            if node[3] is None:
-                flat.append((node[0], int(np.argmin(s.costs.totals(node[1])))))
-                return
-            walk(node[3][0])
-            walk(node[3][1])
-
-        walk(root)
-        default = flat.pop()[1]
-        while flat and flat[-1][1] == default:
-            flat.pop()
-        return flat[:max_rules]
-
-
-def _condition(f: BinnedFeature, cand: _Cand) -> Condition:
+def _condition(f: BinnedFeature, cand: Candidate) -> Condition:
     if f.kind == "numeric":
         if cand.op in ("is missing", "is not missing"):
             return Condition(f.name, cand.op)
@@ -548,56 +90,6 @@ def _simplify(conditions: list[Condition]) -> tuple[Condition, ...]:
             keep = min if c.op == "<" else max
             out[twin] = Condition(c.column, c.op, keep(out[twin].value, c.value))
     return tuple(out)
-
-
-def _prefix_rows(option: dict, length: int, each: np.ndarray) -> np.ndarray:
-    index = option["valid_index"]
-    codes = np.full(len(index), option["defaults"][length], dtype=np.int64)
-    hit = index < length
-    codes[hit] = option["codes"][index[hit]]
-    return each[np.arange(len(index)), codes]
-
-
-def _choose(options: list[dict], each_valid: np.ndarray | None, se_rule: float) -> tuple[dict, int]:
-    """The rule list and prefix length to keep.
-
-    Without held-out rows: the lowest training cost. With them: the one-standard-error rule
-    on held-out cost (as in CART pruning): among all lists and prefixes whose held-out cost is
-    within `se_rule` paired standard errors of the lowest, the one with the fewest conditions.
-    """
-    key = "train_costs" if each_valid is None else "valid_costs"
-    flat = [(o[key][n], i, n) for i, o in enumerate(options) for n in range(len(o[key]))]
-    best_cost, bi, bn = min(flat)
-    if each_valid is None or se_rule <= 0:
-        return options[bi], bn
-    best_rows = _prefix_rows(options[bi], bn, each_valid)
-    rows = max(len(best_rows), 1)
-    eligible = []
-    for total, i, n in flat:
-        diff = _prefix_rows(options[i], n, each_valid) - best_rows
-        se = float(diff.std()) / math.sqrt(rows)
-        if (total - best_cost) / rows <= se_rule * se + 1e-12:
-            size = sum(len(r.conditions) for r in options[i]["rules"][:n])
-            eligible.append((size, total, i, n))
-    _, _, i, n = min(eligible)
-    return options[i], n
-
-
-def prefix_costs(
-    index: np.ndarray, rule_codes: np.ndarray, defaults: Sequence[int], each: np.ndarray
-) -> list[float]:
-    """Total cost of every prefix of a rule list (0..all rules), each with its own default.
-
-    `index` is the rule deciding each row under the full list; `each` is (rows x decisions).
-    """
-    rows = np.arange(len(index))
-    out = []
-    for length in range(len(rule_codes) + 1):
-        codes = np.full(len(index), defaults[length], dtype=np.int64)
-        hit = index < length
-        codes[hit] = rule_codes[index[hit]]
-        out.append(float(each[rows, codes].sum()))
-    return out
 
 
 @dataclass
@@ -635,13 +127,13 @@ def learn_rules(
     decision) picks the number of rules; without it the training cost picks it.
     """
     y = np.asarray(y, dtype=np.intp)
-    costs = _Costs(y, n_classes, matrix=class_costs, rows=row_costs)
+    costs = DecisionCosts(y, n_classes, matrix=class_costs, rows=row_costs)
     features = bin_frame(frame, kinds, random_state)
     min_count = math.ceil(min_support * len(y)) if min_support < 1 else int(min_support)
-    search = _Search(features, costs, max_conditions, min_count, beam_width)
+    search = RuleSearch(features, costs, max_conditions, min_count, beam_width)
     lists = [search.run(max_rules)[0]]
     if max_conditions > 0 and max_rules > 0:
-        lists += [_Tree(search, c).rules(max_rules) for c in TREE_CRITERIA]
+        lists += [TreeRules(search, c).rules(max_rules) for c in TREE_CRITERIA]
     each = costs.per_row()
     options = []
     for found in lists:
@@ -667,7 +159,7 @@ def learn_rules(
                 option["valid_index"], rule_codes, defaults, valid[1]
             )
         options.append(option)
-    chosen_option, chosen = _choose(options, None if valid is None else valid[1], se_rule)
+    chosen_option, chosen = choose_prefix(options, None if valid is None else valid[1], se_rule)
     rules, covered_by, defaults = (chosen_option[k] for k in ("rules", "covered_by", "defaults"))
     train_costs, valid_costs = chosen_option["train_costs"], chosen_option["valid_costs"]
     final = RuleList(tuple(rules[:chosen]), decisions[defaults[chosen]], name)

@@ -1,0 +1,97 @@
+"""Features binned once for the rule search: numbers into quantile bins, categories into levels.
+
+Numbers get at most MAX_BINS quantile bins of their known values plus a missing bin;
+categories their MAX_LEVELS most frequent levels (compared as text) plus "other" plus
+missing. Codes are uint8, so every candidate condition is a set of bins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MAX_BINS = 32
+MAX_LEVELS = 30
+QUANTILE_SAMPLE = 200_000
+
+
+@dataclass
+class BinnedFeature:
+    """One feature's bin codes (uint8) and how to turn a set of bins into a condition."""
+
+    name: str
+    kind: str
+    codes: np.ndarray
+    n_bins: int
+    edges: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    levels: tuple = ()
+    values: np.ndarray | None = None
+
+    @property
+    def missing_bin(self) -> int:
+        return self.n_bins - 1
+
+    @property
+    def n_values(self) -> int:
+        """Bins that hold known values (numeric: value bins; categorical: levels + other)."""
+        return self.n_bins - 1
+
+
+def bin_numeric(name: str, values: np.ndarray, rng: np.random.Generator) -> BinnedFeature:
+    """Quantile bins (at most MAX_BINS) of known values, then a missing bin."""
+    known = values[~np.isnan(values)]
+    if len(known) > QUANTILE_SAMPLE:
+        known = rng.choice(known, QUANTILE_SAMPLE, replace=False)
+    distinct = np.unique(known)
+    if len(distinct) <= MAX_BINS:
+        edges = distinct[:-1]
+    else:
+        qs = np.linspace(0, 1, MAX_BINS + 1)[1:-1]
+        edges = np.unique(np.quantile(known, qs, method="inverted_cdf"))
+        edges = edges[edges < distinct[-1]]
+    codes = np.searchsorted(edges, values, side="left").astype(np.uint8)
+    n_bins = len(edges) + 2
+    codes[np.isnan(values)] = n_bins - 1
+    return BinnedFeature(name, "numeric", codes, n_bins, edges=edges, values=values)
+
+
+def bin_categorical(name: str, column: pd.Series) -> BinnedFeature:
+    """The most frequent levels (compared as text), then "other", then missing."""
+    raw_codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    raw_codes = np.asarray(raw_codes)
+    text = [str(u) for u in uniques]
+    counts = np.bincount(raw_codes[raw_codes >= 0], minlength=len(text))
+    by_text: dict[str, int] = {}
+    for t, c in zip(text, counts, strict=True):
+        by_text[t] = by_text.get(t, 0) + int(c)
+    ranked = sorted(by_text.items(), key=lambda kv: (-kv[1], kv[0]))
+    levels = tuple(t for t, c in ranked[:MAX_LEVELS] if c > 0)
+    position = {t: i for i, t in enumerate(levels)}
+    other, missing = len(levels), len(levels) + 1
+    lookup = np.array([position.get(t, other) for t in text] + [missing], dtype=np.uint8)
+    codes = lookup[np.where(raw_codes >= 0, raw_codes, len(text))]
+    return BinnedFeature(name, "categorical", codes, len(levels) + 2, levels=levels)
+
+
+def bin_frame(
+    frame: pd.DataFrame, kinds: Mapping[str, str], random_state: int | None = 0
+) -> list[BinnedFeature]:
+    """Bin every feature of `frame` (kinds: numeric, boolean or categorical)."""
+    rng = np.random.default_rng(random_state)
+    out = []
+    for name, kind in kinds.items():
+        col = frame[name]
+        if kind == "categorical":
+            out.append(bin_categorical(name, col))
+        else:
+            out.append(bin_numeric(name, _as_float(col), rng))
+    return out
+
+
+def _as_float(col: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
+        return col.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(col.astype(object), errors="coerce").to_numpy(dtype=float)
