@@ -1,11 +1,12 @@
-"""The A/B test: plan, Monte Carlo simulation, A/A self-check, sample-ratio check and rollout.
+"""The A/B test: plan, Monte Carlo simulation and A/A self-check.
 
 The test compares the per-unit realised cost of the control (the rules) and the treatment
 (ML). The plan sizes it with statsmodels' `TTestIndPower` from the effect size observed on
 the test split; the simulation runs many experiments of that size, drawing units from each
 arm's test-split costs and judging each with Welch's t-test; the A/A check runs the same
 procedure with both arms drawn from the control, so its false-positive rate must sit near
-alpha. The rollout plan puts shadow mode, a canary ramp and the test itself on a calendar.
+alpha. The sample-ratio check and the rollout plan around the test are in `advisor.rollout`
+(`sample_ratio_mismatch` is importable from here too).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import stats
 
+from advisor.rollout import SRM_THRESHOLD, rollout_plan, srm_tolerance
+from advisor.rollout import sample_ratio_mismatch as sample_ratio_mismatch
 from advisor.shadow import TREATMENT, control_name
 
 if TYPE_CHECKING:
@@ -24,15 +27,10 @@ if TYPE_CHECKING:
 
 SIMULATIONS = 2000
 MAX_DISTINCT = 100
-SRM_THRESHOLD = 0.001
 CURVE_POINTS = 20
 HISTOGRAM_BINS = 30
 MIN_EFFECT = 1e-9
 MAX_UNITS = 1e15
-CANARY_SHARES = (0.05, 0.25)
-CANARY_MIN_DAYS, CANARY_MAX_DAYS = 3, 14
-CANARY_UNITS = 500
-SHADOW_MIN_DAYS, SHADOW_MAX_DAYS, SHADOW_DISAGREEMENTS = 7, 30, 1000
 
 
 def effect_size(control: np.ndarray, treatment: np.ndarray) -> dict:
@@ -188,30 +186,6 @@ def binomial_band(simulations: int, alpha: float, level: float = 0.95) -> tuple[
     return float(low) / simulations, float(high) / simulations
 
 
-def sample_ratio_mismatch(
-    n_control: int, n_treatment: int, treatment_share: float = 0.5, threshold: float = SRM_THRESHOLD
-) -> dict:
-    """Chi-square test of the observed split against the planned one; flags p < threshold.
-
-    A mismatch means the assignment or the logging is broken: stop and fix it, do not read
-    the test.
-    """
-    total = n_control + n_treatment
-    expected = [total * (1 - treatment_share), total * treatment_share]
-    chi2, p = stats.chisquare([n_control, n_treatment], f_exp=expected)
-    return {"chi2": float(chi2), "p_value": float(p), "mismatch": bool(p < threshold)}
-
-
-def srm_tolerance(total: int, treatment_share: float, threshold: float = SRM_THRESHOLD) -> float:
-    """How far the treatment count may stray from plan before the SRM check flags it.
-
-    With one degree of freedom, chi² = δ² / (N·s·(1 − s)) for a deviation δ of the treatment
-    count, so the check flags |δ| > √(χ²₁(1 − threshold) · N·s·(1 − s)).
-    """
-    crit = stats.chi2.isf(threshold, 1)
-    return math.sqrt(crit * total * treatment_share * (1 - treatment_share))
-
-
 def power_curve(
     d: float, alpha: float, share: float, per_day: float, delay: float, up_to_days: float
 ) -> list[dict]:
@@ -345,105 +319,6 @@ def plan_experiment(
         "expected_treatment": total * share,
         "flag_if_treatment_outside": [total * share - tol, total * share + tol],
     }
-    return out
-
-
-def rollout_plan(
-    volume_per_day: float,
-    plan: Mapping,
-    disagreement_rate: float | None,
-    decision_shares: Mapping[str, float],
-    latency_budget_ms: float,
-) -> dict:
-    """Shadow period, canary ramp and the A/B test itself, with the days each step takes.
-
-    The guardrail is read daily, before any outcome arrives: the treatment's share of each
-    decision so far in the step against what ML decided on the test split (a 99.9% band for
-    the step's treatment units), the sample-ratio check, and p99 latency against the budget.
-    """
-    z = stats.norm.isf(SRM_THRESHOLD / 2)
-    steps = []
-    rate = disagreement_rate or 0.0
-    shadow_days = SHADOW_MAX_DAYS
-    if rate > 0:
-        shadow_days = min(
-            SHADOW_MAX_DAYS,
-            max(SHADOW_MIN_DAYS, math.ceil(SHADOW_DISAGREEMENTS / (rate * volume_per_day))),
-        )
-    steps.append(
-        {
-            "step": "shadow",
-            "treatment_share": 0.0,
-            "days": shadow_days,
-            "purpose": "ML decides beside the rules without acting; log disagreements and latency.",
-            "exit": f"{SHADOW_DISAGREEMENTS:,} disagreements logged (at least {SHADOW_MIN_DAYS} days) "
-            "and p99 latency within budget",
-        }
-    )
-    for share in CANARY_SHARES:
-        per_day = volume_per_day * share
-        days = min(CANARY_MAX_DAYS, max(CANARY_MIN_DAYS, math.ceil(CANARY_UNITS / per_day)))
-        steps.append(
-            {
-                "step": f"canary {share:.0%}",
-                "treatment_share": share,
-                "days": days,
-                "treatment_units": int(days * per_day),
-                "purpose": "Catch operational faults on a small share of traffic.",
-                "exit": f"{days} days ({int(days * per_day):,} treatment decisions) with no "
-                "guardrail breach",
-                "guardrail_bands": _bands(decision_shares, days * per_day, z),
-            }
-        )
-    ab_share = float(plan["treatment_share"])
-    enrol = plan.get("days_enrolling")
-    ab_units = (enrol or 0) * volume_per_day * ab_share
-    steps.append(
-        {
-            "step": f"A/B test {ab_share:.0%}",
-            "treatment_share": ab_share,
-            "days": enrol,
-            "treatment_units": None if enrol is None else int(ab_units),
-            "purpose": "Confirm the cost difference with the planned sample.",
-            "exit": f"planned sample enrolled, then {plan['label_delay_days']:g} days for outcomes",
-            "guardrail_bands": _bands(decision_shares, max(ab_units, 1.0), z),
-        }
-    )
-    known = [s["days"] for s in steps if s["days"] is not None]
-    total = None if enrol is None else sum(known) + float(plan["label_delay_days"])
-    advisable = bool(plan["confirmable_within_max_days"]) and plan["direction"] == (
-        "treatment cheaper"
-    )
-    if advisable:
-        note = "Roll out in these steps; each step starts only when the one before exits cleanly."
-    elif plan["direction"] != "treatment cheaper":
-        note = "Do not start the rollout: on the test split ML is not cheaper than the control."
-    else:
-        note = (
-            "Do not start the rollout: the A/B test could not confirm the difference within "
-            f"{plan['max_experiment_days']:g} days of traffic."
-        )
-    return {
-        "advisable": advisable,
-        "note": note,
-        "steps": steps,
-        "total_days": total,
-        "guardrail_metric": "share of each decision in the treatment arm, read daily",
-        "rollback_conditions": [
-            "a decision's share leaves its guardrail band",
-            f"the sample-ratio check flags (p < {SRM_THRESHOLD:g})",
-            f"p99 latency exceeds the {latency_budget_ms:g} ms budget or the error rate rises",
-            "once outcomes arrive, the treatment's cost per decision is worse than control's "
-            "with a 95% interval that excludes zero",
-        ],
-    }
-
-
-def _bands(shares: Mapping[str, float], units: float, z: float) -> dict:
-    out = {}
-    for decision, p in shares.items():
-        half = z * math.sqrt(max(p * (1 - p), 0.0) / max(units, 1.0))
-        out[decision] = {"expected": p, "low": max(0.0, p - half), "high": min(1.0, p + half)}
     return out
 
 
