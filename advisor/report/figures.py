@@ -333,6 +333,27 @@ def latency(lat: Mapping) -> Markup:
     )
 
 
+def shadow_right(shadow: Mapping) -> Markup:
+    """On the rows where the two policies disagree: the share where each one was right."""
+    t, c = shadow["treatment"], shadow["control"]
+    rows = [
+        {"name": f"{t} right", **shadow["treatment_right_share"], "colour": charts.colour(t)},
+        {"name": f"{c} right", **shadow["control_right_share"], "colour": charts.colour(c, 1)},
+    ]
+    desc = (
+        f"Of {shadow['disagreements']:,} disagreements, {t} chose the cheaper decision on "
+        f"{shadow['treatment_right']:,} and {c} on {shadow['control_right']:,}"
+        f" ({shadow.get('ties', 0):,} ties)."
+    )
+    return charts.interval_dots(
+        rows,
+        title=f"Who was right when {t} and {c} disagreed",
+        desc=desc,
+        x_label="share of disagreements (95% interval)",
+        caption="A policy is right on a row when its decision realised the lower cost.",
+    )
+
+
 FIGURES = {
     "policy_costs": policy_costs,
     "threshold": threshold,
@@ -346,4 +367,5 @@ FIGURES = {
     "observed_differences": observed_differences,
     "drift_costs": drift_costs,
     "latency": latency,
+    "shadow_right": shadow_right,
 }
