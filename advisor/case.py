@@ -87,19 +87,29 @@ class Case:
         return {
             "name": self.name,
             "question": self.question,
-            "source": str(self.source) if self.source else None,
-            "data": str(self.data_path) if self.data_path else "<data frame>",
+            "source": _shown(self.source),
+            "data": _shown(self.data_path) or "<data frame>",
             "target": self.target,
             "time": self.time,
             "ignore": list(self.ignore),
             "currency": self.currency,
             "costs": self.costs.to_dict(),
             "decision": asdict(self.decision),
-            "rules": str(self.rules_path) if self.rules_path else None,
+            "rules": _shown(self.rules_path),
             "assumptions": dict(self.assumptions),
             "seed": self.seed,
             "options": {**DEFAULT_OPTIONS, **dict(self.options)},
         }
+
+
+def _shown(path: Path | None) -> str | None:
+    """A path as a reader should see it: relative to the working folder when inside it."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def parse_volume(value: object, where: str = "decision.volume") -> tuple[float, str]:
