@@ -272,7 +272,9 @@ def _headline(option: str, facts: Mapping, inp: Inputs, cur: str) -> str:
             f"{LABELS[option]}: after upkeep it nets {_money(facts['extra_net'], cur)} a year more "
             f"than the rules, and an A/B test can confirm the gain in {days} day{'s' if inp.enrol_days != 1 else ''} of traffic."
         )
-    if facts["capture"] is not None and facts["capture_reached"]:
+    if facts["capture"] is not None and facts["capture"] >= 1:
+        why = f"they do at least as well as ML ({_pct(facts['capture'])} of its value) on the test data"
+    elif facts["capture"] is not None and facts["capture_reached"]:
         why = f"they capture {_pct(facts['capture'])} of the value ML would add"
     elif facts["capture"] is None:
         why = "ML adds no value over the best constant decision"
