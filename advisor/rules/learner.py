@@ -131,7 +131,7 @@ def learn_rules(
     features = bin_frame(frame, kinds, random_state)
     min_count = math.ceil(min_support * len(y)) if min_support < 1 else int(min_support)
     search = RuleSearch(features, costs, max_conditions, min_count, beam_width)
-    lists = [search.run(max_rules)[0]]
+    lists = [search.run(max_rules)]
     if max_conditions > 0 and max_rules > 0:
         lists += [TreeRules(search, c).rules(max_rules) for c in TREE_CRITERIA]
     each = costs.per_row()

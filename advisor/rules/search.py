@@ -48,6 +48,10 @@ class DecisionCosts:
         c = self.rows if idx is None else self.rows[idx]
         return c.sum(axis=0)
 
+    def cheapest(self, idx: np.ndarray | None) -> int:
+        """The decision with the lowest total cost on the rows `idx` (None: every row)."""
+        return int(np.argmin(self.totals(idx)))
+
     def per_row(self, idx: np.ndarray | None = None) -> np.ndarray:
         if self.matrix is not None:
             return self.matrix[self.y if idx is None else self.y[idx]]
@@ -89,10 +93,7 @@ class RuleSearch:
                     cands.append(Candidate(j, "!=", (k,), tuple(b for b in range(nv) if b != k)))
         cands.append(Candidate(j, "is missing", (), (miss,)))
         cands.append(Candidate(j, "is not missing", (), tuple(range(nv))))
-        masks = np.zeros((len(cands), f.n_bins))
-        for i, c in enumerate(cands):
-            masks[i, list(c.bins)] = 1.0
-        return cands, masks
+        return cands, _bin_masks(cands, f.n_bins)
 
     def _set_candidates(self, j: int, hist: np.ndarray, base: int) -> list[Candidate]:
         """Level sets that save cost against the current default, one per decision."""
@@ -151,9 +152,7 @@ class RuleSearch:
 
     def cover(self, cand: Candidate, idx: np.ndarray) -> np.ndarray:
         f = self.features[cand.feature]
-        inside = np.zeros(f.n_bins, dtype=bool)
-        inside[list(cand.bins)] = True
-        return idx[inside[f.codes[idx]]]
+        return idx[_bin_masks([cand], f.n_bins, dtype=bool)[0][f.codes[idx]]]
 
     def best_rule(
         self, alive: np.ndarray
@@ -234,16 +233,13 @@ class RuleSearch:
         extra = self._set_candidates(j, hist, base)
         if not extra:
             return cands, masks
-        em = np.zeros((len(extra), hist.shape[0]))
-        for i, c in enumerate(extra):
-            em[i, list(c.bins)] = 1.0
-        return cands + extra, np.vstack([masks, em])
+        return cands + extra, np.vstack([masks, _bin_masks(extra, hist.shape[0])])
 
     def index(self, found: list[tuple[tuple[Candidate, ...], int]]) -> tuple[np.ndarray, list[int]]:
         """For a list of rules: the rule deciding each training row, and each prefix's default."""
         covered_by = np.full(self.n, len(found), dtype=np.int64)
         alive = np.ones(self.n, dtype=bool)
-        defaults = [int(np.argmin(self.costs.totals(None)))]
+        defaults = [self.costs.cheapest(None)]
         for r, (conds, decision) in enumerate(found):
             idx = np.flatnonzero(alive)
             for c in conds:
@@ -251,16 +247,14 @@ class RuleSearch:
             covered_by[idx] = r
             alive[idx] = False
             rest = np.flatnonzero(alive)
-            defaults.append(int(np.argmin(self.costs.totals(rest))) if len(rest) else decision)
+            defaults.append(self.costs.cheapest(rest) if len(rest) else decision)
         return covered_by, defaults
 
     def _mask(self, conds: tuple[Candidate, ...]) -> np.ndarray:
         out = np.ones(self.n, dtype=bool)
         for c in conds:
             f = self.features[c.feature]
-            inside = np.zeros(f.n_bins, dtype=bool)
-            inside[list(c.bins)] = True
-            out &= inside[f.codes]
+            out &= _bin_masks([c], f.n_bins, dtype=bool)[0][f.codes]
         return out
 
     def _decisions(self, masks: list[np.ndarray], codes: list[int]) -> np.ndarray:
@@ -269,7 +263,7 @@ class RuleSearch:
             out[(out < 0) & m] = d
         rest = out < 0
         if rest.any():
-            out[rest] = int(np.argmin(self.costs.totals(np.flatnonzero(rest))))
+            out[rest] = self.costs.cheapest(np.flatnonzero(rest))
         return out
 
     def prune(
@@ -290,15 +284,14 @@ class RuleSearch:
                     break
         return found
 
-    def run(
-        self, max_rules: int
-    ) -> tuple[list[tuple[tuple[Candidate, ...], int]], np.ndarray, list[int]]:
-        """Up to `max_rules` rules; which rule covers each row; the default after each prefix."""
+    def run(self, max_rules: int) -> list[tuple[tuple[Candidate, ...], int]]:
+        """Up to `max_rules` rules, each found on the rows the ones before leave undecided.
+
+        `index` gives which rule decides each row and the default after each prefix.
+        """
         alive = np.ones(self.n, dtype=bool)
-        covered_by = np.full(self.n, max_rules, dtype=np.int64)
         rules: list[tuple[tuple[Candidate, ...], int]] = []
-        defaults = [int(np.argmin(self.costs.totals(None)))]
-        for r in range(max_rules):
+        for _ in range(max_rules):
             if alive.sum() < self.min_count:
                 break
             found = self.best_rule(alive)
@@ -306,9 +299,13 @@ class RuleSearch:
                 break
             conds, idx, decision, _gain = found
             rules.append((conds, decision))
-            covered_by[idx] = r
             alive[idx] = False
-            rest = np.flatnonzero(alive)
-            defaults.append(int(np.argmin(self.costs.totals(rest))) if len(rest) else decision)
-        covered_by[covered_by == max_rules] = len(rules)
-        return rules, covered_by, defaults
+        return rules
+
+
+def _bin_masks(cands: list[Candidate], n_bins: int, dtype: type = float) -> np.ndarray:
+    """One row per candidate over the bins of its feature: 1 (True) on the bins it covers."""
+    masks = np.zeros((len(cands), n_bins), dtype=dtype)
+    for i, c in enumerate(cands):
+        masks[i, list(c.bins)] = 1
+    return masks

@@ -82,7 +82,7 @@ class TreeRules:
 
         def walk(node: list) -> None:
             if node[3] is None:
-                flat.append((node[0], int(np.argmin(s.costs.totals(node[1])))))
+                flat.append((node[0], s.costs.cheapest(node[1])))
                 return
             walk(node[3][0])
             walk(node[3][1])
