@@ -8,11 +8,19 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def _prefix_decisions(
+    index: np.ndarray, rule_codes: np.ndarray, defaults: Sequence[int], length: int
+) -> np.ndarray:
+    """The decision of each row under the first `length` rules and that prefix's default."""
+    codes = np.full(len(index), defaults[length], dtype=np.int64)
+    hit = index < length
+    codes[hit] = rule_codes[index[hit]]
+    return codes
+
+
 def _prefix_rows(option: dict, length: int, each: np.ndarray) -> np.ndarray:
     index = option["valid_index"]
-    codes = np.full(len(index), option["defaults"][length], dtype=np.int64)
-    hit = index < length
-    codes[hit] = option["codes"][index[hit]]
+    codes = _prefix_decisions(index, option["codes"], option["defaults"], length)
     return each[np.arange(len(index)), codes]
 
 
@@ -53,8 +61,6 @@ def prefix_costs(
     rows = np.arange(len(index))
     out = []
     for length in range(len(rule_codes) + 1):
-        codes = np.full(len(index), defaults[length], dtype=np.int64)
-        hit = index < length
-        codes[hit] = rule_codes[index[hit]]
+        codes = _prefix_decisions(index, rule_codes, defaults, length)
         out.append(float(each[rows, codes].sum()))
     return out
