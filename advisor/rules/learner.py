@@ -92,6 +92,21 @@ def _simplify(conditions: list[Condition]) -> tuple[Condition, ...]:
     return tuple(out)
 
 
+def class_frequencies(
+    outcome: np.ndarray, y: np.ndarray, n_outcomes: int, n_classes: int
+) -> np.ndarray:
+    """Class frequencies of the rows of each outcome (rows: rules, then the default).
+
+    `outcome` is the rule (or `n_outcomes - 1`, the default) deciding each row, `y` its class
+    code; an outcome that decides no row gets the overall class frequencies.
+    """
+    counts = np.bincount(outcome * n_classes + y, minlength=n_outcomes * n_classes)
+    counts = counts.reshape(n_outcomes, n_classes).astype(float)
+    overall = np.bincount(y, minlength=n_classes) / max(len(y), 1)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.where(totals > 0, counts / np.maximum(totals, 1.0), overall)
+
+
 @dataclass
 class LearnedRules:
     """A learned rule list with its training class frequencies and the prefix costs."""
@@ -163,12 +178,7 @@ def learn_rules(
     rules, covered_by, defaults = (chosen_option[k] for k in ("rules", "covered_by", "defaults"))
     train_costs, valid_costs = chosen_option["train_costs"], chosen_option["valid_costs"]
     final = RuleList(tuple(rules[:chosen]), decisions[defaults[chosen]], name)
-    outcome = np.minimum(covered_by, chosen)
-    counts = np.bincount(outcome * n_classes + y, minlength=(chosen + 1) * n_classes)
-    counts = counts.reshape(chosen + 1, n_classes).astype(float)
-    overall = np.bincount(y, minlength=n_classes) / max(len(y), 1)
-    totals = counts.sum(axis=1, keepdims=True)
-    proba = np.where(totals > 0, counts / np.maximum(totals, 1), overall)
+    proba = class_frequencies(np.minimum(covered_by, chosen), y, chosen + 1, n_classes)
     return LearnedRules(
         rules=final,
         proba=proba,

@@ -15,7 +15,7 @@ from advisor.costs import CostMatrix
 from advisor.features import FeatureSpec
 from advisor.policy import Policy, content_version
 from advisor.rules.conditions import RuleList
-from advisor.rules.learner import learn_rules
+from advisor.rules.learner import class_frequencies, learn_rules
 from advisor.rules.parser import load_rules
 from advisor.rules.render import to_english, to_python, to_sql
 
@@ -27,13 +27,7 @@ def feature_kinds(spec: FeatureSpec) -> dict[str, str]:
 
 def rule_proba(rules: RuleList, clean: pd.DataFrame, y: np.ndarray, n_classes: int) -> np.ndarray:
     """Class frequencies of the rows each rule decides (rows: rules, then the default)."""
-    index = rules.match_index(clean)
-    outcomes = len(rules) + 1
-    counts = np.bincount(index * n_classes + y, minlength=outcomes * n_classes)
-    counts = counts.reshape(outcomes, n_classes).astype(float)
-    overall = np.bincount(y, minlength=n_classes) / max(len(y), 1)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.where(totals > 0, counts / np.maximum(totals, 1.0), overall)
+    return class_frequencies(rules.match_index(clean), y, len(rules) + 1, n_classes)
 
 
 class RulesPolicy(Policy):
