@@ -8,6 +8,7 @@ test-artifacts/ (gitignored) for a person to look at.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -81,8 +82,10 @@ def bundled_reports() -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium driven by Playwright; the tests skip when either is missing."""
+    """Debian's Chromium driven by Playwright; skipped when missing, except in CI, which must run it."""
     if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test, but /usr/bin/chromium is missing")
         pytest.skip("chromium is not installed (/usr/bin/chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
