@@ -130,3 +130,27 @@ def test_bad_costs_are_rejected(bad):
     X, y = churn_like(n=200)
     with pytest.raises((ValueError, TypeError)):
         RuleListClassifier(costs=bad).fit(X, y)
+
+
+def test_large_data_counts_on_threads_with_the_same_result(monkeypatch):
+    """Above PARALLEL_ROWS binning and counting run on two threads; the rules must not change."""
+    import advisor.rules.binning as binning
+    import advisor.rules.search as search
+
+    rng = np.random.default_rng(4)
+    n = 150_000
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.uniform(size=n),
+            "c": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+        }
+    )
+    X.loc[rng.random(n) < 0.05, "a"] = np.nan
+    y = ((X["a"].fillna(0) > 0.3) & (X["c"] != "z")) ^ (rng.random(n) < 0.05)
+    threaded = RuleListClassifier(costs={"fp": 1, "fn": 2}, random_state=0).fit(X, y)
+    monkeypatch.setattr(binning, "PARALLEL_ROWS", 10**9)
+    monkeypatch.setattr(search, "PARALLEL_ROWS", 10**9)
+    serial = RuleListClassifier(costs={"fp": 1, "fn": 2}, random_state=0).fit(X, y)
+    assert threaded.rules_ == serial.rules_
+    assert threaded.rules_.rules  # it found the structure, not just a default

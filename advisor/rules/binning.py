@@ -8,7 +8,9 @@ missing. Codes are uint8, so every candidate condition is a set of bins.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,13 @@ import pandas as pd
 MAX_BINS = 32
 MAX_LEVELS = 30
 QUANTILE_SAMPLE = 200_000
+PARALLEL_ROWS = 100_000  # below this, threads cost more than they save
+
+
+@cache
+def counting_pool() -> ThreadPoolExecutor:
+    """Two counting threads, shared by every search in the process."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="advisor-rules")
 
 
 @dataclass
@@ -30,6 +39,13 @@ class BinnedFeature:
     levels: tuple = ()
     values: np.ndarray | None = None
 
+    def take(self, rows: np.ndarray) -> BinnedFeature:
+        """The same bins on a subset of the rows (binning is done once per fit)."""
+        values = None if self.values is None else self.values[rows]
+        return BinnedFeature(
+            self.name, self.kind, self.codes[rows], self.n_bins, self.edges, self.levels, values
+        )
+
     @property
     def missing_bin(self) -> int:
         return self.n_bins - 1
@@ -40,18 +56,21 @@ class BinnedFeature:
         return self.n_bins - 1
 
 
-def bin_numeric(name: str, values: np.ndarray, rng: np.random.Generator) -> BinnedFeature:
-    """Quantile bins (at most MAX_BINS) of known values, then a missing bin."""
+def numeric_edges(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Upper bin edges: every distinct known value when few, else at most MAX_BINS quantiles."""
     known = values[~np.isnan(values)]
     if len(known) > QUANTILE_SAMPLE:
         known = rng.choice(known, QUANTILE_SAMPLE, replace=False)
     distinct = np.unique(known)
     if len(distinct) <= MAX_BINS:
-        edges = distinct[:-1]
-    else:
-        qs = np.linspace(0, 1, MAX_BINS + 1)[1:-1]
-        edges = np.unique(np.quantile(known, qs, method="inverted_cdf"))
-        edges = edges[edges < distinct[-1]]
+        return distinct[:-1]
+    qs = np.linspace(0, 1, MAX_BINS + 1)[1:-1]
+    edges = np.unique(np.quantile(known, qs, method="inverted_cdf"))
+    return edges[edges < distinct[-1]]
+
+
+def bin_numeric(name: str, values: np.ndarray, edges: np.ndarray) -> BinnedFeature:
+    """Quantile bins of known values by `edges`, then a missing bin."""
     codes = np.searchsorted(edges, values, side="left").astype(np.uint8)
     n_bins = len(edges) + 2
     codes[np.isnan(values)] = n_bins - 1
@@ -79,16 +98,23 @@ def bin_categorical(name: str, column: pd.Series) -> BinnedFeature:
 def bin_frame(
     frame: pd.DataFrame, kinds: Mapping[str, str], random_state: int | None = 0
 ) -> list[BinnedFeature]:
-    """Bin every feature of `frame` (kinds: numeric, boolean or categorical)."""
+    """Bin every feature of `frame` (kinds: numeric, boolean or categorical).
+
+    Edges are chosen in column order (one seeded generator); the codes of large frames are
+    computed on two threads, since numpy's searchsorted releases the GIL.
+    """
     rng = np.random.default_rng(random_state)
-    out = []
+    jobs = []
     for name, kind in kinds.items():
         col = frame[name]
         if kind == "categorical":
-            out.append(bin_categorical(name, col))
+            jobs.append((bin_categorical, (name, col)))
         else:
-            out.append(bin_numeric(name, _as_float(col), rng))
-    return out
+            values = _as_float(col)
+            jobs.append((bin_numeric, (name, values, numeric_edges(values, rng))))
+    if len(frame) < PARALLEL_ROWS:
+        return [fn(*args) for fn, args in jobs]
+    return list(counting_pool().map(lambda job: job[0](*job[1]), jobs))
 
 
 def _as_float(col: pd.Series) -> np.ndarray:

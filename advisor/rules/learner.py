@@ -116,6 +116,7 @@ class LearnedRules:
     train_costs: list[float]
     valid_costs: list[float] | None
     all_rules: RuleList
+    source: str = "search"
 
 
 def learn_rules(
@@ -134,24 +135,30 @@ def learn_rules(
     random_state: int | None = 0,
     name: str = "rules",
     se_rule: float = 0.0,
+    binned: list[BinnedFeature] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> LearnedRules:
     """Learn a cost-minimising decision list.
 
     `class_costs` is (classes x decisions) or `row_costs` is (rows x decisions): the realised
     cost of each decision for each training row. `valid` = (frame, per-row costs of each
-    decision) picks the number of rules; without it the training cost picks it.
+    decision) picks the number of rules; without it the training cost picks it. `binned`
+    holds the features already binned (rows as in `frame`), so refits bin only once.
+    `sources` limits the candidate lists ("search" and the TREE_CRITERIA) to those named,
+    so a refit grows only the kind of list that won.
     """
     y = np.asarray(y, dtype=np.intp)
     costs = DecisionCosts(y, n_classes, matrix=class_costs, rows=row_costs)
-    features = bin_frame(frame, kinds, random_state)
+    features = binned if binned is not None else bin_frame(frame, kinds, random_state)
     min_count = math.ceil(min_support * len(y)) if min_support < 1 else int(min_support)
     search = RuleSearch(features, costs, max_conditions, min_count, beam_width)
-    lists = [search.run(max_rules)]
+    wanted = ("search", *TREE_CRITERIA) if sources is None else tuple(sources)
+    lists = {"search": search.run(max_rules)} if "search" in wanted else {}
     if max_conditions > 0 and max_rules > 0:
-        lists += [TreeRules(search, c).rules(max_rules) for c in TREE_CRITERIA]
+        lists |= {c: TreeRules(search, c).rules(max_rules) for c in TREE_CRITERIA if c in wanted}
     each = costs.per_row()
     options = []
-    for found in lists:
+    for source, found in lists.items():
         found = search.prune(found)
         covered_by, defaults = search.index(found)
         rules = [
@@ -166,6 +173,7 @@ def learn_rules(
             "defaults": defaults,
             "train_costs": prefix_costs(covered_by, rule_codes, defaults, each),
             "valid_costs": None,
+            "source": source,
         }
         if valid is not None:
             full = RuleList(tuple(rules), decisions[defaults[-1]], name)
@@ -185,6 +193,7 @@ def learn_rules(
         train_costs=train_costs,
         valid_costs=valid_costs,
         all_rules=RuleList(tuple(rules), decisions[defaults[-1]], name),
+        source=chosen_option["source"],
     )
 
 
@@ -329,9 +338,20 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         elif len(y) >= 50 and self.validation_fraction > 0:
             fit_rows, hold = self._holdout(codes)
             valid = (frame.iloc[hold], self._row_costs(frame, X, codes)[hold])
-        learned = self._learn(frame, X, codes, fit_rows, valid, self.max_rules)
+        binned = bin_frame(frame, kinds, self.random_state)
+        learned = self._learn(frame, X, codes, fit_rows, valid, self.max_rules, binned=binned)
         if X_valid is None and valid is not None:
-            learned = self._learn(frame, X, codes, np.arange(len(y)), None, len(learned.rules), 0.0)
+            learned = self._learn(
+                frame,
+                X,
+                codes,
+                np.arange(len(y)),
+                None,
+                len(learned.rules),
+                0.0,
+                binned=binned,
+                sources=(learned.source,),
+            )
         self.rules_ = learned.rules
         self.rule_proba_ = learned.proba
         self.decision_codes_ = learned.rules.decision_codes(self.costs_.decisions)
@@ -352,9 +372,20 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         return np.sort(fit_rows), np.sort(hold)
 
     def _learn(
-        self, frame, X, codes, rows, valid, max_rules: int, se_rule: float = 0.0
+        self,
+        frame,
+        X,
+        codes,
+        rows,
+        valid,
+        max_rules: int,
+        se_rule: float = 0.0,
+        binned=None,
+        sources=None,
     ) -> LearnedRules:
         sub = frame.iloc[rows]
+        if binned is not None and len(rows) != len(frame):
+            binned = [f.take(rows) for f in binned]
         kw = {}
         if self.costs_.example_dependent:
             kw["row_costs"] = self._row_costs(frame, X, codes)[rows]
@@ -373,6 +404,8 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
             beam_width=int(self.beam_width),
             random_state=self.random_state,
             se_rule=se_rule,
+            binned=binned,
+            sources=sources,
             **kw,
         )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.rules.binning import BinnedFeature
+from advisor.rules.binning import PARALLEL_ROWS, BinnedFeature, counting_pool
 
 MAX_SET = 6
 
@@ -120,12 +120,16 @@ class RuleSearch:
 
     def histograms(self, idx: np.ndarray | None, classes: bool = False) -> list[tuple]:
         """Per feature: cost sums (bins x decisions), row counts (bins) and, when asked,
-        class counts (bins x classes), over the rows `idx` (None: every row)."""
+        class counts (bins x classes), over the rows `idx` (None: every row).
+
+        Features are counted on two threads: numpy's bincount releases the GIL, and this is
+        most of the learner's time on large data.
+        """
         c = self.costs
         y = c.y if idx is None else c.y[idx]
         rows = None if c.matrix is not None else c.per_row(idx)
-        out = []
-        for f in self.features:
+
+        def one(f: BinnedFeature) -> tuple:
             codes = f.codes if idx is None else f.codes[idx]
             by_class = None
             if c.matrix is not None or classes:
@@ -134,8 +138,7 @@ class RuleSearch:
                 key += y
                 by_class = np.bincount(key, minlength=f.n_bins * c.k).reshape(f.n_bins, c.k)
             if c.matrix is not None:
-                out.append((by_class @ c.matrix, by_class.sum(axis=1), by_class))
-                continue
+                return by_class @ c.matrix, by_class.sum(axis=1), by_class
             hist = np.column_stack(
                 [
                     np.bincount(codes, weights=rows[:, d], minlength=f.n_bins)
@@ -147,8 +150,11 @@ class RuleSearch:
                 if by_class is not None
                 else np.bincount(codes, minlength=f.n_bins)
             )
-            out.append((hist, counts, by_class))
-        return out
+            return hist, counts, by_class
+
+        if len(y) < PARALLEL_ROWS:
+            return [one(f) for f in self.features]
+        return list(counting_pool().map(one, self.features))
 
     def cover(self, cand: Candidate, idx: np.ndarray) -> np.ndarray:
         f = self.features[cand.feature]
