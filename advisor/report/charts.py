@@ -37,7 +37,7 @@ POLICY_COLOURS = {
 DASHES = ["", "6 3", "2 3", "8 3 2 3", "1 2"]
 
 W, H = 440, 260
-LEFT, RIGHT, TOP, BOTTOM = 58, 14, 14, 46
+LEFT, RIGHT, TOP, BOTTOM = 58, 24, 14, 46  # RIGHT leaves room for a centred tick label
 FONT = 13
 
 
