@@ -17,10 +17,9 @@ def _money_label(currency: str) -> str:
     return f" ({currency})" if currency else ""
 
 
-def policy_costs(evaluation: Mapping, currency: str = "") -> Markup:
-    """Cost per decision of every policy with its 95 % interval."""
-    rows = [{"name": name, **p["cost_per_decision"]} for name, p in evaluation["policies"].items()]
-    desc = "; ".join(
+def _intervals_text(rows: list[dict]) -> str:
+    """'name: estimate (low to high); ...' for a chart's text alternative."""
+    return "; ".join(
         f"{r['name']}: {charts.tick_label(r['estimate'])}"
         + (
             f" ({charts.tick_label(r['low'])} to {charts.tick_label(r['high'])})"
@@ -29,6 +28,12 @@ def policy_costs(evaluation: Mapping, currency: str = "") -> Markup:
         )
         for r in rows
     )
+
+
+def policy_costs(evaluation: Mapping, currency: str = "") -> Markup:
+    """Cost per decision of every policy with its 95 % interval."""
+    rows = [{"name": name, **p["cost_per_decision"]} for name, p in evaluation["policies"].items()]
+    desc = _intervals_text(rows)
     return charts.interval_dots(
         rows,
         title="Cost per decision by policy, with 95% intervals",
@@ -184,15 +189,7 @@ def options_net(rec: Mapping) -> Markup:
         }
         for name, o in rec["options"].items()
     ]
-    desc = "; ".join(
-        f"{r['name']}: {charts.tick_label(r['estimate'])}"
-        + (
-            f" ({charts.tick_label(r['low'])} to {charts.tick_label(r['high'])})"
-            if r.get("low") is not None
-            else ""
-        )
-        for r in rows
-    )
+    desc = _intervals_text(rows)
     return charts.interval_dots(
         rows,
         title="Net value per year of each option, with 95% intervals",
