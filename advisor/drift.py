@@ -341,7 +341,7 @@ def run_drift_stage(stages: StageInputs, payload: dict) -> None:
         test.frame,
         time_column,
         {name: pe.costs for name, pe in ev.policies.items()},
-        control_name(stages.policies),
+        control_name(payload["evaluation"]),
         stages.spec,
         train.frame,
         train_pred,

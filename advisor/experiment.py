@@ -342,7 +342,7 @@ def summary_sentence(plan: Mapping, currency: str) -> str:
 def run_experiment_stage(stages: StageInputs, payload: dict) -> None:
     """payload["experiment"]: the A/B plan of ML against the control, simulated."""
     case = stages.case
-    control = control_name(stages.policies)
+    control = control_name(payload["evaluation"])
     ev = stages.evaluation
     if TREATMENT not in ev.policies or control not in ev.policies:
         payload["experiment"] = {"available": False, "reason": "no ML policy or control policy"}

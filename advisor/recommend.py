@@ -13,6 +13,7 @@ import numpy as np
 
 from advisor.evaluate import interval
 from advisor.maintenance import OPTIONS
+from advisor.shadow import control_name
 
 DAYS_PER_YEAR = 365.25
 LABELS = {
@@ -141,16 +142,9 @@ def _series(payload: Mapping, evaluation, name: str) -> np.ndarray:
     return np.concatenate([[estimate], evaluation.replicates[name]])
 
 
-def rules_policy_name(payload: Mapping) -> str:
-    """The rule list that stands for 'ship-rules': learned or expert, whichever costs less."""
-    policies = payload["evaluation"]["policies"]
-    candidates = [n for n in ("rules", "expert-rules") if n in policies] or ["baseline"]
-    return min(candidates, key=lambda n: policies[n]["cost_per_decision"]["estimate"])
-
-
 def build_inputs(stages, payload: Mapping) -> tuple[Inputs, str]:
     case = stages.case
-    rules_name = rules_policy_name(payload)
+    rules_name = control_name(payload["evaluation"])
     latency = payload.get("latency") or {}
     experiment = payload.get("experiment") or {}
     upkeep = {o: payload["maintenance"][o]["annual_cost"] for o in OPTIONS}

@@ -24,9 +24,13 @@ TREATMENT = "ml"
 TOP_RULES = 8
 
 
-def control_name(policies: Mapping) -> str:
-    """The control policy: the learned rules when the run has them, else the baseline."""
-    return "rules" if "rules" in policies else "baseline"
+def control_name(evaluation: Mapping) -> str:
+    """The rule list that stands for 'ship-rules' and is the control in shadow mode and the
+    A/B test: the learned or the expert rules, whichever costs less on the test split; the
+    baseline when the run has neither."""
+    policies = evaluation["policies"]
+    candidates = [n for n in ("rules", "expert-rules") if n in policies] or ["baseline"]
+    return min(candidates, key=lambda n: policies[n]["cost_per_decision"]["estimate"])
 
 
 def rule_hits(policy: Policy, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
@@ -157,7 +161,7 @@ def _pairs(c_codes, t_codes, c_cost, t_cost, decisions, disagree) -> list[dict]:
 
 def run_shadow_stage(stages: StageInputs, payload: dict) -> None:
     """payload["shadow"]: ML in shadow beside the control policy on the test split."""
-    control = control_name(stages.policies)
+    control = control_name(payload["evaluation"])
     ev = stages.evaluation
     if TREATMENT not in ev.policies or control not in ev.policies:
         payload["shadow"] = {"available": False, "reason": "no ML policy or control policy"}

@@ -99,9 +99,16 @@ def test_rule_hits_reads_a_rule_policy_and_skips_others():
     assert rule_hits(object(), frame) is None
 
 
-def test_control_falls_back_to_the_baseline():
-    assert control_name({"baseline": 1, "ml": 2}) == "baseline"
-    assert control_name({"baseline": 1, "rules": 3, "ml": 2}) == "rules"
+def test_control_is_the_cheaper_rule_list_else_the_baseline():
+    def evaluation(**costs):
+        return {"policies": {n: {"cost_per_decision": {"estimate": c}} for n, c in costs.items()}}
+
+    assert control_name(evaluation(baseline=10, ml=5)) == "baseline"
+    assert control_name(evaluation(baseline=10, rules=8, ml=5)) == "rules"
+    assert (
+        control_name(evaluation(baseline=10, rules=8, **{"expert-rules": 7}, ml=5))
+        == "expert-rules"
+    )
 
 
 # ---- sample size ----------------------------------------------------------------------------

@@ -116,21 +116,3 @@ def test_confidence_and_sensitivity():
     }
     assert flips[("volume", 0.5)] == "ship-rules" and flips[("volume", 2.0)] == "batch-ml"
     assert flips[("maintenance", 2.0)] == "ship-rules"
-
-
-def test_the_cheaper_rule_list_stands_for_ship_rules():
-    from advisor.recommend import rules_policy_name
-
-    def payload(**costs):
-        return {
-            "evaluation": {
-                "policies": {n: {"cost_per_decision": {"estimate": c}} for n, c in costs.items()}
-            }
-        }
-
-    assert rules_policy_name(payload(baseline=10, rules=8, ml=5)) == "rules"
-    assert (
-        rules_policy_name(payload(baseline=10, rules=8, **{"expert-rules": 7}, ml=5))
-        == "expert-rules"
-    )
-    assert rules_policy_name(payload(baseline=10, ml=5)) == "baseline"
