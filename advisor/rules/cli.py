@@ -40,7 +40,7 @@ def _print_table(case, overall: dict, rows: list[dict], n_test: int) -> None:
     cur = case.currency
     low, high = overall["low"], overall["high"]
     click.echo(
-        f"Cost per decision on the {n_test} test rows: {overall['estimate']:.2f} {cur} "
+        f"Cost per decision on the {n_test:,} test rows: {overall['estimate']:.2f} {cur} "
         f"(95% interval {low:.2f} to {high:.2f})"
     )
     click.echo(f"\n{'#':>3}  {'coverage':>8}  {'rows':>6}  {'cost/decision':>13}  rule")
