@@ -5,6 +5,7 @@ Heavy libraries are imported inside commands so `advisor --help` stays instant.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -42,7 +43,7 @@ def run_guarded(fn):
         sys.exit(130)
     except Exception as exc:  # an internal error: say so, keep the trace for a bug report
         click.echo(f"advisor: internal error: {type(exc).__name__}: {exc}", err=True)
-        if "ADVISOR_DEBUG" in __import__("os").environ:
+        if "ADVISOR_DEBUG" in os.environ:
             traceback.print_exc()
         else:
             click.echo("advisor: set ADVISOR_DEBUG=1 to see the traceback", err=True)

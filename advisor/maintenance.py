@@ -134,21 +134,21 @@ def price_options(overrides: Mapping, retrains_per_month: float, horizon_years: 
         "assumptions": a,
     }
     for option in OPTIONS:
-        v = lambda key, o=option: a[f"{o}.{key}"]["value"]  # noqa: E731
+        item = {key: a[f"{option}.{key}"]["value"] for key in PER_OPTION}
         hours = {
-            "rule review": v("rule_review_hours"),
+            "rule review": item["rule_review_hours"],
             "retraining": a["retrain_hours"]["value"] * retrains if option in RETRAINED else 0.0,
-            "monitoring and outcome join": v("monitoring_hours"),
-            "pipeline and dependencies": v("pipeline_hours"),
-            "serving and on-call": v("serving_hours"),
+            "monitoring and outcome join": item["monitoring_hours"],
+            "pipeline and dependencies": item["pipeline_hours"],
+            "serving and on-call": item["serving_hours"],
         }
         monthly_hours = sum(hours.values())
-        monthly_cost = monthly_hours * rate + v("infrastructure_per_month")
-        one_off = v("build_weeks") * a["hours_per_week"]["value"] * rate
+        monthly_cost = monthly_hours * rate + item["infrastructure_per_month"]
+        one_off = item["build_weeks"] * a["hours_per_week"]["value"] * rate
         out[option] = {
             "hours_by_activity": hours,
             "monthly_hours": monthly_hours,
-            "monthly_money": v("infrastructure_per_month"),
+            "monthly_money": item["infrastructure_per_month"],
             "monthly_cost": monthly_cost,
             "one_off": one_off,
             "annual_running_cost": 12 * monthly_cost,
