@@ -14,6 +14,7 @@ from advisor.data import Part
 from advisor.policy import Policy
 
 CHUNK = 250
+CHUNK_CELLS = 10_000_000  # resamples x rows held at once: about 80 MB of weights
 
 
 def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> dict:
@@ -35,7 +36,7 @@ def bootstrap_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]
     rng = np.random.default_rng(seed)
     done = 0
     while done < resamples:
-        b = min(CHUNK, resamples - done)
+        b = min(CHUNK, max(1, CHUNK_CELLS // n), resamples - done)
         draws = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
         yield np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
         done += b
