@@ -69,9 +69,6 @@ class Evaluation:
     seed: int
     summary: dict = field(default_factory=dict)
 
-    def cost_per_decision(self, name: str) -> float:
-        return float(self.policies[name].costs.mean())
-
 
 def _auc_ovr(y: np.ndarray, proba: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,9 @@ class FeatureEncoder:
     def other_code(self) -> float:
         return float(len(self.levels))
 
-    def _codes(self) -> dict:
+    @cached_property
+    def codes(self) -> dict:
+        """Level -> code; anything else that is not missing gets `other_code`."""
         return {v: float(i) for i, v in enumerate(self.levels)}
 
     def clean_column(self, series: pd.Series) -> pd.Series:
@@ -80,16 +83,17 @@ class FeatureEncoder:
     def encode_column(self, cleaned: pd.Series) -> np.ndarray:
         if self.kind != "categorical":
             return cleaned.to_numpy(dtype=float)
-        codes = cleaned.map(self._codes()).astype(float)
+        codes = cleaned.map(self.codes).astype(float)
         codes = codes.where(cleaned.isna() | codes.notna(), self.other_code)
         return codes.to_numpy(dtype=float)
 
     def encode_value(self, cleaned) -> float:
+        """The model input for one cleaned cell: the single-record twin of `encode_column`."""
         if self.kind != "categorical":
             return cleaned
         if _is_missing(cleaned):
             return math.nan
-        return self._codes().get(cleaned, self.other_code)
+        return self.codes.get(cleaned, self.other_code)
 
 
 class FeatureSpec:
@@ -109,7 +113,6 @@ class FeatureSpec:
                 levels = tuple(v for v, _ in ranked[: self.max_levels])
             encoders.append(FeatureEncoder(name, kind, levels))
         self.encoders_ = tuple(encoders)
-        self._code_maps = [e._codes() for e in self.encoders_]
         return self
 
     @property
@@ -140,11 +143,8 @@ class FeatureSpec:
     def encode_record(self, record: Mapping) -> np.ndarray:
         """The same matrix for one request, without building a DataFrame."""
         row = np.empty((1, len(self.encoders_)), dtype=float)
-        for j, (e, codes) in enumerate(zip(self.encoders_, self._code_maps, strict=True)):
-            v = e.clean_value(record.get(e.name))
-            if e.kind == "categorical":
-                v = math.nan if _is_missing(v) else codes.get(v, e.other_code)
-            row[0, j] = v
+        for j, e in enumerate(self.encoders_):
+            row[0, j] = e.encode_value(e.clean_value(record.get(e.name)))
         return row
 
     def to_dict(self) -> dict:

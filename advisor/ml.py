@@ -36,7 +36,6 @@ class Calibrator:
     def fit(self, proba: np.ndarray, y: np.ndarray) -> Calibrator:
         from sklearn.linear_model import LogisticRegression
 
-        self.present_ = np.unique(y)
         self.model_ = LogisticRegression(C=100.0, max_iter=1000).fit(self._features(proba), y)
         return self
 

@@ -118,6 +118,16 @@ def _text(x: float, y: float, text: str, anchor: str = "middle", extra: str = ""
     return f'<text x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}"{extra}>{escape(text)}</text>'
 
 
+def _marker(x: float, top: float, label_y: float, name: str, col: str, style: str) -> str:
+    """A labelled vertical line down to the x axis; the label sits on the roomier side."""
+    anchor = "start" if x < (LEFT + W) / 2 else "end"
+    dx = 3 if anchor == "start" else -3
+    return (
+        f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{top}" y2="{H - BOTTOM}" stroke="{col}" {style}/>'
+        f'<g fill="{col}">{_text(x + dx, label_y, name, anchor)}</g>'
+    )
+
+
 def _short(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -237,14 +247,16 @@ def line_chart(
         legend.append((h["name"], col, "2 3"))
     for v in vlines:
         col = v.get("colour") or PALETTE["black"]
-        x = xs(v["value"])
         body.append(
-            f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{TOP + legend_h}" y2="{H - BOTTOM}" '
-            f'stroke="{col}" stroke-dasharray="4 2"/>'
+            _marker(
+                xs(v["value"]),
+                TOP + legend_h,
+                TOP + legend_h + 12,
+                v["name"],
+                col,
+                'stroke-dasharray="4 2"',
+            )
         )
-        anchor = "start" if x < (LEFT + W) / 2 else "end"
-        dx = 3 if anchor == "start" else -3
-        body.append(f'<g fill="{col}">{_text(x + dx, TOP + legend_h + 12, v["name"], anchor)}</g>')
     for i, s in enumerate(series):
         col = s.get("colour") or colour(s["name"], i)
         pts = [
@@ -480,14 +492,17 @@ def histogram(
         )
     for i, m in enumerate(markers):
         col = m.get("colour") or [PALETTE["black"], PALETTE["vermillion"], PALETTE["blue"]][i % 3]
-        x = xs(m["value"])
+        dash = DASHES[(i + 1) % len(DASHES)]
         body.append(
-            f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{TOP + 10}" y2="{H - BOTTOM}" stroke="{col}" '
-            f'stroke-width="2" stroke-dasharray="{DASHES[(i + 1) % len(DASHES)]}"/>'
+            _marker(
+                xs(m["value"]),
+                TOP + 10,
+                TOP + 10 + 12 * i,
+                m["name"],
+                col,
+                f'stroke-width="2" stroke-dasharray="{dash}"',
+            )
         )
-        anchor = "start" if x < (LEFT + W) / 2 else "end"
-        dx = 3 if anchor == "start" else -3
-        body.append(f'<g fill="{col}">{_text(x + dx, TOP + 10 + 12 * i, m["name"], anchor)}</g>')
     return _figure("".join(body), title, desc, caption)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+COMPARE = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+COMPARISONS = tuple(COMPARE)
 SET_OPS = ("in", "not in")
 MISSING_OPS = ("is missing", "is not missing")
 OPS = COMPARISONS + SET_OPS + MISSING_OPS
@@ -182,18 +191,8 @@ class Condition:
             if x is None:
                 return False
         v = self.value
-        if op == "<":
-            return x < v
-        if op == "<=":
-            return x <= v
-        if op == ">":
-            return x > v
-        if op == ">=":
-            return x >= v
-        if op == "==":
-            return x == v
-        if op == "!=":
-            return x != v
+        if op in COMPARE:
+            return COMPARE[op](x, v)
         if op == "in":
             return x in v
         return x not in v
@@ -245,18 +244,10 @@ def _numbers(col: pd.Series) -> np.ndarray:
 
 
 def _apply(op: str, x: np.ndarray, v, known: np.ndarray) -> np.ndarray:
-    if op == "<":
-        return x < v
-    if op == "<=":
-        return x <= v
-    if op == ">":
-        return x > v
-    if op == ">=":
-        return x >= v
-    if op == "==":
-        return (x == v) & known
-    if op == "!=":
-        return (x != v) & known
+    if op in COMPARE:
+        hit = COMPARE[op](x, v)
+        # NaN already fails an ordering; missing text must not count as equal or unequal.
+        return hit & known if op in ("==", "!=") else hit
     hit = np.isin(x, np.array(v, dtype=x.dtype)) if len(x) else np.zeros(0, dtype=bool)
     return hit & known if op == "in" else ~hit & known
 
