@@ -216,6 +216,8 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float
         Share of the rows held out to choose the number of rules when `fit` is not given
         `X_valid`; the rules are then refitted on every row with that length.
+    feature_kinds : dict or None
+        Column -> "numeric", "boolean" or "categorical"; None infers each from its dtype.
     random_state : int or None
         Seeds the hold-out split and the quantile sample for binning.
 
@@ -233,6 +235,7 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         min_support: float = 0.01,
         beam_width: int = 4,
         validation_fraction: float = 0.2,
+        feature_kinds: Mapping[str, str] | None = None,
         random_state: int | None = None,
     ) -> None:
         self.costs = costs
@@ -241,6 +244,7 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         self.min_support = min_support
         self.beam_width = beam_width
         self.validation_fraction = validation_fraction
+        self.feature_kinds = feature_kinds
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -287,8 +291,17 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
             return CostMatrix.binary(neg, pos, **{k: float(v) for k, v in self.costs.items()})
         raise ValueError("costs must be a CostMatrix, a dict {'fp', 'fn', 'tp', 'tn'} or None")
 
-    def _row_costs(self, frame: pd.DataFrame, X, y: np.ndarray) -> np.ndarray:
-        """Per-row cost of each decision, (rows x decisions), for class codes `y`."""
+    def _row_costs(self, frame: pd.DataFrame, X, y: np.ndarray, given=None) -> np.ndarray:
+        """Per-row cost of each decision, (rows x decisions), for class codes `y`; `given`
+        (the caller's own per-row costs) is checked and used as it is."""
+        if given is not None:
+            given = np.asarray(given, dtype=float)
+            if given.shape != (len(y), self.costs_.n_decisions):
+                raise ValueError(
+                    f"sample costs must have shape {(len(y), self.costs_.n_decisions)}, "
+                    f"got {given.shape}"
+                )
+            return given
         m = self.costs_
         source = X if isinstance(X, pd.DataFrame) else frame
         missing = [c for c in m.columns if c not in source.columns]
@@ -300,6 +313,11 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         return t[rows, y, :]
 
     def _kinds(self, frame: pd.DataFrame) -> dict[str, str]:
+        if self.feature_kinds is not None:
+            missing = [c for c in frame.columns if c not in self.feature_kinds]
+            if missing:
+                raise ValueError(f"feature_kinds gives no kind for column {missing[0]!r}")
+            return {c: self.feature_kinds[c] for c in frame.columns}
         kinds = {}
         for name in frame.columns:
             col = frame[name]
@@ -311,8 +329,15 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
             )
         return kinds
 
-    def fit(self, X, y, X_valid=None, y_valid=None) -> RuleListClassifier:
-        """Learn the rule list; `X_valid`, `y_valid` (optional) choose the number of rules."""
+    def fit(
+        self, X, y, X_valid=None, y_valid=None, *, sample_costs=None, valid_costs=None
+    ) -> RuleListClassifier:
+        """Learn the rule list; `X_valid`, `y_valid` (optional) choose the number of rules.
+
+        `sample_costs` and `valid_costs` (rows x decisions: the realised cost of every decision
+        for each row) replace the costs computed from `costs`, for callers whose costs read
+        columns that are not features.
+        """
         from sklearn.utils.multiclass import check_classification_targets
         from sklearn.utils.validation import check_consistent_length, column_or_1d
 
@@ -334,22 +359,26 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         if X_valid is not None:
             vframe = self._frame(X_valid, reset=False)
             vcodes = self._codes(column_or_1d(y_valid))
-            valid = (vframe, self._row_costs(vframe, X_valid, vcodes))
+            valid = (vframe, self._row_costs(vframe, X_valid, vcodes, valid_costs))
         elif len(y) >= 50 and self.validation_fraction > 0:
             fit_rows, hold = self._holdout(codes)
-            valid = (frame.iloc[hold], self._row_costs(frame, X, codes)[hold])
+            valid = (frame.iloc[hold], self._row_costs(frame, X, codes, sample_costs)[hold])
         binned = bin_frame(frame, kinds, self.random_state)
-        learned = self._learn(frame, X, codes, fit_rows, valid, self.max_rules, binned=binned)
+        row_costs = (
+            self._row_costs(frame, X, codes, sample_costs)
+            if sample_costs is not None or self.costs_.example_dependent
+            else None
+        )
+        learned = self._learn(frame, codes, row_costs, fit_rows, valid, self.max_rules, binned)
         if X_valid is None and valid is not None:
             learned = self._learn(
                 frame,
-                X,
                 codes,
+                row_costs,
                 np.arange(len(y)),
                 None,
                 len(learned.rules),
-                0.0,
-                binned=binned,
+                binned,
                 sources=(learned.source,),
             )
         self.rules_ = learned.rules
@@ -372,25 +401,15 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         return np.sort(fit_rows), np.sort(hold)
 
     def _learn(
-        self,
-        frame,
-        X,
-        codes,
-        rows,
-        valid,
-        max_rules: int,
-        se_rule: float = 0.0,
-        binned=None,
-        sources=None,
+        self, frame, codes, row_costs, rows, valid, max_rules: int, binned, sources=None
     ) -> LearnedRules:
         sub = frame.iloc[rows]
-        if binned is not None and len(rows) != len(frame):
+        if len(rows) != len(frame):
             binned = [f.take(rows) for f in binned]
-        kw = {}
-        if self.costs_.example_dependent:
-            kw["row_costs"] = self._row_costs(frame, X, codes)[rows]
+        if row_costs is not None:
+            kw = {"row_costs": row_costs[rows]}
         else:
-            kw["class_costs"] = self.costs_.tensor()[0][self.matrix_index_]
+            kw = {"class_costs": self.costs_.tensor()[0][self.matrix_index_]}
         return learn_rules(
             sub,
             self.feature_kinds_,
@@ -403,7 +422,6 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
             min_support=self.min_support,
             beam_width=int(self.beam_width),
             random_state=self.random_state,
-            se_rule=se_rule,
             binned=binned,
             sources=sources,
             **kw,
