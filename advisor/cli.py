@@ -5,12 +5,12 @@ Heavy libraries are imported inside commands so `advisor --help` stays instant.
 
 from __future__ import annotations
 
-import os
-import sys
-import traceback
 from pathlib import Path
 
 import click
+
+from advisor.console import Reporter, run_guarded
+from advisor.rules.cli import rules
 
 DEMO_CASE = "telco-churn"
 
@@ -18,36 +18,6 @@ DEMO_CASE = "telco-churn"
 def bundled_case(name: str) -> Path:
     """A bundled case file, found beside the package (source checkout)."""
     return Path(__file__).resolve().parent.parent / "datasets" / f"{name}.yaml"
-
-
-class Reporter:
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            click.echo(f"· {message}", err=True)
-
-
-def run_guarded(fn):
-    """Turn InputError into exit 2 with one line; anything else into exit 1 with a short note."""
-    from advisor.errors import InputError
-
-    try:
-        return fn()
-    except InputError as exc:
-        click.echo(f"advisor: error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("advisor: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # an internal error: say so, keep the trace for a bug report
-        click.echo(f"advisor: internal error: {type(exc).__name__}: {exc}", err=True)
-        if "ADVISOR_DEBUG" in os.environ:
-            traceback.print_exc()
-        else:
-            click.echo("advisor: set ADVISOR_DEBUG=1 to see the traceback", err=True)
-        sys.exit(1)
 
 
 def comparison_table(result) -> str:
@@ -213,13 +183,7 @@ def render(result_json: str, output: Path | None) -> None:
     run_guarded(work)
 
 
-def _register_subcommands() -> None:
-    from advisor.rules.cli import rules
-
-    main.add_command(rules)
-
-
-_register_subcommands()
+main.add_command(rules)
 
 if __name__ == "__main__":
     main()

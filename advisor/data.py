@@ -36,7 +36,7 @@ class Schema:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Dataset:
     """The validated frame: features, target codes (index into the cost matrix classes), hash."""
 
@@ -63,7 +63,7 @@ class Dataset:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Part:
     """One split of the data: the rows and their class codes."""
 
@@ -74,7 +74,7 @@ class Part:
         return len(self.y)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Split:
     train: Part
     valid: Part

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from advisor.evaluate import bootstrap_means, interval
-from advisor.shadow import TREATMENT, control_name
-
-if TYPE_CHECKING:
-    from advisor.features import FeatureSpec
-    from advisor.pipeline import StageInputs
+from advisor.bootstrap import bootstrap_means, interval
+from advisor.data import Split
+from advisor.evaluate import Evaluation
+from advisor.features import FeatureSpec
+from advisor.policy import Policy
+from advisor.roles import Roles
 
 PSI_MODERATE, PSI_MAJOR = 0.1, 0.25
 PSI_BINS = 10
@@ -212,6 +212,7 @@ def assess_drift(
     resamples: int = WINDOW_RESAMPLES,
     seed: int = 0,
     train_end: object = None,
+    treatment: str | None = "ml",
 ) -> dict:
     """Per time window of the test split: costs, ML's advantage, PSI; and the cadence.
 
@@ -224,7 +225,7 @@ def assess_drift(
     order = np.argsort(times, kind="stable")
     chunks = [c for c in np.array_split(order, window_count(len(test))) if len(c)]
     names = list(costs)
-    has_adv = control in costs and TREATMENT in costs
+    has_adv = control in costs and treatment in costs
     binners = feature_binners(spec, train)
     clean_train, clean_test = spec.clean(train), spec.clean(test)
     expected = {f: b.counts(clean_train[f]) for f, b in binners.items()}
@@ -238,7 +239,7 @@ def assess_drift(
     for i, idx in enumerate(chunks):
         cols = [np.asarray(costs[n], dtype=float)[idx] for n in names]
         if has_adv:
-            cols.append(cols[names.index(control)] - cols[names.index(TREATMENT)])
+            cols.append(cols[names.index(control)] - cols[names.index(treatment)])
         matrix = np.column_stack(cols)
         reps = bootstrap_means(matrix, resamples, seed + i)
         est = matrix.mean(axis=0)
@@ -290,7 +291,7 @@ def assess_drift(
         "time_column": time_column,
         "training_end": str(fitted),
         "control": control,
-        "treatment": TREATMENT,
+        "treatment": treatment,
         "windows": windows,
         "retrains_per_month": cadence["retrains_per_month"],
         "cadence_method": cadence["method"],
@@ -322,29 +323,48 @@ def not_assessable(reason: str) -> dict:
     }
 
 
-def run_drift_stage(stages: StageInputs, payload: dict) -> None:
-    """payload["drift"]: windows over the test period and the retraining cadence."""
-    time_column = stages.split.ordered_by
+@dataclass(frozen=True)
+class Drift:
+    """Drift and decay over the test period, and the retraining cadence (key `drift`)."""
+
+    assessable: bool
+    retrains_per_month: float
+    details: Mapping
+
+    def to_dict(self) -> dict:
+        return dict(self.details)
+
+
+def track_drift(
+    split: Split,
+    evaluation: Evaluation,
+    roles: Roles,
+    ml: Policy | None,
+    spec: FeatureSpec,
+    seed: int,
+) -> Drift:
+    """Windows over the time-ordered test period and the retraining cadence they imply."""
+    time_column = split.ordered_by
     if not time_column:
-        payload["drift"] = not_assessable(
+        details = not_assessable(
             "The case has no time column, so the test rows cannot be ordered into time windows."
         )
-        return
-    ev = stages.evaluation
-    train, test = stages.split.train, stages.split.test
+        return Drift(False, details["retrains_per_month"], details)
+    train, test = split.train, split.test
     train_pred = test_pred = None
-    ml = stages.policies.get(TREATMENT)
     if ml is not None and ml.probabilistic:
         train_pred = ml.predict_proba(train.frame)[:, -1]
-        test_pred = ev.policies[TREATMENT].proba[:, -1]
-    payload["drift"] = assess_drift(
+        test_pred = evaluation.policies[ml.name].proba[:, -1]
+    details = assess_drift(
         test.frame,
         time_column,
-        {name: pe.costs for name, pe in ev.policies.items()},
-        control_name(payload["evaluation"]),
-        stages.spec,
+        {name: score.costs for name, score in evaluation.policies.items()},
+        roles.control,
+        spec,
         train.frame,
         train_pred,
         test_pred,
-        seed=stages.case.seed,
+        seed=seed,
+        treatment=roles.treatment,
     )
+    return Drift(True, details["retrains_per_month"], details)

@@ -3,71 +3,84 @@ bootstrap (the same resampled rows for every policy, so differences are paired).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from advisor.bootstrap import bootstrap_means, interval
 from advisor.costs import CostMatrix
 from advisor.data import Part
 from advisor.policy import Policy
-
-CHUNK = 250
-CHUNK_CELLS = 10_000_000  # resamples x rows held at once: about 80 MB of weights
+from advisor.roles import Roles
 
 
-def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> dict:
-    """`{estimate, low, high}` from bootstrap replicates (percentile interval)."""
-    tail = (1 - level) / 2 * 100
-    finite = replicates[np.isfinite(replicates)]
-    if finite.size == 0:
-        return {"estimate": float(estimate), "low": None, "high": None}
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return {"estimate": float(estimate), "low": float(low), "high": float(high)}
+@dataclass(frozen=True)
+class PolicyScore:
+    """One policy on the test split: per-row realised cost, decisions, probabilities, summary."""
 
-
-def bootstrap_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Chunks of resampling weights (how often each row is drawn), shape (chunk, n).
-
-    Resampling n rows with replacement is the same as multinomial counts over the rows, so
-    every mean over a resample is one matrix product with these weights.
-    """
-    rng = np.random.default_rng(seed)
-    done = 0
-    while done < resamples:
-        b = min(CHUNK, max(1, CHUNK_CELLS // n), resamples - done)
-        draws = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-        yield np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
-        done += b
-
-
-def bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Bootstrap replicates of the column means of `values` (rows x series): (resamples, series)."""
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 1:
-        values = values[:, None]
-    n = len(values)
-    return np.vstack([w @ values / n for w in bootstrap_weights(n, resamples, seed)])
-
-
-@dataclass
-class PolicyEvaluation:
     name: str
+    version: str
     costs: np.ndarray
     decisions: np.ndarray
-    proba: np.ndarray | None = None
+    proba: np.ndarray | None
+    cost_per_decision: dict
+    decision_shares: dict
+    confusion: dict
+    description: dict
+    metrics: dict | None = None
+
+    def to_dict(self) -> dict:
+        out = {
+            "cost_per_decision": self.cost_per_decision,
+            "total_cost": float(self.costs.sum()),
+            "decision_shares": self.decision_shares,
+            "confusion": self.confusion,
+            "version": self.version,
+            "description": self.description,
+        }
+        if self.metrics is not None:
+            out["metrics"] = self.metrics
+        return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
-    """Per-row costs and the bootstrap replicates every later stage reuses."""
+    """Every policy scored once on the test split, with paired bootstrap replicates that the
+    later stages reuse (so their intervals come from the same resampled rows)."""
 
-    policies: dict[str, PolicyEvaluation]
-    replicates: dict[str, np.ndarray]
+    policies: Mapping[str, PolicyScore]
+    replicates: Mapping[str, np.ndarray]
     resamples: int
     seed: int
-    summary: dict = field(default_factory=dict)
+    differences: tuple[dict, ...] = ()
+    rules_capture: dict | None = None
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.policies.values())).costs) if self.policies else 0
+
+    def cost(self, name: str) -> float:
+        """The policy's test cost per decision (the point estimate)."""
+        return float(self.policies[name].cost_per_decision["estimate"])
+
+    def series(self, name: str) -> np.ndarray:
+        """[estimate, *bootstrap replicates] of the policy's cost per decision."""
+        return np.concatenate([[self.cost(name)], self.replicates[name]])
+
+    def to_dict(self) -> dict:
+        out: dict = {
+            "split": "test",
+            "n_test": self.n,
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "policies": {name: score.to_dict() for name, score in self.policies.items()},
+            "differences": list(self.differences),
+        }
+        if self.rules_capture is not None:
+            out["rules_capture"] = self.rules_capture
+        return out
 
 
 def _auc_ovr(y: np.ndarray, proba: np.ndarray) -> float | None:
@@ -131,52 +144,50 @@ def evaluate(
     policies: Mapping[str, Policy],
     test: Part,
     costs: CostMatrix,
+    roles: Roles,
     resamples: int = 2000,
     seed: int = 0,
 ) -> Evaluation:
-    """Realised cost per row of every policy on the test split, with paired bootstrap intervals."""
+    """Realised cost per row of every policy on the test split, with paired bootstrap intervals.
+
+    This is the one place the test split is scored; every choice was made before, on validation.
+    """
     names = list(policies)
-    per_policy: dict[str, PolicyEvaluation] = {}
     each = costs.cost_of_each_decision(test.y, test.frame)
     rows = np.arange(len(test))
-    for name, policy in policies.items():
-        codes = policy.decide_codes(test.frame)
-        proba = policy.predict_proba(test.frame) if policy.probabilistic else None
-        per_policy[name] = PolicyEvaluation(name, each[rows, codes], codes, proba)
-    matrix = np.column_stack([per_policy[n].costs for n in names])
-    reps = bootstrap_means(matrix, resamples, seed)
+    codes = {name: policy.decide_codes(test.frame) for name, policy in policies.items()}
+    per_row = {name: each[rows, codes[name]] for name in names}
+    reps = bootstrap_means(np.column_stack([per_row[n] for n in names]), resamples, seed)
     replicates = {n: reps[:, i] for i, n in enumerate(names)}
-
-    summary: dict = {"n_test": len(test), "resamples": resamples, "seed": seed, "policies": {}}
-    for name in names:
-        pe = per_policy[name]
-        entry = {
-            "cost_per_decision": interval(pe.costs.mean(), replicates[name]),
-            "total_cost": float(pe.costs.sum()),
-            "decision_shares": {
-                d: float(s)
-                for d, s in zip(
-                    costs.decisions,
-                    np.bincount(pe.decisions, minlength=costs.n_decisions) / len(test),
-                    strict=True,
-                )
-            },
-            "confusion": confusion(costs, test.y, pe.decisions, pe.costs),
-            "version": policies[name].version,
-            "description": policies[name].describe(),
-        }
-        if pe.proba is not None:
-            entry["metrics"] = probability_metrics(test.y, pe.proba, resamples, seed)
-        summary["policies"][name] = entry
-    summary["differences"] = [
-        difference(a, b, per_policy, replicates)
-        for i, a in enumerate(names)
-        for b in names[i + 1 :]
-    ]
-    capture = rules_capture(per_policy, replicates)
-    if capture is not None:
-        summary["rules_capture"] = capture
-    return Evaluation(per_policy, replicates, resamples, seed, summary)
+    scores = {}
+    for name, policy in policies.items():
+        proba = policy.predict_proba(test.frame) if policy.probabilistic else None
+        shares = np.bincount(codes[name], minlength=costs.n_decisions) / len(test)
+        scores[name] = PolicyScore(
+            name=name,
+            version=policy.version,
+            costs=per_row[name],
+            decisions=codes[name],
+            proba=proba,
+            cost_per_decision=interval(per_row[name].mean(), replicates[name]),
+            decision_shares={d: float(s) for d, s in zip(costs.decisions, shares, strict=True)},
+            confusion=confusion(costs, test.y, codes[name], per_row[name]),
+            description=policy.describe(),
+            metrics=probability_metrics(test.y, proba, resamples, seed)
+            if proba is not None
+            else None,
+        )
+    differences = tuple(
+        difference(a, b, scores, replicates) for i, a in enumerate(names) for b in names[i + 1 :]
+    )
+    return Evaluation(
+        policies=scores,
+        replicates=replicates,
+        resamples=resamples,
+        seed=seed,
+        differences=differences,
+        rules_capture=rules_capture(scores, replicates, roles),
+    )
 
 
 def difference(a: str, b: str, per_policy: Mapping, replicates: Mapping) -> dict:
@@ -189,16 +200,18 @@ def difference(a: str, b: str, per_policy: Mapping, replicates: Mapping) -> dict
     return out
 
 
-def rules_capture(per_policy: Mapping, replicates: Mapping, rules: str = "rules") -> dict | None:
-    """Share of ML's value over the baseline that the rules capture, with a bootstrap interval."""
-    if not {"baseline", "ml", rules} <= set(per_policy):
+def rules_capture(scores: Mapping, replicates: Mapping, roles: Roles) -> dict | None:
+    """Share of ML's value over the baseline that the control rule list captures, with a
+    bootstrap interval; None when the run has no ML treatment."""
+    base, ml, rules = roles.baseline, roles.treatment, roles.control
+    if ml is None or not {base, ml, rules} <= set(scores):
         return None
-    base, ml, rl = (per_policy[n].costs.mean() for n in ("baseline", "ml", rules))
-    ml_value = base - ml
-    est = (base - rl) / ml_value if ml_value > 0 else float("nan")
-    rep_ml = replicates["baseline"] - replicates["ml"]
+    b, m, r = (scores[n].costs.mean() for n in (base, ml, rules))
+    ml_value = b - m
+    est = (b - r) / ml_value if ml_value > 0 else float("nan")
+    rep_ml = replicates[base] - replicates[ml]
     with np.errstate(divide="ignore", invalid="ignore"):
-        reps = np.where(rep_ml > 0, (replicates["baseline"] - replicates[rules]) / rep_ml, np.nan)
+        reps = np.where(rep_ml > 0, (replicates[base] - replicates[rules]) / rep_ml, np.nan)
     out = interval(est, reps) if np.isfinite(est) else {"estimate": None, "low": None, "high": None}
     out["policy"] = rules
     out["ml_value_per_decision"] = float(ml_value)

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
+from advisor.case import DecisionContext
+from advisor.evaluate import Evaluation
+from advisor.roles import Roles
 from advisor.rollout import SRM_THRESHOLD, rollout_plan, srm_tolerance
 from advisor.rollout import sample_ratio_mismatch as sample_ratio_mismatch
-from advisor.shadow import TREATMENT, control_name
-
-if TYPE_CHECKING:
-    from advisor.pipeline import StageInputs
+from advisor.shadow import Shadow
 
 SIMULATIONS = 2000
 MAX_DISTINCT = 100
@@ -339,31 +339,57 @@ def summary_sentence(plan: Mapping, currency: str) -> str:
     return text
 
 
-def run_experiment_stage(stages: StageInputs, payload: dict) -> None:
-    """payload["experiment"]: the A/B plan of ML against the control, simulated."""
-    case = stages.case
-    control = control_name(payload["evaluation"])
-    ev = stages.evaluation
-    if TREATMENT not in ev.policies or control not in ev.policies:
-        payload["experiment"] = {"available": False, "reason": "no ML policy or control policy"}
-        return
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """The A/B test of the ML treatment against the control (result.json key `experiment`)."""
+
+    available: bool
+    n_per_arm: int | None = None
+    days_enrolling: float | None = None
+    label_delay_days: float = 0.0
+    details: Mapping = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {**self.details, "available": self.available}
+
+
+def plan_ab_test(
+    evaluation: Evaluation,
+    roles: Roles,
+    shadow: Shadow,
+    decision: DecisionContext,
+    *,
+    alpha: float,
+    power: float,
+    treatment_share: float,
+    max_experiment_days: float,
+    currency: str,
+    seed: int,
+) -> ExperimentPlan:
+    """Size, time and simulate the A/B test, and put the rollout around it on a calendar."""
+    control, treatment = roles.control, roles.treatment
+    if treatment is None or control not in evaluation.policies:
+        return ExperimentPlan(False, details={"reason": "no ML policy or control policy"})
     plan = plan_experiment(
-        ev.policies[control].costs,
-        ev.policies[TREATMENT].costs,
-        case.decision.volume_per_day,
-        alpha=case.option("alpha"),
-        power=case.option("power"),
-        treatment_share=case.option("treatment_share"),
-        label_delay_days=case.decision.label_delay_days,
-        max_experiment_days=case.option("max_experiment_days"),
-        seed=case.seed,
+        evaluation.policies[control].costs,
+        evaluation.policies[treatment].costs,
+        decision.volume_per_day,
+        alpha=alpha,
+        power=power,
+        treatment_share=treatment_share,
+        label_delay_days=decision.label_delay_days,
+        max_experiment_days=max_experiment_days,
+        seed=seed,
     )
-    shadow = payload.get("shadow") or {}
-    rate = (shadow.get("disagreement_rate") or {}).get("estimate")
-    shares = ev.summary["policies"][TREATMENT]["decision_shares"]
     plan["rollout"] = rollout_plan(
-        case.decision.volume_per_day, plan, rate, shares, case.decision.latency_budget_ms
+        decision.volume_per_day,
+        plan,
+        shadow.disagreement_rate,
+        evaluation.policies[treatment].decision_shares,
+        decision.latency_budget_ms,
     )
-    plan.update({"available": True, "control": control, "treatment": TREATMENT})
-    plan["summary"] = summary_sentence(plan, case.currency)
-    payload["experiment"] = plan
+    plan.update({"control": control, "treatment": treatment})
+    plan["summary"] = summary_sentence(plan, currency)
+    return ExperimentPlan(
+        True, plan["n_per_arm"], plan["days_enrolling"], decision.label_delay_days, plan
+    )

@@ -1,7 +1,7 @@
 """Explaining the ML policy for the report: SHAP importance and dependence, calibration, and
 cost against the decision threshold. Computes numbers only; the report draws them.
 
-Writes `payload["model"]`:
+`explain_model` returns a `ModelReport` (result.json key `model`):
 
 - `shap`: mean |SHAP| per feature (top `TOP_FEATURES`) and dependence points for the top three
   features, from `shap.TreeExplainer` on the booster, over a seeded sample of at most
@@ -20,9 +20,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from advisor.data import Part
+
+if TYPE_CHECKING:
+    from advisor.evaluate import Evaluation
+    from advisor.ml import MLPolicy
 
 SHAP_ROWS = 2000
 DEPENDENCE_POINTS = 300
@@ -196,19 +204,39 @@ def threshold_curve(costs, test, evaluation) -> dict | None:
     }
 
 
-def explain(stages, payload: dict) -> None:
-    """Pipeline stage: adds `payload["model"]` when the run has an ML policy."""
-    ml = stages.policies.get("ml")
-    pe = stages.evaluation.policies.get("ml")
-    if ml is None or pe is None or pe.proba is None:
-        return
-    test = stages.split.test
-    calibration = calibration_curve(pe.proba, test.y)
+@dataclass(frozen=True)
+class ModelReport:
+    """What the report shows about the ML policy: SHAP, calibration and the threshold curve."""
+
+    policy: str
+    trees: int
+    shap: dict
+    calibration: dict
+    threshold: dict | None
+
+    def to_dict(self) -> dict:
+        return {
+            "policy": self.policy,
+            "trees": self.trees,
+            "shap": self.shap,
+            "calibration": self.calibration,
+            "threshold": self.threshold,
+        }
+
+
+def explain_model(
+    ml: MLPolicy | None, evaluation: Evaluation, test: Part, spec, costs, seed: int
+) -> ModelReport | None:
+    """The ML policy explained on the test split; None when the run has no ML policy."""
+    score = evaluation.policies.get(ml.name) if ml is not None else None
+    if score is None or score.proba is None:
+        return None
+    calibration = calibration_curve(score.proba, test.y)
     calibration["method"] = ml.calibration_.get("method", "none")
-    payload["model"] = {
-        "policy": "ml",
-        "trees": int(ml.n_trees_),
-        "shap": shap_summary(ml, stages.spec, test.frame, stages.case.seed),
-        "calibration": calibration,
-        "threshold": threshold_curve(stages.case.costs, test, stages.evaluation),
-    }
+    return ModelReport(
+        policy=ml.name,
+        trees=int(ml.n_trees_),
+        shap=shap_summary(ml, spec, test.frame, seed),
+        calibration=calibration,
+        threshold=threshold_curve(costs, test, evaluation),
+    )

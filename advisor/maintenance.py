@@ -123,7 +123,7 @@ def resolved_assumptions(overrides: Mapping) -> dict:
 
 
 def price_options(overrides: Mapping, retrains_per_month: float, horizon_years: float) -> dict:
-    """payload["maintenance"]: hours, money and the annual total of each option."""
+    """Hours, money and the annual total of each option (the `maintenance` section)."""
     a = resolved_assumptions(overrides)
     rate = a["hourly_rate"]["value"]
     retrains = overrides.get("retrains_per_month", retrains_per_month)
@@ -157,10 +157,18 @@ def price_options(overrides: Mapping, retrains_per_month: float, horizon_years: 
     return out
 
 
-def run_maintenance_stage(stages, payload: dict) -> None:
-    """payload["maintenance"], using the retraining cadence the drift stage estimated."""
-    drift = payload.get("drift") or {}
-    retrains = float(drift.get("retrains_per_month", 1.0))
-    payload["maintenance"] = price_options(
-        parse_assumptions(stages.case.assumptions), retrains, stages.case.option("horizon_years")
-    )
+@dataclass(frozen=True)
+class Upkeep:
+    """What each option costs to keep alive (result.json key `maintenance`)."""
+
+    annual_cost: Mapping[str, float]
+    details: Mapping
+
+    def to_dict(self) -> dict:
+        return dict(self.details)
+
+
+def price_upkeep(assumptions: Mapping, retrains_per_month: float, horizon_years: float) -> Upkeep:
+    """The upkeep of every option from the case's assumptions and the drift stage's cadence."""
+    details = price_options(parse_assumptions(assumptions), retrains_per_month, horizon_years)
+    return Upkeep({o: details[o]["annual_cost"] for o in OPTIONS}, details)

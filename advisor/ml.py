@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.costs import CostMatrix, record_tensor
+from advisor.data import Part
 from advisor.features import FeatureSpec
 from advisor.policy import Policy, content_version
 
@@ -72,6 +73,7 @@ class MLPolicy(Policy):
     """LightGBM with native categoricals and early stopping; decisions by minimum expected cost."""
 
     name = "ml"
+    kind = "ml"
     probabilistic = True
 
     def __init__(
@@ -116,12 +118,13 @@ class MLPolicy(Policy):
             params["num_class"] = k
         return params
 
-    def fit(
-        self, frame: pd.DataFrame, y: np.ndarray, valid_frame: pd.DataFrame, y_valid: np.ndarray
-    ) -> MLPolicy:
+    def fit(self, train: Part, valid: Part) -> MLPolicy:
+        """Boost on the training split; the validation split stops the boosting and decides
+        whether calibrating the probabilities pays."""
         import lightgbm as lgb
 
-        X, Xv = self.spec.encode(frame), self.spec.encode(valid_frame)
+        y, y_valid = train.y, valid.y
+        X, Xv = self.spec.encode(train.frame), self.spec.encode(valid.frame)
         cats = self.spec.categorical_indices_
         names = [f"f{i}" for i in range(X.shape[1])]
         train_set = lgb.Dataset(

@@ -1,23 +1,40 @@
-"""The data flow, stage by stage: case -> data -> split -> features -> policies -> evaluation -> Result."""
+"""The data flow, read top to bottom: each stage is a pure function returning a frozen value.
+
+    case -> data -> split -> features -> policies -> roles -> evaluation -> rule report,
+    model report -> shadow -> experiment -> latency -> drift -> upkeep -> recommendation
+
+Choices (list length, calibration, which rule list stands for ship-rules) are made on the
+validation split while fitting and assigning roles; the test split is scored once, in
+`evaluate`, and every later stage reads that evaluation. The JSON is assembled at the end.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from advisor.case import Case, case_from_arguments, load_case
-from advisor.data import Dataset, Split, load_dataset, split_dataset
+from advisor.data import Split, load_dataset, split_dataset
+from advisor.drift import track_drift
 from advisor.errors import InputError
 from advisor.evaluate import evaluate
+from advisor.experiment import plan_ab_test
+from advisor.explain import explain_model
 from advisor.features import FeatureSpec
+from advisor.latency import measure_latency
+from advisor.maintenance import price_upkeep
 from advisor.manifest import build_manifest
 from advisor.ml import MLPolicy
 from advisor.policy import BaselinePolicy, Policy
-from advisor.result import Result
+from advisor.recommend import decision_inputs, recommend
+from advisor.result import Result, assemble
+from advisor.roles import assign_roles
+from advisor.rules.policy import ExpertRulesPolicy, LearnedRulesPolicy, describe_rule_lists
+from advisor.shadow import run_shadow
 
 Progress = Callable[[str], None]
 
@@ -40,28 +57,39 @@ def resolve_case(case: Case | str | Path | pd.DataFrame, **kwargs) -> Case:
     )
 
 
-def fit_policies(case: Case, split: Split, spec: FeatureSpec, data: Dataset) -> dict[str, Policy]:
-    """Fit every policy the run compares; adding a policy means adding it here."""
-    from advisor.rules.policy import fit_rule_policies
-
-    train, valid = split.train, split.valid
-    policies: dict[str, Policy] = {
-        "baseline": BaselinePolicy(case.costs, spec).fit(train.frame, train.y)
-    }
-    policies.update(fit_rule_policies(case, split, spec, data))
-    policies["ml"] = MLPolicy(case.costs, spec, seed=case.seed).fit(
-        train.frame, train.y, valid.frame, valid.y
-    )
+def candidate_policies(case: Case, spec: FeatureSpec) -> list[Policy]:
+    """Every policy a run compares, unfitted; adding a policy means adding it here."""
+    policies: list[Policy] = [
+        BaselinePolicy(case.costs, spec),
+        LearnedRulesPolicy(
+            case.costs,
+            spec,
+            max_rules=int(case.option("max_rules")),
+            max_conditions=int(case.option("max_conditions")),
+            seed=case.seed,
+            list_name=f"{case.name}-rules",
+        ),
+    ]
+    if case.rules_path is not None:
+        policies.append(ExpertRulesPolicy(case.rules_path, case.costs, spec))
+    policies.append(MLPolicy(case.costs, spec, seed=case.seed))
     return policies
 
 
-class Timings:
+def fit_policies(case: Case, split: Split, spec: FeatureSpec) -> dict[str, Policy]:
+    """Each policy fitted the same way: on the training split, with the validation split."""
+    return {p.name: p.fit(split.train, split.valid) for p in candidate_policies(case, spec)}
+
+
+class StageClock:
+    """Seconds per stage, with a progress message as each stage starts."""
+
     def __init__(self, progress: Progress | None) -> None:
         self.seconds: dict[str, float] = {}
         self.progress = progress
 
     @contextmanager
-    def stage(self, name: str, message: str):
+    def __call__(self, name: str, message: str) -> Iterator[None]:
         if self.progress:
             self.progress(message)
         start = time.perf_counter()
@@ -77,70 +105,88 @@ def advise(
     `case` is a Case, a case-file path, or data (a path or a DataFrame) with `target=`,
     `costs=` and the decision context as keyword arguments (see `case_from_arguments`).
     """
-    timings = Timings(progress)
-    with timings.stage("load", "Loading the case and its data"):
+    clock = StageClock(progress)
+    with clock("load", "Loading the case and its data"):
         case = resolve_case(case, **kwargs)
         data = load_dataset(case)
-    with timings.stage("split", "Splitting 60/20/20"):
+    with clock("split", "Splitting 60/20/20"):
         split = split_dataset(data, case.seed)
-    with timings.stage("features", "Fitting the feature definitions"):
+    with clock("features", "Fitting the feature definitions"):
         spec = FeatureSpec(data.schema).fit(split.train.frame)
-    with timings.stage("fit", "Fitting the policies"):
-        policies = fit_policies(case, split, spec, data)
-    with timings.stage("evaluate", "Evaluating every policy on the test split"):
+    with clock("fit", "Fitting the policies"):
+        policies = fit_policies(case, split, spec)
+        roles = assign_roles(policies, split.valid, case.costs)
+    with clock("evaluate", "Evaluating every policy on the test split"):
         evaluation = evaluate(
-            policies, split.test, case.costs, case.option("bootstrap_resamples"), case.seed
+            policies, split.test, case.costs, roles, case.option("bootstrap_resamples"), case.seed
         )
-    payload = {
-        "case": case.to_dict(),
-        "data": {**data.summary(case.costs), "split": split.summary(), "features": spec.to_dict()},
-        "evaluation": evaluation.summary,
-    }
-    stages = StageInputs(case, data, split, spec, policies, evaluation, timings)
-    for name, message, run in later_stages():
-        with timings.stage(name, message):
-            run(stages, payload)
-    payload["manifest"] = build_manifest(data.sha256, case.seed, case.to_dict())
-    payload["timings"] = dict(timings.seconds)
+    with clock("rules", "Describing the rule lists"):
+        rule_report = describe_rule_lists(policies, split.test, case.costs)
+    with clock("model", "Explaining the model"):
+        model = explain_model(
+            policies.get(roles.treatment), evaluation, split.test, spec, case.costs, case.seed
+        )
+    with clock("shadow", "Running ML in shadow beside the rules"):
+        shadow = run_shadow(
+            evaluation,
+            roles,
+            policies[roles.control],
+            split.test.frame,
+            case.costs.decisions,
+            case.decision.volume_per_day,
+            case.option("bootstrap_resamples"),
+            case.seed,
+        )
+    with clock("experiment", "Planning and simulating the A/B test"):
+        experiment = plan_ab_test(
+            evaluation,
+            roles,
+            shadow,
+            case.decision,
+            alpha=case.option("alpha"),
+            power=case.option("power"),
+            treatment_share=case.option("treatment_share"),
+            max_experiment_days=case.option("max_experiment_days"),
+            currency=case.currency,
+            seed=case.seed,
+        )
+    with clock("latency", "Measuring serving latency"):
+        latency = measure_latency(policies, split.test.frame, case.decision, case.seed)
+    with clock("drift", "Checking drift and decay over time"):
+        drift = track_drift(
+            split, evaluation, roles, policies.get(roles.treatment), spec, case.seed
+        )
+    with clock("maintenance", "Pricing the upkeep of each option"):
+        upkeep = price_upkeep(
+            case.assumptions, drift.retrains_per_month, case.option("horizon_years")
+        )
+    with clock("recommend", "Weighing the options"):
+        inputs = decision_inputs(
+            evaluation,
+            roles,
+            experiment,
+            latency,
+            upkeep,
+            case.decision,
+            max_experiment_days=case.option("max_experiment_days"),
+            capture_target=case.option("rules_capture_target"),
+        )
+        baseline_decision = policies[roles.baseline].describe()["details"]["decision"]
+        recommendation = recommend(inputs, roles, experiment, baseline_decision, case.currency)
+    payload = assemble(
+        case=case.to_dict(),
+        data={**data.summary(case.costs), "split": split.summary(), "features": spec.to_dict()},
+        roles=roles,
+        evaluation=evaluation,
+        rules=rule_report,
+        model=model,
+        shadow=shadow,
+        experiment=experiment,
+        latency=latency,
+        drift=drift,
+        maintenance=upkeep,
+        recommendation=recommendation,
+        manifest=build_manifest(data.sha256, case.seed, case.to_dict()),
+        timings=clock.seconds,
+    )
     return Result(data=payload, policies=policies)
-
-
-class StageInputs:
-    """What the later stages (simulation, drift, latency, maintenance, recommendation) read."""
-
-    def __init__(self, case, data, split, spec, policies, evaluation, timings) -> None:
-        self.case = case
-        self.data = data
-        self.split = split
-        self.spec = spec
-        self.policies = policies
-        self.evaluation = evaluation
-        self.timings = timings
-
-
-def later_stages() -> list[tuple[str, str, Callable[[StageInputs, dict], None]]]:
-    """Stages after evaluation, in order; each adds its own keys to the payload.
-
-    Each entry is (timing name, progress message, function(stages, payload)). Later entries
-    may read what earlier ones wrote: maintenance reads the drift cadence, and the
-    recommendation reads everything.
-    """
-    from advisor.drift import run_drift_stage
-    from advisor.experiment import run_experiment_stage
-    from advisor.explain import explain as explain_stage
-    from advisor.maintenance import run_maintenance_stage
-    from advisor.recommend import run_recommendation_stage
-    from advisor.rules.policy import rules_stage
-    from advisor.serving import run_latency_stage
-    from advisor.shadow import run_shadow_stage
-
-    return [
-        ("rules", "Describing the rule lists", rules_stage),
-        ("model", "Explaining the model", explain_stage),
-        ("shadow", "Running ML in shadow beside the rules", run_shadow_stage),
-        ("experiment", "Planning and simulating the A/B test", run_experiment_stage),
-        ("latency", "Measuring serving latency", run_latency_stage),
-        ("drift", "Checking drift and decay over time", run_drift_stage),
-        ("maintenance", "Pricing the upkeep of each option", run_maintenance_stage),
-        ("recommend", "Weighing the options", run_recommendation_stage),
-    ]

@@ -1,8 +1,9 @@
 """The one abstraction: a Policy turns rows into decisions, and says which version decided.
 
-Every policy offers `decide(frame)` (vectorised), `decide_one(record)` (one request),
-`describe()` and a content-hash `version`. Evaluation, simulation, drift and latency only
-ever talk to this surface.
+Every policy is fitted the same way, `fit(train, valid)` (the validation split may pick a
+length, calibration or early stopping; it never sees the test split), and then offers
+`decide(frame)` (vectorised), `decide_one(record)` (one request), `describe()` and a
+content-hash `version`. Evaluation, simulation, drift and latency only talk to this surface.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.costs import CostMatrix
+from advisor.data import Part
 from advisor.features import FeatureSpec
 
 
@@ -47,10 +49,15 @@ class Policy(ABC):
     """Anything that turns rows into decisions under a cost matrix."""
 
     name: str
+    kind: str
     costs: CostMatrix
     spec: FeatureSpec
     version: str
     probabilistic: bool = False
+
+    @abstractmethod
+    def fit(self, train: Part, valid: Part) -> Policy:
+        """Fit on the training split; the validation split may make the policy's own choices."""
 
     @abstractmethod
     def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
@@ -84,13 +91,14 @@ class BaselinePolicy(Policy):
     """The best constant decision on the training rows: the do-nothing reference."""
 
     name = "baseline"
+    kind = "baseline"
 
     def __init__(self, costs: CostMatrix, spec: FeatureSpec) -> None:
         self.costs = costs
         self.spec = spec
 
-    def fit(self, frame: pd.DataFrame, y: np.ndarray) -> BaselinePolicy:
-        self.code_ = self.costs.best_constant(y, frame)
+    def fit(self, train: Part, valid: Part | None = None) -> BaselinePolicy:
+        self.code_ = self.costs.best_constant(train.y, train.frame)
         self.version = content_version("baseline", self.costs.to_dict(), self.code_)
         return self
 

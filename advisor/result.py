@@ -49,6 +49,23 @@ def write_atomic(path: str | Path, text: str) -> Path:
     return path
 
 
+SCHEMA_VERSION = 2
+
+
+def assemble(**sections) -> dict:
+    """The result.json payload from the stages' values, in the order given.
+
+    Each value is a plain mapping or has `to_dict()`; a value of None (a stage that did not
+    apply, e.g. no ML model to explain) leaves its key out.
+    """
+    payload: dict = {"schema_version": SCHEMA_VERSION}
+    for key, value in sections.items():
+        if value is None:
+            continue
+        payload[key] = value.to_dict() if hasattr(value, "to_dict") else dict(value)
+    return payload
+
+
 def _namespace(value):
     if isinstance(value, dict):
         return SimpleNamespace(**{k: _namespace(v) for k, v in value.items()})

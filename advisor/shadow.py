@@ -9,28 +9,17 @@ something the rules miss).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from advisor.evaluate import bootstrap_means, interval
+from advisor.bootstrap import bootstrap_means, interval
+from advisor.evaluate import Evaluation
+from advisor.policy import Policy
+from advisor.roles import Roles
 
-if TYPE_CHECKING:
-    from advisor.pipeline import StageInputs
-    from advisor.policy import Policy
-
-TREATMENT = "ml"
 TOP_RULES = 8
-
-
-def control_name(evaluation: Mapping) -> str:
-    """The rule list that stands for 'ship-rules' and is the control in shadow mode and the
-    A/B test: the learned or the expert rules, whichever costs less on the test split; the
-    baseline when the run has neither."""
-    policies = evaluation["policies"]
-    candidates = [n for n in ("rules", "expert-rules") if n in policies] or ["baseline"]
-    return min(candidates, key=lambda n: policies[n]["cost_per_decision"]["estimate"])
 
 
 def rule_hits(policy: Policy, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
@@ -159,24 +148,46 @@ def _pairs(c_codes, t_codes, c_cost, t_cost, decisions, disagree) -> list[dict]:
     return rows
 
 
-def run_shadow_stage(stages: StageInputs, payload: dict) -> None:
-    """payload["shadow"]: ML in shadow beside the control policy on the test split."""
-    control = control_name(payload["evaluation"])
-    ev = stages.evaluation
-    if TREATMENT not in ev.policies or control not in ev.policies:
-        payload["shadow"] = {"available": False, "reason": "no ML policy or control policy"}
-        return
-    c, t = ev.policies[control], ev.policies[TREATMENT]
+@dataclass(frozen=True)
+class Shadow:
+    """ML in shadow beside the control on the test split (result.json key `shadow`)."""
+
+    available: bool
+    control: str | None = None
+    treatment: str | None = None
+    disagreement_rate: float | None = None
+    details: Mapping = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        if not self.available:
+            return {"available": False, **self.details}
+        return {
+            **self.details,
+            "available": True,
+            "control": self.control,
+            "treatment": self.treatment,
+        }
+
+
+def run_shadow(
+    evaluation: Evaluation,
+    roles: Roles,
+    control_policy: Policy,
+    test: pd.DataFrame,
+    decisions: Sequence[str],
+    volume_per_day: float,
+    resamples: int,
+    seed: int,
+) -> Shadow:
+    """Where the ML treatment and the control disagree on the test split, and who was right."""
+    control, treatment = roles.control, roles.treatment
+    if treatment is None or control not in evaluation.policies:
+        return Shadow(False, details={"reason": "no ML policy or control policy"})
+    c, t = evaluation.policies[control], evaluation.policies[treatment]
     summary = shadow_summary(
-        c.decisions,
-        t.decisions,
-        c.costs,
-        t.costs,
-        list(stages.case.costs.decisions),
-        resamples=stages.case.option("bootstrap_resamples"),
-        seed=stages.case.seed,
+        c.decisions, t.decisions, c.costs, t.costs, list(decisions), resamples, seed
     )
-    hits = rule_hits(stages.policies[control], stages.split.test.frame)
+    hits = rule_hits(control_policy, test)
     if hits is not None:
         summary["rules_on_disagreements"] = rules_on_disagreements(
             hits[0], hits[1], c.decisions != t.decisions
@@ -187,15 +198,8 @@ def run_shadow_stage(stages: StageInputs, payload: dict) -> None:
             f"The control policy {control!r} has no rules, so no rule can be blamed for the "
             "disagreements."
         )
-    per_day = stages.case.decision.volume_per_day
     rate = summary["disagreement_rate"]["estimate"]
     summary.update(
-        {
-            "available": True,
-            "control": control,
-            "treatment": TREATMENT,
-            "volume_per_day": per_day,
-            "disagreements_per_day": rate * per_day,
-        }
+        {"volume_per_day": volume_per_day, "disagreements_per_day": rate * volume_per_day}
     )
-    payload["shadow"] = summary
+    return Shadow(True, control, treatment, rate, summary)

@@ -19,7 +19,7 @@ from advisor.experiment import (
     srm_tolerance,
     welch_test,
 )
-from advisor.shadow import control_name, rule_hits, rules_on_disagreements, shadow_summary
+from advisor.shadow import rule_hits, rules_on_disagreements, shadow_summary
 
 
 def costs_from(values, probs, n, seed):
@@ -97,18 +97,6 @@ def test_rule_hits_reads_a_rule_policy_and_skips_others():
     assert index.tolist() == [1, 0, 0]
     assert labels == ["x > 1 -> yes", "otherwise -> no"]
     assert rule_hits(object(), frame) is None
-
-
-def test_control_is_the_cheaper_rule_list_else_the_baseline():
-    def evaluation(**costs):
-        return {"policies": {n: {"cost_per_decision": {"estimate": c}} for n, c in costs.items()}}
-
-    assert control_name(evaluation(baseline=10, ml=5)) == "baseline"
-    assert control_name(evaluation(baseline=10, rules=8, ml=5)) == "rules"
-    assert (
-        control_name(evaluation(baseline=10, rules=8, **{"expert-rules": 7}, ml=5))
-        == "expert-rules"
-    )
 
 
 # ---- sample size ----------------------------------------------------------------------------

@@ -46,10 +46,8 @@ def test_decide_and_decide_one_give_identical_decisions():
     case, split, spec = _fitted(synthetic_frame(800))
     rows = _awkward_rows(split.test.frame)
     for policy in (
-        BaselinePolicy(case.costs, spec).fit(split.train.frame, split.train.y),
-        MLPolicy(case.costs, spec, seed=0).fit(
-            split.train.frame, split.train.y, split.valid.frame, split.valid.y
-        ),
+        BaselinePolicy(case.costs, spec).fit(split.train, split.valid),
+        MLPolicy(case.costs, spec, seed=0).fit(split.train, split.valid),
     ):
         batch = policy.decide(rows)
         single = [policy.decide_one(r) for r in rows.to_dict("records")]
@@ -59,9 +57,7 @@ def test_decide_and_decide_one_give_identical_decisions():
 
 def test_ml_policy_is_reproducible_and_versioned_by_content():
     case, split, spec = _fitted(synthetic_frame(800))
-    fit = lambda seed: MLPolicy(case.costs, spec, seed=seed).fit(  # noqa: E731
-        split.train.frame, split.train.y, split.valid.frame, split.valid.y
-    )
+    fit = lambda seed: MLPolicy(case.costs, spec, seed=seed).fit(split.train, split.valid)  # noqa: E731
     a, b, c = fit(0), fit(0), fit(1)
     assert a.version == b.version
     np.testing.assert_array_equal(

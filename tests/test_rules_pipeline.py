@@ -13,8 +13,9 @@ from advisor.cli import main
 from advisor.data import load_dataset, split_dataset
 from advisor.errors import InputError
 from advisor.features import FeatureSpec
+from advisor.pipeline import fit_policies
 from advisor.rules import parse_rules
-from advisor.rules.policy import RulesPolicy, expert_rule_policy, fit_rule_policies, rules_stage
+from advisor.rules.policy import ExpertRulesPolicy, RulesPolicy, describe_rule_lists
 
 ROOT = Path(__file__).resolve().parent.parent
 CREDIT = ROOT / "datasets" / "credit-scoring.yaml"
@@ -30,11 +31,11 @@ def credit():
 
 
 def test_rule_policies_decide_alike_in_batch_and_one_by_one(credit):
-    case, data, split, spec = credit
-    policies = fit_rule_policies(case, split, spec, data)
-    assert set(policies) == {"rules", "expert-rules"}
+    case, _data, split, spec = credit
+    policies = fit_policies(case, split, spec)
+    assert set(policies) == {"baseline", "rules", "expert-rules", "ml"}
     test = split.test.frame.head(200)
-    for policy in policies.values():
+    for policy in (policies["rules"], policies["expert-rules"]):
         assert isinstance(policy, RulesPolicy) and policy.probabilistic
         batch = policy.decide_codes(test)
         single = [policy.decide_one_code(r) for r in test.to_dict("records")]
@@ -48,7 +49,7 @@ def test_rule_policies_decide_alike_in_batch_and_one_by_one(credit):
 
 def test_learned_rules_beat_the_constant_on_validation_and_round_trip(credit):
     case, data, split, spec = credit
-    rules = fit_rule_policies(case, split, spec, data)["rules"]
+    rules = fit_policies(case, split, spec)["rules"]
     assert len(rules.rules_) <= 8
     assert all(len(r.conditions) <= 3 for r in rules.rules_)
     reread = parse_rules(
@@ -63,17 +64,11 @@ def test_learned_rules_beat_the_constant_on_validation_and_round_trip(credit):
 
 
 def test_rules_stage_payload(credit):
-    case, data, split, spec = credit
-    policies = fit_rule_policies(case, split, spec, data)
-
-    class Stages:
-        pass
-
-    stages = Stages()
-    stages.case, stages.split, stages.spec, stages.policies = case, split, spec, policies
-    payload: dict = {}
-    rules_stage(stages, payload)
-    entry = payload["rules"]["expert-rules"]
+    case, _data, split, spec = credit
+    policies = fit_policies(case, split, spec)
+    report = describe_rule_lists(policies, split.test, case.costs).to_dict()
+    assert set(report) == {"rules", "expert-rules"}
+    entry = report["expert-rules"]
     assert entry["name"] == "credit-policy" and entry["default"] == "approve"
     assert {"english", "python", "sql", "version"} <= set(entry)
     assert len(entry["rules"]) == 5
@@ -89,7 +84,7 @@ def test_expert_rules_with_an_unknown_column_fail_at_load(credit, tmp_path):
         "default: approve\nrules:\n  - when: Income > 10 and Salary > 3\n    decide: review\n"
     )
     with pytest.raises(InputError, match=r"bad.yaml: rule 1: position 17: unknown column 'Salary'"):
-        expert_rule_policy(case, split, spec, path=bad)
+        ExpertRulesPolicy(bad, case.costs, spec).fit(split.train, split.valid)
 
 
 def test_cli_learn_check_and_sql(tmp_path):
@@ -130,5 +125,5 @@ def test_data_frame_case_without_rule_file():
     data = load_dataset(case)
     split = split_dataset(data, 0)
     spec = FeatureSpec(data.schema).fit(split.train.frame)
-    policies = fit_rule_policies(case, split, spec, data)
-    assert set(policies) == {"rules"}
+    policies = fit_policies(case, split, spec)
+    assert set(policies) == {"baseline", "rules", "ml"}

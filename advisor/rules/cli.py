@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from advisor.console import run_guarded
+
 
 @click.group()
 def rules() -> None:
@@ -13,7 +15,7 @@ def rules() -> None:
 
 
 def _prepare(case_path: str):
-    """Case, data, split and fitted features, as a run prepares them."""
+    """Case, split and fitted features, as a run prepares them."""
     from advisor.data import load_dataset, split_dataset
     from advisor.features import FeatureSpec
     from advisor.pipeline import resolve_case
@@ -22,25 +24,27 @@ def _prepare(case_path: str):
     data = load_dataset(case)
     split = split_dataset(data, case.seed)
     spec = FeatureSpec(data.schema).fit(split.train.frame)
-    return case, data, split, spec
+    return case, split, spec
 
 
-def _test_summary(case, split, spec, policy) -> tuple[dict, list[dict]]:
-    from advisor.evaluate import bootstrap_means, interval
+def _validation_summary(case, split, policy) -> tuple[dict, list[dict]]:
+    """Cost per decision with its interval, and per-rule coverage and cost, on the validation
+    split: the test split is kept for the analysis, which scores it once."""
+    from advisor.bootstrap import bootstrap_means, interval
 
-    test = split.test
-    each = case.costs.cost_of_each_decision(test.y, test.frame)
-    realised = each[range(len(test)), policy.decide_codes(test.frame)]
+    valid = split.valid
+    each = case.costs.cost_of_each_decision(valid.y, valid.frame)
+    realised = each[range(len(valid)), policy.decide_codes(valid.frame)]
     reps = bootstrap_means(realised, case.option("bootstrap_resamples"), case.seed)[:, 0]
     overall = interval(float(realised.mean()), reps)
-    return overall, policy.report(spec.clean(test.frame), each)["rules"]
+    return overall, policy.report(policy.spec.clean(valid.frame), each)["rules"]
 
 
-def _print_table(case, overall: dict, rows: list[dict], n_test: int) -> None:
+def _print_table(case, overall: dict, rows: list[dict], n_rows: int) -> None:
     cur = case.currency
     low, high = overall["low"], overall["high"]
     click.echo(
-        f"Cost per decision on the {n_test:,} test rows: {overall['estimate']:.2f} {cur} "
+        f"Cost per decision on the {n_rows:,} validation rows: {overall['estimate']:.2f} {cur} "
         f"(95% interval {low:.2f} to {high:.2f})"
     )
     click.echo(f"\n{'#':>3}  {'coverage':>8}  {'rows':>6}  {'cost/decision':>13}  rule")
@@ -66,26 +70,32 @@ def _print_table(case, overall: dict, rows: list[dict], n_test: int) -> None:
 )
 def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
     """Learn a cost-aware rule list for a case, print it in English and write the rule file."""
-    from advisor.cli import run_guarded
 
     def work() -> None:
         from dataclasses import replace
 
         from advisor.result import write_atomic
-        from advisor.rules.policy import learn_rule_policy
+        from advisor.rules.policy import LearnedRulesPolicy
 
-        case, _data, split, spec = _prepare(case_file)
-        policy = learn_rule_policy(case, split, spec, max_rules=max_rules)
-        overall, rows = _test_summary(case, split, spec, policy)
+        case, split, spec = _prepare(case_file)
+        policy = LearnedRulesPolicy(
+            case.costs,
+            spec,
+            max_rules=int(max_rules if max_rules is not None else case.option("max_rules")),
+            max_conditions=int(case.option("max_conditions")),
+            seed=case.seed,
+            list_name=f"{case.name}-rules",
+        ).fit(split.train, split.valid)
+        overall, rows = _validation_summary(case, split, policy)
         comment = (
             f"Learned by advisor from {Path(case_file).name} (seed {case.seed}): first match wins.\n"
-            f"Test-split cost per decision: {overall['estimate']:.2f} {case.currency}."
+            f"Validation-split cost per decision: {overall['estimate']:.2f} {case.currency}."
         )
         learned = replace(policy.rules_, comment=comment)
         target = output or Path(f"{case.name}.rules.yaml")
         click.echo(learned.english())
         click.echo("")
-        _print_table(case, overall, rows, len(split.test))
+        _print_table(case, overall, rows, len(split.valid))
         write_atomic(target, str(learned))
         click.echo(f"\nRule file: {target}")
 
@@ -96,17 +106,16 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
 @click.argument("rules_file", type=click.Path(dir_okay=False))
 @click.argument("case_file", type=click.Path(dir_okay=False))
 def check(rules_file: str, case_file: str) -> None:
-    """Evaluate a rule file on a case's test split: cost with interval, coverage per rule."""
-    from advisor.cli import run_guarded
+    """Evaluate a rule file on a case's validation split: cost with interval, coverage per rule."""
 
     def work() -> None:
-        from advisor.rules.policy import expert_rule_policy
+        from advisor.rules.policy import ExpertRulesPolicy
 
-        case, _data, split, spec = _prepare(case_file)
-        policy = expert_rule_policy(case, split, spec, path=rules_file)
-        overall, rows = _test_summary(case, split, spec, policy)
+        case, split, spec = _prepare(case_file)
+        policy = ExpertRulesPolicy(rules_file, case.costs, spec).fit(split.train, split.valid)
+        overall, rows = _validation_summary(case, split, policy)
         click.echo(f"{policy.rules_.name}: {len(policy.rules_)} rules, version {policy.version}")
-        _print_table(case, overall, rows, len(split.test))
+        _print_table(case, overall, rows, len(split.valid))
 
     run_guarded(work)
 
@@ -115,7 +124,6 @@ def check(rules_file: str, case_file: str) -> None:
 @click.argument("rules_file", type=click.Path(dir_okay=False))
 def sql(rules_file: str) -> None:
     """Print a rule file as an SQL CASE WHEN expression."""
-    from advisor.cli import run_guarded
 
     def work() -> None:
         from advisor.rules.parser import load_rules

@@ -19,15 +19,23 @@ name is written twice (`` `odd``name` ``).
 from __future__ import annotations
 
 import functools
-import json
 import math
 import operator
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from advisor.rules.literals import (
+    Value,
+    as_number,
+    as_text,
+    format_number,
+    format_value,
+    is_missing,
+    quote_column,
+)
 
 COMPARE = {
     "<": operator.lt,
@@ -41,53 +49,25 @@ COMPARISONS = tuple(COMPARE)
 SET_OPS = ("in", "not in")
 MISSING_OPS = ("is missing", "is not missing")
 OPS = COMPARISONS + SET_OPS + MISSING_OPS
-KEYWORDS = frozenset({"and", "in", "not", "is", "missing", "true", "false"})
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-Value = float | str
-
-
-def quote_column(name: str) -> str:
-    """A column name as written in a rule: bare when a plain identifier, else in backticks."""
-    if _PLAIN_NAME.fullmatch(name) and name not in KEYWORDS:
-        return name
-    return "`" + name.replace("`", "``") + "`"
+_ENGLISH_OPS = {
+    "<": "is below",
+    "<=": "is at most",
+    ">": "is above",
+    ">=": "is at least",
+    "==": "is",
+    "!=": "is not",
+}
 
 
-def format_number(x: float) -> str:
-    """Shortest text that reads back as the same float (`12`, `0.5`, `1e-07`)."""
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return repr(float(x))
+def _english_value(v) -> str:
+    return format_number(v) if isinstance(v, float) else str(v)
 
 
-def format_value(v: Value) -> str:
-    """A literal as written in a rule: numbers bare, text in double quotes (JSON escapes)."""
-    return format_number(v) if isinstance(v, float) else json.dumps(v, ensure_ascii=False)
-
-
-def is_missing(value) -> bool:
-    """None, NaN, NA and NaT are missing."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float | np.floating) and math.isnan(value)
-
-
-def as_number(value) -> float:
-    """One cell as a number; missing or unreadable cells are NaN (like `pd.to_numeric`)."""
-    if is_missing(value):
-        return math.nan
-    if isinstance(value, bool | np.bool_):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def as_text(value) -> str | None:
-    """One cell as text; None when missing."""
-    return None if is_missing(value) else str(value)
+def _english_list(values, last: str) -> str:
+    words = [_english_value(v) for v in values]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + f" {last} " + words[-1]
 
 
 def _value_key(v) -> tuple:
@@ -174,6 +154,23 @@ class Condition:
             items = ", ".join(format_value(v) for v in self.value)
             return f"{col} {self.op} [{items}]"
         return f"{col} {self.op} {format_value(self.value)}"
+
+    def english(self) -> str:
+        """`tenure < 12` -> 'tenure is below 12'."""
+        c = self
+        if c.op == "is missing":
+            return f"{c.column} is missing"
+        if c.op == "is not missing":
+            return f"{c.column} is known"
+        if c.op == "in":
+            if len(c.value) == 1:
+                return f"{c.column} is {_english_value(c.value[0])}"
+            return f"{c.column} is {_english_list(c.value, 'or')}"
+        if c.op == "not in":
+            if len(c.value) == 1:
+                return f"{c.column} is not {_english_value(c.value[0])}"
+            return f"{c.column} is neither {_english_list(c.value, 'nor')}"
+        return f"{c.column} {_ENGLISH_OPS[c.op]} {_english_value(c.value)}"
 
     def holds(self, value) -> bool:
         """Whether one cell satisfies the condition (the per-record path)."""
@@ -288,6 +285,10 @@ class Rule:
     def __str__(self) -> str:
         return _dump({"when": self.when, "decide": self.decision}).rstrip("\n")
 
+    def english(self) -> str:
+        """'If contract is Month-to-month and tenure is below 12, offer.'"""
+        return "If " + " and ".join(c.english() for c in self.conditions) + f", {self.decision}."
+
     def matches(self, record: Mapping) -> bool:
         """Whether one record (column -> value) satisfies every condition."""
         return all(c.holds(record.get(c.column)) for c in self.conditions)
@@ -354,9 +355,7 @@ class RuleList:
         return head + _dump(doc)
 
     def __repr__(self) -> str:
-        from advisor.rules.render import to_english
-
-        return f"<RuleList {self.name!r}: {len(self.rules)} rules>\n{to_english(self)}"
+        return f"<RuleList {self.name!r}: {len(self.rules)} rules>\n{self.english()}"
 
     def match_index(self, frame: pd.DataFrame) -> np.ndarray:
         """For every row, the index of the rule that decides it (`len(rules)`: the default)."""
@@ -399,10 +398,16 @@ class RuleList:
         return np.array([position[d] for d in self.outcome_labels()], dtype=np.int64)
 
     def english(self) -> str:
-        """Plain English, one sentence per rule."""
-        from advisor.rules.render import to_english
+        """Plain English: numbered sentences, first match wins, then the default."""
+        if not self.rules:
+            return f"Always {self.default}."
+        lines = [f"{i}. {r.english()}" for i, r in enumerate(self.rules, start=1)]
+        lines.append(self.default_english())
+        return "\n".join(lines)
 
-        return to_english(self)
+    def default_english(self) -> str:
+        """The default decision as a sentence ('Otherwise, offer.' or 'Always offer.')."""
+        return f"Otherwise, {self.default}." if self.rules else f"Always {self.default}."
 
 
 def _dump(doc) -> str:

@@ -25,14 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.errors import InputError
-from advisor.rules.conditions import (
-    COMPARISONS,
-    KEYWORDS,
-    Condition,
-    Rule,
-    RuleList,
-    format_value,
-)
+from advisor.rules.conditions import COMPARISONS, Condition, Rule, RuleList
+from advisor.rules.literals import KEYWORDS, format_value
 
 _TOKENS = re.compile(
     r"(?P<space>\s+)"

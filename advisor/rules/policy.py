@@ -1,21 +1,25 @@
-"""Rule policies in the pipeline: the learned rule list and the case's expert rule file.
+"""Rule policies: the learned rule list and the case's expert rule file.
 
 Both read the cleaned features (`FeatureSpec.clean` for a frame, `clean_record` for one
-request), so batch and single-request decisions share one feature definition.
+request), so batch and single-request decisions share one feature definition. The learned
+list is fitted by `RuleListClassifier`, the same estimator a notebook user calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from advisor.costs import CostMatrix
+from advisor.data import Part
 from advisor.features import FeatureSpec
 from advisor.policy import Policy, content_version
 from advisor.rules.conditions import RuleList
-from advisor.rules.learner import class_frequencies, learn_rules
+from advisor.rules.learner import RuleListClassifier, class_frequencies
 from advisor.rules.parser import load_rules
 from advisor.rules.render import to_english, to_python, to_sql
 
@@ -31,27 +35,31 @@ def rule_proba(rules: RuleList, clean: pd.DataFrame, y: np.ndarray, n_classes: i
 
 
 class RulesPolicy(Policy):
-    """A rule list as a policy; probabilities are the class frequencies of the matched rule."""
+    """A rule list as a policy; probabilities are the class frequencies of the matched rule.
 
+    Subclasses say where the list comes from (`_rule_list`); fitting sets `rules_`, the class
+    frequencies per rule on the training rows (`proba_`) and the content `version`.
+    """
+
+    kind = "rules"
     probabilistic = True
+    title = "Rule list"
 
-    def __init__(
-        self,
-        name: str,
-        rules: RuleList,
-        costs: CostMatrix,
-        spec: FeatureSpec,
-        proba: np.ndarray,
-        title: str = "Rule list",
-    ) -> None:
-        self.name = name
+    def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, np.ndarray | None]:
+        raise NotImplementedError
+
+    def fit(self, train: Part, valid: Part) -> RulesPolicy:
+        rules, proba = self._rule_list(train, valid)
+        if proba is None:
+            proba = rule_proba(rules, self.spec.clean(train.frame), train.y, self.costs.n_classes)
+        return self._set(rules, proba)
+
+    def _set(self, rules: RuleList, proba: np.ndarray) -> RulesPolicy:
         self.rules_ = rules
-        self.costs = costs
-        self.spec = spec
         self.proba_ = np.asarray(proba, dtype=float)
-        self.title = title
-        self.codes_ = rules.decision_codes(costs.decisions)
-        self.version = content_version(name, str(rules))
+        self.codes_ = rules.decision_codes(self.costs.decisions)
+        self.version = content_version(self.name, str(rules))
+        return self
 
     def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
         return self.codes_[self.rules_.match_index(self.spec.clean(frame))]
@@ -82,11 +90,9 @@ class RulesPolicy(Policy):
         index = self.rules_.match_index(clean)
         n = max(len(index), 1)
         realised = each[np.arange(len(index)), self.codes_[index]]
+        entries = [(str(r.when), r.english(), r.decision) for r in self.rules_]
+        entries.append(("otherwise", self.rules_.default_english(), self.rules_.default))
         rows = []
-        from advisor.rules.render import default_english, rule_english
-
-        entries = [(str(r.when), rule_english(r), r.decision) for r in self.rules_]
-        entries.append(("otherwise", default_english(self.rules_), self.rules_.default))
         for i, (text, english, decision) in enumerate(entries):
             hit = index == i
             count = int(hit.sum())
@@ -113,67 +119,90 @@ class RulesPolicy(Policy):
         }
 
 
-def learn_rule_policy(case, split, spec: FeatureSpec, max_rules: int | None = None) -> RulesPolicy:
-    """Learn the `rules` policy on the training split; the validation split picks its length."""
-    costs = case.costs
-    train, valid = split.train, split.valid
-    clean = spec.clean(train.frame)
-    kw = {}
-    if costs.example_dependent:
-        kw["row_costs"] = costs.cost_of_each_decision(train.y, train.frame)
-    else:
-        kw["class_costs"] = costs.tensor()[0]
-    learned = learn_rules(
-        clean,
-        feature_kinds(spec),
-        train.y,
-        costs.n_classes,
-        costs.decisions,
-        valid=(spec.clean(valid.frame), costs.cost_of_each_decision(valid.y, valid.frame)),
-        max_rules=int(max_rules if max_rules is not None else case.option("max_rules")),
-        max_conditions=int(case.option("max_conditions")),
-        random_state=case.seed,
-        name=f"{case.name}-rules",
-        **kw,
-    )
-    return RulesPolicy("rules", learned.rules, costs, spec, learned.proba, "Learned rule list")
+class LearnedRulesPolicy(RulesPolicy):
+    """The `rules` policy: a cost-aware rule list learned on the training split by
+    `RuleListClassifier`; the validation split picks its length."""
+
+    name = "rules"
+    title = "Learned rule list"
+
+    def __init__(
+        self,
+        costs: CostMatrix,
+        spec: FeatureSpec,
+        max_rules: int = 8,
+        max_conditions: int = 3,
+        seed: int = 0,
+        list_name: str = "rules",
+    ) -> None:
+        self.costs = costs
+        self.spec = spec
+        self.max_rules = max_rules
+        self.max_conditions = max_conditions
+        self.seed = seed
+        self.list_name = list_name
+
+    def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, np.ndarray]:
+        costs = self.costs
+        # The estimator matches labels to the matrix's classes; class codes are the labels here.
+        by_code = replace(costs, classes=tuple(range(costs.n_classes)))
+        per_row = {}
+        if costs.example_dependent:
+            per_row = {
+                "sample_costs": costs.cost_of_each_decision(train.y, train.frame),
+                "valid_costs": costs.cost_of_each_decision(valid.y, valid.frame),
+            }
+        clf = RuleListClassifier(
+            costs=by_code,
+            max_rules=self.max_rules,
+            max_conditions=self.max_conditions,
+            feature_kinds=feature_kinds(self.spec),
+            random_state=self.seed,
+        ).fit(
+            self.spec.clean(train.frame),
+            train.y,
+            X_valid=self.spec.clean(valid.frame),
+            y_valid=valid.y,
+            **per_row,
+        )
+        self.estimator_ = clf
+        proba = np.zeros((len(clf.rule_proba_), costs.n_classes))
+        proba[:, clf.matrix_index_] = clf.rule_proba_
+        return replace(clf.rules_, name=self.list_name), proba
 
 
-def expert_rule_policy(case, split, spec: FeatureSpec, path=None) -> RulesPolicy:
-    """The hand-written rule file (`path`, default the case's), checked against the schema."""
-    path = path or case.rules_path
-    rules = load_rules(path, feature_kinds(spec), case.costs.decisions)
-    train = split.train
-    proba = rule_proba(rules, spec.clean(train.frame), train.y, case.costs.n_classes)
-    return RulesPolicy("expert-rules", rules, case.costs, spec, proba, "Expert rule file")
+class ExpertRulesPolicy(RulesPolicy):
+    """The `expert-rules` policy: a hand-written rule file, checked against the schema."""
+
+    name = "expert-rules"
+    title = "Expert rule file"
+
+    def __init__(self, path: str | Path, costs: CostMatrix, spec: FeatureSpec) -> None:
+        self.path = path
+        self.costs = costs
+        self.spec = spec
+
+    def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, None]:
+        return load_rules(self.path, feature_kinds(self.spec), self.costs.decisions), None
 
 
-def fit_rule_policies(case, split, spec: FeatureSpec, data) -> dict[str, Policy]:
-    """The `rules` policy and, when the case names a rule file, the `expert-rules` policy."""
-    out: dict[str, Policy] = {"rules": learn_rule_policy(case, split, spec)}
-    if case.rules_path is not None:
-        out["expert-rules"] = expert_rule_policy(case, split, spec)
-    return out
+@dataclass(frozen=True)
+class RuleReport:
+    """Each rule policy's renderings (English, Python, SQL) and per-rule coverage and cost."""
+
+    lists: Mapping[str, dict]
+
+    def to_dict(self) -> dict:
+        return dict(self.lists)
 
 
-def rules_stage(stages, payload: dict) -> None:
-    """Pipeline stage: each rule policy's renderings and per-rule coverage and cost on test."""
-    test = stages.split.test
-    each = stages.case.costs.cost_of_each_decision(test.y, test.frame)
-    clean = stages.spec.clean(test.frame)
+def describe_rule_lists(
+    policies: Mapping[str, Policy], test: Part, costs: CostMatrix
+) -> RuleReport:
+    """Every rule policy's report, with coverage and cost per rule on the test split."""
+    each = costs.cost_of_each_decision(test.y, test.frame)
     out = {}
-    for name, policy in stages.policies.items():
+    for name, policy in policies.items():
         if isinstance(policy, RulesPolicy):
-            out[name] = policy.report(clean, each)
-    payload["rules"] = out
-
-
-__all__ = [
-    "RulesPolicy",
-    "expert_rule_policy",
-    "feature_kinds",
-    "fit_rule_policies",
-    "learn_rule_policy",
-    "rule_proba",
-    "rules_stage",
-]
+            out[name] = policy.report(policy.spec.clean(test.frame), each)
+    return RuleReport(out)

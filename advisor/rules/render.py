@@ -7,64 +7,13 @@ SQL in SQLite). The Python and SQL read the cleaned feature values (what
 
 from __future__ import annotations
 
-from advisor.rules.conditions import Condition, Rule, RuleList, format_number, format_value
-
-_ENGLISH_OPS = {
-    "<": "is below",
-    "<=": "is at most",
-    ">": "is above",
-    ">=": "is at least",
-    "==": "is",
-    "!=": "is not",
-}
-
-
-def _english_value(v) -> str:
-    return format_number(v) if isinstance(v, float) else str(v)
-
-
-def _english_list(values, last: str) -> str:
-    words = [_english_value(v) for v in values]
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + f" {last} " + words[-1]
-
-
-def condition_english(c: Condition) -> str:
-    """`tenure < 12` -> 'tenure is below 12'."""
-    if c.op == "is missing":
-        return f"{c.column} is missing"
-    if c.op == "is not missing":
-        return f"{c.column} is known"
-    if c.op == "in":
-        if len(c.value) == 1:
-            return f"{c.column} is {_english_value(c.value[0])}"
-        return f"{c.column} is {_english_list(c.value, 'or')}"
-    if c.op == "not in":
-        if len(c.value) == 1:
-            return f"{c.column} is not {_english_value(c.value[0])}"
-        return f"{c.column} is neither {_english_list(c.value, 'nor')}"
-    return f"{c.column} {_ENGLISH_OPS[c.op]} {_english_value(c.value)}"
-
-
-def rule_english(rule: Rule) -> str:
-    """'If contract is Month-to-month and tenure is below 12, offer.'"""
-    return (
-        "If " + " and ".join(condition_english(c) for c in rule.conditions) + f", {rule.decision}."
-    )
+from advisor.rules.conditions import Condition, RuleList
+from advisor.rules.literals import format_number, format_value
 
 
 def to_english(rules: RuleList) -> str:
     """Numbered sentences, first match wins, then the default."""
-    if not rules.rules:
-        return f"Always {rules.default}."
-    lines = [f"{i}. {rule_english(r)}" for i, r in enumerate(rules.rules, start=1)]
-    lines.append(f"Otherwise, {rules.default}.")
-    return "\n".join(lines)
-
-
-def default_english(rules: RuleList) -> str:
-    return f"Otherwise, {rules.default}." if rules.rules else f"Always {rules.default}."
+    return rules.english()
 
 
 _PY_HELPERS = """import math
@@ -175,10 +124,7 @@ def to_sql(rules: RuleList) -> str:
 
 
 __all__ = [
-    "condition_english",
-    "default_english",
     "format_value",
-    "rule_english",
     "sql_identifier",
     "sql_literal",
     "to_english",

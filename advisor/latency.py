@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from advisor.pipeline import StageInputs
-    from advisor.policy import Policy
+from advisor.case import DecisionContext
+from advisor.policy import Policy
 
 REQUESTS = 1000
 WARMUP = 50
@@ -112,16 +111,36 @@ def measure_policies(
     return out
 
 
-def run_latency_stage(stages: StageInputs, payload: dict) -> None:
-    """payload["latency"]: per-policy request latency and batch throughput on the test split."""
-    case = stages.case
-    result = measure_policies(
-        stages.policies, stages.split.test.frame, case.decision.latency_budget_ms, seed=case.seed
+@dataclass(frozen=True)
+class Latency:
+    """Request latency and batch throughput per policy (result.json key `latency`)."""
+
+    budget_ms: float
+    policies: Mapping[str, dict]
+    details: Mapping
+
+    def p99_ms(self, name: str) -> float | None:
+        entry = self.policies.get(name)
+        return None if entry is None else entry["p99_ms"]
+
+    def to_dict(self) -> dict:
+        return {**self.details, **self.policies}
+
+
+def measure_latency(
+    policies: Mapping[str, Policy], test: pd.DataFrame, decision: DecisionContext, seed: int
+) -> Latency:
+    """Every policy's `decide_one` latency and `decide` throughput on the test rows."""
+    measured = measure_policies(policies, test, decision.latency_budget_ms, seed=seed)
+    per_policy = {name: measured.pop(name) for name in policies}
+    measured.update(
+        {
+            "timing": decision.timing,
+            "precomputable": decision.precomputable,
+            "note": (
+                "Times are one process on this machine, without network or feature-store "
+                "lookups: a floor for what a service would add."
+            ),
+        }
     )
-    result["timing"] = case.decision.timing
-    result["precomputable"] = case.decision.precomputable
-    result["note"] = (
-        "Times are one process on this machine, without network or feature-store lookups: a "
-        "floor for what a service would add."
-    )
-    payload["latency"] = result
+    return Latency(decision.latency_budget_ms, per_policy, measured)

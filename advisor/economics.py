@@ -1,0 +1,60 @@
+"""What each option is worth a year: value against the baseline, upkeep and net, with the
+bootstrap replicates carried along so every figure keeps its interval. The decision logic
+(`recommend`) and its wording (`wording`) both read these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+DAYS_PER_YEAR = 365.25
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the choice depends on, so the sensitivity table can re-run it with one changed."""
+
+    base: np.ndarray  # cost per decision: [estimate, *bootstrap replicates]
+    rules: np.ndarray
+    ml: np.ndarray
+    decisions_per_day: float
+    upkeep: Mapping[str, float]
+    timing: str
+    precomputable: bool
+    budget_ms: float
+    ml_p99_ms: float | None
+    rules_p99_ms: float | None
+    enrol_days: float | None  # days of traffic an A/B test needs; None: no size would do
+    max_experiment_days: float
+    capture_target: float
+
+    def scaled(self, factor: str, by: float) -> Inputs:
+        if factor == "volume":
+            enrol = None if self.enrol_days is None else self.enrol_days / by
+            return replace(self, decisions_per_day=self.decisions_per_day * by, enrol_days=enrol)
+        if factor == "cost scale":
+            return replace(self, base=self.base * by, rules=self.rules * by, ml=self.ml * by)
+        return replace(self, upkeep={k: v * by for k, v in self.upkeep.items()})
+
+    @property
+    def ml_option(self) -> str:
+        return "realtime-ml" if self.timing == "live" and not self.precomputable else "batch-ml"
+
+    def feasible(self, option: str) -> bool:
+        if option == "realtime-ml":
+            return self.ml_p99_ms is not None and self.ml_p99_ms <= self.budget_ms
+        if option == "batch-ml":
+            return self.timing == "periodic" or self.precomputable
+        return True
+
+    def values(self) -> dict[str, np.ndarray]:
+        """Annual value against the baseline (estimate and replicates) of each option's policy."""
+        per_year = self.decisions_per_day * DAYS_PER_YEAR
+        rules = (self.base - self.rules) * per_year
+        ml = (self.base - self.ml) * per_year
+        return {"ship-rules": rules, "batch-ml": ml, "realtime-ml": ml}
+
+    def nets(self) -> dict[str, np.ndarray]:
+        return {o: v - self.upkeep[o] for o, v in self.values().items()}
