@@ -22,6 +22,9 @@ _TOKEN = re.compile(
 )
 
 
+UNDECIDED = -1  # the decision code of a row whose costs cannot be known
+
+
 @dataclass(frozen=True, order=True)
 class LinearCost:
     """A cost cell `slope * column + intercept`; `column` is None for a constant."""
@@ -246,8 +249,15 @@ class CostMatrix:
         )
 
     def decide(self, proba: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
-        """Minimum-expected-cost decision codes (ties go to the earlier decision)."""
-        return np.argmin(self.expected_costs(proba, frame), axis=1)
+        """Minimum-expected-cost decision codes (ties go to the earlier decision).
+
+        A row whose expected costs are not all numbers (a cost column missing or not a
+        number) gets UNDECIDED (-1): no decision, rather than whichever comes first.
+        """
+        expected = self.expected_costs(proba, frame)
+        known = np.isfinite(expected).all(axis=1)
+        codes = np.argmin(np.where(known[:, None], expected, 0.0), axis=1)
+        return np.where(known, codes, UNDECIDED)
 
     def realised(
         self, y: np.ndarray, decisions: np.ndarray, frame: pd.DataFrame | None = None
@@ -298,16 +308,26 @@ def label_key(value) -> str:
 
 
 def record_tensor(costs: CostMatrix, record) -> np.ndarray:
-    """Cost array (1, classes, decisions) for one record: the single-request twin of `tensor`."""
+    """Cost array (1, classes, decisions) for one record: the single-request twin of `tensor`.
+
+    Raises InputError naming the cost column when the record lacks it or it is not a number:
+    one request must not get a decision its costs cannot support.
+    """
     out = np.empty((1, costs.n_classes, costs.n_decisions), dtype=float)
     for k, row in enumerate(costs.cells):
         for d, cell in enumerate(row):
             if cell.column is None:
                 out[0, k, d] = cell.intercept
-            else:
-                try:
-                    value = float(record[cell.column])
-                except (TypeError, ValueError, KeyError):
-                    value = math.nan
-                out[0, k, d] = cell.slope * value + cell.intercept
+                continue
+            value = record.get(cell.column) if hasattr(record, "get") else None
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if isinstance(value, bool) or not math.isfinite(number):
+                raise InputError(
+                    f"cost column {cell.column!r} must be a number, got {value!r}",
+                    where="record",
+                )
+            out[0, k, d] = cell.slope * number + cell.intercept
     return out

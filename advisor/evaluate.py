@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.bootstrap import bootstrap_means, interval
-from advisor.costs import CostMatrix
+from advisor.costs import UNDECIDED, CostMatrix
 from advisor.data import Part
 from advisor.policy import Policy
 from advisor.roles import Roles
@@ -156,6 +156,9 @@ def evaluate(
     each = costs.cost_of_each_decision(test.y, test.frame)
     rows = np.arange(len(test))
     codes = {name: policy.decide_codes(test.frame) for name, policy in policies.items()}
+    undecided = [name for name, c in codes.items() if (c == UNDECIDED).any()]
+    if undecided:  # cost columns are checked at load, so this is a bug, not bad input
+        raise ValueError(f"policy {undecided[0]!r} left test rows undecided")
     per_row = {name: each[rows, codes[name]] for name in names}
     reps = bootstrap_means(np.column_stack([per_row[n] for n in names]), resamples, seed)
     replicates = {n: reps[:, i] for i, n in enumerate(names)}

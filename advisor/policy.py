@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from advisor.costs import CostMatrix
+from advisor.costs import UNDECIDED, CostMatrix
 from advisor.data import Part
 from advisor.features import FeatureSpec
 
@@ -61,7 +61,8 @@ class Policy(ABC):
 
     @abstractmethod
     def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        """Decision codes (indices into `costs.decisions`) for every row of `frame`."""
+        """Decision codes (indices into `costs.decisions`) for every row of `frame`; UNDECIDED
+        (-1) for a row whose costs cannot be known (an example-dependent cost missing)."""
 
     @abstractmethod
     def decide_one_code(self, record: Mapping) -> int:
@@ -72,11 +73,13 @@ class Policy(ABC):
         """What a person reads: a title, a summary and details."""
 
     def decide(self, frame: pd.DataFrame) -> pd.Series:
-        """Decisions for every row, as labels; the series carries the version in `.attrs`."""
+        """Decisions for every row, as labels; the series carries the version in `.attrs` and
+        the number of rows left undecided (costs not known) in `.attrs["undecided"]`."""
         codes = self.decide_codes(frame)
         labels = pd.Categorical.from_codes(codes, categories=list(self.costs.decisions))
         out = pd.Series(labels, index=frame.index, name=self.name)
         out.attrs["version"] = self.version
+        out.attrs["undecided"] = int((codes == UNDECIDED).sum())
         return out
 
     def decide_one(self, record: Mapping) -> Decision:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import synthetic_frame
 
 from advisor.case import case_from_arguments
@@ -64,3 +65,36 @@ def test_ml_policy_is_reproducible_and_versioned_by_content():
         a.predict_proba(split.test.frame), b.predict_proba(split.test.frame)
     )
     assert c.version != a.version
+
+
+def test_a_missing_example_dependent_cost_gets_no_decision():
+    from advisor.costs import CostMatrix
+    from advisor.errors import InputError
+
+    frame = synthetic_frame(800)
+    costs = CostMatrix.from_mapping(
+        {"no": {"skip": 0, "call": 10}, "yes": {"skip": "0.05 * amount", "call": 30}},
+        ["skip", "call"],
+    )
+    case = case_from_arguments(
+        frame,
+        target="outcome",
+        costs={"matrix": costs.to_dict()["matrix"], "decisions": ["skip", "call"]},
+    )
+    data = load_dataset(case)
+    split = split_dataset(data, 0)
+    spec = FeatureSpec(data.schema).fit(split.train.frame)
+    ml = MLPolicy(case.costs, spec, seed=0).fit(split.train, split.valid)
+    rows = split.test.frame.head(50).copy()
+    rows["amount"] = rows["amount"].astype(object)
+    rows.loc[rows.index[:3], "amount"] = np.nan
+    rows.loc[rows.index[3], "amount"] = "unknown"
+    decided = ml.decide(rows)
+    assert decided.iloc[:4].isna().all() and decided.iloc[4:].notna().all()
+    assert decided.attrs["undecided"] == 4
+    assert (ml.decide_codes(rows)[:4] == -1).all()
+    complete = ml.decide(split.test.frame.head(50))
+    assert (decided.iloc[4:] == complete.iloc[4:]).all()
+    for record in rows.head(4).to_dict("records"):
+        with pytest.raises(InputError, match="record: cost column 'amount' must be a number"):
+            ml.decide_one(record)
