@@ -3,16 +3,26 @@
 Resampling n rows with replacement is the same as multinomial counts over the rows, so the
 mean of any per-row series over a resample is one matrix product with those counts. Using the
 same seed for several series gives paired replicates (the same resampled rows).
+
+When the rows are a time series (the case has a time column), neighbouring rows share
+conditions, single-row resampling understates the spread, and its intervals are too narrow.
+A `Resampler` then draws whole blocks of consecutive time (days, weeks, ...): the moving parts
+are the same, with blocks in place of rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 CHUNK = 250
-CHUNK_CELLS = 10_000_000  # resamples x rows held at once: about 80 MB of weights
+CHUNK_CELLS = 10_000_000  # resamples x units held at once: about 80 MB of counts
+MIN_BLOCKS = 30  # fewest blocks for a block bootstrap; with fewer, rows are resampled
+CALENDAR_UNITS = (("hour", "h"), ("day", "D"), ("week", "W"), ("month", "M"))
+NUMERIC_WIDTHS = tuple(m * 10**e for e in range(-3, 10) for m in (1, 2, 5))
 
 
 def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> dict:
@@ -26,7 +36,7 @@ def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> di
 
 
 def bootstrap_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Chunks of resampling weights (how often each row is drawn), shape (chunk, n)."""
+    """Chunks of resampling counts (how often each of n units is drawn), shape (chunk, n)."""
     rng = np.random.default_rng(seed)
     done = 0
     while done < resamples:
@@ -36,10 +46,126 @@ def bootstrap_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]
         done += b
 
 
-def bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Bootstrap replicates of the column means of `values` (rows x series): (resamples, series)."""
+def bootstrap_means(
+    values: np.ndarray, resamples: int, seed: int, blocks: np.ndarray | None = None
+) -> np.ndarray:
+    """Bootstrap replicates of the column means of `values` (rows x series): (resamples, series).
+
+    `blocks` (a block number 0..B-1 per row) resamples whole blocks; each replicate's mean is
+    then the mean over the rows of the blocks drawn.
+    """
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
         values = values[:, None]
-    n = len(values)
-    return np.vstack([w @ values / n for w in bootstrap_weights(n, resamples, seed)])
+    if blocks is None:
+        n = len(values)
+        return np.vstack([w @ values / n for w in bootstrap_weights(n, resamples, seed)])
+    blocks = np.asarray(blocks, dtype=np.int64)
+    n_blocks = int(blocks.max()) + 1
+    sums = np.column_stack(
+        [
+            np.bincount(blocks, weights=values[:, j], minlength=n_blocks)
+            for j in range(values.shape[1])
+        ]
+    )
+    sizes = np.bincount(blocks, minlength=n_blocks).astype(float)
+    return np.vstack(
+        [(w @ sums) / (w @ sizes)[:, None] for w in bootstrap_weights(n_blocks, resamples, seed)]
+    )
+
+
+@dataclass(frozen=True)
+class Resampler:
+    """How a split's rows are resampled: one row at a time, or blocks of consecutive time."""
+
+    resamples: int
+    seed: int
+    blocks: np.ndarray | None = None
+    unit: str | None = None
+    note: str = "rows resampled one at a time"
+
+    def means(self, values: np.ndarray, seed_offset: int = 0) -> np.ndarray:
+        """Replicates of the column means of `values` (rows as in the split)."""
+        return bootstrap_means(values, self.resamples, self.seed + seed_offset, self.blocks)
+
+    def indices(self, n: int, count: int, seed_offset: int = 0) -> Iterator[np.ndarray]:
+        """`count` resamples as row indices (for statistics that are not means, e.g. AUC)."""
+        rng = np.random.default_rng(self.seed + seed_offset)
+        if self.blocks is None:
+            for _ in range(count):
+                yield rng.integers(0, n, n)
+            return
+        order = np.argsort(self.blocks, kind="stable")
+        starts = np.searchsorted(self.blocks[order], np.arange(int(self.blocks.max()) + 2))
+        members = [order[starts[b] : starts[b + 1]] for b in range(len(starts) - 1)]
+        for _ in range(count):
+            yield np.concatenate([members[b] for b in rng.integers(0, len(members), len(members))])
+
+    def subset(self, rows: np.ndarray, seed_offset: int = 0) -> Resampler:
+        """The same scheme on some of the rows (e.g. one time window); rows when too few blocks."""
+        seed = self.seed + seed_offset
+        if self.blocks is None:
+            return Resampler(self.resamples, seed)
+        _, blocks = np.unique(self.blocks[rows], return_inverse=True)
+        if blocks.max() + 1 < MIN_BLOCKS:
+            return Resampler(self.resamples, seed, note="rows (too few time blocks)")
+        return Resampler(self.resamples, seed, blocks, self.unit, self.note)
+
+    @property
+    def n_blocks(self) -> int | None:
+        return None if self.blocks is None else int(self.blocks.max()) + 1
+
+    def to_dict(self) -> dict:
+        return {
+            "method": "rows" if self.blocks is None else "blocks",
+            "unit": self.unit,
+            "blocks": self.n_blocks,
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "note": self.note,
+        }
+
+
+def time_blocks(times: pd.Series) -> tuple[np.ndarray, str] | None:
+    """Block numbers for time-ordered rows: the longest calendar unit (hour, day, week, month)
+    or, for numeric time, the widest round width, that still gives MIN_BLOCKS blocks; None
+    when even the shortest gives fewer."""
+    if pd.api.types.is_datetime64_any_dtype(times):
+        stamps = pd.to_datetime(times)
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        for name, freq in reversed(CALENDAR_UNITS):
+            periods = pd.PeriodIndex(stamps, freq=freq).asi8
+            _, blocks = np.unique(periods, return_inverse=True)
+            if blocks.max() + 1 >= MIN_BLOCKS:
+                return blocks, name
+        return None
+    x = pd.to_numeric(times, errors="coerce").to_numpy(dtype=float)
+    for width in reversed(NUMERIC_WIDTHS):
+        _, blocks = np.unique(np.floor(x / width), return_inverse=True)
+        if blocks.max() + 1 >= MIN_BLOCKS:
+            return blocks, f"{width:g} time units"
+    return None
+
+
+def resampler_for(times: pd.Series | None, resamples: int, seed: int) -> Resampler:
+    """Rows when there is no time column; blocks of time when there is one and it has enough
+    distinct periods; rows with a note otherwise."""
+    if times is None:
+        return Resampler(resamples, seed)
+    found = time_blocks(times)
+    if found is None:
+        return Resampler(
+            resamples,
+            seed,
+            note=f"rows: the time column spans fewer than {MIN_BLOCKS} periods of any length",
+        )
+    blocks, unit = found
+    return Resampler(
+        resamples,
+        seed,
+        blocks,
+        unit,
+        f"blocks of one {unit} resampled whole ({int(blocks.max()) + 1} blocks), because "
+        "neighbouring rows of a time series are not independent",
+    )

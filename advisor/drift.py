@@ -12,100 +12,46 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from advisor.bootstrap import bootstrap_means, interval
+from advisor.bootstrap import Resampler, interval
 from advisor.data import Split
 from advisor.evaluate import Evaluation
 from advisor.features import FeatureSpec
 from advisor.policy import Policy
+from advisor.psi import (
+    NOISE_QUANTILE,
+    PSI_BINS,
+    PSI_LEVELS,
+    PSI_MAJOR,
+    PSI_MODERATE,
+    Binner,
+    feature_binners,
+    noise_threshold,
+    psi,
+    psi_flag,
+)
 from advisor.roles import Roles
 
-PSI_MODERATE, PSI_MAJOR = 0.1, 0.25
-PSI_BINS = 10
-PSI_FLOOR = 1e-4
 MIN_WINDOWS, MAX_WINDOWS, MIN_ROWS = 6, 12, 300
+MIN_WINDOW_ROWS = 200  # below this a window's PSI and cost say too little to act on
 WINDOW_RESAMPLES = 500
 DEFAULT_RETRAINS_PER_MONTH = 1.0
 MIN_RETRAINS, MAX_RETRAINS = 0.25, 4.0
 DECAY_TOLERANCE = 0.10
 DAYS_PER_MONTH = 365.25 / 12
-MISSING = "\x00missing"
 
 
 def window_count(n: int) -> int:
-    """6 to 12 windows of at least MIN_ROWS rows when there are enough rows; fewer otherwise."""
+    """6 to 12 windows of at least MIN_ROWS rows when there are enough rows; otherwise as many
+    windows of at least MIN_WINDOW_ROWS as fit (1 when not even two fit: no windows to compare)."""
     if n >= MIN_WINDOWS * MIN_ROWS:
         return int(min(MAX_WINDOWS, n // MIN_ROWS))
-    return int(max(2, min(MIN_WINDOWS, n // 50))) if n >= 100 else 1
-
-
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Population stability index between two count (or share) vectors over the same bins.
-
-    PSI = Σ (a − e) · ln(a / e) over bins, with shares floored at PSI_FLOOR so that an empty
-    bin gives a large but finite term.
-    """
-    e = np.asarray(expected, dtype=float)
-    a = np.asarray(actual, dtype=float)
-    e = np.maximum(e / e.sum(), PSI_FLOOR)
-    a = np.maximum(a / a.sum(), PSI_FLOOR)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def psi_flag(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "unknown"
-    return "major" if value >= PSI_MAJOR else "moderate" if value >= PSI_MODERATE else "stable"
-
-
-class Binner:
-    """Bins fitted on training values: quantile edges for numbers, categories as bins.
-
-    Missing values get a bin of their own; categories unseen in training share one bin.
-    """
-
-    def __init__(self, kind: str, bins: int = PSI_BINS) -> None:
-        self.kind = kind
-        self.bins = bins
-
-    def fit(self, values: pd.Series) -> Binner:
-        if self.kind == "numeric":
-            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-            x = x[np.isfinite(x)]
-            qs = np.quantile(x, np.linspace(0, 1, self.bins + 1)[1:-1]) if len(x) else []
-            self.edges_ = np.unique(qs)
-            self.size_ = len(self.edges_) + 2
-        else:
-            levels = values.dropna().astype(str).unique().tolist()
-            self.levels_ = {v: i for i, v in enumerate(sorted(levels))}
-            self.size_ = len(self.levels_) + 2
-        return self
-
-    def counts(self, values: pd.Series) -> np.ndarray:
-        """Rows per bin: the value bins, then 'other' (categories only), then missing last."""
-        if self.kind == "numeric":
-            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-            idx = np.where(np.isnan(x), self.size_ - 1, np.searchsorted(self.edges_, x, "right"))
-        else:
-            text = values.astype(object).where(values.notna(), MISSING).astype(str)
-            other = len(self.levels_)
-            idx = text.map(lambda v: self.size_ - 1 if v == MISSING else self.levels_.get(v, other))
-            idx = idx.to_numpy(dtype=np.int64)
-        return np.bincount(idx, minlength=self.size_)
-
-
-def feature_binners(spec: FeatureSpec, train: pd.DataFrame) -> dict[str, Binner]:
-    """One Binner per feature, fitted on the cleaned training values (the shared feature code)."""
-    cleaned = spec.clean(train)
-    return {
-        e.name: Binner("numeric" if e.kind == "numeric" else "categorical").fit(cleaned[e.name])
-        for e in spec.encoders_
-    }
+    return int(max(1, min(MIN_WINDOWS, n // MIN_WINDOW_ROWS)))
 
 
 def wls_slope(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> dict:
@@ -209,7 +155,7 @@ def assess_drift(
     train: pd.DataFrame,
     train_prediction: np.ndarray | None = None,
     test_prediction: np.ndarray | None = None,
-    resamples: int = WINDOW_RESAMPLES,
+    resampler: Resampler | None = None,
     seed: int = 0,
     train_end: object = None,
     treatment: str | None = "ml",
@@ -218,9 +164,13 @@ def assess_drift(
 
     `costs` maps policy name to per-row realised cost in the row order of `test`; ML's
     advantage is the control's cost minus ML's (positive: ML saves). Predictions are ML's
-    probability of the last class on the training and test rows. `train_end` (default: the
-    latest training time) dates how soon after training drift appears.
+    probability of the last class on the training and test rows. `resampler` (default: rows,
+    WINDOW_RESAMPLES) gives each window's intervals; with time blocks, a window's blocks are
+    resampled. `train_end` (default: the latest training time) dates how soon after training
+    drift appears. A feature is flagged in a window only when its PSI exceeds both the
+    conventional level and what sampling noise reaches at that window's size.
     """
+    resampler = resampler or Resampler(WINDOW_RESAMPLES, seed)
     times = pd.to_datetime(test[time_column]).to_numpy()
     order = np.argsort(times, kind="stable")
     chunks = [c for c in np.array_split(order, window_count(len(test))) if len(c)]
@@ -229,10 +179,10 @@ def assess_drift(
     binners = feature_binners(spec, train)
     clean_train, clean_test = spec.clean(train), spec.clean(test)
     expected = {f: b.counts(clean_train[f]) for f, b in binners.items()}
-    pred_binner = None
     if train_prediction is not None and test_prediction is not None:
-        pred_binner = Binner("numeric").fit(pd.Series(train_prediction))
-        pred_expected = pred_binner.counts(pd.Series(train_prediction))
+        binners["prediction"] = Binner("numeric").fit(pd.Series(train_prediction))
+        expected["prediction"] = binners["prediction"].counts(pd.Series(train_prediction))
+    noise = NoiseLevels(expected, seed)
     origin = times[order[0]]
     fitted = pd.Timestamp(train_end if train_end is not None else train[time_column].max())
     windows = []
@@ -241,13 +191,23 @@ def assess_drift(
         if has_adv:
             cols.append(cols[names.index(control)] - cols[names.index(treatment)])
         matrix = np.column_stack(cols)
-        reps = bootstrap_means(matrix, resamples, seed + i)
+        reps = resampler.subset(idx, seed_offset=i).means(matrix)
         est = matrix.mean(axis=0)
         start, end = times[idx].min(), times[idx].max()
         mid = start + (end - start) / 2
-        feature_psi = {
-            f: psi(expected[f], binners[f].counts(clean_test[f].iloc[idx])) for f in binners
+        values = {
+            f: psi(
+                expected[f],
+                binners[f].counts(
+                    pd.Series(test_prediction[idx])
+                    if f == "prediction"
+                    else clean_test[f].iloc[idx]
+                ),
+            )
+            for f in binners
         }
+        levels = {f: noise.at(f, len(idx)) for f in binners}
+        flags = {f: psi_flag(values[f], levels[f]) for f in binners}
         window = {
             "index": i,
             "start": str(pd.Timestamp(start)),
@@ -257,18 +217,15 @@ def assess_drift(
             "n": len(idx),
             "cost_per_decision": {n: interval(est[j], reps[:, j]) for j, n in enumerate(names)},
             "ml_advantage": interval(est[-1], reps[:, -1]) if has_adv else None,
-            "psi": feature_psi,
-            "prediction_psi": (
-                psi(pred_expected, pred_binner.counts(pd.Series(test_prediction[idx])))
-                if pred_binner is not None
-                else None
-            ),
+            "psi": {f: v for f, v in values.items() if f != "prediction"},
+            "noise_psi": {f: v for f, v in levels.items() if f != "prediction"},
+            "prediction_psi": values.get("prediction"),
+            "prediction_flag": flags.get("prediction", "unknown"),
             "flags": {
-                level: sorted(f for f, v in feature_psi.items() if psi_flag(v) == level)
+                level: sorted(f for f, v in flags.items() if v == level and f != "prediction")
                 for level in ("moderate", "major")
             },
         }
-        window["prediction_flag"] = psi_flag(window["prediction_psi"])
         windows.append(window)
     major = [w for w in windows if w["flags"]["major"]]
     cadence = None
@@ -285,7 +242,9 @@ def assess_drift(
             "method": "default",
             "reason": "No ML advantage to track; using the stated default of monthly retraining.",
         }
-    worst = {f: max(w["psi"][f] for w in windows) for f in binners}
+    features = [f for f in binners if f != "prediction"]
+    worst = {f: max(w["psi"][f] for w in windows) for f in features}
+    flagged = sum(len(w["flags"]["moderate"]) + len(w["flags"]["major"]) for w in windows)
     return {
         "assessable": True,
         "time_column": time_column,
@@ -298,10 +257,39 @@ def assess_drift(
         "cadence_reason": cadence["reason"],
         "cadence": cadence,
         "max_psi": dict(sorted(worst.items(), key=lambda kv: -kv[1])),
-        "thresholds": {"moderate": PSI_MODERATE, "major": PSI_MAJOR},
+        "flagged_pairs": flagged,
+        "thresholds": {
+            "moderate": PSI_MODERATE,
+            "major": PSI_MAJOR,
+            "noise_quantile": NOISE_QUANTILE,
+            "rule": (
+                "a feature is flagged in a window when its PSI reaches the level and exceeds "
+                f"the {NOISE_QUANTILE:.1%} point of the PSI that windows of the same size drawn "
+                "from the training data reach by chance"
+            ),
+        },
         "bins": PSI_BINS,
-        "resamples": resamples,
+        "category_bins": PSI_LEVELS,
+        "min_window_rows": MIN_WINDOW_ROWS,
+        "bootstrap": resampler.to_dict(),
+        "resamples": resampler.resamples,
     }
+
+
+class NoiseLevels:
+    """The noise PSI per feature and window size, simulated once per (feature, size)."""
+
+    def __init__(self, expected: Mapping[str, np.ndarray], seed: int) -> None:
+        self.expected = expected
+        self.seed = seed
+        self.cache: dict[tuple[str, int], float] = {}
+
+    def at(self, feature: str, rows: int) -> float:
+        key = (feature, rows)
+        if key not in self.cache:
+            offset = list(self.expected).index(feature)
+            self.cache[key] = noise_threshold(self.expected[feature], rows, self.seed + offset)
+        return self.cache[key]
 
 
 def _months(delta) -> float:
@@ -364,6 +352,7 @@ def track_drift(
         train.frame,
         train_pred,
         test_pred,
+        resampler=replace(evaluation.resampler, resamples=WINDOW_RESAMPLES),
         seed=seed,
         treatment=roles.treatment,
     )

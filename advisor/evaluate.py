@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from advisor.bootstrap import bootstrap_means, interval
+from advisor.bootstrap import Resampler, interval
 from advisor.costs import UNDECIDED, CostMatrix
 from advisor.data import Part
 from advisor.policy import Policy
@@ -52,8 +52,7 @@ class Evaluation:
 
     policies: Mapping[str, PolicyScore]
     replicates: Mapping[str, np.ndarray]
-    resamples: int
-    seed: int
+    resampler: Resampler
     differences: tuple[dict, ...] = ()
     rules_capture: dict | None = None
 
@@ -73,8 +72,9 @@ class Evaluation:
         out: dict = {
             "split": "test",
             "n_test": self.n,
-            "resamples": self.resamples,
-            "seed": self.seed,
+            "resamples": self.resampler.resamples,
+            "seed": self.resampler.seed,
+            "bootstrap": self.resampler.to_dict(),
             "policies": {name: score.to_dict() for name, score in self.policies.items()},
             "differences": list(self.differences),
         }
@@ -95,7 +95,7 @@ def _auc_ovr(y: np.ndarray, proba: np.ndarray) -> float | None:
     return float(roc_auc_score(y, p, multi_class="ovr", labels=present))
 
 
-def probability_metrics(y: np.ndarray, proba: np.ndarray, resamples: int, seed: int) -> dict:
+def probability_metrics(y: np.ndarray, proba: np.ndarray, resampler: Resampler) -> dict:
     """Accuracy, ROC AUC (one-vs-rest), Brier score and log loss, each with a bootstrap interval."""
     n, k = proba.shape
     onehot = np.eye(k)[y]
@@ -106,7 +106,7 @@ def probability_metrics(y: np.ndarray, proba: np.ndarray, resamples: int, seed: 
             -np.log(np.clip(proba[np.arange(n), y], 1e-12, 1.0)),
         ]
     )
-    reps = bootstrap_means(per_row, resamples, seed)
+    reps = resampler.means(per_row)
     est = per_row.mean(axis=0)
     out = {
         "accuracy": interval(est[0], reps[:, 0]),
@@ -115,11 +115,10 @@ def probability_metrics(y: np.ndarray, proba: np.ndarray, resamples: int, seed: 
     }
     auc = _auc_ovr(y, proba)
     if auc is not None:
-        rng = np.random.default_rng(seed + 1)
-        auc_reps = []
-        for _ in range(min(resamples, 200)):
-            idx = rng.integers(0, n, n)
-            auc_reps.append(_auc_ovr(y[idx], proba[idx]) or np.nan)
+        auc_reps = [
+            _auc_ovr(y[idx], proba[idx]) or np.nan
+            for idx in resampler.indices(n, min(resampler.resamples, 200), seed_offset=1)
+        ]
         out["roc_auc"] = interval(auc, np.asarray(auc_reps, dtype=float))
     return out
 
@@ -145,8 +144,7 @@ def evaluate(
     test: Part,
     costs: CostMatrix,
     roles: Roles,
-    resamples: int = 2000,
-    seed: int = 0,
+    resampler: Resampler,
 ) -> Evaluation:
     """Realised cost per row of every policy on the test split, with paired bootstrap intervals.
 
@@ -160,7 +158,7 @@ def evaluate(
     if undecided:  # cost columns are checked at load, so this is a bug, not bad input
         raise ValueError(f"policy {undecided[0]!r} left test rows undecided")
     per_row = {name: each[rows, codes[name]] for name in names}
-    reps = bootstrap_means(np.column_stack([per_row[n] for n in names]), resamples, seed)
+    reps = resampler.means(np.column_stack([per_row[n] for n in names]))
     replicates = {n: reps[:, i] for i, n in enumerate(names)}
     scores = {}
     for name, policy in policies.items():
@@ -176,9 +174,7 @@ def evaluate(
             decision_shares={d: float(s) for d, s in zip(costs.decisions, shares, strict=True)},
             confusion=confusion(costs, test.y, codes[name], per_row[name]),
             description=policy.describe(),
-            metrics=probability_metrics(test.y, proba, resamples, seed)
-            if proba is not None
-            else None,
+            metrics=probability_metrics(test.y, proba, resampler) if proba is not None else None,
         )
     differences = tuple(
         difference(a, b, scores, replicates) for i, a in enumerate(names) for b in names[i + 1 :]
@@ -186,8 +182,7 @@ def evaluate(
     return Evaluation(
         policies=scores,
         replicates=replicates,
-        resamples=resamples,
-        seed=seed,
+        resampler=resampler,
         differences=differences,
         rules_capture=rules_capture(scores, replicates, roles),
     )

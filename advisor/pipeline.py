@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from advisor.bootstrap import resampler_for
 from advisor.case import Case, case_from_arguments, load_case
 from advisor.data import Split, load_dataset, split_dataset
 from advisor.drift import track_drift
@@ -117,9 +118,12 @@ def advise(
         policies = fit_policies(case, split, spec)
         roles = assign_roles(policies, split.valid, case.costs)
     with clock("evaluate", "Evaluating every policy on the test split"):
-        evaluation = evaluate(
-            policies, split.test, case.costs, roles, case.option("bootstrap_resamples"), case.seed
+        resampler = resampler_for(
+            split.test.frame[split.ordered_by] if split.ordered_by else None,
+            case.option("bootstrap_resamples"),
+            case.seed,
         )
+        evaluation = evaluate(policies, split.test, case.costs, roles, resampler)
     with clock("rules", "Describing the rule lists"):
         rule_report = describe_rule_lists(policies, split.test, case.costs)
     with clock("model", "Explaining the model"):
@@ -134,8 +138,6 @@ def advise(
             split.test.frame,
             case.costs.decisions,
             case.decision.volume_per_day,
-            case.option("bootstrap_resamples"),
-            case.seed,
         )
     with clock("experiment", "Planning and simulating the A/B test"):
         experiment = plan_ab_test(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from advisor.bootstrap import bootstrap_means, interval
+from advisor.bootstrap import Resampler, interval
 from advisor.evaluate import Evaluation
 from advisor.policy import Policy
 from advisor.roles import Roles
@@ -75,8 +75,7 @@ def shadow_summary(
     control_costs: np.ndarray,
     treatment_costs: np.ndarray,
     decisions: Sequence[str],
-    resamples: int = 2000,
-    seed: int = 0,
+    resampler: Resampler,
 ) -> dict:
     """Disagreements between two policies on the same rows, with bootstrap intervals.
 
@@ -94,7 +93,7 @@ def shadow_summary(
     t_right = disagree & (t_cost < c_cost)
     c_right = disagree & (c_cost < t_cost)
     columns = np.column_stack([d, d * (c_cost - t_cost)])
-    reps = bootstrap_means(columns, resamples, seed) if n else np.empty((0, 2))
+    reps = resampler.means(columns) if n else np.empty((0, 2))
     out: dict = {
         "n": n,
         "disagreements": n_dis,
@@ -108,7 +107,7 @@ def shadow_summary(
         dis_c, dis_t = c_cost[disagree], t_cost[disagree]
         diff = dis_c - dis_t
         share = np.column_stack([t_right[disagree], c_right[disagree], diff]).astype(float)
-        rep_dis = bootstrap_means(share, resamples, seed + 1)
+        rep_dis = resampler.subset(np.flatnonzero(disagree), seed_offset=1).means(share)
         out.update(
             {
                 "control_cost_on_disagreements": float(dis_c.mean()),
@@ -176,8 +175,6 @@ def run_shadow(
     test: pd.DataFrame,
     decisions: Sequence[str],
     volume_per_day: float,
-    resamples: int,
-    seed: int,
 ) -> Shadow:
     """Where the ML treatment and the control disagree on the test split, and who was right."""
     control, treatment = roles.control, roles.treatment
@@ -185,7 +182,7 @@ def run_shadow(
         return Shadow(False, details={"reason": "no ML policy or control policy"})
     c, t = evaluation.policies[control], evaluation.policies[treatment]
     summary = shadow_summary(
-        c.decisions, t.decisions, c.costs, t.costs, list(decisions), resamples, seed
+        c.decisions, t.decisions, c.costs, t.costs, list(decisions), evaluation.resampler
     )
     hits = rule_hits(control_policy, test)
     if hits is not None:

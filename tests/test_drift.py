@@ -9,16 +9,9 @@ import pandas as pd
 import pytest
 
 from advisor.data import Schema
-from advisor.drift import (
-    Binner,
-    assess_drift,
-    not_assessable,
-    psi,
-    psi_flag,
-    retraining_cadence,
-    window_count,
-)
+from advisor.drift import assess_drift, not_assessable, retraining_cadence, window_count
 from advisor.features import FeatureSpec
+from advisor.psi import Binner, noise_threshold, psi, psi_flag
 
 
 def test_psi_equals_a_hand_computation():
@@ -57,7 +50,8 @@ def test_window_count():
     assert window_count(20000) == 12
     assert window_count(2400) == 8
     assert window_count(1800) == 6
-    assert 2 <= window_count(500) <= 6
+    assert window_count(500) == 2  # windows of at least 200 rows
+    assert window_count(399) == 1  # not two: nothing to compare
 
 
 def _windows(advantages, se=5.0):
@@ -117,3 +111,46 @@ def test_assess_drift_on_a_synthetic_shift():
     assert out["cadence_method"] == "decay"
     assert 0.25 <= out["retrains_per_month"] <= 4.0
     assert set(windows[0]["cost_per_decision"]) == {"rules", "ml"}
+
+
+def test_categories_beyond_the_most_frequent_share_one_bin():
+    values = pd.Series([f"l{i:03d}" for i in range(200) for _ in range(200 - i)])
+    b = Binner("categorical", levels=20).fit(values)
+    counts = b.counts(values)
+    assert len(counts) == 22 and counts[:20].tolist() == list(range(200, 180, -1))
+    assert counts[20] == values.size - sum(range(181, 201)) and counts[21] == 0
+
+
+def test_noise_threshold_is_the_quantile_of_simulated_windows():
+    expected = np.array([500.0, 300.0, 150.0, 50.0])
+    level = noise_threshold(expected, 300, seed=1, quantile=0.95)
+    rng = np.random.default_rng(7)  # an independent simulation
+    sims = [psi(expected, rng.multinomial(300, expected / expected.sum())) for _ in range(4000)]
+    assert np.mean(np.array(sims) > level) == pytest.approx(0.05, abs=0.012)
+    assert noise_threshold(expected, 3000, seed=1) < noise_threshold(expected, 300, seed=1)
+    assert psi_flag(0.3, noise=0.5) == "stable" and psi_flag(0.6, noise=0.5) == "major"
+
+
+def test_no_drift_with_200_levels_and_300_row_windows_is_rarely_flagged():
+    rng = np.random.default_rng(3)
+    shares = rng.dirichlet(np.ones(200))
+    levels = np.array([f"level-{i}" for i in range(200)])
+
+    def frame(n):
+        cols = {f"c{j}": rng.choice(levels, n, p=shares) for j in range(10)}
+        cols |= {f"x{j}": rng.normal(0, 1, n) for j in range(10)}
+        return pd.DataFrame(cols)
+
+    kinds = {f"c{j}": "categorical" for j in range(10)} | {f"x{j}": "numeric" for j in range(10)}
+    train = frame(20000)
+    test = frame(3600).assign(t=pd.date_range("2024-01-01", periods=3600, freq="h"))
+    spec = FeatureSpec(Schema(kinds, target="y")).fit(train)
+    costs = {"rules": rng.normal(10, 1, 3600), "ml": rng.normal(9, 1, 3600)}
+    out = assess_drift(test, "t", costs, "rules", spec, train, seed=2, train_end="2023-12-31")
+    windows = out["windows"]
+    assert len(windows) == 12 and all(w["n"] == 300 for w in windows)
+    # Without the noise level, sampling noise alone would flag a good share of the pairs.
+    raw = sum(psi_flag(v) != "stable" for w in windows for v in w["psi"].values())
+    assert raw > 0.04 * 12 * 20
+    assert out["flagged_pairs"] / (12 * 20) < 0.01
+    assert out["cadence_method"] != "psi"

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.power import TTestIndPower
 
+from advisor.bootstrap import Resampler
 from advisor.experiment import (
     arm_statistics,
     binomial_band,
@@ -34,7 +35,7 @@ def test_disagreement_counts_on_a_hand_made_case():
     treatment = np.array([0, 1, 1, 0, 1, 1])
     c_cost = np.array([0.0, 50.0, 5.0, 0.0, 7.0, 3.0])
     t_cost = np.array([0.0, 10.0, 5.0, 40.0, 7.0, 3.0])
-    out = shadow_summary(control, treatment, c_cost, t_cost, ["no", "yes"], resamples=200)
+    out = shadow_summary(control, treatment, c_cost, t_cost, ["no", "yes"], Resampler(200, 0))
     assert out["disagreements"] == 3  # rows 1, 3, 4
     assert out["disagreement_rate"]["estimate"] == pytest.approx(0.5)
     assert (out["treatment_right"], out["control_right"], out["ties"]) == (1, 1, 1)
@@ -52,7 +53,7 @@ def test_disagreement_counts_on_a_hand_made_case():
 
 def test_no_disagreement():
     codes = np.array([1, 0, 1])
-    out = shadow_summary(codes, codes, np.ones(3), np.ones(3), ["a", "b"], resamples=100)
+    out = shadow_summary(codes, codes, np.ones(3), np.ones(3), ["a", "b"], Resampler(100, 0))
     assert out["disagreements"] == 0
     assert out["pairs"] == []
     assert "treatment_right_share" not in out

@@ -30,12 +30,14 @@ def _prepare(case_path: str):
 def _validation_summary(case, split, policy) -> tuple[dict, list[dict]]:
     """Cost per decision with its interval, and per-rule coverage and cost, on the validation
     split: the test split is kept for the analysis, which scores it once."""
-    from advisor.bootstrap import bootstrap_means, interval
+    from advisor.bootstrap import interval, resampler_for
 
     valid = split.valid
     each = case.costs.cost_of_each_decision(valid.y, valid.frame)
     realised = each[range(len(valid)), policy.decide_codes(valid.frame)]
-    reps = bootstrap_means(realised, case.option("bootstrap_resamples"), case.seed)[:, 0]
+    times = valid.frame[split.ordered_by] if split.ordered_by else None
+    resampler = resampler_for(times, case.option("bootstrap_resamples"), case.seed)
+    reps = resampler.means(realised)[:, 0]
     overall = interval(float(realised.mean()), reps)
     return overall, policy.report(policy.spec.clean(valid.frame), each)["rules"]
 
