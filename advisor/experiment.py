@@ -1,12 +1,20 @@
-"""The A/B test: plan, Monte Carlo simulation and A/A self-check.
+"""The A/B test: two ways to size it, the Monte Carlo check of the chosen one, and the A/A check.
 
-The test compares the per-unit realised cost of the control (the rules) and the treatment
-(ML). The plan sizes it with statsmodels' `TTestIndPower` from the effect size observed on
-the test split; the simulation runs many experiments of that size, drawing units from each
-arm's test-split costs and judging each with Welch's t-test; the A/A check runs the same
-procedure with both arms drawn from the control, so its false-positive rate must sit near
-alpha. The sample-ratio check and the rollout plan around the test are in `advisor.rollout`
-(`sample_ratio_mismatch` is importable from here too).
+The test compares the per-unit realised cost of the control (the rule list that stands for
+ship-rules) and the treatment (ML). Two designs are sized from the test split:
+
+- all units: every enrolled unit is analysed (the plain design);
+- triggered: only units where the two policies decide differently are analysed. Elsewhere
+  both arms take the same decision, so their costs cannot differ and only add noise. Both
+  decisions are computed for every unit (the service can run the other policy in shadow), so
+  triggered units are known in both arms. Traffic needed = triggered units needed / trigger
+  rate.
+
+The design that needs less traffic is chosen. The simulation then runs many experiments of
+that design's size, drawing units from the test-split costs of each arm and judging each with
+Welch's t-test; the A/A check runs the same with both arms drawn from the control, so its
+false-positive rate must sit near alpha. The sample-ratio check and the rollout plan around
+the test are in `advisor.rollout`.
 """
 
 from __future__ import annotations
@@ -16,203 +24,110 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
+from advisor.bootstrap import Resampler, interval
 from advisor.case import DecisionContext
 from advisor.evaluate import Evaluation
+from advisor.power import (
+    analytical_power,
+    effect_size,
+    power_by_size,
+    power_curve,
+    solve_sample_size,
+)
 from advisor.roles import Roles
 from advisor.rollout import SRM_THRESHOLD, rollout_plan, srm_tolerance
-from advisor.rollout import sample_ratio_mismatch as sample_ratio_mismatch
 from advisor.shadow import Shadow
+from advisor.simulation import SIMULATIONS, binomial_band, simulate_experiments
 
-SIMULATIONS = 2000
-MAX_DISTINCT = 100
-CURVE_POINTS = 20
-HISTOGRAM_BINS = 30
-MIN_EFFECT = 1e-9
-MAX_UNITS = 1e15
+DESIGNS = ("all-units", "triggered")
 
 
-def effect_size(control: np.ndarray, treatment: np.ndarray) -> dict:
-    """Cohen's d of the saving: (mean control − mean treatment) / pooled SD of per-unit costs."""
-    c, t = np.asarray(control, dtype=float), np.asarray(treatment, dtype=float)
-    nc, nt = len(c), len(t)
-    pooled_var = ((nc - 1) * c.var(ddof=1) + (nt - 1) * t.var(ddof=1)) / (nc + nt - 2)
-    sd = math.sqrt(pooled_var)
-    diff = float(c.mean() - t.mean())
-    return {
-        "d": diff / sd if sd > 0 else 0.0,
-        "difference": diff,
-        "pooled_sd": sd,
-        "control_mean": float(c.mean()),
-        "treatment_mean": float(t.mean()),
-    }
-
-
-def solve_sample_size(d: float, alpha: float, power: float, treatment_share: float) -> float | None:
-    """Control-arm units (statsmodels' nobs1) for a two-sided test; None when not reachable.
-
-    The treatment arm gets `ratio = share / (1 − share)` times as many units.
-    """
-    from statsmodels.stats.power import TTestIndPower
-
-    if not math.isfinite(d) or abs(d) < MIN_EFFECT:
-        return None
-    ratio = treatment_share / (1 - treatment_share)
-    try:
-        n = float(
-            TTestIndPower().solve_power(effect_size=abs(d), alpha=alpha, power=power, ratio=ratio)
-        )
-    except (ValueError, RuntimeError, ArithmeticError):
-        return None
-    return n if math.isfinite(n) and 0 < n < MAX_UNITS else None
-
-
-def analytical_power(d: float, n_control: float, alpha: float, treatment_share: float) -> float:
-    """Power of the two-sided t-test with `n_control` control units at effect size d.
-
-    statsmodels' noncentral t; where its numerics give up (very large noncentrality), the
-    normal approximation, which is exact in that limit.
-    """
-    from statsmodels.stats.power import TTestIndPower
-
-    if n_control < 2:
-        return 0.0
-    if abs(d) < MIN_EFFECT:
-        return alpha
-    ratio = treatment_share / (1 - treatment_share)
-    with np.errstate(all="ignore"):
-        power = TTestIndPower().power(effect_size=abs(d), nobs1=n_control, alpha=alpha, ratio=ratio)
-    power = float(power)
-    if not math.isfinite(power):
-        shift = abs(d) * math.sqrt(n_control * ratio / (1 + ratio))
-        z = stats.norm.isf(alpha / 2)
-        power = float(stats.norm.sf(z - shift) + stats.norm.cdf(-z - shift))
-    return min(max(power, 0.0), 1.0)
-
-
-def welch_test(m1, v1, n1, m2, v2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Welch's t-test from means, sample variances and sizes (vectorised): (t, df, p two-sided)."""
-    m1, v1, m2, v2 = (np.asarray(x, dtype=float) for x in (m1, v1, m2, v2))
-    a, b = v1 / n1, v2 / n2
-    se2 = a + b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (m1 - m2) / np.sqrt(se2)
-        df = se2**2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
-    p = np.where(se2 > 0, 2 * stats.t.sf(np.abs(t), np.where(se2 > 0, df, 1.0)), 1.0)
-    return t, df, p
-
-
-def arm_statistics(
-    costs: np.ndarray, n: int, simulations: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Sample mean and variance of `n` units drawn from `costs`, for each simulated experiment.
-
-    Only these sufficient statistics enter Welch's test, so they are drawn directly and the
-    cost is O(simulations × distinct values), whatever n is:
-
-    - "multinomial" (at most MAX_DISTINCT distinct costs, the usual case of a plain cost
-      matrix): how many of the n units land on each distinct cost is one multinomial draw,
-      which gives the exact sample mean and variance of n units resampled from the costs.
-    - "normal" (costs that vary per example, e.g. a share of the amount): the sample mean is
-      drawn from N(μ, σ²/n) (central limit theorem: planned sizes are in the hundreds or more),
-      and the sample variance from σ²·χ²_ν/ν, with ν = 2σ⁴ / Var(s²) matched to the costs'
-      fourth moment (ν = n − 1 for normal costs; fewer for heavy-tailed ones). The mean and
-      variance are drawn independently; their correlation (the skewness over √n) is ignored.
-    """
-    x = np.asarray(costs, dtype=float)
-    mu = float(x.mean())
-    values, counts = np.unique(x - mu, return_counts=True)
-    if len(values) <= MAX_DISTINCT:
-        draws = rng.multinomial(n, counts / counts.sum(), size=simulations).astype(float)
-        centred = draws @ values / n
-        second = draws @ values**2
-        var = np.maximum(second - n * centred**2, 0.0) / (n - 1)
-        return mu + centred, var, "multinomial"
-    dev = x - mu
-    sigma2 = float(np.mean(dev**2))
-    mu4 = float(np.mean(dev**4))
-    var_s2 = max((mu4 - sigma2**2 * (n - 3) / (n - 1)) / n, 1e-300)
-    nu = min(2 * sigma2**2 / var_s2, float(n - 1)) if sigma2 > 0 else float(n - 1)
-    means = rng.normal(mu, math.sqrt(sigma2 / n), size=simulations)
-    var = sigma2 * rng.chisquare(nu, size=simulations) / nu
-    return means, var, "normal"
-
-
-def simulate_experiments(
+def size_design(
     control: np.ndarray,
     treatment: np.ndarray,
-    n_control: int,
-    n_treatment: int,
-    alpha: float = 0.05,
-    simulations: int = SIMULATIONS,
-    seed: int = 0,
+    *,
+    alpha: float,
+    power: float,
+    share: float,
+    volume_per_day: float,
+    label_delay_days: float,
+    trigger_rate: float = 1.0,
 ) -> dict:
-    """Monte Carlo experiments judged by Welch's t-test: rejection rate and observed differences.
+    """Units to analyse and to enrol per arm, and days of traffic, for one design.
 
-    The observed difference is mean control − mean treatment per unit (positive: treatment
-    cheaper).
+    `control` and `treatment` are the per-unit costs of the units the design analyses;
+    `trigger_rate` is the share of enrolled units it analyses (1 for all units).
     """
-    rng = np.random.default_rng(seed)
-    mc, vc, method_c = arm_statistics(control, n_control, simulations, rng)
-    mt, vt, method_t = arm_statistics(treatment, n_treatment, simulations, rng)
-    _, _, p = welch_test(mc, vc, n_control, mt, vt, n_treatment)
-    diff = mc - mt
-    reject = p < alpha
-    true_sign = np.sign(np.mean(control) - np.mean(treatment))
-    counts, edges = np.histogram(diff, bins=HISTOGRAM_BINS)
-    q = np.percentile(diff, [2.5, 25, 50, 75, 97.5])
-    return {
-        "simulations": simulations,
-        "n_control": int(n_control),
-        "n_treatment": int(n_treatment),
-        "method": method_c if method_c == method_t else f"{method_c}/{method_t}",
-        "rejection_rate": float(reject.mean()),
-        "right_direction_rate": float((reject & (np.sign(diff) == true_sign)).mean()),
-        "p_values": p,
-        "observed_difference": {
-            "mean": float(diff.mean()),
-            "sd": float(diff.std(ddof=1)),
-            "quantiles": dict(zip(["p2.5", "p25", "p50", "p75", "p97.5"], q.tolist(), strict=True)),
-            "wrong_sign_share": float((np.sign(diff) != true_sign).mean()) if true_sign else None,
-            "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
-        },
+    eff = effect_size(control, treatment)
+    nobs1 = solve_sample_size(eff["d"], alpha, power, share)
+    out = {"effect_size": eff["d"], **eff, "trigger_rate": trigger_rate}
+    out.pop("d")
+    if nobs1 is None:
+        return (
+            out
+            | dict.fromkeys(
+                ("n_analysed_per_arm", "n_per_arm", "n_control", "n_treatment", "days_enrolling"),
+                None,
+            )
+            | {"days_needed": None}
+        )
+    analysed_c = math.ceil(nobs1)
+    analysed_t = math.ceil(nobs1 * share / (1 - share))
+    n_c = math.ceil(analysed_c / trigger_rate)
+    n_t = math.ceil(analysed_t / trigger_rate)
+    enrol = float(
+        math.ceil(max(n_c / ((1 - share) * volume_per_day), n_t / (share * volume_per_day)))
+    )
+    return out | {
+        "n_analysed_per_arm": analysed_c,
+        "n_analysed_treatment": analysed_t,
+        "n_per_arm": n_c,
+        "n_control": n_c,
+        "n_treatment": n_t,
+        "days_enrolling": enrol,
+        "days_needed": enrol + label_delay_days,
     }
 
 
-def binomial_band(simulations: int, alpha: float, level: float = 0.95) -> tuple[float, float]:
-    """Where the A/A false-positive rate of `simulations` experiments falls with prob. `level`."""
-    low, high = stats.binom.interval(level, simulations, alpha)
-    return float(low) / simulations, float(high) / simulations
+def _traffic(design: dict) -> float:
+    return math.inf if design["days_enrolling"] is None else design["days_enrolling"]
 
 
-def power_curve(
-    d: float, alpha: float, share: float, per_day: float, delay: float, up_to_days: float
-) -> list[dict]:
-    """Analytical power against days of enrolment: CURVE_POINTS points up to `up_to_days`."""
-    out = []
-    for day in np.linspace(0, max(up_to_days, 1.0), CURVE_POINTS + 1)[1:]:
-        n_c = per_day * (1 - share) * day
-        out.append(
-            {
-                "days_enrolling": float(day),
-                "days_total": float(day + delay),
-                "n_control": int(n_c),
-                "n_treatment": int(per_day * share * day),
-                "power": analytical_power(d, n_c, alpha, share),
-            }
+def choose_design(all_units: dict, triggered: dict | None) -> tuple[str, str]:
+    """The design that needs less traffic, and why."""
+    if triggered is None:
+        return "all-units", "the two policies never disagree on the test split, so no unit triggers"
+    a, t = _traffic(all_units), _traffic(triggered)
+    if t < a:
+        ratio = "no finite number of" if math.isinf(a) else f"{a / t:,.1f} times fewer"
+        return "triggered", (
+            f"analysing only the {triggered['trigger_rate']:.1%} of units where the policies "
+            f"disagree needs {ratio} days of traffic than analysing every unit: elsewhere both "
+            "arms decide alike and add only noise"
         )
+    return "all-units", "analysing every unit needs no more traffic than analysing triggered units"
+
+
+def sample_size_range(
+    design: dict, effect_replicates: np.ndarray, *, alpha: float, power: float, share: float
+) -> dict:
+    """Units to enrol per arm at the two ends of the effect's 95 % interval.
+
+    A larger effect needs fewer units (`low`); at the smaller end `high` is None when the
+    interval reaches zero or the other sign (no size would then be enough).
+    """
+    ci = interval(design["difference"], effect_replicates)
+    out = {"effect_interval": ci, "low": None, "high": None}
+    sd, rate = design["pooled_sd"], design["trigger_rate"]
+    if ci["low"] is None or not sd:
+        return out
+    sign = 1.0 if design["difference"] >= 0 else -1.0
+    ends = sorted((sign * ci["low"], sign * ci["high"]))
+    for key, effect in (("low", ends[1]), ("high", ends[0])):
+        n = solve_sample_size(effect / sd, alpha, power, share) if effect > 0 else None
+        out[key] = None if n is None else math.ceil(math.ceil(n) / rate)
     return out
-
-
-def power_by_size(d: float, alpha: float, share: float, n_control: int) -> list[dict]:
-    """Analytical power from a tenth to three times the planned control-arm size."""
-    sizes = np.unique(np.ceil(np.linspace(0.1, 3.0, CURVE_POINTS) * n_control).astype(int))
-    return [
-        {"n_control": int(n), "power": analytical_power(d, float(n), alpha, share)}
-        for n in sizes
-        if n >= 2
-    ]
 
 
 def plan_experiment(
@@ -220,6 +135,8 @@ def plan_experiment(
     treatment: np.ndarray,
     volume_per_day: float,
     *,
+    disagree: np.ndarray | None = None,
+    resampler: Resampler | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
     treatment_share: float = 0.5,
@@ -228,21 +145,51 @@ def plan_experiment(
     simulations: int = SIMULATIONS,
     seed: int = 0,
 ) -> dict:
-    """Size, time and simulate the A/B test of `treatment` against `control` per-unit costs.
+    """Size both designs, choose one, and simulate it.
 
-    `days_needed` is the days of enrolment the sample needs at this volume plus the label
-    delay before the last outcome can be read. The difference is confirmable when enrolment
-    fits in `max_experiment_days`; otherwise `days_needed` is still given when finite, and null
-    with a reason when no size would do (no difference at all).
+    `control` and `treatment` are per-unit costs on the same test rows; `disagree` marks the
+    rows where the two decide differently (default: where their costs differ). `days_needed`
+    is days of enrolment plus the label delay. The difference is confirmable when enrolment
+    fits in `max_experiment_days`; otherwise `days_needed` is still given when finite, and
+    null with a reason when no size would do (no difference at all).
     """
+    control = np.asarray(control, dtype=float)
+    treatment = np.asarray(treatment, dtype=float)
+    if disagree is None:
+        disagree = control != treatment
+    disagree = np.asarray(disagree, dtype=bool)
+    resampler = resampler or Resampler(1000, seed)
     share = treatment_share
-    eff = effect_size(control, treatment)
-    d = eff["d"]
-    nobs1 = solve_sample_size(d, alpha, power, share)
+    settings = dict(
+        alpha=alpha,
+        power=power,
+        share=share,
+        volume_per_day=volume_per_day,
+        label_delay_days=label_delay_days,
+    )
+    designs = {"all-units": size_design(control, treatment, **settings)}
+    rate = float(disagree.mean())
+    if disagree.sum() >= 2:
+        designs["triggered"] = size_design(
+            control[disagree], treatment[disagree], trigger_rate=rate, **settings
+        )
+    design, why = choose_design(designs["all-units"], designs.get("triggered"))
+    chosen = designs[design]
+    reps = resampler.means(np.column_stack([control - treatment, disagree]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        effect_reps = reps[:, 0] if design == "all-units" else reps[:, 0] / reps[:, 1]
+    d = chosen["effect_size"]
     out: dict = {
-        "effect_size": d,
-        **{k: eff[k] for k in ("difference", "pooled_sd", "control_mean", "treatment_mean")},
+        **{k: chosen[k] for k in ("effect_size", "difference", "pooled_sd")},
+        **{k: chosen[k] for k in ("control_mean", "treatment_mean")},
         "direction": "treatment cheaper" if d > 0 else "control cheaper" if d < 0 else "equal",
+        "design": design,
+        "design_reason": why,
+        "all_units": _design_summary(designs["all-units"]),
+        "triggered": _design_summary(designs["triggered"]) if "triggered" in designs else None,
+        "n_per_arm_range": sample_size_range(
+            chosen, effect_reps, alpha=alpha, power=power, share=share
+        ),
         "alpha": alpha,
         "target_power": power,
         "treatment_share": share,
@@ -250,76 +197,110 @@ def plan_experiment(
         "label_delay_days": label_delay_days,
         "max_experiment_days": max_experiment_days,
     }
-    if nobs1 is None:
-        n_c = n_t = None
-        enrol = None
+    enrol = chosen["days_enrolling"]
+    confirmable = enrol is not None and enrol <= max_experiment_days
+    out.update({k: chosen[k] for k in ("n_per_arm", "n_control", "n_treatment")})
+    out.update(
+        {
+            "n_analysed_per_arm": chosen["n_analysed_per_arm"],
+            "n_total": None if enrol is None else chosen["n_control"] + chosen["n_treatment"],
+            "days_enrolling": enrol,
+            "days_needed": chosen["days_needed"],
+            "confirmable_within_max_days": confirmable,
+        }
+    )
+    if enrol is None:
         out["reason"] = (
             "The two policies' mean costs do not differ on the test split, so no experiment of "
             "any length could confirm a difference."
         )
-    else:
-        n_c = math.ceil(nobs1)
-        n_t = math.ceil(nobs1 * share / (1 - share))
-        enrol = float(
-            math.ceil(max(n_c / ((1 - share) * volume_per_day), n_t / (share * volume_per_day)))
-        )
-    confirmable = enrol is not None and enrol <= max_experiment_days
-    out.update(
-        {
-            "n_per_arm": n_c,
-            "n_control": n_c,
-            "n_treatment": n_t,
-            "n_total": None if n_c is None else n_c + n_t,
-            "days_enrolling": enrol,
-            "days_needed": None if enrol is None else enrol + label_delay_days,
-            "confirmable_within_max_days": confirmable,
-        }
-    )
-    if enrol is not None and not confirmable:
+    elif not confirmable:
         out["reason"] = (
             f"The difference is too small to confirm within {max_experiment_days:g} days: the "
             f"test would need {enrol:,.0f} days of traffic at {volume_per_day:,.0f} decisions a day."
         )
     # Simulate at the planned size; when that is out of reach, at what max_experiment_days buys.
-    sim_days = enrol if confirmable else float(max_experiment_days)
-    sim_c = n_c if confirmable else max(2, int(volume_per_day * (1 - share) * sim_days))
-    sim_t = n_t if confirmable else max(2, int(volume_per_day * share * sim_days))
-    sim = simulate_experiments(control, treatment, sim_c, sim_t, alpha, simulations, seed)
-    aa = simulate_experiments(control, control, sim_c, sim_t, alpha, simulations, seed + 1)
+    analysed = rate if design == "triggered" else 1.0
+    if confirmable:
+        sizes = (chosen["n_analysed_per_arm"], chosen["n_analysed_treatment"])
+        total = chosen["n_control"] + chosen["n_treatment"]
+    else:
+        days = float(max_experiment_days)
+        sizes = (
+            max(2, int(volume_per_day * (1 - share) * days * analysed)),
+            max(2, int(volume_per_day * share * days * analysed)),
+        )
+        total = int(volume_per_day * days)
+    out.update(
+        simulate_design(
+            control[disagree] if design == "triggered" else control,
+            treatment[disagree] if design == "triggered" else treatment,
+            d,
+            sizes,
+            total,
+            alpha=alpha,
+            share=share,
+            simulations=simulations,
+            seed=seed,
+        )
+    )
+    out["simulated_at"] = "planned size" if confirmable else f"{max_experiment_days:g} days"
+    out["power_curve"] = power_curve(
+        d,
+        alpha,
+        share,
+        volume_per_day * (rate if design == "triggered" else 1.0),
+        label_delay_days,
+        max(2 * (enrol or 0), max_experiment_days),
+    )
+    return out
+
+
+def _design_summary(design: dict) -> dict:
+    keys = ("trigger_rate", "effect_size", "difference", "n_analysed_per_arm", "n_per_arm")
+    return {k: design[k] for k in keys} | {
+        "days_enrolling": design["days_enrolling"],
+        "days_needed": design["days_needed"],
+    }
+
+
+def simulate_design(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    d: float,
+    sizes: tuple[int, int],
+    total: int,
+    *,
+    alpha: float,
+    share: float,
+    simulations: int,
+    seed: int,
+) -> dict:
+    """Monte Carlo power and the A/A false-positive rate at `sizes` analysed units per arm,
+    the sample-ratio check's bounds for `total` enrolled units, and power against size."""
+    n_c, n_t = sizes
+    sim = simulate_experiments(control, treatment, n_c, n_t, alpha, simulations, seed)
+    aa = simulate_experiments(control, control, n_c, n_t, alpha, simulations, seed + 1)
     band = binomial_band(simulations, alpha)
     sim.pop("p_values")
-    aa_rate = aa["rejection_rate"]
-    out.update(
-        {
-            "simulated_at": "planned size" if confirmable else f"{max_experiment_days:g} days",
-            "analytical_power": analytical_power(d, sim_c, alpha, share),
-            "power": sim["rejection_rate"],
-            "aa_false_positive_rate": aa_rate,
-            "aa_band": {"low": band[0], "high": band[1], "level": 0.95},
-            "aa_within_band": band[0] <= aa_rate <= band[1],
-            "simulation": sim,
-            "aa_observed_difference": aa["observed_difference"],
-            "power_curve": power_curve(
-                d,
-                alpha,
-                share,
-                volume_per_day,
-                label_delay_days,
-                max(2 * (enrol or 0), max_experiment_days),
-            ),
-            "power_by_size": power_by_size(d, alpha, share, sim_c),
-        }
-    )
-    total = sim_c + sim_t
     tol = srm_tolerance(total, share)
-    out["srm"] = {
-        "threshold": SRM_THRESHOLD,
-        "test": "chi-square of the arm counts against the planned split, checked daily",
-        "total_units": total,
-        "expected_treatment": total * share,
-        "flag_if_treatment_outside": [total * share - tol, total * share + tol],
+    return {
+        "analytical_power": analytical_power(d, n_c, alpha, share),
+        "power": sim["rejection_rate"],
+        "aa_false_positive_rate": aa["rejection_rate"],
+        "aa_band": {"low": band[0], "high": band[1], "level": 0.95},
+        "aa_within_band": band[0] <= aa["rejection_rate"] <= band[1],
+        "simulation": sim,
+        "aa_observed_difference": aa["observed_difference"],
+        "power_by_size": power_by_size(d, alpha, share, n_c),
+        "srm": {
+            "threshold": SRM_THRESHOLD,
+            "test": "chi-square of the arm counts against the planned split, checked daily",
+            "total_units": total,
+            "expected_treatment": total * share,
+            "flag_if_treatment_outside": [total * share - tol, total * share + tol],
+        },
     }
-    return out
 
 
 def summary_sentence(plan: Mapping, currency: str) -> str:
@@ -328,11 +309,20 @@ def summary_sentence(plan: Mapping, currency: str) -> str:
         return plan["reason"]
     who = "ML" if plan["direction"] == "treatment cheaper" else "the control"
     days = plan["days_enrolling"]
+    if plan["design"] == "triggered":
+        analysed = (
+            f", analysing the {plan['triggered']['trigger_rate']:.1%} where the policies "
+            f"disagree ({plan['n_analysed_per_arm']:,} per arm)"
+        )
+        per = "decision where they disagree"
+    else:
+        analysed, per = "", "decision"
     text = (
         f"At {plan['volume_per_day']:,.0f} decisions a day, a {plan['treatment_share']:.0%} test "
-        f"needs {plan['n_per_arm']:,} units per arm: {days:,.0f} day{'s' if days != 1 else ''} of traffic "
-        f"plus {plan['label_delay_days']:g} days for the outcomes, {plan['days_needed']:,.0f} days "
-        f"in all, to confirm that {who} saves {abs(plan['difference']):,.2f} {currency} per decision."
+        f"needs {plan['n_per_arm']:,} units per arm{analysed}: {days:,.0f} "
+        f"day{'s' if days != 1 else ''} of traffic plus {plan['label_delay_days']:g} days for the "
+        f"outcomes, {plan['days_needed']:,.0f} days in all, to confirm that {who} saves "
+        f"{abs(plan['difference']):,.2f} {currency} per {per}."
     )
     if not plan["confirmable_within_max_days"]:
         text += " " + plan["reason"]
@@ -370,10 +360,13 @@ def plan_ab_test(
     control, treatment = roles.control, roles.treatment
     if treatment is None or control not in evaluation.policies:
         return ExperimentPlan(False, details={"reason": "no ML policy or control policy"})
+    c, t = evaluation.policies[control], evaluation.policies[treatment]
     plan = plan_experiment(
-        evaluation.policies[control].costs,
-        evaluation.policies[treatment].costs,
+        c.costs,
+        t.costs,
         decision.volume_per_day,
+        disagree=c.decisions != t.decisions,
+        resampler=evaluation.resampler,
         alpha=alpha,
         power=power,
         treatment_share=treatment_share,

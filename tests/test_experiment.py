@@ -11,16 +11,10 @@ from scipy import stats
 from statsmodels.stats.power import TTestIndPower
 
 from advisor.bootstrap import Resampler
-from advisor.experiment import (
-    arm_statistics,
-    binomial_band,
-    plan_experiment,
-    sample_ratio_mismatch,
-    simulate_experiments,
-    srm_tolerance,
-    welch_test,
-)
+from advisor.experiment import plan_experiment
+from advisor.rollout import sample_ratio_mismatch, srm_tolerance
 from advisor.shadow import rule_hits, rules_on_disagreements, shadow_summary
+from advisor.simulation import arm_statistics, binomial_band, simulate_experiments, welch_test
 
 
 def costs_from(values, probs, n, seed):
@@ -107,9 +101,17 @@ def test_rule_hits_reads_a_rule_policy_and_skips_others():
 def test_sample_size_equals_statsmodels(share):
     control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 1)
     treatment = costs_from([0.0, 40.0, 600.0], [0.55, 0.33, 0.12], 3000, 2)
+    everyone = np.ones(len(control), dtype=bool)  # every unit triggers: the plain design
     plan = plan_experiment(
-        control, treatment, 500, treatment_share=share, label_delay_days=30, simulations=200
+        control,
+        treatment,
+        500,
+        disagree=everyone,
+        treatment_share=share,
+        label_delay_days=30,
+        simulations=200,
     )
+    assert plan["design"] == "all-units"
     sd = math.sqrt((control.var(ddof=1) + treatment.var(ddof=1)) / 2)
     d = (control.mean() - treatment.mean()) / sd
     ratio = share / (1 - share)
@@ -192,25 +194,84 @@ def test_empirical_power_close_to_analytical(kind):
     else:  # two-valued costs at a planned size in the thousands: normal-ish means
         control = costs_from([0.0, 10.0], [0.70, 0.30], 4000, 10)
         treatment = costs_from([0.0, 10.0], [0.75, 0.25], 4000, 11)
-    plan = plan_experiment(control, treatment, 1000, seed=3)
+    plan = plan_experiment(control, treatment, 1000, disagree=np.ones(4000, bool), seed=3)
     assert plan["simulation"]["method"] == kind
     assert plan["analytical_power"] == pytest.approx(0.8, abs=0.01)
     assert abs(plan["power"] - plan["analytical_power"]) <= 0.03
 
 
 @pytest.mark.parametrize("kind", ["normal", "multinomial"])
-def test_aa_false_positive_rate_in_its_binomial_band(kind):
+def test_aa_false_positive_rate_is_alpha_over_many_seeds(kind):
     rng = np.random.default_rng(12)
     if kind == "normal":
         control, treatment = rng.gamma(2.0, 50.0, 3000), rng.gamma(2.0, 45.0, 3000)
     else:
         control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 13)
         treatment = costs_from([0.0, 40.0, 600.0], [0.55, 0.33, 0.12], 3000, 14)
-    plan = plan_experiment(control, treatment, 300, seed=4)
-    low, high = binomial_band(2000, 0.05)
-    assert (plan["aa_band"]["low"], plan["aa_band"]["high"]) == (low, high)
-    assert low <= plan["aa_false_positive_rate"] <= high
-    assert plan["aa_within_band"] is True
+    everyone = np.ones(3000, dtype=bool)
+    plans = [
+        plan_experiment(control, treatment, 300, disagree=everyone, simulations=1000, seed=s)
+        for s in range(20)
+    ]
+    # 20,000 A/A experiments pooled: a 99.9 % binomial band around alpha, whatever the seeds.
+    rate = np.mean([p["aa_false_positive_rate"] for p in plans])
+    low, high = stats.binom.interval(0.999, 20_000, 0.05)
+    assert low / 20_000 <= rate <= high / 20_000
+    band_low, band_high = binomial_band(1000, 0.05)
+    assert plans[0]["aa_band"] == {"low": band_low, "high": band_high, "level": 0.95}
+
+
+def test_triggered_design_sizes_on_the_disagreements_against_statsmodels():
+    rng = np.random.default_rng(21)
+    n = 20_000
+    disagree = rng.random(n) < 0.1
+    shared = costs_from([0.0, 40.0, 600.0], [0.6, 0.3, 0.1], n, 22)
+    control = np.where(disagree, costs_from([0.0, 600.0], [0.7, 0.3], n, 23), shared)
+    treatment = np.where(disagree, costs_from([0.0, 600.0], [0.8, 0.2], n, 24), shared)
+    plan = plan_experiment(
+        control, treatment, 2000, disagree=disagree, resampler=Resampler(500, 1), seed=2
+    )
+    power = TTestIndPower()
+
+    def needed(c, t):
+        sd = math.sqrt((c.var(ddof=1) + t.var(ddof=1)) / 2)
+        return power.solve_power(effect_size=(c.mean() - t.mean()) / sd, alpha=0.05, power=0.8)
+
+    rate = disagree.mean()
+    analysed = math.ceil(needed(control[disagree], treatment[disagree]))
+    assert plan["triggered"]["trigger_rate"] == pytest.approx(rate)
+    assert plan["triggered"]["n_analysed_per_arm"] == analysed
+    assert plan["triggered"]["n_per_arm"] == math.ceil(analysed / rate)
+    assert plan["all_units"]["n_per_arm"] == math.ceil(needed(control, treatment))
+    assert plan["design"] == "triggered" and "disagree" in plan["design_reason"]
+    assert plan["triggered"]["n_per_arm"] < plan["all_units"]["n_per_arm"]
+    assert plan["n_per_arm"] == plan["triggered"]["n_per_arm"]
+    assert plan["days_needed"] == plan["triggered"]["days_needed"]
+    low, high = plan["n_per_arm_range"]["low"], plan["n_per_arm_range"]["high"]
+    assert low < plan["n_per_arm"] < high
+    # The Monte Carlo draws the triggered units of each arm at the planned size.
+    assert plan["simulation"]["n_control"] == analysed
+    assert abs(plan["power"] - plan["analytical_power"]) <= 0.03
+    assert abs(plan["analytical_power"] - 0.8) <= 0.01
+
+
+def test_sample_size_range_is_the_size_at_each_end_of_the_effect_interval():
+    control = costs_from([0.0, 10.0], [0.70, 0.30], 4000, 30)
+    treatment = costs_from([0.0, 10.0], [0.74, 0.26], 4000, 31)
+    everyone = np.ones(4000, dtype=bool)
+    resampler = Resampler(1000, 5)
+    plan = plan_experiment(
+        control, treatment, 1000, disagree=everyone, resampler=resampler, simulations=200
+    )
+    reps = resampler.means(control - treatment)[:, 0]
+    lo_effect, hi_effect = np.percentile(reps, [2.5, 97.5])
+    sd = plan["pooled_sd"]
+    power = TTestIndPower()
+    at = lambda effect: math.ceil(  # noqa: E731
+        power.solve_power(effect_size=effect / sd, alpha=0.05, power=0.8)
+    )
+    assert plan["n_per_arm_range"]["low"] == at(hi_effect)
+    assert plan["n_per_arm_range"]["high"] == (at(lo_effect) if lo_effect > 0 else None)
 
 
 def test_simulated_p_values_follow_welch_on_each_draw():
@@ -244,7 +305,7 @@ def test_srm_tolerance_is_the_flagging_boundary():
 
 
 def test_rollout_plan_steps():
-    from advisor.experiment import rollout_plan
+    from advisor.rollout import rollout_plan
 
     control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 16)
     treatment = costs_from([0.0, 40.0, 600.0], [0.5, 0.4, 0.1], 3000, 17)
