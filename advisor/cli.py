@@ -46,7 +46,9 @@ def finish(result, out: Path, quiet: bool) -> None:
     click.echo(comparison_table(result))
     rec = result.data.get("recommendation")
     if rec:
-        click.echo(f"\nRecommendation: {rec['option']} (confidence {rec['confidence']:.0%})")
+        conf = rec["confidence"]
+        sure = "a tie" if conf is None else f"confidence {conf:.0%}"
+        click.echo(f"\nRecommendation: {rec['option']} ({sure})")
         click.echo(rec["headline"])
         cur = result.data["case"].get("currency", "")
         for option, o in rec["options"].items():

@@ -13,7 +13,8 @@ cost against the decision threshold. Computes numbers only; the report draws the
   confidence otherwise.
 - `threshold` (two classes and two decisions only): test cost per decision when the decision
   that suits the last class is taken whenever P(last class) >= t, over a grid of t, with the
-  ML policy's effective threshold and every policy's cost as a reference.
+  cheapest threshold on the validation split, the ML policy's effective threshold and every
+  policy's cost as a reference.
 """
 
 from __future__ import annotations
@@ -180,25 +181,42 @@ def effective_threshold(costs, frame: pd.DataFrame, act: int) -> dict:
     }
 
 
-def threshold_curve(costs, test, evaluation) -> dict | None:
-    """Test cost per decision of acting when P(last class) >= t, for t on a grid (binary only)."""
+def _threshold_costs(p: np.ndarray, each: np.ndarray, act: int) -> np.ndarray:
+    """Cost per decision of taking `act` whenever p >= t, for every t on the grid."""
+    acting = p[None, :] >= THRESHOLD_GRID[:, None]
+    return np.where(acting, each[None, :, act], each[None, :, 1 - act]).mean(axis=1)
+
+
+def threshold_curve(
+    costs, test: Part, evaluation, valid: Part, valid_proba: np.ndarray
+) -> dict | None:
+    """Test cost per decision of acting when P(last class) >= t, for t on a grid (binary only).
+
+    The cheapest threshold is chosen on the validation split and reported with its test cost,
+    so the chart does not flatter a threshold picked on the rows it is shown on.
+    """
     ml = evaluation.policies.get("ml")
     if costs.n_classes != 2 or costs.n_decisions != 2 or ml is None or ml.proba is None:
         return None
+    each_valid = costs.cost_of_each_decision(valid.y, valid.frame)
+    positives = valid.y == 1
+    act = int(np.argmin(each_valid[positives].mean(axis=0))) if positives.any() else 1
+    valid_cost = _threshold_costs(valid_proba[:, 1], each_valid, act)
     each = costs.cost_of_each_decision(test.y, test.frame)  # (rows, decisions)
-    act = int(np.argmin(each[test.y == 1].mean(axis=0))) if (test.y == 1).any() else 1
-    p = ml.proba[:, 1]
-    grid = THRESHOLD_GRID
-    acting = p[None, :] >= grid[:, None]
-    cost = np.where(acting, each[None, :, act], each[None, :, 1 - act]).mean(axis=1)
-    best = int(np.argmin(cost))
+    cost = _threshold_costs(ml.proba[:, 1], each, act)
+    best = int(np.argmin(valid_cost))
     return {
         "class": str(costs.classes[1]),
         "decision": costs.decisions[act],
         "otherwise": costs.decisions[1 - act],
-        "grid": [float(g) for g in grid],
+        "grid": [float(g) for g in THRESHOLD_GRID],
         "cost_per_decision": [round(float(c), 6) for c in cost],
-        "best": {"threshold": float(grid[best]), "cost_per_decision": float(cost[best])},
+        "best": {
+            "threshold": float(THRESHOLD_GRID[best]),
+            "cost_per_decision": float(cost[best]),
+            "validation_cost_per_decision": float(valid_cost[best]),
+            "chosen_on": "validation",
+        },
         "ml_threshold": effective_threshold(costs, test.frame, act),
         "policies": {name: float(pe.costs.mean()) for name, pe in evaluation.policies.items()},
     }
@@ -225,7 +243,7 @@ class ModelReport:
 
 
 def explain_model(
-    ml: MLPolicy | None, evaluation: Evaluation, test: Part, spec, costs, seed: int
+    ml: MLPolicy | None, evaluation: Evaluation, test: Part, valid: Part, spec, costs, seed: int
 ) -> ModelReport | None:
     """The ML policy explained on the test split; None when the run has no ML policy."""
     score = evaluation.policies.get(ml.name) if ml is not None else None
@@ -238,5 +256,5 @@ def explain_model(
         trees=int(ml.n_trees_),
         shap=shap_summary(ml, spec, test.frame, seed),
         calibration=calibration,
-        threshold=threshold_curve(costs, test, evaluation),
+        threshold=threshold_curve(costs, test, evaluation, valid, ml.predict_proba(valid.frame)),
     )

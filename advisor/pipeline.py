@@ -128,7 +128,13 @@ def advise(
         rule_report = describe_rule_lists(policies, split.test, case.costs)
     with clock("model", "Explaining the model"):
         model = explain_model(
-            policies.get(roles.treatment), evaluation, split.test, spec, case.costs, case.seed
+            policies.get(roles.treatment),
+            evaluation,
+            split.test,
+            split.valid,
+            spec,
+            case.costs,
+            case.seed,
         )
     with clock("shadow", "Running ML in shadow beside the rules"):
         shadow = run_shadow(

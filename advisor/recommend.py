@@ -13,7 +13,7 @@ import numpy as np
 
 from advisor.bootstrap import interval
 from advisor.case import DecisionContext
-from advisor.economics import DAYS_PER_YEAR, Inputs
+from advisor.economics import Inputs
 from advisor.evaluate import Evaluation
 from advisor.experiment import ExperimentPlan
 from advisor.latency import Latency
@@ -21,52 +21,132 @@ from advisor.maintenance import OPTIONS, Upkeep
 from advisor.roles import Roles
 from advisor.wording import headline, reasons
 
+VOLUME_RANGE = (1e-3, 1e3)  # break-even volumes are searched from 1/1000 to 1000 times today's
 
-def choose(inp: Inputs) -> tuple[str, dict]:
-    """The option and the facts behind it: the rules ship unless ML clears every rules-first test."""
+
+def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The whole decision, run on the estimates (index 0) and on every bootstrap replicate.
+
+    Each replicate's costs per decision stand in for the estimates; the widths of the
+    intervals it needs are those of the estimates (the difference's upper bound moves with
+    the replicate's difference), and the A/B test's days scale as 1 / effect² from the plan.
+    Returns the option per entry and the facts per entry.
+    """
     nets = inp.nets()
     ml_option = inp.ml_option
-    ml_value = float(inp.base[0] - inp.ml[0])
-    capture = float((inp.base[0] - inp.rules[0]) / ml_value) if ml_value > 0 else None
-    diff = inp.ml[1:] - inp.rules[1:]
-    high = np.percentile(diff, 97.5) if diff.size else np.nan
+    ml_value = inp.base - inp.ml
+    with np.errstate(divide="ignore", invalid="ignore"):
+        capture = np.where(ml_value > 0, (inp.base - inp.rules) / ml_value, np.nan)
+    diff = inp.ml - inp.rules  # ML minus the rules: negative when ML is cheaper
+    high = np.percentile(diff[1:], 97.5) if diff.size > 1 else np.nan
+    saving = -diff
+    if inp.enrol_days is None:
+        enrol = np.full(diff.shape, np.inf)
+    elif saving[0] <= 0:  # the plan sizes a test of the control's advantage: keep its days
+        enrol = np.full(diff.shape, float(inp.enrol_days))
+    else:
+        with np.errstate(divide="ignore"):
+            enrol = np.where(saving > 0, inp.enrol_days * (saving[0] / saving) ** 2, np.inf)
     facts = {
-        "ml_option": ml_option,
         "capture": capture,
-        "capture_reached": capture is None or capture >= inp.capture_target,
-        "extra_net": float(nets[ml_option][0] - nets["ship-rules"][0]),
-        "difference_clear": bool(high < 0),
-        "confirmable": inp.enrol_days is not None and inp.enrol_days <= inp.max_experiment_days,
-        "ml_feasible": inp.feasible(ml_option),
+        "capture_reached": np.isnan(capture) | (capture >= inp.capture_target),
+        "extra_net": nets[ml_option] - nets["ship-rules"],
+        "difference_clear": (high + (diff - diff[0])) < 0,
+        "confirmable": enrol <= inp.max_experiment_days,
     }
     rules_first = (
         facts["capture_reached"]
-        or facts["extra_net"] <= 0
-        or not facts["difference_clear"]
-        or not facts["confirmable"]
+        | (facts["extra_net"] <= 0)
+        | ~facts["difference_clear"]
+        | ~facts["confirmable"]
     )
-    if rules_first or not facts["ml_feasible"]:
-        return "ship-rules", facts
-    return ml_option, facts
+    ship_rules = rules_first | (not inp.feasible(ml_option))
+    return np.where(ship_rules, "ship-rules", ml_option), facts
 
 
-def confidence(inp: Inputs, option: str) -> float:
-    """Share of bootstrap resamples in which `option` has the highest net value of the feasible options."""
-    nets = inp.nets()
-    feasible = [o for o in OPTIONS if inp.feasible(o)]
-    stacked = np.vstack([nets[o][1:] for o in feasible])
-    if stacked.shape[1] == 0 or option not in feasible:
-        return float("nan")
-    return float((np.argmax(stacked, axis=0) == feasible.index(option)).mean())
+def choose(inp: Inputs) -> tuple[str, dict]:
+    """The option and the facts behind it: the rules ship unless ML clears every rules-first test."""
+    options, facts = procedure(inp)
+    capture = float(facts["capture"][0])
+    return str(options[0]), {
+        "ml_option": inp.ml_option,
+        "capture": None if np.isnan(capture) else capture,
+        "capture_reached": bool(facts["capture_reached"][0]),
+        "extra_net": float(facts["extra_net"][0]),
+        "difference_clear": bool(facts["difference_clear"][0]),
+        "confirmable": bool(facts["confirmable"][0]),
+        "ml_feasible": inp.feasible(inp.ml_option),
+    }
+
+
+def is_tie(inp: Inputs) -> bool:
+    """Whether every option's policy costs the same in every resample (e.g. pure noise, where
+    each policy ends up taking the same decision): nothing separates the options."""
+    return bool(np.allclose(inp.base, inp.rules) and np.allclose(inp.rules, inp.ml))
+
+
+def confidence(inp: Inputs, option: str) -> float | None:
+    """Share of bootstrap resamples in which the whole decision procedure gives `option`;
+    None for a tie, where agreement says nothing."""
+    if is_tie(inp):
+        return None
+    options, _ = procedure(inp)
+    return float((options[1:] == option).mean()) if options.size > 1 else None
+
+
+def break_even(inp: Inputs) -> dict:
+    """The volume (decisions a day) nearest today's at which the answer flips, found by
+    re-running the decision at other volumes and verified on both sides; or why none does."""
+    now = choose(inp)[0]
+    decide = lambda f: choose(inp.scaled("volume", float(f)))[0]  # noqa: E731
+    factors = np.geomspace(*VOLUME_RANGE, 241)
+    options = np.array([decide(f) for f in factors])
+    flips = np.flatnonzero(options != now)
+    if flips.size == 0:
+        return {"volume_per_day": None, "flips_to": None, "reason": _no_flip(inp, now)}
+    i = int(flips[np.argmin(np.abs(np.log(factors[flips])))])
+    inside, outside = (i + 1, i) if factors[i] < 1 else (i - 1, i)
+    lo, hi = np.log(factors[inside]), np.log(factors[outside])
+    for _ in range(40):  # bisect on the log of the factor
+        mid = (lo + hi) / 2
+        if decide(np.exp(mid)) == options[inside]:
+            lo = mid
+        else:
+            hi = mid
+    flipped = decide(np.exp(hi))
+    return {
+        "volume_per_day": float(np.exp(hi) * inp.decisions_per_day),
+        "flips_to": flipped,
+        "verified": decide(np.exp(lo)) == options[inside] and flipped != options[inside],
+        "reason": None,
+    }
+
+
+def _no_flip(inp: Inputs, option: str) -> str:
+    _, facts = choose(inp)
+    span = f"{VOLUME_RANGE[0] * inp.decisions_per_day:,.3g} to {VOLUME_RANGE[1] * inp.decisions_per_day:,.0f}"
+    if option != "ship-rules":
+        return f"ML stays ahead at every volume from {span} decisions a day."
+    if not facts["ml_feasible"]:
+        return "ML cannot serve this decision (latency or scores in advance), whatever the volume."
+    if facts["capture"] is None:
+        return "ML is not cheaper per decision than the best constant decision, at any volume."
+    if facts["capture_reached"]:
+        return (
+            "The rules capture enough of ML's value per decision; volume scales both alike, "
+            "so no volume changes the answer."
+        )
+    if not facts["difference_clear"]:
+        return (
+            "ML's advantage per decision cannot be told apart from zero; more decisions a day "
+            "do not change that (more test data would)."
+        )
+    return f"No volume from {span} decisions a day changes the answer."
 
 
 def break_even_volume(inp: Inputs) -> float | None:
-    """Decisions per day at which ML's extra net value over the rules is zero, or None if none."""
-    extra_value_per_decision = float(inp.rules[0] - inp.ml[0])
-    extra_upkeep = inp.upkeep[inp.ml_option] - inp.upkeep["ship-rules"]
-    if extra_value_per_decision <= 0 or extra_upkeep <= 0:
-        return None
-    return extra_upkeep / (extra_value_per_decision * DAYS_PER_YEAR)
+    """The volume at which the answer flips (see `break_even`), or None."""
+    return break_even(inp)["volume_per_day"]
 
 
 def sensitivity(inp: Inputs) -> list[dict]:
@@ -83,8 +163,8 @@ class Recommendation:
 
     option: str
     facts: Mapping
-    confidence: float
-    break_even_volume_per_day: float | None
+    confidence: float | None
+    break_even: Mapping
     rules_policy: str
     options: Mapping[str, dict]
     sensitivity: tuple[dict, ...]
@@ -95,6 +175,8 @@ class Recommendation:
     @property
     def confidence_label(self) -> str:
         c = self.confidence
+        if c is None:
+            return "tie"
         return "high" if c >= 0.9 else "moderate" if c >= 0.7 else "low"
 
     def to_dict(self) -> dict:
@@ -104,7 +186,8 @@ class Recommendation:
             "reasons": list(self.reasons),
             "confidence": self.confidence,
             "confidence_label": self.confidence_label,
-            "break_even_volume_per_day": self.break_even_volume_per_day,
+            "break_even_volume_per_day": self.break_even["volume_per_day"],
+            "break_even": dict(self.break_even),
             "rules_policy": self.rules_policy,
             "conditions": dict(self.facts),
             "options": dict(self.options),
@@ -169,7 +252,7 @@ def recommend(
         option=option,
         facts=facts,
         confidence=confidence(inp, option),
-        break_even_volume_per_day=break_even_volume(inp),
+        break_even=break_even(inp),
         rules_policy=rules_name,
         options={
             o: {

@@ -64,8 +64,9 @@ def threshold(curve: Mapping, currency: str = "") -> Markup:
     best = curve["best"]
     desc = (
         f"Cost per decision when the decision {curve['decision']} is taken whenever "
-        f"P({curve['class']}) is at least t. Lowest at t = {best['threshold']:.2f} "
-        f"({charts.tick_label(best['cost_per_decision'])}). "
+        f"P({curve['class']}) is at least t. Cheapest on the validation split at t = "
+        f"{best['threshold']:.2f}, which costs {charts.tick_label(best['cost_per_decision'])} "
+        "on test. "
         + "; ".join(f"{h['name']}: {charts.tick_label(h['value'])}" for h in hlines)
         + "."
     )
