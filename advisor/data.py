@@ -81,6 +81,10 @@ class Split:
     test: Part
     ordered_by: str | None
 
+    def times(self, part: Part) -> pd.Series | None:
+        """The time column of one part, or None when the split is not ordered by time."""
+        return part.frame[self.ordered_by] if self.ordered_by else None
+
     def summary(self) -> dict:
         out = {
             "method": f"time-ordered on {self.ordered_by!r}"

@@ -122,8 +122,23 @@ def resolved_assumptions(overrides: Mapping) -> dict:
     return out
 
 
-def price_options(overrides: Mapping, retrains_per_month: float, horizon_years: float) -> dict:
-    """Hours, money and the annual total of each option (the `maintenance` section)."""
+CONSTANT_NOTE = (
+    "ship-rules keeps the constant decision: there is no rule list to build, review or "
+    "monitor, so it costs nothing to keep"
+)
+
+
+def price_options(
+    overrides: Mapping,
+    retrains_per_month: float,
+    horizon_years: float,
+    constant_rules: bool = False,
+) -> dict:
+    """Hours, money and the annual total of each option (the `maintenance` section).
+
+    `constant_rules`: the rule list that stands for ship-rules is the constant decision,
+    which has nothing to build or keep, so ship-rules costs nothing.
+    """
     a = resolved_assumptions(overrides)
     rate = a["hourly_rate"]["value"]
     retrains = overrides.get("retrains_per_month", retrains_per_month)
@@ -133,8 +148,12 @@ def price_options(overrides: Mapping, retrains_per_month: float, horizon_years: 
         "retrains_source": "assumptions" if "retrains_per_month" in overrides else "drift stage",
         "assumptions": a,
     }
+    if constant_rules:
+        out["note"] = CONSTANT_NOTE
     for option in OPTIONS:
         item = {key: a[f"{option}.{key}"]["value"] for key in PER_OPTION}
+        if constant_rules and option == "ship-rules":
+            item = dict.fromkeys(PER_OPTION, 0.0)
         hours = {
             "rule review": item["rule_review_hours"],
             "retraining": a["retrain_hours"]["value"] * retrains if option in RETRAINED else 0.0,
@@ -168,7 +187,14 @@ class Upkeep:
         return dict(self.details)
 
 
-def price_upkeep(assumptions: Mapping, retrains_per_month: float, horizon_years: float) -> Upkeep:
+def price_upkeep(
+    assumptions: Mapping,
+    retrains_per_month: float,
+    horizon_years: float,
+    constant_rules: bool = False,
+) -> Upkeep:
     """The upkeep of every option from the case's assumptions and the drift stage's cadence."""
-    details = price_options(parse_assumptions(assumptions), retrains_per_month, horizon_years)
+    details = price_options(
+        parse_assumptions(assumptions), retrains_per_month, horizon_years, constant_rules
+    )
     return Upkeep({o: details[o]["annual_cost"] for o in OPTIONS}, details)

@@ -116,13 +116,11 @@ def advise(
         spec = FeatureSpec(data.schema).fit(split.train.frame)
     with clock("fit", "Fitting the policies"):
         policies = fit_policies(case, split, spec)
-        roles = assign_roles(policies, split.valid, case.costs)
+        resamples = case.option("bootstrap_resamples")
+        valid_resampler = resampler_for(split.times(split.valid), resamples, case.seed)
+        roles = assign_roles(policies, split.valid, case.costs, valid_resampler)
     with clock("evaluate", "Evaluating every policy on the test split"):
-        resampler = resampler_for(
-            split.test.frame[split.ordered_by] if split.ordered_by else None,
-            case.option("bootstrap_resamples"),
-            case.seed,
-        )
+        resampler = resampler_for(split.times(split.test), resamples, case.seed)
         evaluation = evaluate(policies, split.test, case.costs, roles, resampler)
     with clock("rules", "Describing the rule lists"):
         rule_report = describe_rule_lists(policies, split.test, case.costs)
@@ -166,7 +164,10 @@ def advise(
         )
     with clock("maintenance", "Pricing the upkeep of each option"):
         upkeep = price_upkeep(
-            case.assumptions, drift.retrains_per_month, case.option("horizon_years")
+            case.assumptions,
+            drift.retrains_per_month,
+            case.option("horizon_years"),
+            constant_rules=roles.control == roles.baseline,
         )
     with clock("recommend", "Weighing the options"):
         inputs = decision_inputs(
@@ -180,7 +181,9 @@ def advise(
             capture_target=case.option("rules_capture_target"),
         )
         baseline_decision = policies[roles.baseline].describe()["details"]["decision"]
-        recommendation = recommend(inputs, roles, experiment, baseline_decision, case.currency)
+        recommendation = recommend(
+            inputs, roles, experiment, baseline_decision, case.currency, len(split.test)
+        )
     payload = assemble(
         case=case.to_dict(),
         data={**data.summary(case.costs), "split": split.summary(), "features": spec.to_dict()},

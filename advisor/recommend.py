@@ -19,7 +19,7 @@ from advisor.experiment import ExperimentPlan
 from advisor.latency import Latency
 from advisor.maintenance import OPTIONS, Upkeep
 from advisor.roles import Roles
-from advisor.wording import headline, reasons
+from advisor.wording import headline, reasons, settle
 
 VOLUME_RANGE = (1e-3, 1e3)  # break-even volumes are searched from 1/1000 to 1000 times today's
 
@@ -170,6 +170,7 @@ class Recommendation:
     sensitivity: tuple[dict, ...]
     headline: str
     reasons: tuple[str, ...]
+    settle: str | None
     currency: str
 
     @property
@@ -192,6 +193,7 @@ class Recommendation:
             "conditions": dict(self.facts),
             "options": dict(self.options),
             "sensitivity": list(self.sensitivity),
+            "settle": self.settle,
             "currency": self.currency,
         }
 
@@ -241,17 +243,23 @@ def option_notes(inp: Inputs) -> dict[str, str | None]:
 
 
 def recommend(
-    inp: Inputs, roles: Roles, experiment: ExperimentPlan, baseline_decision: str, currency: str
+    inp: Inputs,
+    roles: Roles,
+    experiment: ExperimentPlan,
+    baseline_decision: str,
+    currency: str,
+    n_test: int,
 ) -> Recommendation:
     """Choose the option, and say why in numbers."""
     option, facts = choose(inp)
     values, nets = inp.values(), inp.nets()
     notes = option_notes(inp)
     rules_name = roles.control
+    sure = confidence(inp, option)
     return Recommendation(
         option=option,
         facts=facts,
-        confidence=confidence(inp, option),
+        confidence=sure,
         break_even=break_even(inp),
         rules_policy=rules_name,
         options={
@@ -266,9 +274,18 @@ def recommend(
             for o in OPTIONS
         },
         sensitivity=tuple(sensitivity(inp)),
-        headline=headline(option, facts, inp, currency),
+        headline=headline(
+            option,
+            facts,
+            inp,
+            currency,
+            rules_name=rules_name,
+            base_decision=baseline_decision,
+            confidence=sure,
+        ),
         reasons=tuple(
             reasons(inp, facts, rules_name, baseline_decision, experiment.details, currency)
         ),
+        settle=settle(sure, experiment.details, n_test),
         currency=currency,
     )

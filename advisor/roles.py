@@ -2,8 +2,9 @@
 
 The control is the rule list that stands for `ship-rules` (and is the control arm in shadow
 mode and the A/B test), the treatment is the ML policy, and the baseline is the best constant
-decision. The control is chosen on the validation split, so the test split, scored later,
-cannot flatter the choice it reports on.
+decision. The constant is the simplest rule list of all, so it can be the control too: a list
+with rules must beat it by more than noise. The control is chosen on the validation split,
+so the test split, scored later, cannot flatter the choice it reports on.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advisor.bootstrap import Resampler
 from advisor.costs import CostMatrix
 from advisor.data import Part
 from advisor.policy import Policy
@@ -43,29 +45,48 @@ class Roles:
 
 
 def validation_costs(policies: Mapping[str, Policy], valid: Part, costs: CostMatrix) -> dict:
-    """Each policy's realised cost per decision on the validation split."""
+    """Each policy's realised cost per row on the validation split."""
     each = costs.cost_of_each_decision(valid.y, valid.frame)
     rows = np.arange(len(valid))
-    return {
-        name: float(each[rows, policy.decide_codes(valid.frame)].mean())
-        for name, policy in policies.items()
-    }
+    return {name: each[rows, policy.decide_codes(valid.frame)] for name, policy in policies.items()}
 
 
-def assign_roles(policies: Mapping[str, Policy], valid: Part, costs: CostMatrix) -> Roles:
-    """The roles, with the control chosen as the cheaper rule list on the validation split."""
-    cost = validation_costs(policies, valid, costs)
+def beats_constant(
+    list_costs: np.ndarray, constant_costs: np.ndarray, resampler: Resampler
+) -> bool:
+    """Whether a rule list costs less than the constant decision by more than noise: the
+    one-sided 95 % bootstrap bound of its paired saving per decision is above zero."""
+    reps = resampler.means(list_costs - constant_costs)[:, 0]
+    return bool(np.percentile(reps, 95) < 0)
+
+
+def assign_roles(
+    policies: Mapping[str, Policy], valid: Part, costs: CostMatrix, resampler: Resampler
+) -> Roles:
+    """The roles, with the control chosen on the validation split: the cheapest rule list that
+    beats the constant decision by more than noise, else the constant decision itself (the
+    simplest rule list of all). `resampler` resamples the validation rows."""
+    per_row = validation_costs(policies, valid, costs)
+    cost = {name: float(c.mean()) for name, c in per_row.items()}
     lists = [n for n in RULE_LISTS if n in policies]
-    control = min(lists, key=lambda n: cost[n]) if lists else BASELINE
-    if len(lists) > 1:
+    clear = [n for n in lists if beats_constant(per_row[n], per_row[BASELINE], resampler)]
+    if clear:
+        control = min(clear, key=lambda n: cost[n])
+        others = [n for n in clear if n != control]
         reason = (
-            f"{control!r} costs less than {next(n for n in lists if n != control)!r} on the "
-            "validation split"
+            f"{control!r} beats the constant decision by more than noise on the validation split"
         )
+        if others:
+            reason += f" and costs less there than {others[0]!r}"
     elif lists:
-        reason = f"{control!r} is the only rule list"
+        control = BASELINE
+        reason = (
+            "no rule list beats the constant decision by more than noise on the validation "
+            "split, so the constant decision (the simplest rule list) stands for the rules"
+        )
     else:
-        reason = "no rule list was fitted, so the best constant decision stands for the rules"
+        control = BASELINE
+        reason = "no rule list was fitted, so the constant decision stands for the rules"
     return Roles(
         control=control,
         treatment=TREATMENT if TREATMENT in policies else None,

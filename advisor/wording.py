@@ -40,15 +40,19 @@ def reasons(
     values, nets = inp.values(), inp.nets()
     ml_option = facts["ml_option"]
     rules_label = "hand-written rules" if rules_name == "expert-rules" else "learned rules"
-    if rules_name == "baseline":
-        rules_label = "best constant decision (no rule list was fitted)"
     out = []
+    if rules_name == "baseline":
+        out.append(
+            f"No rule list beats always '{base_decision}' by more than noise on the validation "
+            f"split, so the simplest rule list of all, always '{base_decision}', stands for the "
+            "rules: nothing to build or maintain."
+        )
     if facts["capture"] is None:
         out.append(
             f"ML does not beat the best constant decision ('{base_decision}') on the test data, "
             "so it adds no value for the rules to capture."
         )
-    else:
+    elif rules_name != "baseline":
         ml_value = inp.base[1:] - inp.ml[1:]
         with np.errstate(divide="ignore", invalid="ignore"):
             reps = np.where(ml_value > 0, (inp.base[1:] - inp.rules[1:]) / ml_value, np.nan)
@@ -124,26 +128,94 @@ def reasons(
     return out
 
 
-def headline(option: str, facts: Mapping, inp: Inputs, cur: str) -> str:
-    """The answer in one sentence: the option and its deciding reason."""
+def headline(
+    option: str,
+    facts: Mapping,
+    inp: Inputs,
+    cur: str,
+    *,
+    rules_name: str,
+    base_decision: str,
+    confidence: float | None,
+) -> str:
+    """The answer in one sentence or two: whether any option pays for itself first, then the
+    option and its deciding reason, leaning rather than telling when confidence is low."""
+    if option == "ship-rules" and rules_name == "baseline":
+        core = (
+            f"Keep it simple: always {base_decision}; neither a rule list nor a model pays for "
+            "its upkeep here."
+        )
+        return _hedged(core, confidence)
     if option != "ship-rules":
         days = f"{inp.enrol_days:,.0f}"
-        return (
+        plural = "s" if inp.enrol_days != 1 else ""
+        core = (
             f"{LABELS[option]}: after upkeep it nets {money(facts['extra_net'], cur)} a year more "
-            f"than the rules, and an A/B test can confirm the gain in {days} day{'s' if inp.enrol_days != 1 else ''} of traffic."
+            f"than the rules, and an A/B test can confirm the gain in {days} day{plural} of traffic."
         )
-    if facts["capture"] is not None and facts["capture"] >= 1:
-        why = f"they do at least as well as ML ({pct(facts['capture'])} of its value) on the test data"
-    elif facts["capture"] is not None and facts["capture_reached"]:
-        why = f"they capture {pct(facts['capture'])} of the value ML would add"
-    elif facts["capture"] is None:
-        why = "ML adds no value over the best constant decision"
-    elif facts["extra_net"] <= 0:
-        why = "ML's extra value does not cover its extra upkeep"
-    elif not facts["difference_clear"]:
-        why = "ML's advantage over the rules cannot be told apart from zero on the test data"
-    elif not facts["confirmable"]:
-        why = f"an A/B test could not confirm ML's advantage within {inp.max_experiment_days:,.0f} days"
     else:
-        why = f"the model misses the {inp.budget_ms:g} ms latency budget for this live decision"
-    return f"Ship the rules: {why}."
+        core = f"Ship the rules: {_why_rules(facts, inp)}."
+    return _none_pays(inp, cur) + _hedged(core, confidence)
+
+
+def _why_rules(facts: Mapping, inp: Inputs) -> str:
+    if facts["capture"] is not None and facts["capture"] >= 1:
+        return f"they do at least as well as ML ({pct(facts['capture'])} of its value) on the test data"
+    if facts["capture"] is not None and facts["capture_reached"]:
+        return f"they capture {pct(facts['capture'])} of the value ML would add"
+    if facts["capture"] is None:
+        return "ML adds no value over the best constant decision"
+    if facts["extra_net"] <= 0:
+        return "ML's extra value does not cover its extra upkeep"
+    if not facts["difference_clear"]:
+        return "ML's advantage over the rules cannot be told apart from zero on the test data"
+    if not facts["confirmable"]:
+        return f"an A/B test could not confirm ML's advantage within {inp.max_experiment_days:,.0f} days"
+    return f"the model misses the {inp.budget_ms:g} ms latency budget for this live decision"
+
+
+def _none_pays(inp: Inputs, cur: str) -> str:
+    """A first sentence when no feasible option clearly pays for its upkeep, else ''."""
+    nets = inp.nets()
+    feasible = [o for o in nets if inp.feasible(o)]
+    best = max(feasible, key=lambda o: nets[o][0])
+    net = interval(float(nets[best][0]), nets[best][1:])
+    if net["low"] is not None and net["low"] > 0:
+        return ""
+    return (
+        f"No option clearly pays for its upkeep here: the best, {best}, nets "
+        f"{money(net['estimate'], cur)} a year ({money(net['low'], cur)} to "
+        f"{money(net['high'], cur)}). "
+    )
+
+
+LEAN_BELOW = 0.6
+
+
+def _hedged(core: str, confidence: float | None) -> str:
+    """The headline as it is, or leaning when the data cannot separate the options."""
+    if confidence is None:
+        return f"The data cannot tell the options apart (a tie). {core}"
+    if confidence >= LEAN_BELOW:
+        return core
+    verb, _, rest = core.partition(": ")
+    return (
+        f"Lean towards “{verb}”, but the data cannot separate the options (this answer holds "
+        f"in {pct(confidence)} of resamples): {rest}"
+    )
+
+
+def settle(confidence: float | None, experiment: Mapping, n_test: int) -> str | None:
+    """What would settle a low-confidence answer, or None when the answer is settled."""
+    if confidence is not None and confidence >= LEAN_BELOW:
+        return None
+    more = (
+        f"More labelled data: the intervals come from {n_test:,} test rows and narrow with the "
+        "square root of that number."
+    )
+    if experiment.get("confirmable_within_max_days"):
+        return (
+            f"{more} Or run the A/B test: {experiment['n_per_arm']:,} units per arm, "
+            f"{experiment['days_needed']:,.0f} days until the answer."
+        )
+    return f"{more} An A/B test could not settle it within {experiment.get('max_experiment_days', 90):g} days."

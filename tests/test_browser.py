@@ -138,3 +138,22 @@ def test_report_in_chromium(bundled_reports: dict, browser, name: str, width: st
         assert page.locator("script").count() == 0
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_summary_options_table_fits_a_phone(bundled_reports: dict, browser, name: str):
+    """At 375 px the options table shows every net value without scrolling sideways."""
+    page = browser.new_page(viewport={"width": WIDTHS["phone"], "height": 900})
+    try:
+        page.goto(bundled_reports[name]["path"].as_uri(), wait_until="load")
+        wrap = page.locator("#summary table.options").locator("xpath=..")
+        scroll, client = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+        assert scroll <= client, f"the options table is {scroll}px wide in {client}px"
+        nets = page.locator("#summary table.options tr > td:last-child")
+        assert nets.count() == 3
+        for i in range(3):
+            box = nets.nth(i).bounding_box()
+            assert box["x"] + box["width"] <= WIDTHS["phone"]
+            assert nets.nth(i).inner_text().strip()[0] in "0123456789−"
+    finally:
+        page.close()

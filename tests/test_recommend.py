@@ -17,6 +17,7 @@ from advisor.recommend import (
     is_tie,
     sensitivity,
 )
+from advisor.wording import headline, settle
 
 
 def test_default_upkeep_matches_the_design_table():
@@ -158,3 +159,40 @@ def test_sensitivity_table():
         for r in sensitivity(_inputs(decisions_per_day=150.0, enrol_days=10.0 * 1000 / 150))
     }
     assert flips[("volume", 0.5)] == "ship-rules" and flips[("volume", 2.0)] == "batch-ml"
+
+
+def _headline(inp, **kw):
+    option, facts = choose(inp)
+    context = {"rules_name": "rules", "base_decision": "approve", "confidence": 0.95} | kw
+    return option, headline(option, facts, inp, "USD", **context)
+
+
+def test_when_no_option_pays_for_itself_the_headline_says_so_first():
+    option, text = _headline(_inputs(decisions_per_day=2.0))  # 2 a day: upkeep dwarfs value
+    assert option == "ship-rules"
+    assert text.startswith(
+        "No option clearly pays for its upkeep here: the best, ship-rules, nets −"
+    )
+    assert "Ship the rules:" in text
+    _, paying = _headline(_inputs())
+    assert paying.startswith("Ship a batch ML model:")
+
+
+def test_the_constant_decision_shipped_is_named_in_words():
+    option, text = _headline(_inputs(rules=10.0, ml=9.99, sd=0.5), rules_name="baseline")
+    assert option == "ship-rules"
+    assert text == (
+        "Keep it simple: always approve; neither a rule list nor a model pays for its upkeep here."
+    )
+
+
+def test_low_confidence_leans_and_says_what_would_settle_it():
+    _, text = _headline(_inputs(), confidence=0.55)
+    assert text.startswith("Lean towards “Ship a batch ML model”, but the data cannot separate")
+    assert "holds in 55% of resamples" in text
+    plan = {"confirmable_within_max_days": True, "n_per_arm": 1234, "days_needed": 40.0}
+    assert "Or run the A/B test: 1,234 units per arm, 40 days" in settle(0.55, plan, 2000)
+    assert "2,000 test rows" in settle(0.55, plan, 2000)
+    assert settle(0.95, plan, 2000) is None
+    _, tie = _headline(_inputs(), confidence=None)
+    assert tie.startswith("The data cannot tell the options apart (a tie).")

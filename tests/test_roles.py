@@ -9,6 +9,7 @@ import pandas as pd
 from conftest import synthetic_frame
 
 import advisor
+from advisor.bootstrap import Resampler
 from advisor.costs import CostMatrix
 from advisor.data import Part
 from advisor.roles import assign_roles
@@ -21,32 +22,59 @@ COSTS = CostMatrix.from_mapping(
 class Constant:
     """A stand-in policy that always takes one decision."""
 
-    def __init__(self, name: str, code: int) -> None:
-        self.name, self.code = name, code
+    def __init__(self, code: int) -> None:
+        self.code = code
 
     def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
         return np.full(len(frame), self.code)
 
 
-def part(yes_share: float, n: int = 100) -> Part:
-    y = (np.arange(n) < yes_share * n).astype(np.int64)
-    return Part(pd.DataFrame({"x": np.zeros(n)}), y)
+class CallWhere:
+    """A stand-in rule list: call where column `x` is 1, else skip."""
+
+    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
+        return (frame["x"].to_numpy() == 1).astype(int)
 
 
-def test_control_is_the_rule_list_cheaper_on_validation():
+def part(yes: np.ndarray, x: np.ndarray | None = None) -> Part:
+    x = yes if x is None else x
+    return Part(pd.DataFrame({"x": x.astype(int)}), yes.astype(np.int64))
+
+
+def roles_of(policies, valid: Part):
+    return assign_roles(policies, valid, COSTS, Resampler(2000, 0))
+
+
+def test_control_is_the_cheapest_rule_list_that_clearly_beats_the_constant():
+    yes = (np.arange(400) % 10 == 0).astype(int)  # 10 % positives: skipping is the constant
     policies = {
-        "baseline": Constant("baseline", 0),
-        "rules": Constant("rules", 0),
-        "expert-rules": Constant("expert-rules", 1),
-        "ml": Constant("ml", 1),
+        "baseline": Constant(0),
+        "rules": CallWhere(),  # calls exactly the positives: 3 a row cheaper than skipping
+        "expert-rules": Constant(1),  # calls everyone: dearer than the constant
+        "ml": Constant(1),
     }
-    # Few positives: skipping (rules) is cheaper than calling (expert-rules), and vice versa.
-    assert assign_roles(policies, part(0.05), COSTS).control == "rules"
-    roles = assign_roles(policies, part(0.5), COSTS)
-    assert roles.control == "expert-rules" and roles.treatment == "ml"
-    assert roles.validation_cost["expert-rules"] == 0.5 * 10 + 0.5 * 30
+    roles = roles_of(policies, part(yes))
+    assert roles.control == "rules" and roles.treatment == "ml"
+    assert roles.validation_cost["expert-rules"] == 0.9 * 10 + 0.1 * 30
+    # A list that calls all positives and, wrongly, enough others to cost more: the constant.
+    wrong = np.where(np.arange(400) % 10 < 9, 1, 0)
+    assert roles_of(policies, part(yes, wrong)).control == "baseline"
     no_lists = {k: v for k, v in policies.items() if "rules" not in k}
-    assert assign_roles(no_lists, part(0.5), COSTS).control == "baseline"
+    assert roles_of(no_lists, part(yes)).control == "baseline"
+
+
+def test_a_rule_list_no_better_than_noise_leaves_the_constant_in_charge():
+    rng = np.random.default_rng(0)
+    yes = (rng.random(2000) < 0.1).astype(int)
+    # The list calls 40 random rows: it saves 70 on the positives among them and loses 10 on
+    # the others, so on average it is worse: however the sample falls, it is not clearly better.
+    calls = np.zeros(2000, dtype=int)
+    calls[rng.choice(2000, 40, replace=False)] = 1
+    policies = {"baseline": Constant(0), "rules": CallWhere(), "ml": Constant(1)}
+    roles = roles_of(policies, part(yes, calls))
+    assert roles.control == "baseline" and "more than noise" in roles.reason
+    # The same list with the same rows, but calling the positives: clearly better.
+    assert roles_of(policies, part(yes, yes)).control == "rules"
 
 
 def _analyse(tmp_path, frame: pd.DataFrame) -> advisor.Result:
@@ -62,7 +90,7 @@ def _analyse(tmp_path, frame: pd.DataFrame) -> advisor.Result:
             costs:
               decisions: [skip, call]
               matrix:
-                "no":  {skip: 0, call: 10}
+                "no":  {skip: 0, call: 40}
                 "yes": {skip: 100, call: 30}
             options: {bootstrap_resamples: 200}
             """
@@ -87,3 +115,50 @@ def test_changing_only_the_test_rows_cannot_change_the_control(tmp_path):
     assert before.data["roles"] == after.data["roles"]
     assert after.data["roles"]["control"] == "rules"
     assert after.data["recommendation"]["rules_policy"] == "rules"
+
+
+def test_rule_lists_no_better_than_the_constant_ship_the_constant(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 1500
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n).astype(float),
+            "plan": rng.choice(["basic", "plus", "premium"], n),
+            "outcome": rng.choice(["no", "yes"], n, p=[0.8, 0.2]),  # no signal at all
+        }
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "hunch.yaml").write_text(
+        'name: hunch\ndefault: skip\nrules:\n  - when: plan == "basic" and age < 40\n'
+        "    decide: call\n"
+    )
+    (tmp_path / "c.yaml").write_text(
+        textwrap.dedent(
+            """
+            data: d.csv
+            target: outcome
+            rules: hunch.yaml
+            costs:
+              decisions: [skip, call]
+              matrix:
+                "no":  {skip: 0, call: 10}
+                "yes": {skip: 20, call: 12}
+            decision: {volume: 200 per day}
+            options: {bootstrap_resamples: 500}
+            """
+        )
+    )
+    result = advisor.advise(tmp_path / "c.yaml")
+    data = result.data
+    cost = data["roles"]["validation_cost_per_decision"]
+    assert cost["expert-rules"] > cost["baseline"]  # the hunch loses money on validation
+    assert data["roles"]["control"] == "baseline"
+    rec = data["recommendation"]
+    assert (
+        rec["rules_policy"] == "baseline" and rec["options"]["ship-rules"]["policy"] == "baseline"
+    )
+    assert data["maintenance"]["ship-rules"]["annual_cost"] == 0.0
+    assert rec["option"] == "ship-rules"
+    assert rec["headline"].endswith(
+        "Keep it simple: always skip; neither a rule list nor a model pays for its upkeep here."
+    )

@@ -35,8 +35,7 @@ def _validation_summary(case, split, policy) -> tuple[dict, list[dict]]:
     valid = split.valid
     each = case.costs.cost_of_each_decision(valid.y, valid.frame)
     realised = each[range(len(valid)), policy.decide_codes(valid.frame)]
-    times = valid.frame[split.ordered_by] if split.ordered_by else None
-    resampler = resampler_for(times, case.option("bootstrap_resamples"), case.seed)
+    resampler = resampler_for(split.times(valid), case.option("bootstrap_resamples"), case.seed)
     reps = resampler.means(realised)[:, 0]
     overall = interval(float(realised.mean()), reps)
     return overall, policy.report(policy.spec.clean(valid.frame), each)["rules"]
