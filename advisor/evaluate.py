@@ -64,6 +64,12 @@ class Evaluation:
         """The policy's test cost per decision (the point estimate)."""
         return float(self.policies[name].cost_per_decision["estimate"])
 
+    def arms(self, roles: Roles) -> tuple[PolicyScore, PolicyScore] | None:
+        """The control's and the ML treatment's scores, or None when either is missing."""
+        if roles.treatment is None or roles.control not in self.policies:
+            return None
+        return self.policies[roles.control], self.policies[roles.treatment]
+
     def series(self, name: str) -> np.ndarray:
         """[estimate, *bootstrap replicates] of the policy's cost per decision."""
         return np.concatenate([[self.cost(name)], self.replicates[name]])

@@ -357,10 +357,10 @@ def plan_ab_test(
     seed: int,
 ) -> ExperimentPlan:
     """Size, time and simulate the A/B test, and put the rollout around it on a calendar."""
-    control, treatment = roles.control, roles.treatment
-    if treatment is None or control not in evaluation.policies:
+    arms = evaluation.arms(roles)
+    if arms is None:
         return ExperimentPlan(False, details={"reason": "no ML policy or control policy"})
-    c, t = evaluation.policies[control], evaluation.policies[treatment]
+    (c, t), control, treatment = arms, roles.control, roles.treatment
     plan = plan_experiment(
         c.costs,
         t.costs,

@@ -177,10 +177,10 @@ def run_shadow(
     volume_per_day: float,
 ) -> Shadow:
     """Where the ML treatment and the control disagree on the test split, and who was right."""
-    control, treatment = roles.control, roles.treatment
-    if treatment is None or control not in evaluation.policies:
+    arms = evaluation.arms(roles)
+    if arms is None:
         return Shadow(False, details={"reason": "no ML policy or control policy"})
-    c, t = evaluation.policies[control], evaluation.policies[treatment]
+    (c, t), control, treatment = arms, roles.control, roles.treatment
     summary = shadow_summary(
         c.decisions, t.decisions, c.costs, t.costs, list(decisions), evaluation.resampler
     )
