@@ -13,6 +13,7 @@ import pandas as pd
 from advisor.costs import CostMatrix
 from advisor.errors import InputError
 from advisor.maintenance import parse_assumptions
+from advisor.timecolumn import check_time_unit
 
 DAYS_PER = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
 TIMINGS = ("periodic", "live")
@@ -25,6 +26,7 @@ _KNOWN_KEYS = {
     "data",
     "target",
     "time",
+    "time_unit",
     "ignore",
     "currency",
     "costs",
@@ -70,6 +72,7 @@ class Case:
     frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     question: str = ""
     time: str | None = None
+    time_unit: str | None = None
     ignore: tuple[str, ...] = ()
     currency: str = "USD"
     decision: DecisionContext = DecisionContext()
@@ -91,6 +94,7 @@ class Case:
             "data": _shown(self.data_path) or "<data frame>",
             "target": self.target,
             "time": self.time,
+            "time_unit": self.time_unit,
             "ignore": list(self.ignore),
             "currency": self.currency,
             "costs": self.costs.to_dict(),
@@ -230,6 +234,13 @@ def _name_list(raw: object, where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _time_unit(time: object, unit: object) -> str | None:
+    """The time column's unit: for numeric time (an ordering, or Unix time); needs a column."""
+    if unit is not None and not time:
+        raise InputError("a time unit needs a time column ('time')", where="time_unit")
+    return check_time_unit(unit)
+
+
 def _seed(raw: object, where: str = "seed") -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
         raise InputError(f"expected a non-negative whole number, got {raw!r}", where=where)
@@ -300,6 +311,7 @@ def _case_from_mapping(raw: Mapping, path: Path) -> Case:
         data_path=data_path,
         target=raw["target"],
         time=raw.get("time"),
+        time_unit=_time_unit(raw.get("time"), raw.get("time_unit")),
         ignore=_name_list(raw.get("ignore"), "ignore"),
         currency=raw.get("currency", "USD"),
         costs=parse_costs(raw["costs"]),
@@ -320,6 +332,7 @@ def case_from_arguments(
     name: str | None = None,
     question: str = "",
     time: str | None = None,
+    time_unit: str | None = None,
     ignore: tuple[str, ...] | list[str] = (),
     currency: str = "USD",
     volume: str | float = "1000 per day",
@@ -369,6 +382,7 @@ def case_from_arguments(
         frame=frame,
         target=target,
         time=time,
+        time_unit=_time_unit(time, time_unit),
         ignore=tuple(ignore),
         currency=currency,
         costs=matrix,

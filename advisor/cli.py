@@ -97,6 +97,11 @@ def demo(out: Path, seed: int | None, quiet: bool) -> None:
 @click.option("--latency-budget-ms", type=float, default=100.0, show_default=True)
 @click.option("--label-delay-days", type=float, default=30.0, show_default=True)
 @click.option("--time", "time_column", help="Timestamp column: time-ordered split and drift.")
+@click.option(
+    "--time-unit",
+    help="Unit of a numeric time column: day, week, month, quarter, year, period, "
+    "epoch_seconds or epoch_milliseconds.",
+)
 @click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Expert rule file.")
 @click.option("--currency", default="USD", show_default=True)
@@ -146,6 +151,7 @@ def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> N
                 latency_budget_ms=opts["latency_budget_ms"],
                 label_delay_days=opts["label_delay_days"],
                 time=opts.get("time_column"),
+                time_unit=opts.get("time_unit"),
                 ignore=tuple(opts.get("ignore") or ()),
                 rules=opts.get("rules_file"),
                 currency=opts["currency"],
@@ -160,7 +166,16 @@ def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> N
     run_guarded(work)
 
 
-_DATA_ONLY = {"target", "cost_fp", "cost_fn", "positive", "time_column", "ignore", "rules_file"}
+_DATA_ONLY = {
+    "target",
+    "cost_fp",
+    "cost_fn",
+    "positive",
+    "time_column",
+    "time_unit",
+    "ignore",
+    "rules_file",
+}
 
 
 @main.command()

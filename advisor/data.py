@@ -12,6 +12,7 @@ import pandas as pd
 
 from advisor.costs import CostMatrix, label_key
 from advisor.errors import InputError
+from advisor.timecolumn import normalise_time, time_text
 
 KINDS = ("numeric", "boolean", "categorical", "datetime")
 _BOOL_TEXT = {"true", "false"}
@@ -26,12 +27,14 @@ class Schema:
     target: str
     time: str | None = None
     cost_columns: tuple[str, ...] = ()
+    time_unit: str | None = None  # None: timestamps (tz-naive UTC); else the numeric unit
 
     def to_dict(self) -> dict:
         return {
             "features": dict(self.features),
             "target": self.target,
             "time": self.time,
+            "time_unit": self.time_unit,
             "cost_columns": list(self.cost_columns),
         }
 
@@ -80,6 +83,7 @@ class Split:
     valid: Part
     test: Part
     ordered_by: str | None
+    time_unit: str | None = None
 
     def times(self, part: Part) -> pd.Series | None:
         """The time column of one part, or None when the split is not ordered by time."""
@@ -96,7 +100,7 @@ class Split:
             out[name] = {"rows": len(part)}
             if self.ordered_by:
                 t = part.frame[self.ordered_by]
-                out[name]["from"], out[name]["to"] = str(t.min()), str(t.max())
+                out[name]["from"], out[name]["to"] = time_text(t.min()), time_text(t.max())
         return out
 
 
@@ -185,7 +189,7 @@ def infer_kind(series: pd.Series) -> str:
         return "boolean"
     sample = values.iloc[:: max(1, len(values) // 500)].astype(str)
     if sample.str.match(r"^\d{4}-\d{2}-\d{2}").mean() > 0.95:
-        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)
         if parsed.notna().mean() > 0.95:
             return "datetime"
     return "categorical"
@@ -262,8 +266,13 @@ def load_dataset(case) -> Dataset:
         if not np.isfinite(values.to_numpy(dtype=float)).all():
             raise InputError(f"cost column {col!r} holds an infinite value", where=where)
 
+    time_unit = None
     if case.time:
-        frame = frame.assign(**{case.time: _parse_time(frame[case.time], case.time, where)})
+        values, time_unit, notes = normalise_time(
+            frame[case.time], case.time, where, case.time_unit
+        )
+        frame = frame.assign(**{case.time: values})
+        warnings.extend(notes)
         bad_time = frame[case.time].isna()
         if bad_time.any():
             warnings.append(f"{int(bad_time.sum())} rows with a missing time were dropped.")
@@ -296,7 +305,11 @@ def load_dataset(case) -> Dataset:
     warnings.extend(_leak_warnings(frame, y, features, case.target))
     sha = frame_sha256(case.frame) if case.frame is not None else file_sha256(case.data_path)
     schema = Schema(
-        features=features, target=case.target, time=case.time, cost_columns=costs.columns
+        features=features,
+        target=case.target,
+        time=case.time,
+        cost_columns=costs.columns,
+        time_unit=time_unit,
     )
     return Dataset(
         frame=frame,
@@ -307,21 +320,6 @@ def load_dataset(case) -> Dataset:
         warnings=warnings,
         dropped_rows=dropped,
     )
-
-
-def _parse_time(series: pd.Series, column: str, where: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return series
-    if pd.api.types.is_numeric_dtype(series):
-        raise InputError(f"time column {column!r} holds numbers, not timestamps", where=where)
-    parsed = pd.to_datetime(series, errors="coerce", format="mixed")
-    bad = parsed.isna() & series.notna()
-    if bad.any():
-        raise InputError(
-            f"time column {column!r} has a value that is not a timestamp: {series[bad].iloc[0]!r}",
-            where=where,
-        )
-    return parsed
 
 
 def _looks_like_id(series: pd.Series, kind: str) -> bool:
@@ -395,4 +393,10 @@ def split_dataset(data: Dataset, seed: int) -> Split:
     made = [Part(frame=data.frame.iloc[p].reset_index(drop=True), y=data.y[p]) for p in parts]
     if len(np.unique(made[0].y)) < 2:
         raise InputError("the training split holds a single class; the data cannot be learned from")
-    return Split(train=made[0], valid=made[1], test=made[2], ordered_by=time)
+    return Split(
+        train=made[0],
+        valid=made[1],
+        test=made[2],
+        ordered_by=time,
+        time_unit=data.schema.time_unit if time else None,
+    )

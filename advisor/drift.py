@@ -36,6 +36,7 @@ from advisor.psi import (
     psi_flag,
 )
 from advisor.roles import Roles
+from advisor.timecolumn import months_between, time_text
 
 MIN_WINDOWS, MAX_WINDOWS, MIN_ROWS = 6, 12, 300
 MIN_WINDOW_ROWS = 200  # below this a window's PSI and cost say too little to act on
@@ -43,7 +44,6 @@ WINDOW_RESAMPLES = 500
 DEFAULT_RETRAINS_PER_MONTH = 1.0
 MIN_RETRAINS, MAX_RETRAINS = 0.25, 4.0
 DECAY_TOLERANCE = 0.10
-DAYS_PER_MONTH = 365.25 / 12
 
 
 def window_count(n: int) -> int:
@@ -159,6 +159,7 @@ def assess_drift(
     seed: int = 0,
     train_end: object = None,
     treatment: str | None = "ml",
+    time_unit: str | None = None,
 ) -> dict:
     """Per time window of the test split: costs, ML's advantage, PSI; and the cadence.
 
@@ -168,10 +169,17 @@ def assess_drift(
     WINDOW_RESAMPLES) gives each window's intervals; with time blocks, a window's blocks are
     resampled. `train_end` (default: the latest training time) dates how soon after training
     drift appears. A feature is flagged in a window only when its PSI exceeds both the
-    conventional level and what sampling noise reaches at that window's size.
+    conventional level and what sampling noise reaches at that window's size. `time_unit` is
+    None for timestamps, else the unit of a numeric time column (see `advisor.timecolumn`).
     """
     resampler = resampler or Resampler(WINDOW_RESAMPLES, seed)
-    times = pd.to_datetime(test[time_column]).to_numpy()
+    if time_unit is None:
+        times = pd.to_datetime(test[time_column]).to_numpy()
+        last = train_end if train_end is not None else train[time_column].max()
+        fitted = pd.Timestamp(last).to_datetime64()
+    else:
+        times = pd.to_numeric(test[time_column]).to_numpy(dtype=float)
+        fitted = float(train_end if train_end is not None else train[time_column].max())
     order = np.argsort(times, kind="stable")
     chunks = [c for c in np.array_split(order, window_count(len(test))) if len(c)]
     names = list(costs)
@@ -184,7 +192,6 @@ def assess_drift(
         expected["prediction"] = binners["prediction"].counts(pd.Series(train_prediction))
     noise = NoiseLevels(expected, seed)
     origin = times[order[0]]
-    fitted = pd.Timestamp(train_end if train_end is not None else train[time_column].max())
     windows = []
     for i, idx in enumerate(chunks):
         cols = [np.asarray(costs[n], dtype=float)[idx] for n in names]
@@ -210,10 +217,13 @@ def assess_drift(
         flags = {f: psi_flag(values[f], levels[f]) for f in binners}
         window = {
             "index": i,
-            "start": str(pd.Timestamp(start)),
-            "end": str(pd.Timestamp(end)),
-            "mid_months": _months(mid - origin),
-            "months_since_training": _months(mid - fitted.to_datetime64()),
+            "start": time_text(start),
+            "end": time_text(end),
+            "mid_months": months_between(mid - origin, time_unit),
+            "months_since_training": months_between(mid - fitted, time_unit),
+            "since_training": (
+                months_between(mid - fitted, None) if time_unit is None else float(mid - fitted)
+            ),
             "n": len(idx),
             "cost_per_decision": {n: interval(est[j], reps[:, j]) for j, n in enumerate(names)},
             "ml_advantage": interval(est[-1], reps[:, -1]) if has_adv else None,
@@ -229,7 +239,17 @@ def assess_drift(
         windows.append(window)
     major = [w for w in windows if w["flags"]["major"]]
     cadence = None
-    if has_adv:
+    if has_adv and windows[0]["mid_months"] is None:
+        cadence = {
+            "retrains_per_month": DEFAULT_RETRAINS_PER_MONTH,
+            "method": "default",
+            "reason": (
+                f"The time column counts periods of unknown length, so ML's decay cannot be "
+                "turned into retrains a month (set time_unit to day, week, month, quarter or "
+                f"year); using the stated default of {DEFAULT_RETRAINS_PER_MONTH:g} retrain a month."
+            ),
+        }
+    elif has_adv:
         first = major[0] if major else None
         cadence = retraining_cadence(
             windows,
@@ -248,7 +268,9 @@ def assess_drift(
     return {
         "assessable": True,
         "time_column": time_column,
-        "training_end": str(fitted),
+        "time_unit": time_unit,
+        "since_training_unit": "months" if time_unit is None else f"{time_unit}s",
+        "training_end": time_text(fitted),
         "control": control,
         "treatment": treatment,
         "windows": windows,
@@ -290,10 +312,6 @@ class NoiseLevels:
             offset = list(self.expected).index(feature)
             self.cache[key] = noise_threshold(self.expected[feature], rows, self.seed + offset)
         return self.cache[key]
-
-
-def _months(delta) -> float:
-    return float(delta / np.timedelta64(1, "D")) / DAYS_PER_MONTH
 
 
 def not_assessable(reason: str) -> dict:
@@ -355,5 +373,6 @@ def track_drift(
         resampler=replace(evaluation.resampler, resamples=WINDOW_RESAMPLES),
         seed=seed,
         treatment=roles.treatment,
+        time_unit=split.time_unit,
     )
     return Drift(True, details["retrains_per_month"], details)
