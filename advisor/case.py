@@ -252,6 +252,8 @@ def load_case(path: str | Path) -> Case:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError("a folder, not a file: expected a case file", where=str(path))
     if not path.is_file():
         raise InputError("no such case file", where=str(path))
     try:
@@ -264,6 +266,8 @@ def load_case(path: str | Path) -> Case:
         ) from None
     except UnicodeDecodeError:
         raise InputError("not a UTF-8 text file", where=str(path)) from None
+    if raw is None:
+        raise InputError("the case file is empty", where=str(path))
     if not isinstance(raw, Mapping):
         raise InputError(
             "expected a mapping of case fields (name, data, target, costs, ...)", where=str(path)
@@ -271,9 +275,19 @@ def load_case(path: str | Path) -> Case:
     try:
         return _case_from_mapping(raw, path)
     except InputError as exc:
-        if exc.where and not exc.where.startswith(str(path)):
+        if not (exc.where or "").startswith(str(path)):
             raise InputError(str(exc), where=str(path)) from None
         raise
+
+
+def _existing_file(base: Path, name: str, what: str, where: str) -> Path:
+    """`name` resolved against the case file's folder; it must be a file."""
+    path = (base / name).resolve()
+    if path.is_dir():
+        raise InputError(f"{what} {name!r} is a folder, not a file ({path})", where=where)
+    if not path.is_file():
+        raise InputError(f"{what} {name!r} not found (looked in {path})", where=where)
+    return path
 
 
 def _case_from_mapping(raw: Mapping, path: Path) -> Case:
@@ -289,20 +303,12 @@ def _case_from_mapping(raw: Mapping, path: Path) -> Case:
     if raw.get("time") is not None and not isinstance(raw["time"], str):
         raise InputError(f"expected a column name, got {raw['time']!r}", where="time")
     base = path.parent
-    data_path = (base / raw["data"]).resolve()
-    if not data_path.is_file():
-        raise InputError(
-            f"data file {raw['data']!r} not found (looked in {data_path})", where="data"
-        )
+    data_path = _existing_file(base, raw["data"], "data file", "data")
     rules_path = None
     if raw.get("rules"):
         if not isinstance(raw["rules"], str):
             raise InputError(f"expected a path, got {raw['rules']!r}", where="rules")
-        rules_path = (base / raw["rules"]).resolve()
-        if not rules_path.is_file():
-            raise InputError(
-                f"rule file {raw['rules']!r} not found (looked in {rules_path})", where="rules"
-            )
+        rules_path = _existing_file(base, raw["rules"], "rule file", "rules")
     assumptions = raw.get("assumptions") or {}
     parse_assumptions(assumptions)
     return Case(
@@ -354,6 +360,8 @@ def case_from_arguments(
     """
     frame = data if isinstance(data, pd.DataFrame) else None
     data_path = None if frame is not None else Path(data).resolve()
+    if data_path is not None and data_path.is_dir():
+        raise InputError("a folder, not a file: expected a data file", where=str(data))
     if data_path is not None and not data_path.is_file():
         raise InputError("no such data file", where=str(data))
     if not isinstance(target, str) or not target:
@@ -370,6 +378,8 @@ def case_from_arguments(
         "decision",
     )
     rules_path = Path(rules).resolve() if rules else None
+    if rules_path is not None and rules_path.is_dir():
+        raise InputError("a folder, not a file: expected a rule file", where=str(rules))
     if rules_path is not None and not rules_path.is_file():
         raise InputError("no such rule file", where=str(rules))
     if isinstance(ignore, str):
@@ -409,11 +419,12 @@ def _costs_from_argument(costs, target, frame, data_path, positive) -> CostMatri
     from advisor.data import read_target_values
 
     values = read_target_values(frame, data_path, target)
+    source = str(data_path) if data_path is not None else "data"
     if len(values) != 2:
         raise InputError(
             f"the fp/fn shortcut needs exactly two classes, found {len(values)}: "
             f"{[str(v) for v in values[:10]]}; write a cost matrix in a case file",
-            where=f"column {target!r}",
+            where=f"{source}: column {target!r}",
         )
     if positive is None:
         negative, pos = values
@@ -422,7 +433,10 @@ def _costs_from_argument(costs, target, frame, data_path, positive) -> CostMatri
 
         keys = [label_key(v) for v in values]
         if label_key(positive) not in keys:
-            raise InputError(f"positive class {positive!r} is not among {values}", where="positive")
+            raise InputError(
+                f"positive class {positive!r} is not among the values of {target!r}: {values}",
+                where=source,
+            )
         pos = values[keys.index(label_key(positive))]
         negative = values[1 - keys.index(label_key(positive))]
     return CostMatrix.binary(negative, pos, **{k: costs[k] for k in costs})

@@ -82,7 +82,7 @@ def demo(out: Path, seed: int | None, quiet: bool) -> None:
 
 
 @main.command()
-@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("source", type=click.Path())
 @click.option("--target", help="Target column (when SOURCE is a data file).")
 @click.option("--cost-fp", type=float, help="Cost of acting on a negative (false positive).")
 @click.option("--cost-fn", type=float, help="Cost of missing a positive (false negative).")
@@ -103,7 +103,7 @@ def demo(out: Path, seed: int | None, quiet: bool) -> None:
     "epoch_seconds or epoch_milliseconds.",
 )
 @click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Expert rule file.")
+@click.option("--rules", "rules_file", type=click.Path(), help="Expert rule file.")
 @click.option("--currency", default="USD", show_default=True)
 @click.option(
     "--out",
@@ -130,7 +130,8 @@ def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> N
             given = [k for k, v in opts.items() if v not in (None, (), False) and k in _DATA_ONLY]
             if given:
                 raise InputError(
-                    f"--{given[0].replace('_', '-')} applies to a data file, not a case file"
+                    f"--{given[0].replace('_', '-')} applies to a data file, not a case file",
+                    where=source,
                 )
             case = resolve_case(source)
         else:

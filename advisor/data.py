@@ -17,6 +17,7 @@ from advisor.timecolumn import normalise_time, time_text
 KINDS = ("numeric", "boolean", "categorical", "datetime")
 _BOOL_TEXT = {"true", "false"}
 MAX_LEVELS = 255
+MAX_CLASSES = 20  # more distinct target values than this, none of them classes: not a label
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Dataset:
     classes: tuple = ()
     warnings: list[str] = field(default_factory=list)
     dropped_rows: int = 0
+    source: str = "data"  # the data file (or "data" for a frame), for error messages
 
     def summary(self, costs: CostMatrix) -> dict:
         counts = np.bincount(self.y, minlength=costs.n_classes)
@@ -107,6 +109,7 @@ class Split:
 def read_frame(path: Path) -> pd.DataFrame:
     """Read CSV, CSV.gz or Parquet, turning every read failure into a one-line InputError."""
     name = path.name.lower()
+    sep = None
     try:
         if name.endswith(".parquet") or name.endswith(".pq"):
             frame = pd.read_parquet(path)
@@ -123,6 +126,8 @@ def read_frame(path: Path) -> pd.DataFrame:
         raise
     except FileNotFoundError:
         raise InputError("no such data file", where=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("a folder, not a file: expected a data file", where=str(path)) from None
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty", where=str(path)) from None
     except UnicodeDecodeError:
@@ -132,11 +137,18 @@ def read_frame(path: Path) -> pd.DataFrame:
         raise InputError(f"cannot read the data: {first}", where=str(path)) from None
     if frame.empty:
         raise InputError("the data has no rows", where=str(path))
-    dupes = frame.columns[frame.columns.duplicated()]
+    names = pd.Index(_header(path, sep) if sep else frame.columns)
+    dupes = names[names.duplicated()]
     if len(dupes):
         raise InputError(f"column {dupes[0]!r} appears twice", where=str(path))
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _header(path: Path, sep: str) -> list[str]:
+    """A CSV's column names as written (pandas renames a repeated `a` to `a.1`)."""
+    row = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(v) for v in row.iloc[0]]
 
 
 def read_target_values(frame: pd.DataFrame | None, path: Path | None, target: str) -> list:
@@ -219,7 +231,18 @@ def load_dataset(case) -> Dataset:
     for col in case.ignore:
         need(col, "ignored")
     for col in costs.columns:
-        need(col, "cost")
+        if col not in frame.columns:
+            cell = next(
+                f"costs.matrix.{c}.{d}"
+                for c, row in zip(costs.classes, costs.cells, strict=True)
+                for d, cost in zip(costs.decisions, row, strict=True)
+                if cost.column == col
+            )
+            raise InputError(
+                f"names column {col!r}, which is not in the data ({where}); columns are "
+                f"{_preview(frame.columns)}",
+                where=f"{case.source}: {cell}" if case.source else cell,
+            )
 
     missing_target = frame[case.target].isna()
     dropped = int(missing_target.sum())
@@ -229,23 +252,8 @@ def load_dataset(case) -> Dataset:
     if frame.empty:
         raise InputError(f"every row has a missing target {case.target!r}", where=where)
 
-    key_to_code = {label_key(c): i for i, c in enumerate(costs.classes)}
-    keys = frame[case.target].map(label_key)
-    unknown = sorted(set(keys.unique()) - set(key_to_code))
-    if unknown:
-        raise InputError(
-            f"target {case.target!r} has value {unknown[0]!r}, which is not a class of the cost "
-            f"matrix ({[str(c) for c in costs.classes]})",
-            where=where,
-        )
-    y = keys.map(key_to_code).to_numpy(dtype=np.int64)
+    y = _target_codes(frame[case.target], case.target, costs, where)
     present = np.unique(y)
-    if len(present) < 2:
-        raise InputError(
-            f"target {case.target!r} has a single class ({costs.classes[present[0]]!r}); "
-            "at least two are needed",
-            where=where,
-        )
     absent = [str(costs.classes[k]) for k in range(costs.n_classes) if k not in present]
     if absent:
         warnings.append(f"Class {absent[0]!r} of the cost matrix never occurs in the data.")
@@ -319,7 +327,45 @@ def load_dataset(case) -> Dataset:
         classes=costs.classes,
         warnings=warnings,
         dropped_rows=dropped,
+        source=where,
     )
+
+
+def _target_codes(target: pd.Series, name: str, costs: CostMatrix, where: str) -> np.ndarray:
+    """Each row's class code in the cost matrix; a target that is not a few classes is an error."""
+    key_to_code = {label_key(c): i for i, c in enumerate(costs.classes)}
+    codes, uniques = pd.factorize(target)
+    keys = [label_key(v) for v in uniques]
+    unknown = [k for k in keys if k not in key_to_code]
+    if len(unknown) > MAX_CLASSES:
+        what = (
+            f"holds {len(uniques):,} different numbers (a measurement, not classes?)"
+            if pd.api.types.is_numeric_dtype(target)
+            else f"has {len(uniques):,} different values (an identifier?)"
+        )
+        raise InputError(
+            f"target {name!r} {what}; the target must hold the classes of the cost matrix "
+            f"({[str(c) for c in costs.classes]})",
+            where=where,
+        )
+    if unknown:
+        hint = ""
+        if any(isinstance(c, bool) for c in costs.classes):
+            hint = "; YAML reads unquoted yes/no/on/off as true/false, so quote the class names"
+        raise InputError(
+            f"target {name!r} has value {sorted(unknown)[0]!r}, which is not a class of the cost "
+            f"matrix ({[str(c) for c in costs.classes]}){hint}",
+            where=where,
+        )
+    y = np.array([key_to_code[k] for k in keys], dtype=np.int64)[codes]
+    present = np.unique(y)
+    if len(present) < 2:
+        raise InputError(
+            f"target {name!r} has a single class ({costs.classes[present[0]]!r}); "
+            "at least two are needed",
+            where=where,
+        )
+    return y
 
 
 def _looks_like_id(series: pd.Series, kind: str) -> bool:
@@ -366,7 +412,10 @@ def split_dataset(data: Dataset, seed: int) -> Split:
     """60/20/20: time-ordered when the case has a time column, else stratified and seeded."""
     n = len(data.y)
     if n < 30:
-        raise InputError(f"only {n} labelled rows; at least 30 are needed to split and evaluate")
+        raise InputError(
+            f"only {n} labelled rows; at least 30 are needed to split and evaluate",
+            where=data.source,
+        )
     time = data.schema.time
     if time:
         order = np.argsort(data.frame[time].to_numpy(), kind="stable")
@@ -382,7 +431,7 @@ def split_dataset(data: Dataset, seed: int) -> Split:
             raise InputError(
                 f"class {str(label)!r} has only {small[0][1]} rows; each class needs at least 5 "
                 "to be split into train, validation and test",
-                where=f"column {data.schema.target!r}",
+                where=f"{data.source}: column {data.schema.target!r}",
             )
         idx = np.arange(n)
         train, rest = train_test_split(idx, test_size=0.4, stratify=data.y, random_state=seed)
@@ -392,7 +441,14 @@ def split_dataset(data: Dataset, seed: int) -> Split:
         parts = (np.sort(train), np.sort(valid), np.sort(test))
     made = [Part(frame=data.frame.iloc[p].reset_index(drop=True), y=data.y[p]) for p in parts]
     if len(np.unique(made[0].y)) < 2:
-        raise InputError("the training split holds a single class; the data cannot be learned from")
+        which = (
+            "the training split (the earliest 60% of rows by time)"
+            if time
+            else "the training split"
+        )
+        raise InputError(
+            f"{which} holds a single class; the data cannot be learned from", where=data.source
+        )
     return Split(
         train=made[0],
         valid=made[1],

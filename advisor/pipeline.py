@@ -78,8 +78,14 @@ def candidate_policies(case: Case, spec: FeatureSpec) -> list[Policy]:
 
 
 def fit_policies(case: Case, split: Split, spec: FeatureSpec) -> dict[str, Policy]:
-    """Each policy fitted the same way: on the training split, with the validation split."""
-    return {p.name: p.fit(split.train, split.valid) for p in candidate_policies(case, spec)}
+    """Each policy fitted the same way: on the training split, with the validation split.
+
+    A hand-written rule file is read first, so a mistake in it is reported before any learning.
+    """
+    candidates = candidate_policies(case, spec)
+    first = sorted(candidates, key=lambda p: not isinstance(p, ExpertRulesPolicy))
+    fitted = {p.name: p.fit(split.train, split.valid) for p in first}
+    return {p.name: fitted[p.name] for p in candidates}
 
 
 class StageClock:

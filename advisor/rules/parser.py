@@ -295,6 +295,8 @@ def load_rules(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("no such rule file", where=str(path)) from None
-    except (UnicodeDecodeError, IsADirectoryError):
+    except IsADirectoryError:
+        raise InputError("a folder, not a file: expected a rule file", where=str(path)) from None
+    except UnicodeDecodeError:
         raise InputError("not a UTF-8 text file", where=str(path)) from None
     return parse_rules(text, str(path), kinds, decisions)
