@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from advisor.costs import CostMatrix
-from advisor.errors import InputError
+from advisor.errors import InputError, yaml_error
 from advisor.maintenance import parse_assumptions
 from advisor.timecolumn import check_time_unit
 
@@ -259,11 +259,7 @@ def load_case(path: str | Path) -> Case:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(
-            f"not valid YAML{at}: {getattr(exc, 'problem', exc)}", where=str(path)
-        ) from None
+        raise yaml_error(exc, str(path)) from None
     except UnicodeDecodeError:
         raise InputError("not a UTF-8 text file", where=str(path)) from None
     if raw is None:

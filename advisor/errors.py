@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
 
 class InputError(ValueError):
     """Bad input from the user: the message names the file, field or column and what is wrong."""
 
     def __init__(self, message: str, *, where: str | None = None) -> None:
         self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
+        text = f"{where}: {message}" if where else message
+        # One line whatever the user's text holds: a line break in a name or path is escaped.
+        super().__init__(_LINE_BREAK.sub(lambda m: repr(m.group())[1:-1], text))
+
+
+def yaml_error(exc: Exception, where: str) -> InputError:
+    """A PyYAML error as one line: where it is (line and column) and what is wrong."""
+    mark = getattr(exc, "problem_mark", None)
+    position = getattr(exc, "position", None)
+    at = (
+        f" at line {mark.line + 1}, column {mark.column + 1}"
+        if mark
+        else f" at character {position + 1}"
+        if isinstance(position, int)
+        else ""
+    )
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    problem = getattr(exc, "problem", None) or lines[0]
+    return InputError(f"not valid YAML{at}: {problem}", where=where)

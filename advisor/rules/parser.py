@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.errors import InputError
+from advisor.errors import InputError, yaml_error
 from advisor.rules.conditions import COMPARISONS, Condition, Rule, RuleList
 from advisor.rules.literals import KEYWORDS, format_value
 
@@ -235,11 +235,7 @@ def parse_rules(
     try:
         raw = yaml.safe_load(source)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(
-            f"not valid YAML{at}: {getattr(exc, 'problem', exc)}", where=where
-        ) from None
+        raise yaml_error(exc, where) from None
     if not isinstance(raw, Mapping):
         raise InputError("expected a mapping with 'default' and 'rules'", where=where)
     unknown = sorted(str(k) for k in set(raw) - _FILE_KEYS)
