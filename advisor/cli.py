@@ -30,14 +30,18 @@ def comparison_table(result) -> str:
 
 
 def write_outputs(result, out: Path) -> tuple[Path, Path]:
-    """Render both files first, then write each atomically: no half-written report."""
+    """Render both files first, then write each atomically: both files or neither."""
     from advisor.result import write_atomic
 
     html = result.to_html()
     text = result.to_json()
     name = result.name
     json_path = write_atomic(out / f"{name}.json", text + "\n")
-    html_path = write_atomic(out / f"{name}.html", html)
+    try:
+        html_path = write_atomic(out / f"{name}.html", html)
+    except BaseException:
+        json_path.unlink(missing_ok=True)
+        raise
     return html_path, json_path
 
 

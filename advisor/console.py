@@ -38,7 +38,8 @@ def run_guarded(fn: Callable[[], T]) -> T:
         click.echo("advisor: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # an internal error: say so, keep the trace for a bug report
-        click.echo(f"advisor: internal error: {type(exc).__name__}: {exc}", err=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        click.echo(f"advisor: internal error: {type(exc).__name__}: {first}", err=True)
         if "ADVISOR_DEBUG" in os.environ:
             traceback.print_exc()
         else:
