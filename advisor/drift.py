@@ -1,7 +1,7 @@
 """Drift and decay over the test period, and the retraining cadence the maintenance model uses.
 
 When the case has a time column, the time-ordered test split is cut into windows of equal row
-count. Per window: each policy's cost per decision (bootstrap interval), ML's advantage over
+count (or one window per distinct time, when a coarse column such as a month has fewer). Per window: each policy's cost per decision (bootstrap interval), ML's advantage over
 the control policy, the population stability index (PSI) of every feature against the
 training split, and the PSI of ML's predictions. How fast ML's advantage decays sets how often
 it must be retrained. Without a time column, drift cannot be assessed and a stated default
@@ -52,6 +52,16 @@ def window_count(n: int) -> int:
     if n >= MIN_WINDOWS * MIN_ROWS:
         return int(min(MAX_WINDOWS, n // MIN_ROWS))
     return int(max(1, min(MIN_WINDOWS, n // MIN_WINDOW_ROWS)))
+
+
+def time_windows(times: np.ndarray, order: np.ndarray, count: int) -> list[np.ndarray]:
+    """Row indices of each window, earliest first: `count` windows of equal row count, or one
+    window per distinct time when there are no more distinct times than that (a month column)."""
+    ordered = times[order]
+    _, first = np.unique(ordered, return_index=True)
+    if len(first) <= count:
+        return np.split(order, first[1:])
+    return [c for c in np.array_split(order, count) if len(c)]
 
 
 def wls_slope(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> dict:
@@ -181,7 +191,7 @@ def assess_drift(
         times = pd.to_numeric(test[time_column]).to_numpy(dtype=float)
         fitted = float(train_end if train_end is not None else train[time_column].max())
     order = np.argsort(times, kind="stable")
-    chunks = [c for c in np.array_split(order, window_count(len(test))) if len(c)]
+    chunks = time_windows(times, order, window_count(len(test)))
     names = list(costs)
     has_adv = control in costs and treatment in costs
     binners = feature_binners(spec, train)

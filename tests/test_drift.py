@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from advisor.data import Schema
-from advisor.drift import assess_drift, not_assessable, retraining_cadence, window_count
+from advisor.drift import (
+    assess_drift,
+    not_assessable,
+    retraining_cadence,
+    time_windows,
+    window_count,
+)
 from advisor.features import FeatureSpec
 from advisor.psi import Binner, noise_threshold, psi, psi_flag
 
@@ -154,3 +160,16 @@ def test_no_drift_with_200_levels_and_300_row_windows_is_rarely_flagged():
     assert raw > 0.04 * 12 * 20
     assert out["flagged_pairs"] / (12 * 20) < 0.01
     assert out["cadence_method"] != "psi"
+
+
+def test_a_coarse_time_column_gets_one_window_per_value():
+    months = np.array(
+        ["2018-03", "2018-01", "2018-02", "2018-03", "2018-01"], dtype="datetime64[M]"
+    )
+    order = np.argsort(months, kind="stable")
+    windows = time_windows(months, order, count=6)
+    assert [w.tolist() for w in windows] == [[1, 4], [2], [0, 3]]
+    hours = np.arange(20.0)[::-1]
+    windows = time_windows(hours, np.argsort(hours, kind="stable"), count=4)
+    assert [len(w) for w in windows] == [5, 5, 5, 5]
+    assert windows[0].tolist() == [19, 18, 17, 16, 15]
