@@ -27,6 +27,7 @@ GOOD_CASE = {
     "target": "outcome",
     "costs": {"matrix": {"no": {"no": 0, "yes": 10}, "yes": {"no": 100, "yes": 30}}},
 }
+DATA_ARGS = ("d.csv", "--target", "outcome", "--cost-fp", "1", "--cost-fn", "5")
 GOOD_RULES = {"default": "no", "rules": [{"when": 'plan == "basic" and age > 50', "decide": "yes"}]}
 
 
@@ -386,22 +387,17 @@ CASES: dict[str, Bad] = {
         "d.csv",
         "exactly two classes, found 3",
         files={"d.csv": _csv(outcome=_with_classes("no", "yes", "maybe"))},
-        args=("d.csv", "--target", "outcome", "--cost-fp", "1", "--cost-fn", "5"),
+        args=DATA_ARGS,
     ),
     "unknown positive class": Bad(
         "d.csv",
         "positive class 'maybe' is not among",
-        args=(
-            "d.csv",
-            "--target",
-            "outcome",
-            "--cost-fp",
-            "1",
-            "--cost-fn",
-            "5",
-            "--positive",
-            "maybe",
-        ),
+        args=(*DATA_ARGS, "--positive", "maybe"),
+    ),
+    "unknown --time-unit": Bad(
+        "time_unit",
+        "expected one of day, week",
+        args=(*DATA_ARGS, "--time", "age", "--time-unit", "fortnight"),
     ),
     "data file without costs": Bad(
         "d.csv", "--cost-fp and --cost-fn are needed", args=("d.csv", "--target", "outcome")

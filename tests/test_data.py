@@ -8,8 +8,9 @@ import pytest
 from conftest import synthetic_frame
 
 from advisor.case import case_from_arguments
-from advisor.data import infer_kind, load_dataset, split_dataset
+from advisor.data import MAX_LEVELS, infer_kind, load_dataset, split_dataset
 from advisor.errors import InputError
+from advisor.features import FeatureSpec
 
 
 def _case(frame, **kw):
@@ -83,3 +84,14 @@ def test_data_hash_changes_with_the_data():
     h1 = load_dataset(_case(frame)).sha256
     frame.loc[0, "age"] += 1
     assert load_dataset(_case(frame)).sha256 != h1
+
+
+def test_a_100000_level_categorical_feature_is_capped_not_refused():
+    frame = synthetic_frame(200_000, seed=5)
+    frame["shop"] = [f"S{i % 100_000:06d}" for i in range(len(frame))]  # each level twice
+    data = load_dataset(_case(frame))
+    assert data.schema.features["shop"] == "categorical"
+    split = split_dataset(data, seed=0)
+    spec = FeatureSpec(data.schema).fit(split.train.frame)
+    shop = next(e for e in spec.encoders_ if e.name == "shop")
+    assert len(shop.levels) == MAX_LEVELS
