@@ -13,6 +13,7 @@ from conftest import synthetic_frame
 import advisor.drift
 import advisor.result
 from advisor.cli import main
+from advisor.features import FeatureSpec
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_advisor_debug_shows_the_traceback(
     case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("ADVISOR_DEBUG", "1")
-    monkeypatch.setattr(advisor.drift, "psi", _fail)
+    monkeypatch.setattr(FeatureSpec, "fit", _fail)
     result = _analyze(case_file, tmp_path / "out")
     assert result.exit_code == 1
     assert "Traceback" in result.stderr and "_fail" in result.stderr
@@ -99,7 +100,7 @@ def test_an_interruption_exits_130_and_writes_nothing(
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(advisor.drift, "psi", interrupt)
+    monkeypatch.setattr(FeatureSpec, "fit", interrupt)
     result = _analyze(case_file, tmp_path / "out")
     assert result.exit_code == 130
     assert result.stderr.strip() == "advisor: interrupted"
