@@ -111,7 +111,7 @@ def test_months_between_matches_the_calendar():
     assert months_between(5.0, "period") is None
 
 
-N = 600
+N = 2000  # the test split (400 rows) then holds two drift windows of 200 rows
 START = pd.Timestamp("2024-01-01")
 OFFSETS = np.array([0, 2, -5])  # hours east of UTC, cycling over the rows
 
@@ -190,8 +190,8 @@ def test_each_kind_of_time_runs_end_to_end(tmp_path: Path, kind: str):
     assert parse(split["train"]["to"]) <= parse(split["valid"]["from"])
     assert parse(split["valid"]["to"]) <= parse(split["test"]["from"])
     if not numeric and kind != "dates":  # the UTC instants 60% of the way through
-        assert split["train"]["to"] == str(START + 359 * HOUR)
-        assert split["test"]["from"] == str(START + 480 * HOUR)
+        assert split["train"]["to"] == str(START + (round(0.6 * N) - 1) * HOUR)
+        assert split["test"]["from"] == str(START + round(0.8 * N) * HOUR)
 
     drift = data["drift"]
     assert drift["assessable"] and len(drift["windows"]) >= 2
