@@ -249,12 +249,16 @@ class CostMatrix:
         )
 
     def decide(self, proba: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
-        """Minimum-expected-cost decision codes (ties go to the earlier decision).
+        """Minimum-expected-cost decision codes (ties go to the earlier decision); UNDECIDED
+        (-1) for a row whose expected costs are not all numbers (see `choose`)."""
+        return self.choose(self.expected_costs(proba, frame))
+
+    def choose(self, expected: np.ndarray) -> np.ndarray:
+        """The decision codes of the lowest expected costs (n, decisions); ties go first.
 
         A row whose expected costs are not all numbers (a cost column missing or not a
         number) gets UNDECIDED (-1): no decision, rather than whichever comes first.
         """
-        expected = self.expected_costs(proba, frame)
         known = np.isfinite(expected).all(axis=1)
         codes = np.argmin(np.where(known[:, None], expected, 0.0), axis=1)
         return np.where(known, codes, UNDECIDED)
@@ -286,6 +290,20 @@ class CostMatrix:
                 for c, row in zip(self.classes, self.cells, strict=True)
             },
             "example_dependent": self.example_dependent,
+        }
+
+    def to_case(self) -> dict:
+        """The matrix as a case file writes it (`decisions`, `matrix`): `parse_costs` reads it
+        back to an equal CostMatrix. Constant cells are numbers, the others expressions."""
+        return {
+            "decisions": list(self.decisions),
+            "matrix": {
+                str(c): {
+                    d: cell.intercept if cell.column is None else str(cell)
+                    for d, cell in zip(self.decisions, row, strict=True)
+                }
+                for c, row in zip(self.classes, self.cells, strict=True)
+            },
         }
 
 

@@ -18,6 +18,29 @@ KINDS = ("numeric", "boolean", "categorical", "datetime")
 _BOOL_TEXT = {"true", "false"}
 MAX_LEVELS = 255
 MAX_CLASSES = 20  # more distinct target values than this, none of them classes: not a label
+# The text pandas reads as a missing cell in a CSV (its defaults): every CSV reader in advisor,
+# and the standalone rule module, treat these alike.
+NA_TEXT = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ from advisor.psi import (
     PSI_MAJOR,
     PSI_MODERATE,
     Binner,
-    feature_binners,
+    Reference,
     noise_threshold,
     psi,
     psi_flag,
+    training_reference,
 )
 from advisor.roles import Roles
 from advisor.timecolumn import months_between, time_text
@@ -170,6 +171,7 @@ def assess_drift(
     train_end: object = None,
     treatment: str | None = "ml",
     time_unit: str | None = None,
+    reference: Reference | None = None,
 ) -> dict:
     """Per time window of the test split: costs, ML's advantage, PSI; and the cadence.
 
@@ -181,6 +183,7 @@ def assess_drift(
     drift appears. A feature is flagged in a window only when its PSI exceeds both the
     conventional level and what sampling noise reaches at that window's size. `time_unit` is
     None for timestamps, else the unit of a numeric time column (see `advisor.timecolumn`).
+    `reference` is the training reference when already fitted (else it is fitted here).
     """
     resampler = resampler or Resampler(WINDOW_RESAMPLES, seed)
     if time_unit is None:
@@ -194,9 +197,9 @@ def assess_drift(
     chunks = time_windows(times, order, window_count(len(test)))
     names = list(costs)
     has_adv = control in costs and treatment in costs
-    binners = feature_binners(spec, train)
-    clean_train, clean_test = spec.clean(train), spec.clean(test)
-    expected = {f: b.counts(clean_train[f]) for f, b in binners.items()}
+    reference = reference or training_reference(spec, train)
+    binners, expected = dict(reference.binners), dict(reference.counts)
+    clean_test = spec.clean(test)
     if train_prediction is not None and test_prediction is not None:
         binners["prediction"] = Binner("numeric").fit(pd.Series(train_prediction))
         expected["prediction"] = binners["prediction"].counts(pd.Series(train_prediction))
@@ -358,6 +361,7 @@ def track_drift(
     ml: Policy | None,
     spec: FeatureSpec,
     seed: int,
+    reference: Reference | None = None,
 ) -> Drift:
     """Windows over the time-ordered test period and the retraining cadence they imply."""
     time_column = split.ordered_by
@@ -384,5 +388,6 @@ def track_drift(
         seed=seed,
         treatment=roles.treatment,
         time_unit=split.time_unit,
+        reference=reference,
     )
     return Drift(True, details["retrains_per_month"], details)

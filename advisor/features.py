@@ -7,7 +7,7 @@ decisions (`clean`, `encode`) and for a single request (`clean_record`, `encode_
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -16,7 +16,7 @@ import pandas as pd
 
 from advisor.data import MAX_LEVELS, Schema
 
-_BOOLEAN = {
+BOOLEAN_VALUES = {
     True: 1.0,
     False: 0.0,
     "true": 1.0,
@@ -69,7 +69,7 @@ class FeatureEncoder:
         if self.kind == "numeric":
             return pd.to_numeric(series, errors="coerce").astype(float)
         if self.kind == "boolean":
-            return series.map(_BOOLEAN).astype(float)
+            return series.map(BOOLEAN_VALUES).astype(float)
         out = series.astype(object)
         return out.where(series.notna(), np.nan)
 
@@ -77,7 +77,7 @@ class FeatureEncoder:
         if self.kind == "numeric":
             return _number(value)
         if self.kind == "boolean":
-            return math.nan if _is_missing(value) else _BOOLEAN.get(value, math.nan)
+            return math.nan if _is_missing(value) else BOOLEAN_VALUES.get(value, math.nan)
         return math.nan if _is_missing(value) else value
 
     def encode_column(self, cleaned: pd.Series) -> np.ndarray:
@@ -123,10 +123,16 @@ class FeatureSpec:
     def categorical_indices_(self) -> list[int]:
         return [i for i, e in enumerate(self.encoders_) if e.kind == "categorical"]
 
-    def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The feature columns, typed; what the rules read."""
+    def clean(self, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The feature columns (or only `columns`), typed; what the rules read."""
+        wanted = None if columns is None else set(columns)
         return pd.DataFrame(
-            {e.name: e.clean_column(frame[e.name]) for e in self.encoders_}, index=frame.index
+            {
+                e.name: e.clean_column(frame[e.name])
+                for e in self.encoders_
+                if wanted is None or e.name in wanted
+            },
+            index=frame.index,
         )
 
     def clean_record(self, record: Mapping) -> dict:
@@ -152,3 +158,42 @@ class FeatureSpec:
             e.name: {"kind": e.kind, "levels": len(e.levels)} if e.levels else {"kind": e.kind}
             for e in self.encoders_
         }
+
+    def to_data(self) -> dict:
+        """The fitted definition as JSON data, every category level included, so that
+        `from_data` rebuilds a spec that encodes exactly as this one."""
+        return {
+            "schema": self.schema.to_dict(),
+            "max_levels": self.max_levels,
+            "encoders": [
+                {"name": e.name, "kind": e.kind, "levels": [_plain_level(v) for v in e.levels]}
+                for e in self.encoders_
+            ],
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping) -> FeatureSpec:
+        """The fitted spec that `to_data` wrote."""
+        schema = data["schema"]
+        spec = cls(
+            Schema(
+                features=dict(schema["features"]),
+                target=schema["target"],
+                time=schema.get("time"),
+                cost_columns=tuple(schema.get("cost_columns", ())),
+            ),
+            max_levels=int(data["max_levels"]),
+        )
+        spec.encoders_ = tuple(
+            FeatureEncoder(e["name"], e["kind"], tuple(e["levels"])) for e in data["encoders"]
+        )
+        return spec
+
+
+def _plain_level(value):
+    """A category level as a JSON value of the same meaning (numpy scalars to Python)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    raise TypeError(f"a category level of type {type(value).__name__} cannot be written as JSON")

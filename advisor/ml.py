@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -9,8 +10,9 @@ import pandas as pd
 
 from advisor.costs import CostMatrix, record_tensor
 from advisor.data import Part
+from advisor.errors import InputError
 from advisor.features import FeatureSpec
-from advisor.policy import Policy, content_version
+from advisor.policy import Batch, Policy, content_version
 
 EPS = 1e-12
 
@@ -48,6 +50,31 @@ class Calibrator:
     def params(self) -> list:
         return [self.model_.coef_.round(10).tolist(), self.model_.intercept_.round(10).tolist()]
 
+    def to_dict(self) -> dict:
+        """The fitted scaling at full precision (JSON floats read back exactly)."""
+        m = self.model_
+        return {
+            "n_classes": self.n_classes,
+            "coef": m.coef_.tolist(),
+            "intercept": m.intercept_.tolist(),
+            "classes": m.classes_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Calibrator:
+        """A calibrator whose probabilities equal the fitted one's, bit for bit: the same
+        scikit-learn model with its fitted coefficients set."""
+        from sklearn.linear_model import LogisticRegression
+
+        cal = cls(int(data["n_classes"]))
+        model = LogisticRegression(C=100.0, max_iter=1000)
+        model.coef_ = np.asarray(data["coef"], dtype=float)
+        model.intercept_ = np.asarray(data["intercept"], dtype=float)
+        model.classes_ = np.asarray(data["classes"], dtype=np.int64)
+        model.n_features_in_ = model.coef_.shape[1]
+        cal.model_ = model
+        return cal
+
 
 def should_calibrate(
     proba: np.ndarray, y: np.ndarray, n_classes: int, seed: int
@@ -75,6 +102,14 @@ class MLPolicy(Policy):
     name = "ml"
     kind = "ml"
     probabilistic = True
+    PARAMETERS = (
+        "seed",
+        "learning_rate",
+        "num_leaves",
+        "max_rounds",
+        "early_stopping_rounds",
+        "num_threads",
+    )
 
     def __init__(
         self,
@@ -148,14 +183,54 @@ class MLPolicy(Policy):
             **losses,
         }
         self.n_trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        return self._set_version()
+
+    def _set_version(self) -> MLPolicy:
         self.version = content_version(
             "ml",
-            self.booster_.model_to_string(num_iteration=self.n_trees_).encode(),
+            self.model_text().encode(),
             self.calibrator_.params() if self.calibrator_ else None,
             self.spec.to_dict(),
             self.costs.to_dict(),
         )
         return self
+
+    def model_text(self) -> str:
+        """The boosted trees in LightGBM's own text format, cut at the trees used."""
+        return self.booster_.model_to_string(num_iteration=self.n_trees_)
+
+    def _parameters(self) -> dict:
+        return {key: getattr(self, key) for key in self.PARAMETERS}
+
+    def to_bundle(self) -> tuple[dict, dict[str, str]]:
+        """LightGBM's text model and the calibration as JSON (method, parameters, log losses)."""
+        calibration = {
+            **self.calibration_,
+            "parameters": self.calibrator_.to_dict() if self.calibrator_ else None,
+        }
+        files = {
+            "model.txt": self.model_text(),
+            "calibration.json": json.dumps(calibration, indent=2) + "\n",
+        }
+        return {**self._parameters(), "trees": self.n_trees_}, files
+
+    @classmethod
+    def from_bundle(
+        cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping, files: Mapping[str, str]
+    ) -> MLPolicy:
+        import lightgbm as lgb
+
+        policy = cls(costs, spec, **{key: parameters[key] for key in cls.PARAMETERS})
+        try:
+            policy.booster_ = lgb.Booster(model_str=files["model.txt"])
+        except lgb.basic.LightGBMError as exc:
+            raise InputError(f"not a LightGBM model: {exc}", where="model.txt") from None
+        policy.n_trees_ = int(parameters["trees"])
+        calibration = json.loads(files["calibration.json"])
+        scaling = calibration.pop("parameters")
+        policy.calibrator_ = Calibrator.from_dict(scaling) if scaling else None
+        policy.calibration_ = calibration
+        return policy._set_version()
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
         # One row is fastest on one thread: no pool start-up on the request path.
@@ -175,8 +250,10 @@ class MLPolicy(Policy):
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self._proba_matrix(self.spec.encode(frame))
 
-    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.costs.decide(self.predict_proba(frame), frame)
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        proba = self.predict_proba(frame)
+        expected = self.costs.expected_costs(proba, frame)
+        return Batch(self.costs.choose(expected), proba=proba, expected_costs=expected)
 
     def decide_one_code(self, record: Mapping) -> int:
         proba = self._proba_matrix(self.spec.encode_record(record))

@@ -31,6 +31,7 @@ from advisor.maintenance import price_upkeep
 from advisor.manifest import build_manifest
 from advisor.ml import MLPolicy
 from advisor.policy import BaselinePolicy, Policy
+from advisor.psi import training_reference
 from advisor.recommend import decision_inputs, recommend
 from advisor.result import Result, assemble
 from advisor.roles import assign_roles
@@ -120,6 +121,7 @@ def advise(
         split = split_dataset(data, case.seed)
     with clock("features", "Fitting the feature definitions"):
         spec = FeatureSpec(data.schema).fit(split.train.frame)
+        reference = training_reference(spec, split.train.frame)
     with clock("fit", "Fitting the policies"):
         policies = fit_policies(case, split, spec)
         resamples = case.option("bootstrap_resamples")
@@ -166,7 +168,7 @@ def advise(
         latency = measure_latency(policies, split.test.frame, case.decision, case.seed)
     with clock("drift", "Checking drift and decay over time"):
         drift = track_drift(
-            split, evaluation, roles, policies.get(roles.treatment), spec, case.seed
+            split, evaluation, roles, policies.get(roles.treatment), spec, case.seed, reference
         )
     with clock("maintenance", "Pricing the upkeep of each option"):
         upkeep = price_upkeep(
@@ -206,4 +208,4 @@ def advise(
         manifest=build_manifest(data.sha256, case.seed, case.to_dict()),
         timings=clock.seconds,
     )
-    return Result(data=payload, policies=policies)
+    return Result(data=payload, policies=policies, reference=reference)

@@ -32,6 +32,18 @@ class Decision:
     version: str
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Decisions for a batch of rows and what explains them: the class probabilities and the
+    expected cost of each decision (ML), or the number of the rule that decided (1 for the
+    first rule, 0 for the default)."""
+
+    codes: np.ndarray
+    proba: np.ndarray | None = None
+    expected_costs: np.ndarray | None = None
+    rule: np.ndarray | None = None
+
+
 def content_version(prefix: str, *parts: object) -> str:
     """A short content hash: equal inputs give equal versions, any change gives a new one."""
     h = hashlib.sha256()
@@ -60,9 +72,30 @@ class Policy(ABC):
         """Fit on the training split; the validation split may make the policy's own choices."""
 
     @abstractmethod
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        """Decision codes (indices into `costs.decisions`) for every row of `frame`, with
+        what explains them; the one vectorised decision path."""
+
     def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
         """Decision codes (indices into `costs.decisions`) for every row of `frame`; UNDECIDED
         (-1) for a row whose costs cannot be known (an example-dependent cost missing)."""
+        return self.decide_batch(frame).codes
+
+    def input_columns(self) -> tuple[str, ...]:
+        """The columns a row must have for this policy to decide it."""
+        return (*self.spec.names_, *self.costs.columns)
+
+    def to_bundle(self) -> tuple[dict, dict[str, str]]:
+        """What a policy bundle stores beyond the shared fields: JSON parameters, and files
+        (name -> text) in the policy's own formats."""
+        raise NotImplementedError(f"policy {self.name!r} cannot be bundled")
+
+    @classmethod
+    def from_bundle(
+        cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping, files: Mapping[str, str]
+    ) -> Policy:
+        """The fitted policy rebuilt from what `to_bundle` gave."""
+        raise NotImplementedError(f"{cls.__name__} cannot be read from a bundle")
 
     @abstractmethod
     def decide_one_code(self, record: Mapping) -> int:
@@ -101,15 +134,30 @@ class BaselinePolicy(Policy):
         self.spec = spec
 
     def fit(self, train: Part, valid: Part | None = None) -> BaselinePolicy:
-        self.code_ = self.costs.best_constant(train.y, train.frame)
+        return self._set(self.costs.best_constant(train.y, train.frame))
+
+    def _set(self, code: int) -> BaselinePolicy:
+        self.code_ = int(code)
         self.version = content_version("baseline", self.costs.to_dict(), self.code_)
         return self
 
-    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.full(len(frame), self.code_, dtype=np.int64)
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        return Batch(np.full(len(frame), self.code_, dtype=np.int64))
 
     def decide_one_code(self, record: Mapping) -> int:
         return self.code_
+
+    def input_columns(self) -> tuple[str, ...]:
+        return ()
+
+    def to_bundle(self) -> tuple[dict, dict[str, str]]:
+        return {"decision": self.costs.decisions[self.code_]}, {}
+
+    @classmethod
+    def from_bundle(
+        cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping, files: Mapping[str, str]
+    ) -> BaselinePolicy:
+        return cls(costs, spec)._set(costs.decisions.index(parameters["decision"]))
 
     def describe(self) -> dict:
         decision = self.costs.decisions[self.code_]

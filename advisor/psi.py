@@ -11,6 +11,8 @@ reach (their 99.9th percentile): a flag then means drift, not noise.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -97,6 +99,26 @@ class Binner:
             idx = np.where(missing, self.size_ - 1, np.where(codes < 0, other, codes))
         return np.bincount(idx.astype(np.int64), minlength=self.size_)
 
+    def to_dict(self) -> dict:
+        """The fitted bins as JSON data (`from_dict` rebuilds a Binner that counts alike)."""
+        out: dict = {"kind": self.kind, "bins": self.bins, "levels": self.levels}
+        if self.kind == "numeric":
+            out["edges"] = [float(e) for e in self.edges_]
+        else:
+            out["categories"] = sorted(self.levels_, key=self.levels_.__getitem__)
+        out["size"] = int(self.size_)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Binner:
+        binner = cls(data["kind"], int(data["bins"]), int(data["levels"]))
+        if binner.kind == "numeric":
+            binner.edges_ = np.asarray(data["edges"], dtype=float)
+        else:
+            binner.levels_ = {str(v): i for i, v in enumerate(data["categories"])}
+        binner.size_ = int(data["size"])
+        return binner
+
 
 def feature_binners(spec, train: pd.DataFrame) -> dict[str, Binner]:
     """One Binner per feature of a FeatureSpec, fitted on the cleaned training values."""
@@ -105,3 +127,39 @@ def feature_binners(spec, train: pd.DataFrame) -> dict[str, Binner]:
         e.name: Binner("numeric" if e.kind == "numeric" else "categorical").fit(cleaned[e.name])
         for e in spec.encoders_
     }
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Each feature's training distribution over its PSI bins, fitted once on the training
+    split: drift compares the test windows with it, and every policy bundle carries it."""
+
+    binners: Mapping[str, Binner]
+    counts: Mapping[str, np.ndarray]
+    rows: int
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "features": {
+                name: {**b.to_dict(), "counts": self.counts[name].tolist()}
+                for name, b in self.binners.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Reference:
+        features = data["features"]
+        return cls(
+            binners={name: Binner.from_dict(f) for name, f in features.items()},
+            counts={name: np.asarray(f["counts"], dtype=np.int64) for name, f in features.items()},
+            rows=int(data["rows"]),
+        )
+
+
+def training_reference(spec, train: pd.DataFrame) -> Reference:
+    """Every feature's bins and the training rows' counts in them (a FeatureSpec's features)."""
+    binners = feature_binners(spec, train)
+    cleaned = spec.clean(train)
+    counts = {name: b.counts(cleaned[name]) for name, b in binners.items()}
+    return Reference(binners, counts, len(train))

@@ -9,9 +9,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from advisor.psi import Reference
 
 
 def _plain(value):
@@ -78,6 +82,7 @@ class Result:
 
     data: dict
     policies: dict = field(default_factory=dict, repr=False)
+    reference: Reference | None = field(default=None, repr=False)
 
     @classmethod
     def from_json(cls, path: str | Path) -> Result:
@@ -133,6 +138,18 @@ class Result:
         if path is not None:
             write_atomic(path, html)
         return html
+
+    def save(self, out: str | Path) -> Path:
+        """Write the run folder `out/<name>/`: report.html, result.json and a bundle for each
+        policy under policies/, all rendered first and then written at once."""
+        from advisor.run import REPORT, RESULT, policy_files, write_folder
+
+        files = {
+            REPORT: self.to_html(),
+            RESULT: self.to_json() + "\n",
+            **policy_files(self.to_dict(), self.policies, self.reference),
+        }
+        return write_folder(Path(out) / self.name, files)
 
     def _repr_html_(self) -> str:
         from advisor.report import render_summary

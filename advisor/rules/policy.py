@@ -17,11 +17,17 @@ import pandas as pd
 from advisor.costs import CostMatrix
 from advisor.data import Part
 from advisor.features import FeatureSpec
-from advisor.policy import Policy, content_version
+from advisor.policy import Batch, Policy, content_version
 from advisor.rules.conditions import RuleList
 from advisor.rules.learner import RuleListClassifier, class_frequencies
-from advisor.rules.parser import load_rules
-from advisor.rules.render import to_english, to_python, to_sql
+from advisor.rules.parser import load_rules, parse_rules
+from advisor.rules.render import (
+    to_english,
+    to_python,
+    to_python_module,
+    to_sql,
+    to_sql_select,
+)
 
 
 def feature_kinds(spec: FeatureSpec) -> dict[str, str]:
@@ -61,14 +67,53 @@ class RulesPolicy(Policy):
         self.version = content_version(self.name, str(rules))
         return self
 
-    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.codes_[self.rules_.match_index(self.spec.clean(frame))]
+    def match_index(self, frame: pd.DataFrame) -> np.ndarray:
+        """The index of the rule that decides each row (`len(rules_)`: the default)."""
+        return self.rules_.match_index(self.spec.clean(frame, self.rules_.columns))
+
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        index = self.match_index(frame)
+        number = np.where(index == len(self.rules_), 0, index + 1)
+        return Batch(self.codes_[index], rule=number)
 
     def decide_one_code(self, record: Mapping) -> int:
         return int(self.codes_[self.rules_.match_one(self.spec.clean_record(record))])
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.proba_[self.rules_.match_index(self.spec.clean(frame))]
+        return self.proba_[self.match_index(frame)]
+
+    def input_columns(self) -> tuple[str, ...]:
+        return self.rules_.columns
+
+    def _parameters(self) -> dict:
+        return {}
+
+    def to_bundle(self) -> tuple[dict, dict[str, str]]:
+        """The rule file, the same list as SQL and as a standard-library Python module, and
+        the class frequencies per rule (the probabilities)."""
+        head = (
+            f"{self.title} {self.rules_.name!r}, version {self.version}: "
+            "the first matching rule decides."
+        )
+        files = {
+            "rules.yaml": str(replace(self.rules_, comment=head)),
+            "rules.sql": to_sql_select(self.rules_, head),
+            "rules.py": to_python_module(self.rules_, feature_kinds(self.spec), head),
+        }
+        parameters = {**self._parameters(), "class_frequencies": self.proba_.tolist()}
+        return parameters, files
+
+    @classmethod
+    def from_bundle(
+        cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping, files: Mapping[str, str]
+    ) -> RulesPolicy:
+        rules = parse_rules(files["rules.yaml"], "rules.yaml", feature_kinds(spec), costs.decisions)
+        policy = cls._restore(costs, spec, parameters)
+        return policy._set(rules, np.asarray(parameters["class_frequencies"], dtype=float))
+
+    @classmethod
+    def _restore(cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping) -> RulesPolicy:
+        raise NotImplementedError
 
     def describe(self) -> dict:
         n = len(self.rules_)
@@ -125,6 +170,7 @@ class LearnedRulesPolicy(RulesPolicy):
 
     name = "rules"
     title = "Learned rule list"
+    PARAMETERS = ("max_rules", "max_conditions", "seed", "list_name")
 
     def __init__(
         self,
@@ -141,6 +187,15 @@ class LearnedRulesPolicy(RulesPolicy):
         self.max_conditions = max_conditions
         self.seed = seed
         self.list_name = list_name
+
+    def _parameters(self) -> dict:
+        return {key: getattr(self, key) for key in self.PARAMETERS}
+
+    @classmethod
+    def _restore(
+        cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping
+    ) -> LearnedRulesPolicy:
+        return cls(costs, spec, **{key: parameters[key] for key in cls.PARAMETERS})
 
     def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, np.ndarray]:
         costs = self.costs
@@ -181,6 +236,12 @@ class ExpertRulesPolicy(RulesPolicy):
         self.path = path
         self.costs = costs
         self.spec = spec
+
+    @classmethod
+    def _restore(
+        cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping
+    ) -> ExpertRulesPolicy:
+        return cls("rules.yaml", costs, spec)
 
     def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, None]:
         return load_rules(self.path, feature_kinds(self.spec), self.costs.decisions), None

@@ -7,6 +7,8 @@ SQL in SQLite). The Python and SQL read the cleaned feature values (what
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from advisor.rules.conditions import Condition, RuleList
 from advisor.rules.literals import format_number, format_value
 
@@ -84,6 +86,77 @@ def to_python(rules: RuleList, function_name: str = "decide") -> str:
     return _PY_HELPERS + "\n\n" + "\n".join(body) + "\n"
 
 
+_PY_MODULE_TAIL = """
+
+KINDS = {kinds}
+FLAGS = {flags}
+NA_TEXT = frozenset({na_text})
+
+
+def _flag(value):
+    if _missing(value):
+        return math.nan
+    try:
+        return FLAGS.get(value, math.nan)
+    except TypeError:
+        return math.nan
+
+
+def clean(row):
+    \"\"\"The cells the rules read, as advisor reads them: numbers, true/false as 1/0, text.\"\"\"
+    out = {{}}
+    for column, kind in KINDS.items():
+        value = row.get(column)
+        if kind == "numeric":
+            out[column] = _number(value)
+        elif kind == "boolean":
+            out[column] = _flag(value)
+        else:
+            out[column] = None if _missing(value) else value
+    return out
+
+
+def decide(row):
+    \"\"\"The decision for one row: a dict of column -> value, None (or NaN) when missing.\"\"\"
+    return _decide_clean(clean(row))
+
+
+def main():
+    \"\"\"CSV rows on standard input, the same rows with a `decision` column on standard output.\"\"\"
+    import csv
+    import sys
+
+    reader = csv.DictReader(sys.stdin)
+    writer = csv.DictWriter(sys.stdout, fieldnames=[*(reader.fieldnames or []), "decision"])
+    writer.writeheader()
+    for row in reader:
+        cells = {{k: None if v in NA_TEXT else v for k, v in row.items()}}
+        writer.writerow({{**row, "decision": decide(cells)}})
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def to_python_module(rules: RuleList, kinds: Mapping[str, str], title: str = "") -> str:
+    """A standalone module (standard library only): `decide(row)` for one row of raw values,
+    cleaned by each column's kind as `FeatureSpec.clean` does, and a CSV filter as `__main__`
+    (`python rules.py < rows.csv > decided.csv`)."""
+    from advisor.data import NA_TEXT
+    from advisor.features import BOOLEAN_VALUES
+
+    used = {c: kinds.get(c, "categorical") for c in rules.columns}
+    head = f'"""{title}\n\nStandard library only: `from rules import decide` or `python rules.py < rows.csv`."""\n\n'
+    return (
+        head.replace("\\", "\\\\")
+        + to_python(rules, function_name="_decide_clean")
+        + _PY_MODULE_TAIL.format(
+            kinds=repr(used), flags=repr(BOOLEAN_VALUES), na_text=repr(tuple(NA_TEXT))
+        )
+    )
+
+
 def sql_identifier(name: str) -> str:
     """`"name"`, with inner double quotes doubled (standard SQL)."""
     return '"' + name.replace('"', '""') + '"'
@@ -123,11 +196,27 @@ def to_sql(rules: RuleList) -> str:
     return "\n".join(lines)
 
 
+def to_sql_select(rules: RuleList, title: str = "", table: str = "input_rows") -> str:
+    """A ready query: every column of `table` and the decision, from `to_sql`'s CASE."""
+    case = to_sql(rules).replace("\n", "\n  ")
+    comments = [
+        title,
+        "The decision is one CASE expression: the first matching WHEN decides; NULL (missing)",
+        f"matches no comparison. Replace {table} with your table or view.",
+    ]
+    head = "".join(
+        f"-- {line}\n".replace("\r", " ") for c in comments if c for line in c.splitlines()
+    )
+    return f"{head}SELECT\n  *,\n  {case} AS decision\nFROM {sql_identifier(table)};\n"
+
+
 __all__ = [
     "format_value",
     "sql_identifier",
     "sql_literal",
     "to_english",
     "to_python",
+    "to_python_module",
     "to_sql",
+    "to_sql_select",
 ]
