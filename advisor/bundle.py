@@ -17,22 +17,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from advisor.case import parse_costs
 from advisor.errors import InputError
 from advisor.features import FeatureSpec
 from advisor.manifest import advisor_version
-from advisor.ml import MLPolicy
-from advisor.policy import BaselinePolicy, Policy
+from advisor.policy import Policy
 from advisor.psi import Reference
-from advisor.rules.policy import ExpertRulesPolicy, LearnedRulesPolicy
 
 FORMAT = "advisor-bundle/1"
 META = "bundle.json"
-POLICY_CLASSES: dict[str, type[Policy]] = {
-    "baseline": BaselinePolicy,
-    "rules": LearnedRulesPolicy,
-    "expert-rules": ExpertRulesPolicy,
-    "ml": MLPolicy,
+# Policy name -> (module, class), imported when a bundle of that policy is read.
+POLICY_CLASSES: dict[str, tuple[str, str]] = {
+    "baseline": ("advisor.policy", "BaselinePolicy"),
+    "rules": ("advisor.rules.policy", "LearnedRulesPolicy"),
+    "expert-rules": ("advisor.rules.policy", "ExpertRulesPolicy"),
+    "ml": ("advisor.ml", "MLPolicy"),
 }
 REQUIRED = ("policy", "kind", "version", "costs", "features", "parameters", "files")
 
@@ -144,18 +142,28 @@ class Bundle:
 
     @property
     def reference(self) -> Reference | None:
+        """The training reference for drift, when the bundle carries one."""
         ref = self.meta.get("reference")
         return Reference.from_dict(ref) if ref else None
+
+
+def bundle_folder(path: str | Path) -> Path:
+    """The bundle folder that `path` names: the folder, its bundle.json, or an export folder
+    (which keeps the bundle in `bundle/`)."""
+    folder = Path(path)
+    if folder.name == META and folder.is_file():
+        return folder.parent
+    if not folder.is_dir():
+        raise InputError("no such bundle folder", where=str(folder))
+    if not (folder / META).exists() and (folder / "bundle" / META).is_file():
+        return folder / "bundle"
+    return folder
 
 
 def bundle_bytes(path: str | Path) -> dict[str, bytes]:
     """The files of a bundle folder as bytes (name -> content): `bundle.json` and every file
     it lists, unchecked; `from_bytes` checks and loads them, here or on another machine."""
-    folder = Path(path)
-    if folder.name == META and folder.is_file():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise InputError("no such bundle folder", where=str(folder))
+    folder = bundle_folder(path)
     try:
         out = {META: (folder / META).read_bytes()}
     except FileNotFoundError:
@@ -217,8 +225,13 @@ def from_bytes(files: Mapping[str, bytes], folder: str | Path = ".") -> Bundle:
 
 
 def _policy(meta: Mapping, files: Mapping[str, str], folder: Path) -> Policy:
+    import importlib
+
+    from advisor.case import parse_costs
+
     where = str(folder / META)
-    cls = POLICY_CLASSES.get(meta["policy"])
+    located = POLICY_CLASSES.get(meta["policy"])
+    cls = getattr(importlib.import_module(located[0]), located[1]) if located else None
     if cls is None or cls.kind != meta["kind"]:
         raise InputError(
             f"unknown policy {meta['policy']!r} of kind {meta['kind']!r}; this advisor reads "
@@ -247,9 +260,7 @@ def _policy(meta: Mapping, files: Mapping[str, str], folder: Path) -> Policy:
 
 def read_bundle(path: str | Path) -> Bundle:
     """Check and load a bundle folder: format, checksums, then the policy from its files."""
-    files = bundle_bytes(path)
-    folder = Path(path).parent if Path(path).name == META else Path(path)
-    return from_bytes(files, folder)
+    return from_bytes(bundle_bytes(path), bundle_folder(path))
 
 
 def load_policy(path: str | Path) -> Policy:

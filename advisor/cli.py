@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from advisor.console import Reporter, run_guarded
+from advisor.errors import InputError
 from advisor.rules.cli import rules
 
 DEMO_CASE = "telco-churn"
@@ -29,24 +30,9 @@ def comparison_table(result) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(result, out: Path) -> tuple[Path, Path]:
-    """Render both files first, then write each atomically: both files or neither."""
-    from advisor.result import write_atomic
-
-    html = result.to_html()
-    text = result.to_json()
-    name = result.name
-    json_path = write_atomic(out / f"{name}.json", text + "\n")
-    try:
-        html_path = write_atomic(out / f"{name}.html", html)
-    except BaseException:
-        json_path.unlink(missing_ok=True)
-        raise
-    return html_path, json_path
-
-
 def finish(result, out: Path, quiet: bool) -> None:
-    html_path, json_path = write_outputs(result, out)
+    """Write the run folder (report, result.json, a bundle per policy) and print the summary."""
+    folder = result.save(out)
     click.echo(comparison_table(result))
     rec = result.data.get("recommendation")
     if rec:
@@ -62,7 +48,12 @@ def finish(result, out: Path, quiet: bool) -> None:
                 f"  {option:<12} net {net['estimate']:>14,.0f} {cur} a year "
                 f"({net['low']:,.0f} to {net['high']:,.0f}){note}"
             )
-    click.echo(f"\nReport: {html_path}\nResult: {json_path}")
+    click.echo(
+        f"\nReport:   {folder / 'report.html'}\nResult:   {folder / 'result.json'}\n"
+        f"Policies: {folder / 'policies'}/ ({', '.join(result.policies)})"
+    )
+    if rec:
+        click.echo(f"Ship it:  advisor export {folder}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,7 +117,6 @@ def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> N
     def work():
         from dataclasses import replace
 
-        from advisor.errors import InputError
         from advisor.pipeline import advise, resolve_case
 
         is_case = Path(source).suffix.lower() in {".yaml", ".yml"}
@@ -192,15 +182,111 @@ _DATA_ONLY = {
     help="Where to write the report.",
 )
 def render(result_json: str, output: Path | None) -> None:
-    """Re-render a report from a result.json, without recomputing."""
+    """Re-render a report from a result.json (default: report.html beside it), without
+    recomputing."""
 
     def work():
         from advisor.result import Result
 
         result = Result.from_json(result_json)
-        target = output or Path(result_json).with_suffix(".html")
+        target = output or Path(result_json).with_name("report.html")
         result.to_html(target)
         click.echo(f"Report: {target}")
+
+    run_guarded(work)
+
+
+@main.command("export")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--option",
+    type=click.Choice(["ship-rules", "batch-ml", "realtime-ml"]),
+    help="Default: the run's recommendation.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write (default: ./<case>-<option>).",
+)
+def export_command(run: Path, option: str | None, output: Path | None) -> None:
+    """Export an option of a run (its folder or result.json): the policy bundle and how to run it."""
+
+    def work():
+        from advisor.export import export
+
+        done = export(run, option, output)
+        click.echo(f"{done.option}: policy {done.policy!r} ({done.version})")
+        click.echo(f"Bundle: {done.path / 'bundle'}\nREADME: {done.path / 'README.md'}")
+
+    run_guarded(work)
+
+
+@main.command("score")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Parquet file to write (a folder of Parquet files with --engine dask).",
+)
+@click.option("--id", "ids", multiple=True, help="Input column copied to the output (repeatable).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def score_command(
+    bundle: Path,
+    source: Path,
+    output: Path,
+    ids: tuple[str, ...],
+    engine: str,
+    scheduler: str | None,
+    quiet: bool,
+) -> None:
+    """Decide every row of INPUT (CSV, CSV.gz, Parquet or a folder of Parquet files) with a
+    policy bundle; write the decisions to Parquet."""
+
+    def work():
+        import time
+
+        from advisor.console import ProgressBar
+
+        if scheduler and engine != "dask":
+            raise InputError("--scheduler needs --engine dask")
+        bar = ProgressBar(quiet, "scoring")
+        start = time.perf_counter()
+        if engine == "dask":
+            from advisor.distributed import score_with_dask
+
+            done = score_with_dask(
+                bundle,
+                source,
+                output,
+                ids,
+                scheduler=scheduler,
+                progress=bar.advance,
+                on_start=bar.start,
+            )
+        else:
+            from advisor.score import score
+
+            done = score(bundle, source, output, ids, progress=bar.advance, on_start=bar.start)
+        bar.close()
+        seconds = time.perf_counter() - start
+        Reporter(quiet)(
+            f"{done.rows:,} rows in {seconds:.1f} s ({done.rows / max(seconds, 1e-9):,.0f} rows/s) "
+            f"by {done.policy.name!r} ({done.policy.version})"
+        )
+        if done.undecided:
+            columns = ", ".join(done.policy.costs.columns) or "a needed value"
+            click.echo(
+                f"advisor: {done.undecided:,} rows got no decision (null): {columns} missing or "
+                "not a number",
+                err=True,
+            )
+        click.echo(f"Decisions: {done.output}")
 
     run_guarded(work)
 

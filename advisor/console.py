@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,6 +24,48 @@ class Reporter:
     def __call__(self, message: str) -> None:
         if not self.quiet:
             click.echo(f"· {message}", err=True)
+
+
+class ProgressBar:
+    """Rows done, on stderr: a bar redrawn in place on a terminal (with a share when the total
+    is known), nothing on a pipe or a log; silenced by `-q`."""
+
+    WIDTH = 28
+    EVERY_SECONDS = 0.2
+
+    def __init__(self, quiet: bool, label: str) -> None:
+        self.quiet = quiet
+        self.label = label
+        self.total: int | None = None
+        self.done = 0
+        self.drawn_at = 0.0
+        self.live = not quiet and sys.stderr.isatty()
+
+    def start(self, total: int | None) -> None:
+        """Begin (or begin again) with the row count, when known."""
+        self.total, self.done = total, 0
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        now = time.monotonic()
+        if self.live and now - self.drawn_at >= self.EVERY_SECONDS:
+            self.drawn_at = now
+            self._draw()
+
+    def _draw(self) -> None:
+        if self.total:
+            share = min(self.done / self.total, 1.0)
+            filled = round(share * self.WIDTH)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            text = f"{self.label} [{bar}] {share:4.0%} {self.done:,} of {self.total:,} rows"
+        else:
+            text = f"{self.label} {self.done:,} rows"
+        click.echo(f"\r· {text}", err=True, nl=False)
+
+    def close(self) -> None:
+        if self.live:
+            self._draw()
+            click.echo("", err=True)
 
 
 def run_guarded(fn: Callable[[], T]) -> T:

@@ -92,7 +92,7 @@ class Scorer:
         none = codes < 0
         n = len(codes)
         costs = self.policy.costs
-        columns = [batch.column(c) for c in self.ids]
+        columns = [batch.column(c).cast(schema.field(c).type) for c in self.ids]
         columns.append(pa.array(costs.decisions, pa.string()).take(pa.array(codes, mask=none)))
         columns.append(_repeat(self.policy.name, n))
         columns.append(_repeat(self.policy.version, n))

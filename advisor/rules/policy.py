@@ -19,7 +19,6 @@ from advisor.data import Part
 from advisor.features import FeatureSpec
 from advisor.policy import Batch, Policy, content_version
 from advisor.rules.conditions import RuleList
-from advisor.rules.learner import RuleListClassifier, class_frequencies
 from advisor.rules.parser import load_rules, parse_rules
 from advisor.rules.render import (
     to_english,
@@ -37,6 +36,8 @@ def feature_kinds(spec: FeatureSpec) -> dict[str, str]:
 
 def rule_proba(rules: RuleList, clean: pd.DataFrame, y: np.ndarray, n_classes: int) -> np.ndarray:
     """Class frequencies of the rows each rule decides (rows: rules, then the default)."""
+    from advisor.rules.learner import class_frequencies
+
     return class_frequencies(rules.match_index(clean), y, len(rules) + 1, n_classes)
 
 
@@ -198,6 +199,9 @@ class LearnedRulesPolicy(RulesPolicy):
         return cls(costs, spec, **{key: parameters[key] for key in cls.PARAMETERS})
 
     def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, np.ndarray]:
+        # scikit-learn is imported only to learn: loading a bundled rule list does not need it.
+        from advisor.rules.learner import RuleListClassifier
+
         costs = self.costs
         # The estimator matches labels to the matrix's classes; class codes are the labels here.
         by_code = replace(costs, classes=tuple(range(costs.n_classes)))
