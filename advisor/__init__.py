@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 # training hundreds of times slower. Passive waiting costs nothing measurable when idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["Case", "CostMatrix", "InputError", "Result", "advise", "load_case"]
+__all__ = ["Case", "CostMatrix", "InputError", "Result", "advise", "load_case", "load_policy"]
 
 if TYPE_CHECKING:
+    from advisor.bundle import load_policy
     from advisor.case import Case, load_case
     from advisor.costs import CostMatrix
     from advisor.errors import InputError
@@ -24,6 +25,7 @@ _LAZY = {
     "CostMatrix": "advisor.costs",
     "InputError": "advisor.errors",
     "advise": "advisor.pipeline",
+    "load_policy": "advisor.bundle",
     "Result": "advisor.result",
 }
 

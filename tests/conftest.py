@@ -62,3 +62,34 @@ def small_case_file(tmp_path: Path) -> Path:
         )
     )
     return tmp_path / "small.yaml"
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """The whole pipeline on the small synthetic case, saved as a run folder (once a session)."""
+    import advisor
+
+    result = advisor.advise(
+        synthetic_frame(),
+        target="outcome",
+        costs={"fp": 10, "fn": 100, "tp": 30},
+        volume="500 per day",
+        seed=3,
+        name="small",
+    )
+    return result, result.save(tmp_path_factory.mktemp("runs"))
+
+
+def awkward_rows(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """A copy of `frame` with missing values in every column and categories never seen."""
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    for col in out.columns:
+        hit = rng.random(len(out)) < 0.1
+        if out[col].dtype.kind in "fiu":
+            out[col] = out[col].astype(float).where(~hit)
+        else:
+            out[col] = out[col].astype(object).where(~hit, None)
+            unseen = rng.random(len(out)) < 0.05
+            out.loc[unseen & ~hit, col] = "never seen before"
+    return out

@@ -1,0 +1,206 @@
+"""`advisor score`: CSV, CSV.gz, Parquet and folders in, Parquet out, the bundle's own decisions,
+bad input as exit 2, null decisions counted, and the Dask engine agreeing with the local one."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from conftest import awkward_rows, synthetic_frame
+
+import advisor
+from advisor.cli import main
+from advisor.policy import Batch
+from advisor.score import Scorer
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    frame = awkward_rows(synthetic_frame(5000, seed=21), seed=5).drop(columns="outcome")
+    frame.insert(0, "customer", [f"c-{i}" for i in range(len(frame))])
+    frame["unused"] = "ignored"
+    return frame
+
+
+def expected(folder: Path, name: str, frame: pd.DataFrame) -> pd.Series:
+    return advisor.load_policy(folder / "policies" / name).decide(frame).astype(object)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "folder"])
+@pytest.mark.parametrize("name", ["rules", "ml"])
+def test_score_writes_the_bundles_decisions(small_run, rows, tmp_path: Path, name: str, fmt: str):
+    _, folder = small_run
+    if fmt == "folder":
+        source = tmp_path / "parts"
+        source.mkdir()
+        for i, part in enumerate(np.array_split(np.arange(len(rows)), 3)):
+            rows.iloc[part].to_parquet(source / f"part-{i}.parquet", index=False)
+    elif fmt == "parquet":
+        source = tmp_path / "rows.parquet"
+        rows.to_parquet(source, index=False)
+    else:
+        source = tmp_path / f"rows.{fmt}"
+        rows.to_csv(source, index=False)
+    out = tmp_path / "out" / "decisions.parquet"
+    result = run("score", folder / "policies" / name, source, "-o", out, "--id", "customer", "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    table = pq.read_table(out)
+    got = table.to_pandas()
+    assert got["customer"].tolist() == rows["customer"].tolist()
+    assert got["decision"].tolist() == expected(folder, name, rows).tolist()
+    policy = advisor.load_policy(folder / "policies" / name)
+    assert set(got["policy"]) == {name} and set(got["model_version"]) == {policy.version}
+    assert table.schema.field("scored_at").type == pa.timestamp("us", tz="UTC")
+    assert got["scored_at"].nunique() == 1
+    if name == "ml":
+        proba = policy.predict_proba(rows)
+        assert np.array_equal(got[["p_no", "p_yes"]].to_numpy(), proba)
+        costs = policy.costs.expected_costs(proba, rows)
+        assert np.allclose(got[["expected_cost_no", "expected_cost_yes"]].to_numpy(), costs)
+    else:
+        index = policy.match_index(rows)
+        assert got["rule"].tolist() == np.where(index == len(policy.rules_), 0, index + 1).tolist()
+    assert "unused" not in got.columns
+
+
+def test_stray_text_in_a_number_column_reads_as_missing(small_run, rows, tmp_path: Path):
+    _, folder = small_run
+    frame = rows.head(400).copy()
+    frame["age"] = frame["age"].astype(object)
+    frame.loc[frame.index[350], "age"] = "unknown"
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "d.parquet"
+    assert (
+        run("score", folder / "policies" / "rules", tmp_path / "rows.csv", "-o", out).exit_code == 0
+    )
+    want = expected(folder, "rules", frame.assign(age=pd.to_numeric(frame["age"], errors="coerce")))
+    assert pd.read_parquet(out)["decision"].tolist() == want.tolist()
+
+
+def test_a_missing_column_is_exit_2_naming_it(small_run, rows, tmp_path: Path):
+    _, folder = small_run
+    rows.drop(columns="income").to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "d.parquet"
+    result = run("score", folder / "policies" / "ml", tmp_path / "rows.parquet", "-o", out)
+    assert result.exit_code == 2
+    assert "no column 'income', which the policy reads" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.glob(".d.parquet*"))
+    result = run(
+        "score", folder / "policies" / "ml", tmp_path / "rows.parquet", "-o", out, "--id", "nope"
+    )
+    assert result.exit_code == 2 and "no column 'nope'" in result.stderr
+
+
+def test_other_bad_input_is_exit_2(small_run, tmp_path: Path):
+    _, folder = small_run
+    bundle = folder / "policies" / "rules"
+    (tmp_path / "rows.txt").write_text("a,b\n1,2\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "broken.parquet").write_text("not parquet")
+    for source, message in [
+        (tmp_path / "nowhere.csv", "no such input"),
+        (tmp_path / "rows.txt", "unsupported input"),
+        (tmp_path / "empty.csv", "the file is empty"),
+        (tmp_path / "broken.parquet", "cannot read Parquet"),
+    ]:
+        result = run("score", bundle, source, "-o", tmp_path / "d.parquet")
+        assert result.exit_code == 2, (source, result.output)
+        assert message in result.stderr
+    result = run("score", tmp_path, tmp_path / "rows.txt", "-o", tmp_path / "d.parquet")
+    assert result.exit_code == 2 and "not a policy bundle" in result.stderr
+
+
+class Undecided:
+    """Wraps a policy so that rows without an amount get no decision (code -1), as a policy
+    does when an example-dependent cost cannot be read."""
+
+    def __init__(self, policy) -> None:
+        self.policy = policy
+
+    def __getattr__(self, name):
+        return getattr(self.policy, name)
+
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        decided = self.policy.decide_batch(frame)
+        codes = np.where(frame["amount"].isna(), -1, decided.codes)
+        return Batch(codes, rule=decided.rule)
+
+
+def test_rows_without_a_decision_get_a_null_decision_and_are_counted(small_run, rows):
+    _, folder = small_run
+    scorer = Scorer(
+        Undecided(advisor.load_policy(folder / "policies" / "rules")),
+        ("customer",),
+        datetime.now(UTC),
+    )
+    batch = pa.RecordBatch.from_pandas(rows, preserve_index=False)
+    schema = scorer.schema(batch.schema)
+    out, undecided = scorer.score(batch, schema)
+    missing = rows["amount"].isna().to_numpy()
+    assert undecided == missing.sum() > 0
+    assert np.array_equal(out.column("decision").is_null().to_numpy(zero_copy_only=False), missing)
+    assert np.array_equal(out.column("rule").is_null().to_numpy(zero_copy_only=False), missing)
+
+
+def test_dask_engine_agrees_with_the_local_engine(small_run, rows, tmp_path: Path):
+    distributed = (
+        pytest.importorskip("distributed")
+        if not os.environ.get("CI")
+        else __import__("distributed")
+    )
+    _, folder = small_run
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(rows)), 4)):
+        rows.iloc[part].to_parquet(parts / f"part-{i:02d}.parquet", index=False)
+    with distributed.LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster:
+        for name in ("rules", "ml"):
+            bundle = folder / "policies" / name
+            local, dask = tmp_path / f"{name}-local.parquet", tmp_path / f"{name}-dask"
+            assert run("score", bundle, parts, "-o", local, "--id", "customer", "-q").exit_code == 0
+            result = run(
+                "score",
+                bundle,
+                parts,
+                "-o",
+                dask,
+                "--id",
+                "customer",
+                "--engine",
+                "dask",
+                "--scheduler",
+                cluster.scheduler_address,
+                "-q",
+            )
+            assert result.exit_code == 0, result.output
+            written = sorted(p.name for p in dask.iterdir())
+            assert written == [f"part-{i:05d}.parquet" for i in range(len(written))]
+            a, b = pd.read_parquet(local), pd.read_parquet(dask)
+            assert pq.read_schema(dask / "part-00000.parquet") == pq.read_schema(local)
+            assert a.drop(columns="scored_at").equals(b.drop(columns="scored_at"))
+            assert b["decision"].tolist() == expected(folder, name, rows).tolist()
+
+
+def test_score_imports_no_dask_and_help_stays_light():
+    import subprocess
+
+    code = (
+        "import sys; from advisor.cli import main; "
+        "print(sorted(m for m in ('dask','distributed','sklearn','lightgbm','pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
