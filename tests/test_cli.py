@@ -28,19 +28,45 @@ def test_analyze_writes_report_and_json(small_case_file: Path, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     assert "baseline" in proc.stdout and "ml" in proc.stdout
     assert "Loading the case" in proc.stderr
-    data = json.loads((out / "small.json").read_text())
+    run_folder = out / "small"
+    data = json.loads((run_folder / "result.json").read_text())
     for name in ("baseline", "ml"):
         c = data["evaluation"]["policies"][name]["cost_per_decision"]
         assert c["low"] <= c["estimate"] <= c["high"]
     assert data["manifest"]["seed"] == 3
     assert len(data["manifest"]["data_sha256"]) == 64
-    html = (out / "small.html").read_text()
+    html = (run_folder / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "Offline comparison" in html
-    assert sorted(p.name for p in out.iterdir()) == ["small.html", "small.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["small"]
+    assert sorted(p.name for p in run_folder.iterdir()) == [
+        "policies",
+        "report.html",
+        "result.json",
+    ]
+    assert sorted(p.name for p in (run_folder / "policies").iterdir()) == [
+        "baseline",
+        "ml",
+        "rules",
+    ]
+    assert f"Report:   {run_folder / 'report.html'}" in proc.stdout
+    assert f"Ship it:  advisor export {run_folder}" in proc.stdout
 
     rerendered = tmp_path / "again.html"
-    assert run("render", str(out / "small.json"), "-o", str(rerendered)).exit_code == 0
+    assert run("render", str(run_folder / "result.json"), "-o", str(rerendered)).exit_code == 0
     assert rerendered.read_text() == html
+    (run_folder / "report.html").unlink()
+    assert run("render", str(run_folder / "result.json")).exit_code == 0
+    assert (run_folder / "report.html").read_text() == html
+
+
+def test_a_second_run_replaces_the_run_folder_whole(small_case_file: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    stale = out / "small" / "policies" / "old-policy"
+    stale.mkdir(parents=True)
+    result = run("analyze", str(small_case_file), "--out", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and (out / "small" / "result.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["small"]
 
 
 def test_quiet_analyze_of_a_data_file_with_cost_flags(tmp_path: Path):
@@ -64,7 +90,7 @@ def test_quiet_analyze_of_a_data_file_with_cost_flags(tmp_path: Path):
     )
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    data = json.loads((tmp_path / "r" / "d.json").read_text())
+    data = json.loads((tmp_path / "r" / "d" / "result.json").read_text())
     assert data["case"]["costs"]["matrix"]["yes"] == {"no": "50", "yes": "0"}
     assert data["case"]["decision"]["volume_per_day"] == 2000
     assert data["case"]["decision"]["timing"] == "live"
