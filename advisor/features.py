@@ -80,12 +80,15 @@ class FeatureEncoder:
             return math.nan if _is_missing(value) else BOOLEAN_VALUES.get(value, math.nan)
         return math.nan if _is_missing(value) else value
 
-    def encode_column(self, cleaned: pd.Series) -> np.ndarray:
-        if self.kind != "categorical":
-            return cleaned.to_numpy(dtype=float)
-        codes = cleaned.map(self.codes).astype(float)
-        codes = codes.where(cleaned.isna() | codes.notna(), self.other_code)
-        return codes.to_numpy(dtype=float)
+    def encode_column(self, series: pd.Series) -> np.ndarray:
+        """Model inputs for a raw column: numbers parsed as `clean_column` does; categories and
+        booleans through `clean_value` and `encode_value` once per distinct value (so the
+        frame and the single record share one definition, at the cost of a factorisation)."""
+        if self.kind == "numeric":
+            return self.clean_column(series).to_numpy(dtype=float)
+        index, uniques = pd.factorize(series, use_na_sentinel=True)
+        table = [self.encode_value(self.clean_value(v)) for v in uniques]
+        return np.array([*table, math.nan], dtype=float)[index]
 
     def encode_value(self, cleaned) -> float:
         """The model input for one cleaned cell: the single-record twin of `encode_column`."""
@@ -140,11 +143,12 @@ class FeatureSpec:
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """Model matrix (rows x features), categories as integer codes, missing as NaN."""
-        cleaned = self.clean(frame)
-        out = np.empty((len(frame), len(self.encoders_)), dtype=float)
+        # Filled a column at a time in column order, then made row-major in one blocked copy:
+        # writing columns straight into a row-major matrix misses the cache on every cell.
+        out = np.empty((len(frame), len(self.encoders_)), dtype=float, order="F")
         for j, e in enumerate(self.encoders_):
-            out[:, j] = e.encode_column(cleaned[e.name])
-        return out
+            out[:, j] = e.encode_column(frame[e.name])
+        return np.ascontiguousarray(out)
 
     def encode_record(self, record: Mapping) -> np.ndarray:
         """The same matrix for one request, without building a DataFrame."""

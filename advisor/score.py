@@ -70,19 +70,22 @@ class Scorer:
 
     def conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Category columns as text when the fitted levels are text (a Parquet file may store
-        codes as numbers), so that the feature definition meets the values it was fitted on."""
+        codes as numbers), so that the feature definition meets the values it was fitted on;
+        and dictionary-encoded, so each distinct text becomes one Python string, not one a row."""
         arrays = list(batch.columns)
         for e in self.policy.spec.encoders_:
             if e.kind != "categorical" or e.name not in batch.schema.names:
                 continue
             i = batch.schema.get_field_index(e.name)
-            kind = arrays[i].type
-            textual = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-            if pa.types.is_dictionary(kind):
-                textual = pa.types.is_string(kind.value_type)
+            array = arrays[i]
+            if pa.types.is_dictionary(array.type):
+                array = array.cast(array.type.value_type)
+            textual = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
             if not textual and all(isinstance(v, str) for v in e.levels):
-                arrays[i] = arrays[i].cast(pa.string())
-        return pa.RecordBatch.from_arrays(arrays, schema=None, names=batch.schema.names)
+                array, textual = array.cast(pa.string()), True
+            if textual:
+                arrays[i] = array.dictionary_encode()
+        return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
     def score(self, batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, int]:
         """One output batch and how many of its rows got no decision."""

@@ -1,0 +1,101 @@
+"""Throughput of `advisor score` at 1,000,000 rows, for the rule-list and the ML bundle of a
+bundled case (targets: 1,000,000 rows/s for rules, 200,000 rows/s for ML).
+
+The rows are the case's data resampled with replacement (seeded) to 1,000,000, written once to
+Parquet and to CSV. Each figure is the best of `--repeat` runs of the real command in a fresh
+process (`advisor score BUNDLE INPUT -o OUT -q`): "command" includes starting Python and
+importing the libraries, "scoring" is the time the command reports for reading, deciding and
+writing. Also prints the bundle sizes and the peak memory of the command.
+
+    uv run python benchmarks/score_speed.py [--case telco-churn] [--rows 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def run_score(bundle: Path, source: Path, out: Path) -> tuple[float, float, int]:
+    """Wall seconds of the command, the scoring seconds it reports, its peak memory (bytes)."""
+    command = [sys.executable, "-m", "advisor.cli", "score", str(bundle), str(source)]
+    command += ["-o", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) * 1024
+    reported = re.search(r"rows in ([0-9.]+) s", done.stderr)
+    return wall, float(reported.group(1)) if reported else float("nan"), peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", default="telco-churn")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    import advisor
+    from advisor.case import load_case
+    from advisor.data import load_dataset
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        print(f"Analysing {args.case} to get its bundles ...", flush=True)
+        result = advisor.advise(ROOT / "datasets" / f"{args.case}.yaml")
+        folder = result.save(tmp / "runs")
+        case = load_case(ROOT / "datasets" / f"{args.case}.yaml")
+        frame = load_dataset(case).frame
+        rng = np.random.default_rng(0)
+        rows = frame.iloc[rng.integers(0, len(frame), args.rows)].reset_index(drop=True)
+        inputs = {"parquet": tmp / "rows.parquet", "csv": tmp / "rows.csv"}
+        rows.to_parquet(inputs["parquet"], index=False)
+        rows.to_csv(inputs["csv"], index=False)
+        print(
+            f"{args.rows:,} rows x {len(frame.columns)} columns resampled from {len(frame):,}; "
+            f"Parquet {inputs['parquet'].stat().st_size / 1e6:.1f} MB, "
+            f"CSV {inputs['csv'].stat().st_size / 1e6:.1f} MB\n"
+        )
+        roles = result.data["roles"]
+        bundles = {"rules": roles["control"], "ml": roles["treatment"]}
+        for kind, name in bundles.items():
+            bundle = folder / "policies" / name
+            model = " + ".join(
+                f"{p.name} {p.stat().st_size / 1e3:,.0f} kB"
+                for p in sorted(bundle.iterdir())
+                if p.suffix in (".txt", ".yaml")
+            )
+            print(f"{kind} bundle {name!r}: {folder_bytes(bundle) / 1e3:,.0f} kB ({model})")
+        print()
+        header = f"{'bundle':<8}{'input':<9}{'command s':>10}{'rows/s':>12}"
+        print(header + f"{'scoring s':>11}{'rows/s':>12}{'peak MB':>9}")
+        for kind, name in bundles.items():
+            bundle = folder / "policies" / name
+            for fmt, source in inputs.items():
+                runs = [run_score(bundle, source, tmp / "out.parquet") for _ in range(args.repeat)]
+                wall = min(r[0] for r in runs)
+                scoring = min(r[1] for r in runs)
+                peak = max(r[2] for r in runs)
+                print(
+                    f"{kind:<8}{fmt:<9}{wall:>10.2f}{args.rows / wall:>12,.0f}"
+                    f"{scoring:>11.2f}{args.rows / scoring:>12,.0f}{peak / 1e6:>9,.0f}"
+                )
+
+
+if __name__ == "__main__":
+    main()
