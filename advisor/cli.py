@@ -256,27 +256,17 @@ def score_command(
         if scheduler and engine != "dask":
             raise InputError("--scheduler needs --engine dask")
         bar = ProgressBar(quiet, "scoring")
-        start = time.perf_counter()
         if engine == "dask":
-            from advisor.distributed import score_with_dask
-
-            done = score_with_dask(
-                bundle,
-                source,
-                output,
-                ids,
-                scheduler=scheduler,
-                progress=bar.advance,
-                on_start=bar.start,
-            )
+            from advisor.distributed import score_with_dask as run
         else:
-            from advisor.score import score
-
-            done = score(bundle, source, output, ids, progress=bar.advance, on_start=bar.start)
+            from advisor.score import score as run
+        start = time.perf_counter()
+        options = {"scheduler": scheduler} if engine == "dask" else {}
+        done = run(bundle, source, output, ids, progress=bar.advance, on_start=bar.start, **options)
         bar.close()
         seconds = time.perf_counter() - start
         Reporter(quiet)(
-            f"{done.rows:,} rows in {seconds:.1f} s ({done.rows / max(seconds, 1e-9):,.0f} rows/s) "
+            f"{done.rows:,} rows in {seconds:.2f} s ({done.rows / max(seconds, 1e-9):,.0f} rows/s) "
             f"by {done.policy.name!r} ({done.policy.version})"
         )
         if done.undecided:

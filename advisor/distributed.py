@@ -68,7 +68,8 @@ def _client(scheduler: str | None):
             return Client(scheduler, timeout=30), None
         except OSError as exc:
             raise InputError(f"cannot reach the Dask scheduler: {exc}", where=scheduler) from None
-    cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
+    # Threads, not processes: no worker start-up on one machine; LightGBM releases the GIL.
+    cluster = LocalCluster(processes=False, dashboard_address=None)
     return Client(cluster), cluster
 
 
