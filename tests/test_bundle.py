@@ -16,11 +16,11 @@ from conftest import awkward_rows, synthetic_frame
 import advisor
 from advisor.bundle import FORMAT, read_bundle
 from advisor.cli import main
-from advisor.drift import Binner, Reference, feature_binners
 from advisor.errors import InputError
 from advisor.features import FeatureSpec
 from advisor.ml import MLPolicy
 from advisor.policy import BaselinePolicy
+from advisor.psi import Binner, Reference, feature_binners
 from advisor.rules.policy import LearnedRulesPolicy
 
 CLASSES = {"baseline": BaselinePolicy, "rules": LearnedRulesPolicy, "ml": MLPolicy}

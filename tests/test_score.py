@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,6 @@ from conftest import awkward_rows, synthetic_frame
 
 import advisor
 from advisor.cli import main
-from advisor.policy import Batch
-from advisor.score import Scorer
 
 
 def run(*args: str):
@@ -124,36 +121,36 @@ def test_other_bad_input_is_exit_2(small_run, tmp_path: Path):
     assert result.exit_code == 2 and "not a policy bundle" in result.stderr
 
 
-class Undecided:
-    """Wraps a policy so that rows without an amount get no decision (code -1), as a policy
-    does when an example-dependent cost cannot be read."""
-
-    def __init__(self, policy) -> None:
-        self.policy = policy
-
-    def __getattr__(self, name):
-        return getattr(self.policy, name)
-
-    def decide_batch(self, frame: pd.DataFrame) -> Batch:
-        decided = self.policy.decide_batch(frame)
-        codes = np.where(frame["amount"].isna(), -1, decided.codes)
-        return Batch(codes, rule=decided.rule)
-
-
-def test_rows_without_a_decision_get_a_null_decision_and_are_counted(small_run, rows):
-    _, folder = small_run
-    scorer = Scorer(
-        Undecided(advisor.load_policy(folder / "policies" / "rules")),
-        ("customer",),
-        datetime.now(UTC),
+@pytest.fixture(scope="module")
+def amount_bundle(tmp_path_factory) -> Path:
+    """An ML bundle whose costs depend on each row's `amount`."""
+    costs = {"matrix": {"no": {"no": 0, "yes": "0.01 * amount"}, "yes": {"no": 100, "yes": 30}}}
+    result = advisor.advise(
+        synthetic_frame(), target="outcome", costs=costs, seed=3, name="amounts"
     )
-    batch = pa.RecordBatch.from_pandas(rows, preserve_index=False)
-    schema = scorer.schema(batch.schema)
-    out, undecided = scorer.score(batch, schema)
+    return result.save(tmp_path_factory.mktemp("amounts")) / "policies" / "ml"
+
+
+def test_rows_without_their_cost_get_a_null_decision_and_are_counted(amount_bundle, rows, tmp_path):
+    rows.to_parquet(tmp_path / "rows.parquet", index=False)
+    out = tmp_path / "d.parquet"
+    result = run("score", amount_bundle, tmp_path / "rows.parquet", "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    got = pd.read_parquet(out)
     missing = rows["amount"].isna().to_numpy()
-    assert undecided == missing.sum() > 0
-    assert np.array_equal(out.column("decision").is_null().to_numpy(zero_copy_only=False), missing)
-    assert np.array_equal(out.column("rule").is_null().to_numpy(zero_copy_only=False), missing)
+    assert missing.sum() > 0
+    assert np.array_equal(got["decision"].isna().to_numpy(), missing)
+    assert got["expected_cost_yes"].isna().to_numpy()[missing].all()
+    assert got["expected_cost_no"].notna().all()
+    assert f"{missing.sum():,} rows got no decision (null): amount missing" in result.stderr
+    assert (
+        got["decision"][~missing].tolist() == expected_rows(amount_bundle, rows)[~missing].tolist()
+    )
+    assert "amount" in advisor.load_policy(amount_bundle).input_columns()
+
+
+def expected_rows(bundle: Path, frame: pd.DataFrame) -> pd.Series:
+    return advisor.load_policy(bundle).decide(frame).astype(object)
 
 
 def test_dask_engine_agrees_with_the_local_engine(small_run, rows, tmp_path: Path):
