@@ -46,6 +46,15 @@ class Scorer:
         """The input columns read: the ids, then what the policy reads."""
         return tuple(dict.fromkeys([*self.ids, *self.policy.input_columns()]))
 
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The category columns read, whose values are few and repeated."""
+        return tuple(
+            e.name
+            for e in self.policy.spec.encoders_
+            if e.kind == "categorical" and e.name in self.columns
+        )
+
     def schema(self, source: pa.Schema) -> pa.Schema:
         """The output schema, given the input's (which types the id columns)."""
         fields = [source.field(c) for c in self.ids]
@@ -78,13 +87,14 @@ class Scorer:
                 continue
             i = batch.schema.get_field_index(e.name)
             array = arrays[i]
-            if pa.types.is_dictionary(array.type):
-                array = array.cast(array.type.value_type)
-            textual = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
-            if not textual and all(isinstance(v, str) for v in e.levels):
-                array, textual = array.cast(pa.string()), True
-            if textual:
-                arrays[i] = array.dictionary_encode()
+            encoded = pa.types.is_dictionary(array.type)
+            values = array.type.value_type if encoded else array.type
+            if not (pa.types.is_string(values) or pa.types.is_large_string(values)):
+                if not all(isinstance(v, str) for v in e.levels):
+                    continue
+                array = (array.cast(values) if encoded else array).cast(pa.string())
+                encoded = False
+            arrays[i] = array if encoded else array.dictionary_encode()
         return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
     def score(self, batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, int]:
@@ -151,12 +161,16 @@ def _check_columns(names: Sequence[str], needed: Sequence[str], where: str) -> N
         )
 
 
-def open_parquet(path: Path, columns: Sequence[str], batch_rows: int) -> Source:
-    """A Parquet file or a folder of Parquet files (hive-style partitions allowed), in order."""
+def open_parquet(
+    path: Path, columns: Sequence[str], batch_rows: int, categories: Sequence[str] = ()
+) -> Source:
+    """A Parquet file or a folder of Parquet files (hive-style partitions allowed), in order;
+    the `categories` columns read dictionary-encoded, as the file stores them."""
     import pyarrow.dataset as ds
 
+    fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": list(categories)})
     try:
-        data = ds.dataset(path, format="parquet", partitioning="hive" if path.is_dir() else None)
+        data = ds.dataset(path, format=fmt, partitioning="hive" if path.is_dir() else None)
         _check_columns(data.schema.names, columns, str(path))
         rows = data.count_rows()
         batches = data.to_batches(columns=list(columns), batch_size=batch_rows)
@@ -275,7 +289,7 @@ def score(
                 if kind == "csv":
                     opened = open_csv(path, policy, scorer.columns, lenient)
                 else:
-                    opened = open_parquet(path, scorer.columns, batch_rows)
+                    opened = open_parquet(path, scorer.columns, batch_rows, scorer.categories)
                 if on_start:
                     on_start(opened.rows)
                 rows, undecided = write_parquet(tmp, scorer, opened, progress)

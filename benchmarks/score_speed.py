@@ -3,9 +3,11 @@ bundled case (targets: 1,000,000 rows/s for rules, 200,000 rows/s for ML).
 
 The rows are the case's data resampled with replacement (seeded) to 1,000,000, written once to
 Parquet and to CSV. Each figure is the best of `--repeat` runs of the real command in a fresh
-process (`advisor score BUNDLE INPUT -o OUT -q`): "command" includes starting Python and
-importing the libraries, "scoring" is the time the command reports for reading, deciding and
-writing. Also prints the bundle sizes and the peak memory of the command.
+process (`advisor score BUNDLE INPUT -o OUT`): "command" includes starting Python and
+importing the libraries, "scoring" is the time the command reports for loading the bundle,
+reading, deciding and writing; "CPU s" is the command's user + system time (all threads),
+which a busy machine inflates less than the wall time. Also prints the bundle sizes, the peak
+memory and the load average, since the machine may be shared.
 
     uv run python benchmarks/score_speed.py [--case telco-churn] [--rows 1000000] [--repeat 3]
 """
@@ -13,6 +15,7 @@ writing. Also prints the bundle sizes and the peak memory of the command.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import subprocess
@@ -30,17 +33,20 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_score(bundle: Path, source: Path, out: Path) -> tuple[float, float, int]:
-    """Wall seconds of the command, the scoring seconds it reports, its peak memory (bytes)."""
+def run_score(bundle: Path, source: Path, out: Path) -> tuple[float, float, float, int]:
+    """Wall seconds of the command, the scoring seconds it reports, the CPU seconds it used
+    (user + system, all threads) and its peak memory in bytes."""
     command = [sys.executable, "-m", "advisor.cli", "score", str(bundle), str(source)]
     command += ["-o", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) * 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     reported = re.search(r"rows in ([0-9.]+) s", done.stderr)
-    return wall, float(reported.group(1)) if reported else float("nan"), peak
+    scoring = float(reported.group(1)) if reported else float("nan")
+    return wall, scoring, cpu, after.ru_maxrss * 1024
 
 
 def main() -> None:
@@ -82,19 +88,20 @@ def main() -> None:
             )
             print(f"{kind} bundle {name!r}: {folder_bytes(bundle) / 1e3:,.0f} kB ({model})")
         print()
-        header = f"{'bundle':<8}{'input':<9}{'command s':>10}{'rows/s':>12}"
-        print(header + f"{'scoring s':>11}{'rows/s':>12}{'peak MB':>9}")
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        header = f"{'bundle':<8}{'input':<9}{'command s':>10}{'rows/s':>11}"
+        print(header + f"{'scoring s':>11}{'rows/s':>11}{'CPU s':>8}{'peak MB':>9}")
         for kind, name in bundles.items():
             bundle = folder / "policies" / name
             for fmt, source in inputs.items():
                 runs = [run_score(bundle, source, tmp / "out.parquet") for _ in range(args.repeat)]
-                wall = min(r[0] for r in runs)
-                scoring = min(r[1] for r in runs)
-                peak = max(r[2] for r in runs)
+                wall, scoring, cpu = (min(r[i] for r in runs) for i in range(3))
+                peak = max(r[3] for r in runs)
                 print(
-                    f"{kind:<8}{fmt:<9}{wall:>10.2f}{args.rows / wall:>12,.0f}"
-                    f"{scoring:>11.2f}{args.rows / scoring:>12,.0f}{peak / 1e6:>9,.0f}"
+                    f"{kind:<8}{fmt:<9}{wall:>10.2f}{args.rows / wall:>11,.0f}"
+                    f"{scoring:>11.2f}{args.rows / scoring:>11,.0f}{cpu:>8.2f}{peak / 1e6:>9,.0f}"
                 )
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
