@@ -78,11 +78,11 @@ def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
     description = policy.describe()
     cost = expected.get("cost_per_decision") or {}
     currency = case.get("currency") or ""
+    question = [case["question"], ""] if case.get("question") else []
     lines = [
         f"# {description['title']}: `{policy.name}` for {case.get('name', 'a case')}",
         "",
-        case.get("question") or "",
-        "",
+        *question,
         description["summary"],
         "",
         f"- version: `{policy.version}` (written with every decision as `model_version`)",
@@ -98,9 +98,10 @@ def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
         "",
         "## Use it",
         "",
+        "`BUNDLE` is this folder.",
+        "",
         "```bash",
         "advisor score BUNDLE rows.parquet -o decisions.parquet --id customer_id",
-        "advisor serve BUNDLE",
         "```",
         "",
         "```python",

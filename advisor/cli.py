@@ -155,6 +155,13 @@ def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> N
             if seed < 0:
                 raise InputError("--seed must be a non-negative whole number")
             case = replace(case, seed=seed)
+        from advisor.run import RESULT, replaceable
+
+        if not replaceable(out / case.name, RESULT):
+            raise InputError(
+                f"exists and is not a run folder (no {RESULT}); choose another --out",
+                where=str(out / case.name),
+            )
         result = advise(case, progress=Reporter(quiet))
         finish(result, out, quiet)
 

@@ -97,6 +97,10 @@ def score_with_dask(
     policy = from_bytes(files, bundle).policy
     scorer = Scorer(policy, tuple(dict.fromkeys(ids)), datetime.now(UTC))
     path, output = Path(source), Path(output)
+    if output.is_dir() and any(p.suffix != ".parquet" for p in output.iterdir()):
+        raise InputError(
+            "exists and holds more than Parquet parts; choose another", where=str(output)
+        )
     if input_kind(path) == "csv":
         raise InputError(
             "--engine dask reads Parquet (a file or a folder of partitions)", where=str(path)

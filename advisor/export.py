@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.bundle import bundle_bytes, from_bytes
+from advisor.bundle import META, bundle_bytes, from_bytes
 from advisor.errors import InputError
 from advisor.run import RunFolder, open_run, write_folder
 
@@ -43,6 +43,8 @@ def export(run: str | Path, option: str | None = None, out: str | Path | None = 
     folder = open_run(run)
     rec = folder.result.get("recommendation") or {}
     option = option or rec.get("option")
+    if option is None:
+        raise InputError("the run has no recommendation; say which --option to export")
     if option not in OPTIONS:
         raise InputError(f"unknown option {option!r}; options are {list(OPTIONS)}")
     policy = option_policy(folder.result, option)
@@ -50,7 +52,8 @@ def export(run: str | Path, option: str | None = None, out: str | Path | None = 
     bundle = from_bytes(files, folder.bundle(policy))
     target = Path(out) if out is not None else Path(f"{folder.name}-{option}")
     readme = option_readme(option, folder, bundle.meta)
-    write_folder(target, {"README.md": readme, **{f"{BUNDLE}/{k}": v for k, v in files.items()}})
+    contents = {"README.md": readme, **{f"{BUNDLE}/{k}": v for k, v in files.items()}}
+    write_folder(target, contents, marker=f"{BUNDLE}/{META}")
     return Exported(target, option, policy, bundle.meta["version"])
 
 
@@ -73,14 +76,18 @@ def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:
     rec = result.get("recommendation") or {}
     ids = case.get("ignore") or []
     id_flag = f"--id {ids[0]}" if ids else "--id YOUR_ID_COLUMN"
+    chosen = rec.get("option")
+    verdict = (
+        f"advisor recommended `{option}` for this case."
+        if chosen == option
+        else f"advisor recommended `{chosen}`, not `{option}`, for this case."
+    )
+    question = [case["question"], ""] if case.get("question") else []
     head = [
         f"# {case['name']}: {option}",
         "",
-        case.get("question") or "",
-        "",
-        f"advisor {'recommended' if rec.get('option') == option else 'did not recommend'} "
-        f"`{option}` for this case"
-        + (f" (the recommendation is `{rec['option']}`)." if rec.get("option") != option else "."),
+        *question,
+        verdict,
         "",
         f"- policy: `{meta['policy']}`, version `{meta['version']}` (in `{BUNDLE}/`)",
         f"- expected cost on the run's test split: {_money(expected.get('cost_per_decision'), currency)}",
@@ -196,7 +203,8 @@ def _realtime_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
         "```",
         "",
         "`POST /decide` with one record returns the decision, `model_version`, the "
-        "probabilities and the expected costs.",
+        "probabilities and the expected costs. (`advisor serve` is the next command to land; "
+        "until then, load the bundle in your own service as below.)",
         "",
         measured,
         "",

@@ -149,7 +149,7 @@ class Result:
             RESULT: self.to_json() + "\n",
             **policy_files(self.to_dict(), self.policies, self.reference),
         }
-        return write_folder(Path(out) / self.name, files)
+        return write_folder(Path(out) / self.name, files, marker=RESULT)
 
     def _repr_html_(self) -> str:
         from advisor.report import render_summary

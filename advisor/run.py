@@ -44,10 +44,26 @@ def policy_files(
     return out
 
 
-def write_folder(path: str | Path, files: Mapping[str, str | bytes]) -> Path:
+def replaceable(path: Path, marker: str) -> bool:
+    """Whether a folder may be replaced: it does not exist, is empty, or holds `marker` (so it
+    is one that advisor wrote), never someone's other folder."""
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        return False
+    return (path / marker).exists() or not any(path.iterdir())
+
+
+def write_folder(path: str | Path, files: Mapping[str, str | bytes], marker: str) -> Path:
     """Write a folder of files (relative name -> content) through a temporary sibling folder
-    and a rename: the folder appears whole or not at all, replacing any folder of that name."""
+    and a rename: the folder appears whole or not at all. It replaces a folder of that name
+    only when `replaceable` (one advisor wrote, recognised by `marker`)."""
     path = Path(path)
+    if not replaceable(path, marker):
+        raise InputError(
+            f"exists and is not a folder advisor wrote (no {marker}); choose another place",
+            where=str(path),
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     old = None

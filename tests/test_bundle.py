@@ -184,3 +184,51 @@ def test_a_damaged_bundle_is_refused_naming_the_file(bundle_copy, tmp_path: Path
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in out.stderr
     assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("ship-rules", ["rules.sql", "python bundle/rules.py < rows.csv", "1. If "]),
+        ("batch-ml", ["advisor score bundle", "0 2 * * *", "p_<class>"]),
+        ("realtime-ml", ["advisor serve bundle", "p99", "advisor.load_policy"]),
+    ],
+)
+def test_export_writes_the_options_bundle_and_how_to_run_it(small_run, tmp_path, option, says):
+    result, folder = small_run
+    out = tmp_path / "shipped"
+    done = CliRunner().invoke(main, ["export", str(folder), "--option", option, "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    policy = result.data["recommendation"]["options"][option]["policy"]
+    assert read_bundle(out).policy.version == result.policies[policy].version
+    source = folder / "policies" / policy
+    for path in source.iterdir():
+        assert (out / "bundle" / path.name).read_bytes() == path.read_bytes()
+    readme = (out / "README.md").read_text()
+    assert all(text in readme for text in says), readme
+    assert f"version `{result.policies[policy].version}`" in readme
+
+
+def test_export_and_analyze_never_replace_a_folder_advisor_did_not_write(small_run, tmp_path):
+    _, folder = small_run
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    done = CliRunner().invoke(main, ["export", str(folder), "-o", str(mine)])
+    assert done.exit_code == 2 and "is not a folder advisor wrote" in done.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    again = CliRunner().invoke(main, ["export", str(folder), "-o", str(tmp_path / "ok")])
+    assert again.exit_code == 0
+    again = CliRunner().invoke(main, ["export", str(folder), "-o", str(tmp_path / "ok")])
+    assert again.exit_code == 0, "a folder export wrote is replaced"
+    (tmp_path / "runs" / "small").mkdir(parents=True)
+    (tmp_path / "runs" / "small" / "notes.txt").write_text("keep me")
+    case = tmp_path / "c.yaml"
+    synthetic_frame(300).to_csv(tmp_path / "d.csv", index=False)
+    case.write_text(
+        'name: small\ndata: d.csv\ntarget: outcome\ncosts:\n  matrix:\n    "no": {"no": 0, "yes": 10}\n'
+        '    "yes": {"no": 100, "yes": 30}\n'
+    )
+    done = CliRunner().invoke(main, ["analyze", str(case), "--out", str(tmp_path / "runs"), "-q"])
+    assert done.exit_code == 2 and "is not a run folder" in done.stderr
+    assert (tmp_path / "runs" / "small" / "notes.txt").read_text() == "keep me"
