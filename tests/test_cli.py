@@ -63,6 +63,7 @@ def test_a_second_run_replaces_the_run_folder_whole(small_case_file: Path, tmp_p
     out = tmp_path / "out"
     stale = out / "small" / "policies" / "old-policy"
     stale.mkdir(parents=True)
+    (out / "small" / "result.json").write_text("{}")
     result = run("analyze", str(small_case_file), "--out", str(out), "-q")
     assert result.exit_code == 0, result.output
     assert not stale.exists() and (out / "small" / "result.json").exists()
