@@ -93,3 +93,19 @@ def awkward_rows(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             unseen = rng.random(len(out)) < 0.05
             out.loc[unseen & ~hit, col] = "never seen before"
     return out
+
+
+@pytest.fixture(scope="session")
+def bundled_analysis():
+    """Each bundled case analysed at most once a session, when a test first asks for it:
+    `bundled_analysis("telco-churn")` -> its Result."""
+    import advisor
+
+    results: dict = {}
+
+    def get(name: str):
+        if name not in results:
+            results[name] = advisor.advise(ROOT / "datasets" / f"{name}.yaml")
+        return results[name]
+
+    return get

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-import advisor
 from advisor.report.render import _sections
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,12 +54,12 @@ OVERFLOW_JS = """
 
 
 @pytest.fixture(scope="session")
-def bundled_reports() -> dict[str, dict]:
+def bundled_reports(bundled_analysis) -> dict[str, dict]:
     """Each bundled case run once: its report written to test-artifacts/, with size and timing."""
     ARTIFACTS.mkdir(exist_ok=True)
     out = {}
     for name in CASES:
-        result = advisor.advise(ROOT / "datasets" / f"{name}.yaml")
+        result = bundled_analysis(name)
         payload = result.to_dict()
         start = time.perf_counter()
         html = result.to_html(ARTIFACTS / f"{name}.html")

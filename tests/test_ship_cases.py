@@ -3,8 +3,7 @@
 bundles decide exactly as the fitted policies; the rule lists' `rules.py` (standard library
 only) and `rules.sql` (in SQLite) agree with them, missing values and unseen categories included.
 
-One analysis per case (module scope), with fewer bootstrap resamples than the case file asks:
-resampling does not touch the fitted policies.
+One analysis per case for the whole session (`bundled_analysis`, shared with the browser test).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 from conftest import ROOT, awkward_rows
 
@@ -33,20 +31,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=CASES)
-def shipped(request, tmp_path_factory):
-    """The case analysed once and saved as a run folder, with its test rows."""
+def shipped(request, bundled_analysis, tmp_path_factory):
+    """The case's analysis (shared with the other tests) saved as a run folder, and its test
+    rows."""
     name = request.param
     tmp = tmp_path_factory.mktemp(name)
-    source = ROOT / "datasets" / f"{name}.yaml"
-    raw = yaml.safe_load(source.read_text())
-    raw["data"] = str((source.parent / raw["data"]).resolve())
-    if raw.get("rules"):
-        raw["rules"] = str((source.parent / raw["rules"]).resolve())
-    raw["options"] = {**(raw.get("options") or {}), "bootstrap_resamples": 200}
-    (tmp / f"{name}.yaml").write_text(yaml.safe_dump(raw))
-    result = advisor.advise(tmp / f"{name}.yaml")
+    result = bundled_analysis(name)
     folder = result.save(tmp / "runs")
-    case = load_case(tmp / f"{name}.yaml")
+    case = load_case(ROOT / "datasets" / f"{name}.yaml")
     test = split_dataset(load_dataset(case), case.seed).test.frame
     return result, folder, test, tmp
 
