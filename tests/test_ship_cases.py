@@ -54,7 +54,10 @@ def test_export_then_score_reproduces_the_analysis(shipped, option: str):
     exported = run("export", folder, "--option", option, "-o", out)
     assert exported.exit_code == 0, exported.output
     policy = result.policies[option_policy(result.data, option)]
-    assert f"version `{policy.version}`" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert f"version `{policy.version}`" in readme
+    if policy.kind == "rules":
+        assert "bundle/rules.sql" in readme and "python bundle/rules.py" in readme
     rows = tmp / "test.csv.gz"
     if not rows.exists():
         test.to_csv(rows, index=False)
