@@ -23,7 +23,14 @@ import pyarrow as pa
 from advisor.bundle import META, bundle_bytes, from_bytes
 from advisor.errors import InputError
 from advisor.policy import Policy
-from advisor.score import Scored, Scorer, input_kind, open_parquet
+from advisor.score import (
+    Scored,
+    Scorer,
+    input_kind,
+    make_parents,
+    open_parquet,
+    remove_empty,
+)
 
 _POLICIES: dict[str, Policy] = {}
 
@@ -114,10 +121,15 @@ def score_with_dask(
     scored = frame.map_partitions(
         score_partition, files, scorer.ids, scorer.scored_at, schema, meta=meta
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(output)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
     rows = undecided = 0
-    client, cluster = _client(scheduler)
+    try:
+        client, cluster = _client(scheduler)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty(created)
+        raise
     try:
         writes = [
             dask.delayed(write_partition)(part, str(tmp / f"part-{i:05d}.parquet"), schema)
@@ -130,11 +142,13 @@ def score_with_dask(
             if progress:
                 progress(n)
         _replace(tmp, output)
+        created = []
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         client.close()
         if cluster is not None:
             cluster.close()
+        remove_empty(created)
     return Scored(output, rows, undecided, policy)
 
 

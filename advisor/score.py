@@ -279,7 +279,7 @@ def score(
     if output.is_dir():
         raise InputError("is a folder; give a .parquet file to write", where=str(output))
     kind = input_kind(path)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(output)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -302,9 +302,27 @@ def score(
                 ) from None
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, output)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        remove_empty(created)
+        raise
     return Scored(output, rows, undecided, policy)
+
+
+def make_parents(output: Path) -> list[Path]:
+    """Create the output's missing parent folders; the ones created, deepest first."""
+    missing = [p for p in output.absolute().parents if not p.exists()]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_empty(folders: Sequence[Path]) -> None:
+    """Remove folders a failed run created, when still empty (deepest first)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _umask() -> int:

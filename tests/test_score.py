@@ -90,12 +90,12 @@ def test_stray_text_in_a_number_column_reads_as_missing(small_run, rows, tmp_pat
 def test_a_missing_column_is_exit_2_naming_it(small_run, rows, tmp_path: Path):
     _, folder = small_run
     rows.drop(columns="income").to_parquet(tmp_path / "rows.parquet")
-    out = tmp_path / "d.parquet"
+    out = tmp_path / "new" / "folders" / "d.parquet"
     result = run("score", folder / "policies" / "ml", tmp_path / "rows.parquet", "-o", out)
     assert result.exit_code == 2
     assert "no column 'income', which the policy reads" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert not out.exists() and not list(tmp_path.glob(".d.parquet*"))
+    assert not (tmp_path / "new").exists()
     result = run(
         "score", folder / "policies" / "ml", tmp_path / "rows.parquet", "-o", out, "--id", "nope"
     )
