@@ -72,7 +72,7 @@ def main() -> None:
 @click.option("--seed", type=int, default=None, help="Override the case's seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def demo(out: Path, seed: int | None, quiet: bool) -> None:
-    """Run the bundled telco-churn case and write its report."""
+    """Run the bundled telco-churn case and write its run folder (report, result, bundles)."""
     _analyze(str(bundled_case(DEMO_CASE)), out=out, seed=seed, quiet=quiet)
 
 
@@ -242,7 +242,7 @@ def export_command(run: Path, option: str | None, output: Path | None) -> None:
 @click.option("--id", "ids", multiple=True, help="Input column copied to the output (repeatable).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing summary.")
 def score_command(
     bundle: Path,
     source: Path,
