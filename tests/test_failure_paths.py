@@ -80,14 +80,14 @@ def test_advisor_debug_shows_the_traceback(
 def test_a_failed_write_leaves_neither_file(
     case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    real = advisor.result.write_atomic
+    real = Path.write_bytes
 
-    def full_disk(path, text):
-        if str(path).endswith(".html"):
+    def full_disk(path, data):
+        if path.name == "report.html":
             raise OSError(28, "No space left on device")
-        return real(path, text)
+        return real(path, data)
 
-    monkeypatch.setattr(advisor.result, "write_atomic", full_disk)
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
     result = _analyze(case_file, tmp_path / "out")
     assert result.exit_code == 1
     assert "OSError" in result.stderr and "No space left" in result.stderr

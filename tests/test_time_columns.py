@@ -180,7 +180,7 @@ def test_each_kind_of_time_runs_end_to_end(tmp_path: Path, kind: str):
         main, ["analyze", str(tmp_path / "c.yaml"), "--out", str(out), "-q"]
     )
     assert result.exit_code == 0, result.output
-    [json_path] = out.rglob("*.json")
+    [json_path] = out.rglob("result.json")
     data = json.loads(json_path.read_text())
 
     numeric = kind.endswith("-index")
