@@ -34,62 +34,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from advisor.rules.binning import BinnedFeature, bin_frame
-from advisor.rules.conditions import Condition, Rule, RuleList
-from advisor.rules.search import Candidate, DecisionCosts, RuleSearch
-from advisor.rules.selection import choose_prefix, prefix_costs
+from advisor.rules.conditions import Rule, RuleList
+from advisor.rules.readable import condition, merge_bounds, nice_threshold
+from advisor.rules.search import DecisionCosts, Found, RuleSearch, match_bins
+from advisor.rules.selection import Heldout, choose_prefix, stratified_folds
 from advisor.rules.trees import TREE_CRITERIA, TreeRules
 
+__all__ = ["LearnedRules", "RuleListClassifier", "learn_rules", "nice_threshold"]
 
-def nice_threshold(low: float, high: float) -> float:
-    """The roundest number t with low < t <= high (so `x < t` splits as `x <= low`)."""
-    if not math.isfinite(high) or high <= low:
-        return float(high)
-    for digits in range(-15, 18):
-        if digits < 0:
-            step = 10 ** (-digits)
-            t = float((math.floor(low / step) + 1) * step)
-        else:
-            step = 10.0**-digits
-            t = float(f"{(math.floor(low / step) + 1) * step:.{digits}f}")
-        if low < t <= high:
-            return t
-    return float(high)
-
-
-def _condition(f: BinnedFeature, cand: Candidate) -> Condition:
-    if f.kind == "numeric":
-        if cand.op in ("is missing", "is not missing"):
-            return Condition(f.name, cand.op)
-        edge = float(f.edges[cand.arg[0]])
-        values = f.values
-        above = values[values > edge]
-        t = nice_threshold(edge, float(above.min())) if len(above) else edge
-        return Condition(f.name, "<" if cand.op == "<=" else ">=", t)
-    if cand.op in ("is missing", "is not missing"):
-        return Condition(f.name, cand.op)
-    if cand.op in ("==", "!="):
-        return Condition(f.name, cand.op, f.levels[cand.arg[0]])
-    return Condition(f.name, cand.op, tuple(f.levels[k] for k in cand.arg))
-
-
-def _simplify(conditions: list[Condition]) -> tuple[Condition, ...]:
-    """Merge same-direction thresholds on one column (keep the tighter one)."""
-    out: list[Condition] = []
-    for c in conditions:
-        twin = next(
-            (
-                i
-                for i, o in enumerate(out)
-                if o.column == c.column and o.op == c.op and c.op in ("<", ">=")
-            ),
-            None,
-        )
-        if twin is None:
-            out.append(c)
-        else:
-            keep = min if c.op == "<" else max
-            out[twin] = Condition(c.column, c.op, keep(out[twin].value, c.value))
-    return tuple(out)
+MIN_CV_ROWS = 50  # fewer rows than this: the training cost picks the length
 
 
 def class_frequencies(
@@ -119,6 +72,41 @@ class LearnedRules:
     source: str = "search"
 
 
+def candidate_lists(search: RuleSearch, max_rules: int, sources: Sequence[str]) -> dict:
+    """Source -> rule list (bin sets, pruned) grown by the beam search or a kind of tree."""
+    lists = {"search": search.run(max_rules)} if "search" in sources else {}
+    if search.max_conditions > 0 and max_rules > 0:
+        lists |= {c: TreeRules(search, c).rules(max_rules) for c in TREE_CRITERIA if c in sources}
+    return {source: search.prune(found) for source, found in lists.items()}
+
+
+def _written(found: Found, features: list[BinnedFeature], decisions: Sequence[str]) -> list[Rule]:
+    return [
+        Rule(merge_bounds([condition(features[c.feature], c) for c in conds]), decisions[d])
+        for conds, d in found
+    ]
+
+
+def _cross_validated(
+    features: list[BinnedFeature],
+    costs: DecisionCosts,
+    folds: np.ndarray,
+    settings: tuple,
+    max_rules: int,
+    sources: Sequence[str],
+) -> dict[str, list[Heldout]]:
+    """Per source, each fold's rows scored by the list learned on the other folds."""
+    out: dict[str, list[Heldout]] = {s: [] for s in sources}
+    for k in range(int(folds.max()) + 1):
+        inside, held = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        sub = RuleSearch([f.take(inside) for f in features], costs.take(inside), *settings)
+        for source, found in candidate_lists(sub, max_rules, sources).items():
+            _, defaults = sub.index(found)
+            codes = np.array([d for _, d in found], dtype=np.int64)
+            out[source].append(Heldout(held, match_bins(found, features, held), codes, defaults))
+    return out
+
+
 def learn_rules(
     frame: pd.DataFrame,
     kinds: Mapping[str, str],
@@ -137,63 +125,76 @@ def learn_rules(
     se_rule: float = 0.0,
     binned: list[BinnedFeature] | None = None,
     sources: Sequence[str] | None = None,
+    folds: int = 0,
+    noise_se: float = 1.0,
 ) -> LearnedRules:
     """Learn a cost-minimising decision list.
 
     `class_costs` is (classes x decisions) or `row_costs` is (rows x decisions): the realised
-    cost of each decision for each training row. `valid` = (frame, per-row costs of each
-    decision) picks the number of rules; without it the training cost picks it. `binned`
-    holds the features already binned (rows as in `frame`), so refits bin only once.
-    `sources` limits the candidate lists ("search" and the TREE_CRITERIA) to those named,
-    so a refit grows only the kind of list that won.
+    cost of each decision for each training row. The number of rules (and the kind of list)
+    is chosen on held-out rows: `valid` = (frame, per-row costs of each decision) when given,
+    else `folds`-fold cross-validation on the training rows (every row is held out once, the
+    list is then grown on all of them), else the training cost. A list with rules must beat
+    the constant default by more than `noise_se` standard errors there (see `choose_prefix`).
+    `binned` holds the features already binned (rows as in `frame`). `sources` limits the
+    candidate lists ("search" and the TREE_CRITERIA) to those named.
     """
     y = np.asarray(y, dtype=np.intp)
     costs = DecisionCosts(y, n_classes, matrix=class_costs, rows=row_costs)
     features = binned if binned is not None else bin_frame(frame, kinds, random_state)
     min_count = math.ceil(min_support * len(y)) if min_support < 1 else int(min_support)
-    search = RuleSearch(features, costs, max_conditions, min_count, beam_width)
+    settings = (max_conditions, min_count, beam_width)
     wanted = ("search", *TREE_CRITERIA) if sources is None else tuple(sources)
-    lists = {"search": search.run(max_rules)} if "search" in wanted else {}
-    if max_conditions > 0 and max_rules > 0:
-        lists |= {c: TreeRules(search, c).rules(max_rules) for c in TREE_CRITERIA if c in wanted}
-    each = costs.per_row()
-    options = []
-    for source, found in lists.items():
-        found = search.prune(found)
-        covered_by, defaults = search.index(found)
-        rules = [
-            Rule(_simplify([_condition(features[c.feature], c) for c in conds]), decisions[d])
-            for conds, d in found
-        ]
-        rule_codes = np.array([d for _, d in found], dtype=np.int64)
-        option = {
-            "rules": rules,
-            "codes": rule_codes,
-            "covered_by": covered_by,
-            "defaults": defaults,
-            "train_costs": prefix_costs(covered_by, rule_codes, defaults, each),
-            "valid_costs": None,
-            "source": source,
+    max_rules = max(int(max_rules), 0)
+    search = RuleSearch(features, costs, *settings)
+    cv = valid is None and folds >= 2 and len(y) >= MIN_CV_ROWS
+    lists = candidate_lists(search, max_rules, () if cv else wanted)
+    written = {s: _written(found, features, decisions) for s, found in lists.items()}
+    codes = {s: np.array([d for _, d in found], dtype=np.int64) for s, found in lists.items()}
+    indexed = {s: search.index(found) for s, found in lists.items()}
+    if valid is not None:
+        each = np.asarray(valid[1], dtype=float)
+        rows = np.arange(len(each))
+        heldout = {
+            s: [
+                Heldout(
+                    rows,
+                    RuleList(tuple(r), decisions[0]).match_index(valid[0]),
+                    codes[s],
+                    indexed[s][1],
+                )
+            ]
+            for s, r in written.items()
         }
-        if valid is not None:
-            full = RuleList(tuple(rules), decisions[defaults[-1]], name)
-            option["valid_index"] = full.match_index(valid[0])
-            option["valid_costs"] = prefix_costs(
-                option["valid_index"], rule_codes, defaults, valid[1]
-            )
-        options.append(option)
-    chosen_option, chosen = choose_prefix(options, None if valid is None else valid[1], se_rule)
-    rules, covered_by, defaults = (chosen_option[k] for k in ("rules", "covered_by", "defaults"))
-    train_costs, valid_costs = chosen_option["train_costs"], chosen_option["valid_costs"]
+    elif cv:
+        each = costs.per_row()
+        heldout = _cross_validated(
+            features, costs, stratified_folds(y, folds, random_state), settings, max_rules, wanted
+        )
+    else:
+        each = costs.per_row()
+        rows = np.arange(len(y))
+        heldout = {s: [Heldout(rows, indexed[s][0], codes[s], indexed[s][1])] for s in lists}
+    source, chosen, scored = choose_prefix(heldout, each, max_rules, se_rule, noise_se)
+    if cv:
+        lists = candidate_lists(search, max_rules, (source,))
+        written = {source: _written(lists[source], features, decisions)}
+        codes = {source: np.array([d for _, d in lists[source]], dtype=np.int64)}
+        indexed = {source: search.index(lists[source])}
+    rules, (covered_by, defaults) = written[source], indexed[source]
+    chosen = min(chosen, len(rules))
+    train = Heldout(np.arange(len(y)), covered_by, codes[source], defaults)
     final = RuleList(tuple(rules[:chosen]), decisions[defaults[chosen]], name)
     proba = class_frequencies(np.minimum(covered_by, chosen), y, chosen + 1, n_classes)
     return LearnedRules(
         rules=final,
         proba=proba,
-        train_costs=train_costs,
-        valid_costs=valid_costs,
+        train_costs=[
+            float(train.row_costs(costs.per_row(), n).sum()) for n in range(len(rules) + 1)
+        ],
+        valid_costs=None if valid is None and not cv else scored,
         all_rules=RuleList(tuple(rules), decisions[defaults[-1]], name),
-        source=chosen_option["source"],
+        source=source,
     )
 
 
@@ -213,13 +214,13 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         Fewest training rows a rule (and a tree leaf) may cover: a share when below 1.
     beam_width : int
         Beam width of the search for each rule.
-    validation_fraction : float
-        Share of the rows held out to choose the number of rules when `fit` is not given
-        `X_valid`; the rules are then refitted on every row with that length.
+    cv : int
+        Folds of the cross-validation that chooses the number of rules when `fit` is not
+        given `X_valid`; the list is then grown on every row and cut to that length.
     feature_kinds : dict or None
         Column -> "numeric", "boolean" or "categorical"; None infers each from its dtype.
     random_state : int or None
-        Seeds the hold-out split and the quantile sample for binning.
+        Seeds the cross-validation folds and the quantile sample for binning.
 
     `X` may be a DataFrame with categorical (text or pandas category) and missing values,
     or a numeric array (columns named x0, x1, ...). Fitted: `rules_` (a RuleList),
@@ -234,7 +235,7 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         max_conditions: int = 3,
         min_support: float = 0.01,
         beam_width: int = 4,
-        validation_fraction: float = 0.2,
+        cv: int = 5,
         feature_kinds: Mapping[str, str] | None = None,
         random_state: int | None = None,
     ) -> None:
@@ -243,7 +244,7 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         self.max_conditions = max_conditions
         self.min_support = min_support
         self.beam_width = beam_width
-        self.validation_fraction = validation_fraction
+        self.cv = cv
         self.feature_kinds = feature_kinds
         self.random_state = random_state
 
@@ -355,77 +356,39 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         kinds = self._kinds(frame)
         self.feature_kinds_ = kinds
         valid = None
-        fit_rows = np.arange(len(y))
         if X_valid is not None:
             vframe = self._frame(X_valid, reset=False)
             vcodes = self._codes(column_or_1d(y_valid))
             valid = (vframe, self._row_costs(vframe, X_valid, vcodes, valid_costs))
-        elif len(y) >= 50 and self.validation_fraction > 0:
-            fit_rows, hold = self._holdout(codes)
-            valid = (frame.iloc[hold], self._row_costs(frame, X, codes, sample_costs)[hold])
-        binned = bin_frame(frame, kinds, self.random_state)
         row_costs = (
             self._row_costs(frame, X, codes, sample_costs)
             if sample_costs is not None or self.costs_.example_dependent
             else None
         )
-        learned = self._learn(frame, codes, row_costs, fit_rows, valid, self.max_rules, binned)
-        if X_valid is None and valid is not None:
-            learned = self._learn(
-                frame,
-                codes,
-                row_costs,
-                np.arange(len(y)),
-                None,
-                len(learned.rules),
-                binned,
-                sources=(learned.source,),
-            )
-        self.rules_ = learned.rules
-        self.rule_proba_ = learned.proba
-        self.decision_codes_ = learned.rules.decision_codes(self.costs_.decisions)
-        return self
-
-    def _holdout(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from sklearn.model_selection import train_test_split
-
-        idx = np.arange(len(codes))
-        counts = np.bincount(codes)
-        stratify = codes if counts.min() >= 2 else None
-        fit_rows, hold = train_test_split(
-            idx,
-            test_size=self.validation_fraction,
-            random_state=self.random_state,
-            stratify=stratify,
+        kw = (
+            {"row_costs": row_costs}
+            if row_costs is not None
+            else {"class_costs": self.costs_.tensor()[0][self.matrix_index_]}
         )
-        return np.sort(fit_rows), np.sort(hold)
-
-    def _learn(
-        self, frame, codes, row_costs, rows, valid, max_rules: int, binned, sources=None
-    ) -> LearnedRules:
-        sub = frame.iloc[rows]
-        if len(rows) != len(frame):
-            binned = [f.take(rows) for f in binned]
-        if row_costs is not None:
-            kw = {"row_costs": row_costs[rows]}
-        else:
-            kw = {"class_costs": self.costs_.tensor()[0][self.matrix_index_]}
-        return learn_rules(
-            sub,
-            self.feature_kinds_,
-            codes[rows],
+        learned = learn_rules(
+            frame,
+            kinds,
+            codes,
             len(self.classes_),
             self.costs_.decisions,
             valid=valid,
-            max_rules=int(max_rules),
+            max_rules=int(self.max_rules),
             max_conditions=int(self.max_conditions),
             min_support=self.min_support,
             beam_width=int(self.beam_width),
             random_state=self.random_state,
-            binned=binned,
-            sources=sources,
+            folds=int(self.cv),
             **kw,
         )
+        self.rules_ = learned.rules
+        self.rule_proba_ = learned.proba
+        self.decision_codes_ = learned.rules.decision_codes(self.costs_.decisions)
+        return self
 
     def _codes(self, y: np.ndarray) -> np.ndarray:
         position = {v: i for i, v in enumerate(self.classes_.tolist())}

@@ -28,6 +28,9 @@ class Candidate:
     bins: tuple
 
 
+Found = list[tuple[tuple[Candidate, ...], int]]  # rules as (conditions, decision code)
+
+
 class DecisionCosts:
     """Per-row costs of each decision: from a (classes x decisions) matrix or per row."""
 
@@ -36,6 +39,11 @@ class DecisionCosts:
         self.k = n_classes
         self.matrix = None if matrix is None else np.asarray(matrix, dtype=float)
         self.rows = None if rows is None else np.asarray(rows, dtype=float)
+
+    def take(self, idx: np.ndarray) -> DecisionCosts:
+        """The same costs on a subset of the rows."""
+        rows = None if self.rows is None else self.rows[idx]
+        return DecisionCosts(self.y[idx], self.k, matrix=self.matrix, rows=rows)
 
     @property
     def n_decisions(self) -> int:
@@ -307,6 +315,20 @@ class RuleSearch:
             rules.append((conds, decision))
             alive[idx] = False
         return rules
+
+
+def match_bins(found: Found, features: list[BinnedFeature], rows: np.ndarray) -> np.ndarray:
+    """The rule (first match; `len(found)` for none) deciding each of `rows`, from bin codes."""
+    out = np.full(len(rows), len(found), dtype=np.int64)
+    open_rows = np.ones(len(rows), dtype=bool)
+    for r, (conds, _) in enumerate(found):
+        hit = open_rows.copy()
+        for c in conds:
+            f = features[c.feature]
+            hit &= _bin_masks([c], f.n_bins, dtype=bool)[0][f.codes[rows]]
+        out[hit] = r
+        open_rows &= ~hit
+    return out
 
 
 def _bin_masks(cands: list[Candidate], n_bins: int, dtype: type = float) -> np.ndarray:

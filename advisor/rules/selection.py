@@ -1,66 +1,98 @@
-"""How many rules to keep: the cost of every prefix of a rule list, and the choice among them."""
+"""How many rules to keep: the cost of every prefix of a rule list on held-out rows, and the
+choice among the candidate lists and their prefixes.
+
+Held-out rows are a validation split or, in cross-validation, each row once in its fold. A
+candidate (one source of lists: the beam search or a kind of tree) is scored from `Heldout`
+pieces, one per fold: which rule of the list learned without those rows decides each of
+them, and the default after each prefix. The lowest total cost wins; a list with rules must
+beat the zero-rule list (the constant default decision) by more than noise.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 
-def _prefix_decisions(
-    index: np.ndarray, rule_codes: np.ndarray, defaults: Sequence[int], length: int
-) -> np.ndarray:
-    """The decision of each row under the first `length` rules and that prefix's default."""
-    codes = np.full(len(index), defaults[length], dtype=np.int64)
-    hit = index < length
-    codes[hit] = rule_codes[index[hit]]
-    return codes
+@dataclass
+class Heldout:
+    """Held-out rows scored by one rule list: the rule deciding each row (len = none)."""
+
+    rows: np.ndarray
+    index: np.ndarray
+    codes: np.ndarray
+    defaults: Sequence[int]
+
+    def decisions(self, length: int) -> np.ndarray:
+        """The decision of each row under the first `length` rules and that prefix's default."""
+        length = min(length, len(self.codes))
+        out = np.full(len(self.index), self.defaults[length], dtype=np.int64)
+        hit = self.index < length
+        out[hit] = self.codes[self.index[hit]]
+        return out
+
+    def row_costs(self, each: np.ndarray, length: int) -> np.ndarray:
+        return each[self.rows, self.decisions(length)]
 
 
-def _prefix_rows(option: dict, length: int, each: np.ndarray) -> np.ndarray:
-    index = option["valid_index"]
-    codes = _prefix_decisions(index, option["codes"], option["defaults"], length)
-    return each[np.arange(len(index)), codes]
+def prefix_costs(pieces: Sequence[Heldout], each: np.ndarray, max_rules: int) -> list[float]:
+    """Total held-out cost of every prefix (0..max_rules rules); past a list's end, the list."""
+    return [float(sum(p.row_costs(each, n).sum() for p in pieces)) for n in range(max_rules + 1)]
+
+
+def _row_costs(pieces: Sequence[Heldout], each: np.ndarray, length: int) -> np.ndarray:
+    return np.concatenate([p.row_costs(each, length) for p in pieces])
 
 
 def choose_prefix(
-    options: list[dict], each_valid: np.ndarray | None, se_rule: float
-) -> tuple[dict, int]:
-    """The rule list and prefix length to keep.
+    candidates: Mapping[str, Sequence[Heldout]],
+    each: np.ndarray,
+    max_rules: int,
+    se_rule: float = 0.0,
+    noise_se: float = 1.0,
+) -> tuple[str, int, list[float]]:
+    """The source and prefix length to keep, and that source's held-out prefix costs.
 
-    Without held-out rows: the lowest training cost. With them: the one-standard-error rule
-    on held-out cost (as in CART pruning): among all lists and prefixes whose held-out cost is
-    within `se_rule` paired standard errors of the lowest, the one with the fewest conditions.
+    The lowest held-out cost wins (ties: fewer rules). With `se_rule` > 0, the fewest rules
+    whose cost is within `se_rule` paired standard errors of the lowest (CART's one-standard-
+    error rule). A list with rules is kept only when it saves more than `noise_se` paired
+    standard errors of the per-row cost difference against the zero-rule list.
     """
-    key = "train_costs" if each_valid is None else "valid_costs"
-    flat = [(o[key][n], i, n) for i, o in enumerate(options) for n in range(len(o[key]))]
-    best_cost, bi, bn = min(flat)
-    if each_valid is None or se_rule <= 0:
-        return options[bi], bn
-    best_rows = _prefix_rows(options[bi], bn, each_valid)
+    totals = {s: prefix_costs(p, each, max_rules) for s, p in candidates.items()}
+    flat = [(c, n, i, s) for i, (s, cs) in enumerate(totals.items()) for n, c in enumerate(cs)]
+    best_cost, best_n, _, best_source = min(flat)
+    pieces = candidates[best_source]
+    best_rows = _row_costs(pieces, each, best_n)
     rows = max(len(best_rows), 1)
-    eligible = []
-    for total, i, n in flat:
-        diff = _prefix_rows(options[i], n, each_valid) - best_rows
-        se = float(diff.std()) / math.sqrt(rows)
-        if (total - best_cost) / rows <= se_rule * se + 1e-12:
-            size = sum(len(r.conditions) for r in options[i]["rules"][:n])
-            eligible.append((size, total, i, n))
-    _, _, i, n = min(eligible)
-    return options[i], n
+
+    def paired_se(source: str, n: int) -> float:
+        diff = _row_costs(candidates[source], each, n) - best_rows
+        return float(diff.std()) / math.sqrt(rows)
+
+    if se_rule > 0 and best_n > 0:
+        eligible = [
+            (n, c, i, s)
+            for c, n, i, s in flat
+            if n < best_n and (c - best_cost) / rows <= se_rule * paired_se(s, n) + 1e-12
+        ]
+        if eligible:
+            best_n, best_cost, _, best_source = min(eligible)
+            best_rows = _row_costs(candidates[best_source], each, best_n)
+    if best_n > 0 and noise_se > 0:
+        saving = _row_costs(candidates[best_source], each, 0) - best_rows
+        if saving.mean() <= noise_se * float(saving.std()) / math.sqrt(rows):
+            best_n = 0
+    return best_source, best_n, totals[best_source]
 
 
-def prefix_costs(
-    index: np.ndarray, rule_codes: np.ndarray, defaults: Sequence[int], each: np.ndarray
-) -> list[float]:
-    """Total cost of every prefix of a rule list (0..all rules), each with its own default.
-
-    `index` is the rule deciding each row under the full list; `each` is (rows x decisions).
-    """
-    rows = np.arange(len(index))
-    out = []
-    for length in range(len(rule_codes) + 1):
-        codes = _prefix_decisions(index, rule_codes, defaults, length)
-        out.append(float(each[rows, codes].sum()))
+def stratified_folds(y: np.ndarray, folds: int, random_state: int | None) -> np.ndarray:
+    """The fold (0..folds-1) of each row: each class spread evenly over the folds, seeded."""
+    rng = np.random.default_rng(random_state)
+    order = rng.permutation(len(y))
+    order = order[np.argsort(y[order], kind="stable")]
+    out = np.empty(len(y), dtype=np.int64)
+    out[order] = np.arange(len(y)) % folds
     return out
