@@ -26,6 +26,7 @@ further rule lists to choose from), step 4 in `selection`; this module joins the
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,14 +36,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from advisor.rules.binning import BinnedFeature, bin_frame
 from advisor.rules.conditions import Rule, RuleList
-from advisor.rules.readable import condition, merge_bounds, nice_threshold
+from advisor.rules.readable import Tidier, condition, merge_bounds, nice_threshold
 from advisor.rules.search import DecisionCosts, Found, RuleSearch, match_bins
 from advisor.rules.selection import Heldout, choose_prefix, stratified_folds
-from advisor.rules.trees import TREE_CRITERIA, TreeRules
+from advisor.rules.trees import TreeRules
 
 __all__ = ["LearnedRules", "RuleListClassifier", "learn_rules", "nice_threshold"]
 
+SOURCES = tuple(os.environ.get("RULES_SOURCES", "search,gini,sse,cost").split(","))
 MIN_CV_ROWS = 50  # fewer rows than this: the training cost picks the length
+TIDY_ROWS = 200_000  # tidying checks its changes on a sample of at most this many rows
 
 
 def class_frequencies(
@@ -73,11 +76,27 @@ class LearnedRules:
 
 
 def candidate_lists(search: RuleSearch, max_rules: int, sources: Sequence[str]) -> dict:
-    """Source -> rule list (bin sets, pruned) grown by the beam search or a kind of tree."""
-    lists = {"search": search.run(max_rules)} if "search" in sources else {}
-    if search.max_conditions > 0 and max_rules > 0:
-        lists |= {c: TreeRules(search, c).rules(max_rules) for c in TREE_CRITERIA if c in sources}
-    return {source: search.prune(found) for source, found in lists.items()}
+    """Source -> rule list (bin sets, pruned) grown by the beam search or a kind of tree.
+
+    A source is "search" or a TREE_CRITERIA name, optionally with "/d": at most d conditions
+    a rule (sources allowing no fewer conditions than the search's own are skipped).
+    """
+    out = {}
+    for source in sources:
+        kind, _, depth = source.partition("/")
+        s = search
+        if depth:
+            if int(depth) >= search.max_conditions:
+                continue
+            s = search.shallower(int(depth))
+        if kind == "search":
+            found = s.run(max_rules)
+        elif s.max_conditions > 0 and max_rules > 0:
+            found = TreeRules(s, kind).rules(max_rules)
+        else:
+            continue
+        out[source] = search.prune(found)
+    return out
 
 
 def _written(found: Found, features: list[BinnedFeature], decisions: Sequence[str]) -> list[Rule]:
@@ -127,6 +146,7 @@ def learn_rules(
     sources: Sequence[str] | None = None,
     folds: int = 0,
     noise_se: float = 1.0,
+    slack: float = 1e-3,
 ) -> LearnedRules:
     """Learn a cost-minimising decision list.
 
@@ -136,7 +156,9 @@ def learn_rules(
     else `folds`-fold cross-validation on the training rows (every row is held out once, the
     list is then grown on all of them), else the training cost. A list with rules must beat
     the constant default by more than `noise_se` standard errors there (see `choose_prefix`).
-    `binned` holds the features already binned (rows as in `frame`). `sources` limits the
+    The kept list is then tidied (`Tidier`): conditions dropped and thresholds rounded while
+    the training cost rises by at most `slack` of what the list saves over the constant
+    decision. `binned` holds the features already binned (rows as in `frame`). `sources` limits the
     candidate lists ("search" and the TREE_CRITERIA) to those named.
     """
     y = np.asarray(y, dtype=np.intp)
@@ -144,7 +166,7 @@ def learn_rules(
     features = binned if binned is not None else bin_frame(frame, kinds, random_state)
     min_count = math.ceil(min_support * len(y)) if min_support < 1 else int(min_support)
     settings = (max_conditions, min_count, beam_width)
-    wanted = ("search", *TREE_CRITERIA) if sources is None else tuple(sources)
+    wanted = SOURCES if sources is None else tuple(sources)
     max_rules = max(int(max_rules), 0)
     search = RuleSearch(features, costs, *settings)
     cv = valid is None and folds >= 2 and len(y) >= MIN_CV_ROWS
@@ -184,8 +206,15 @@ def learn_rules(
     rules, (covered_by, defaults) = written[source], indexed[source]
     chosen = min(chosen, len(rules))
     train = Heldout(np.arange(len(y)), covered_by, codes[source], defaults)
-    final = RuleList(tuple(rules[:chosen]), decisions[defaults[chosen]], name)
-    proba = class_frequencies(np.minimum(covered_by, chosen), y, chosen + 1, n_classes)
+    kept, default = rules[:chosen], decisions[defaults[chosen]]
+    if chosen:
+        sample = np.arange(len(y))
+        if len(y) > TIDY_ROWS:
+            sample = np.sort(np.random.default_rng(random_state).choice(len(y), TIDY_ROWS, False))
+        tidier = Tidier(frame.iloc[sample], costs.per_row(sample), decisions)
+        kept, default = tidier.tidy(kept, slack)
+    final = RuleList(tuple(kept), default, name)
+    proba = class_frequencies(final.match_index(frame), y, len(kept) + 1, n_classes)
     return LearnedRules(
         rules=final,
         proba=proba,

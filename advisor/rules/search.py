@@ -9,6 +9,7 @@ small beam search; `RuleSearch.prune` drops rules that change no training decisi
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +85,12 @@ class RuleSearch:
         self.beam_width = max(1, beam_width)
         self.static = [self._static_candidates(j, f) for j, f in enumerate(features)]
         self.n = len(costs.y)
+
+    def shallower(self, max_conditions: int) -> RuleSearch:
+        """The same search with rules of at most `max_conditions` conditions."""
+        out = copy.copy(self)
+        out.max_conditions = max_conditions
+        return out
 
     @staticmethod
     def _static_candidates(j: int, f: BinnedFeature) -> tuple[list[Candidate], np.ndarray]:
