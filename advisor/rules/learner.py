@@ -26,7 +26,6 @@ further rule lists to choose from), step 4 in `selection`; this module joins the
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,8 +42,11 @@ from advisor.rules.trees import TreeRules
 
 __all__ = ["LearnedRules", "RuleListClassifier", "learn_rules", "nice_threshold"]
 
-SOURCES = tuple(os.environ.get("RULES_SOURCES", "search,gini,sse,cost").split(","))
+# Candidate lists, chosen among by held-out cost: measured on benchmarks/rules_quality.py,
+# the shallower lists ("/2") help on several data sets, an "sse" tree on none.
+SOURCES = ("search", "gini", "cost", "search/2", "cost/2")
 MIN_CV_ROWS = 50  # fewer rows than this: the training cost picks the length
+CV_ROWS = 1_000_000  # large data get fewer folds (at least 2): about this many rows / fold count
 TIDY_ROWS = 200_000  # tidying checks its changes on a sample of at most this many rows
 
 
@@ -78,7 +80,7 @@ class LearnedRules:
 def candidate_lists(search: RuleSearch, max_rules: int, sources: Sequence[str]) -> dict:
     """Source -> rule list (bin sets, pruned) grown by the beam search or a kind of tree.
 
-    A source is "search" or a TREE_CRITERIA name, optionally with "/d": at most d conditions
+    A source is "search" or a tree criterion ("gini", "cost"), optionally with "/d": at most d conditions
     a rule (sources allowing no fewer conditions than the search's own are skipped).
     """
     out = {}
@@ -126,6 +128,12 @@ def _cross_validated(
     return out
 
 
+def fold_count(folds: int, rows: int) -> int:
+    """Cross-validation folds for `rows` rows: `folds`, fewer (at least 2) on large data, where
+    a held-out fold is large anyway and every fold costs a search."""
+    return int(min(folds, max(2, round(CV_ROWS / max(rows, 1)))))
+
+
 def learn_rules(
     frame: pd.DataFrame,
     kinds: Mapping[str, str],
@@ -159,7 +167,7 @@ def learn_rules(
     The kept list is then tidied (`Tidier`): conditions dropped and thresholds rounded while
     the training cost rises by at most `slack` of what the list saves over the constant
     decision. `binned` holds the features already binned (rows as in `frame`). `sources` limits the
-    candidate lists ("search" and the TREE_CRITERIA) to those named.
+    candidate lists (SOURCES) to those named.
     """
     y = np.asarray(y, dtype=np.intp)
     costs = DecisionCosts(y, n_classes, matrix=class_costs, rows=row_costs)
@@ -191,7 +199,12 @@ def learn_rules(
     elif cv:
         each = costs.per_row()
         heldout = _cross_validated(
-            features, costs, stratified_folds(y, folds, random_state), settings, max_rules, wanted
+            features,
+            costs,
+            stratified_folds(y, fold_count(folds, len(y)), random_state),
+            settings,
+            max_rules,
+            wanted,
         )
     else:
         each = costs.per_row()

@@ -6,17 +6,14 @@ import numpy as np
 
 from advisor.rules.search import Candidate, RuleSearch
 
-TREE_CRITERIA = ("gini", "sse", "cost")
-
 
 class TreeRules:
     """A small tree whose splits are `condition` vs `else`, flattened into a decision list.
 
     Grown best first up to `max_rules + 1` leaves, with at most `max_conditions` conditions
     on any path (the `else` branch adds none). Each leaf on a path becomes a rule, the last
-    leaf is the default. `criterion` "gini" splits by class purity, "sse" by the spread of the
-    per-row cost vectors (Gini's cost-aware cousin), "cost" by the children's realised cost;
-    every leaf decides by minimum cost.
+    leaf is the default. `criterion` "gini" splits by class purity, "cost" by the children's
+    realised cost; every leaf decides by minimum cost.
     """
 
     def __init__(self, search: RuleSearch, criterion: str) -> None:
@@ -26,8 +23,7 @@ class TreeRules:
     def _score(self, sums: np.ndarray, by_class: np.ndarray | None, counts) -> np.ndarray:
         if self.criterion == "cost":
             return -sums.min(axis=-1)
-        v = by_class if self.criterion == "gini" else sums - sums.mean(axis=-1, keepdims=True)
-        return (v**2).sum(axis=-1) / np.maximum(counts, 1)
+        return (by_class**2).sum(axis=-1) / np.maximum(counts, 1)
 
     def _split(self, idx: np.ndarray, n_conditions: int) -> tuple | None:
         s = self.search
