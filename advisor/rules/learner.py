@@ -96,7 +96,7 @@ def candidate_lists(search: RuleSearch, max_rules: int, sources: Sequence[str]) 
         elif s.max_conditions > 0 and max_rules > 0:
             found = TreeRules(s, kind).rules(max_rules)
         else:
-            continue
+            found = []
         out[source] = search.prune(found)
     return out
 
@@ -125,7 +125,7 @@ def _cross_validated(
             _, defaults = sub.index(found)
             codes = np.array([d for _, d in found], dtype=np.int64)
             out[source].append(Heldout(held, match_bins(found, features, held), codes, defaults))
-    return out
+    return {source: pieces for source, pieces in out.items() if pieces}
 
 
 def fold_count(folds: int, rows: int) -> int:
