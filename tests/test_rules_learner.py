@@ -154,3 +154,52 @@ def test_large_data_counts_on_threads_with_the_same_result(monkeypatch):
     serial = RuleListClassifier(costs={"fp": 1, "fn": 2}, random_state=0).fit(X, y)
     assert threaded.rules_ == serial.rules_
     assert threaded.rules_.rules  # it found the structure, not just a default
+
+
+def test_the_constant_decision_is_kept_when_no_rule_beats_it_by_more_than_noise():
+    rng = np.random.default_rng(7)
+    n = 3000
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.choice(["u", "v", "w"], n)})
+    y = rng.random(n) < 0.3  # unrelated to the features
+    for seed in range(5):
+        clf = RuleListClassifier(costs={"fp": 1, "fn": 2}, random_state=seed).fit(X, y)
+        assert len(clf.rules_) == 0
+        assert clf.rules_.default == "False"  # 0.7 * 1 > 0.3 * 2: flag no one
+
+
+def test_validation_rows_choose_the_length_when_given():
+    X, y = churn_like(n=4000, seed=5)
+    costs = {"fp": 100, "fn": 300}
+    learned = RuleListClassifier(costs=costs, random_state=0).fit(X, y)
+    assert len(learned.rules_) >= 1
+    shuffled = np.random.default_rng(0).permutation(y[3000:])
+    blind = RuleListClassifier(costs=costs, random_state=0).fit(
+        X[:3000], y[:3000], X_valid=X[3000:], y_valid=shuffled
+    )
+    assert len(blind.rules_) == 0
+
+
+def test_lists_from_other_random_states_cost_nearly_the_same():
+    X, y = churn_like(n=6000, seed=8)
+    test_X, test_y = churn_like(n=20000, seed=9)
+    yes = test_y == "Yes"
+    costs = []
+    for seed in range(5):
+        clf = RuleListClassifier(costs={"fp": 100, "fn": 300}, random_state=seed).fit(X, y)
+        decided = clf.decide(test_X) == "Yes"
+        costs.append(np.where(decided, np.where(yes, 0, 100), np.where(yes, 300, 0)).mean())
+    assert max(costs) - min(costs) < 0.03 * np.mean(costs)
+
+
+def test_folds_are_stratified_and_fewer_on_large_data():
+    from advisor.rules.learner import fold_count
+    from advisor.rules.selection import stratified_folds
+
+    y = np.repeat([0, 1, 2], [500, 101, 37])
+    folds = stratified_folds(y, 5, 0)
+    per_class = np.array([np.bincount(folds[y == k], minlength=5) for k in range(3)])
+    assert (per_class.max(axis=1) - per_class.min(axis=1) <= 1).all()
+    assert (stratified_folds(y, 5, 0) == folds).all()
+    assert fold_count(5, 10_000) == 5
+    assert fold_count(5, 250_000) == 4
+    assert fold_count(5, 1_000_000) == 2

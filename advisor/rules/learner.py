@@ -1,26 +1,28 @@
 """A cost-aware rule-list learner, and its scikit-learn face `RuleListClassifier`.
 
-The learner minimises the realised cost of a decision list on the training rows:
+The learner minimises the realised cost of a decision list:
 
 1. Features are binned once: numbers into at most 32 quantile bins plus a missing bin,
    categories into their most frequent levels plus "other" plus missing (uint8 codes).
-2. Rules are found one at a time (sequential covering). A rule is a conjunction of at most
-   `max_conditions` conditions grown by a small beam search. Every candidate condition of
-   every feature is scored at once from per-bin cost sums (`np.bincount` over bin codes,
-   cumulative sums for thresholds): the gain of covering rows S with their best decision is
-   `min(T) - min(S) - min(T - S)`, where T and S are the per-decision cost totals of the rows
-   still undecided and of the covered rows; the rest keep the (re-chosen) default.
-3. The covered rows are removed and the search repeats, up to `max_rules` rules.
-4. The number of rules is the prefix with the lowest realised cost on held-out rows, with
-   the default decision re-chosen on the rows the prefix leaves undecided.
+2. Candidate lists are grown (SOURCES): by sequential covering, each rule a conjunction of
+   at most `max_conditions` conditions grown by a small beam search, and by flattening small
+   trees split by class purity or by cost; each also with at most two conditions a rule.
+   Every candidate condition of every feature is scored at once from per-bin cost sums
+   (`np.bincount` over bin codes).
+3. The list and its length (a prefix, with the default decision re-chosen on the rows it
+   leaves undecided) are chosen by their cost on held-out rows: the caller's validation
+   rows, or else cross-validation on the training rows, after which the chosen kind of list
+   is grown on every row and cut to the chosen length. A list with rules must beat the
+   constant decision by more than noise.
+4. The kept list is tidied for reading: conditions dropped, thresholds rounded and bounds
+   shared where that costs nothing measurable on the training rows, rules grouped by decision
+   where no decision can change.
 
 Costs may be per class (a matrix) or per row (example-dependent), with any number of classes
-and decisions. Numeric thresholds are written as the shortest round number that splits the
-training rows the same way (`tenure < 12`).
+and decisions.
 
-Step 1 lives in `binning`, steps 2 and 3 in `search` (and `trees`, whose small trees give
-further rule lists to choose from), step 4 in `selection`; this module joins them into
-`learn_rules` and writes the found bin sets as readable conditions.
+Step 1 lives in `binning`, step 2 in `search` and `trees`, step 3 in `selection`, step 4 in
+`readable`; this module joins them into `learn_rules`.
 """
 
 from __future__ import annotations
