@@ -103,11 +103,15 @@ def candidate_lists(search: RuleSearch, max_rules: int, sources: Sequence[str]) 
     return out
 
 
-def _written(found: Found, features: list[BinnedFeature], decisions: Sequence[str]) -> list[Rule]:
-    return [
+def _rule_list(
+    found: Found, features: list[BinnedFeature], decisions: Sequence[str], name: str = "rules"
+) -> RuleList:
+    """Found rules (bin sets) as a RuleList of readable conditions, with its final default."""
+    rules = tuple(
         Rule(merge_bounds([condition(features[c.feature], c) for c in conds]), decisions[d])
         for conds, d in found
-    ]
+    )
+    return RuleList(rules, decisions[0], name)
 
 
 def _cross_validated(
@@ -161,15 +165,15 @@ def learn_rules(
     """Learn a cost-minimising decision list.
 
     `class_costs` is (classes x decisions) or `row_costs` is (rows x decisions): the realised
-    cost of each decision for each training row. The number of rules (and the kind of list)
-    is chosen on held-out rows: `valid` = (frame, per-row costs of each decision) when given,
-    else `folds`-fold cross-validation on the training rows (every row is held out once, the
-    list is then grown on all of them), else the training cost. A list with rules must beat
-    the constant default by more than `noise_se` standard errors there (see `choose_prefix`).
-    The kept list is then tidied (`Tidier`): conditions dropped and thresholds rounded while
-    the training cost rises by at most `slack` of what the list saves over the constant
-    decision. `binned` holds the features already binned (rows as in `frame`). `sources` limits the
-    candidate lists (SOURCES) to those named.
+    cost of each decision for each training row. The kind of list and its length are chosen
+    on held-out rows: `valid` = (frame, per-row costs of each decision) when given, else
+    `folds`-fold cross-validation on the training rows (every row is held out once; the
+    chosen kind of list is then grown on all of them), else the training cost. A list with
+    rules must beat the constant decision by more than `noise_se` standard errors there
+    (see `choose_prefix`). The kept list is then tidied (`Tidier`) while the training cost
+    rises by at most `slack` of what the list saves over the constant decision. `binned`
+    holds the features already binned (rows as in `frame`); `sources` limits the candidate
+    lists (SOURCES) to those named.
     """
     y = np.asarray(y, dtype=np.intp)
     costs = DecisionCosts(y, n_classes, matrix=class_costs, rows=row_costs)
@@ -179,65 +183,50 @@ def learn_rules(
     wanted = SOURCES if sources is None else tuple(sources)
     max_rules = max(int(max_rules), 0)
     search = RuleSearch(features, costs, *settings)
+    everything = np.arange(len(y))
+
+    def scored(found: Found, rows: np.ndarray, index: np.ndarray | None = None) -> Heldout:
+        covered_by, defaults = search.index(found)
+        codes = np.array([d for _, d in found], dtype=np.int64)
+        return Heldout(rows, covered_by if index is None else index, codes, defaults)
+
     cv = valid is None and folds >= 2 and len(y) >= MIN_CV_ROWS
-    lists = candidate_lists(search, max_rules, () if cv else wanted)
-    written = {s: _written(found, features, decisions) for s, found in lists.items()}
-    codes = {s: np.array([d for _, d in found], dtype=np.int64) for s, found in lists.items()}
-    indexed = {s: search.index(found) for s, found in lists.items()}
+    lists: dict[str, Found] = {}
     if valid is not None:
-        each = np.asarray(valid[1], dtype=float)
-        rows = np.arange(len(each))
+        lists = candidate_lists(search, max_rules, wanted)
+        each, rows = np.asarray(valid[1], dtype=float), np.arange(len(valid[1]))
         heldout = {
-            s: [
-                Heldout(
-                    rows,
-                    RuleList(tuple(r), decisions[0]).match_index(valid[0]),
-                    codes[s],
-                    indexed[s][1],
-                )
-            ]
-            for s, r in written.items()
+            s: [scored(f, rows, _rule_list(f, features, decisions).match_index(valid[0]))]
+            for s, f in lists.items()
         }
     elif cv:
         each = costs.per_row()
-        heldout = _cross_validated(
-            features,
-            costs,
-            stratified_folds(y, fold_count(folds, len(y)), random_state),
-            settings,
-            max_rules,
-            wanted,
-        )
+        split = stratified_folds(y, fold_count(folds, len(y)), random_state)
+        heldout = _cross_validated(features, costs, split, settings, max_rules, wanted)
     else:
+        lists = candidate_lists(search, max_rules, wanted)
         each = costs.per_row()
-        rows = np.arange(len(y))
-        heldout = {s: [Heldout(rows, indexed[s][0], codes[s], indexed[s][1])] for s in lists}
-    source, chosen, scored = choose_prefix(heldout, each, max_rules, se_rule, noise_se)
-    if cv:
-        lists = candidate_lists(search, max_rules, (source,))
-        written = {source: _written(lists[source], features, decisions)}
-        codes = {source: np.array([d for _, d in lists[source]], dtype=np.int64)}
-        indexed = {source: search.index(lists[source])}
-    rules, (covered_by, defaults) = written[source], indexed[source]
-    chosen = min(chosen, len(rules))
-    train = Heldout(np.arange(len(y)), covered_by, codes[source], defaults)
-    kept, default = rules[:chosen], decisions[defaults[chosen]]
+        heldout = {s: [scored(f, everything)] for s, f in lists.items()}
+    source, chosen, held_costs = choose_prefix(heldout, each, max_rules, se_rule, noise_se)
+    found = candidate_lists(search, max_rules, (source,))[source] if cv else lists[source]
+    full = _rule_list(found, features, decisions, name)
+    train = scored(found, everything)
+    chosen = min(chosen, len(found))
+    kept, default = list(full.rules[:chosen]), decisions[train.defaults[chosen]]
     if chosen:
-        sample = np.arange(len(y))
+        sample = everything
         if len(y) > TIDY_ROWS:
             sample = np.sort(np.random.default_rng(random_state).choice(len(y), TIDY_ROWS, False))
         tidier = Tidier(frame.iloc[sample], costs.per_row(sample), decisions)
         kept, default = tidier.tidy(kept, slack)
     final = RuleList(tuple(kept), default, name)
-    proba = class_frequencies(final.match_index(frame), y, len(kept) + 1, n_classes)
+    per_row = costs.per_row()
     return LearnedRules(
         rules=final,
-        proba=proba,
-        train_costs=[
-            float(train.row_costs(costs.per_row(), n).sum()) for n in range(len(rules) + 1)
-        ],
-        valid_costs=None if valid is None and not cv else scored,
-        all_rules=RuleList(tuple(rules), decisions[defaults[-1]], name),
+        proba=class_frequencies(final.match_index(frame), y, len(kept) + 1, n_classes),
+        train_costs=[float(train.row_costs(per_row, n).sum()) for n in range(len(found) + 1)],
+        valid_costs=held_costs if valid is not None or cv else None,
+        all_rules=RuleList(full.rules, decisions[train.defaults[-1]], name),
         source=source,
     )
 
