@@ -160,7 +160,7 @@ def learn_rules(
     sources: Sequence[str] | None = None,
     folds: int = 0,
     noise_se: float = 1.0,
-    slack: float = 1e-3,
+    slack: float = 1e-2,
 ) -> LearnedRules:
     """Learn a cost-minimising decision list.
 
