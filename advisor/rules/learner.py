@@ -248,8 +248,9 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
     beam_width : int
         Beam width of the search for each rule.
     cv : int
-        Folds of the cross-validation that chooses the number of rules when `fit` is not
-        given `X_valid`; the list is then grown on every row and cut to that length.
+        Folds of the cross-validation that chooses the kind of list and its length when `fit`
+        is not given `X_valid` (fewer, at least 2, above 100,000 rows); the chosen list is
+        then grown on every row and cut to that length.
     feature_kinds : dict or None
         Column -> "numeric", "boolean" or "categorical"; None infers each from its dtype.
     random_state : int or None
@@ -268,7 +269,7 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         max_conditions: int = 3,
         min_support: float = 0.01,
         beam_width: int = 4,
-        cv: int = 5,
+        cv: int = 10,
         feature_kinds: Mapping[str, str] | None = None,
         random_state: int | None = None,
     ) -> None:
