@@ -20,6 +20,7 @@ import pandas as pd
 
 CHUNK = 250
 CHUNK_CELLS = 10_000_000  # resamples x units held at once: about 80 MB of counts
+MAX_DISTINCT_ROWS = 4096  # up to this many distinct rows, resample their counts, not the rows
 MIN_BLOCKS = 30  # fewest blocks for a block bootstrap; with fewer, rows are resampled
 CALENDAR_UNITS = (("hour", "h"), ("day", "D"), ("week", "W"), ("month", "M"))
 NUMERIC_WIDTHS = tuple(m * 10**e for e in range(-3, 10) for m in (1, 2, 5))
@@ -38,11 +39,15 @@ def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> di
 def bootstrap_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Chunks of resampling counts (how often each of n units is drawn), shape (chunk, n)."""
     rng = np.random.default_rng(seed)
+    small = np.int32 if n < 2**31 else np.int64  # half the bytes to draw and count
     done = 0
     while done < resamples:
         b = min(CHUNK, max(1, CHUNK_CELLS // n), resamples - done)
-        draws = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-        yield np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        draws = rng.integers(0, n, size=(b, n), dtype=small)
+        counts = np.empty((b, n), dtype=np.float64)
+        for i in range(b):  # one resample at a time: its counts stay in cache
+            counts[i] = np.bincount(draws[i], minlength=n)
+        yield counts
         done += b
 
 
@@ -59,6 +64,11 @@ def bootstrap_means(
         values = values[:, None]
     if blocks is None:
         n = len(values)
+        distinct = distinct_rows(values)
+        if distinct is not None:
+            rows, counts = distinct
+            draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
+            return draws @ rows / n
         return np.vstack([w @ values / n for w in bootstrap_weights(n, resamples, seed)])
     blocks = np.asarray(blocks, dtype=np.int64)
     n_blocks = int(blocks.max()) + 1
@@ -72,6 +82,24 @@ def bootstrap_means(
     return np.vstack(
         [(w @ sums) / (w @ sizes)[:, None] for w in bootstrap_weights(n_blocks, resamples, seed)]
     )
+
+
+def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The distinct rows of `values` and how often each occurs, when there are at most
+    MAX_DISTINCT_ROWS of them (per-row costs under a plain cost matrix take a handful of
+    values); None otherwise.
+
+    A resample's mean depends only on how many of its n draws land on each distinct row, and
+    those counts are one multinomial draw: the same bootstrap distribution as resampling the
+    rows, at a cost that does not grow with n.
+    """
+    if len(values) <= MAX_DISTINCT_ROWS:
+        return None
+    for column in values.T:
+        if len(np.unique(column[: 4 * MAX_DISTINCT_ROWS])) > MAX_DISTINCT_ROWS:
+            return None
+    rows, counts = np.unique(values, axis=0, return_counts=True)
+    return (rows, counts.astype(float)) if len(rows) <= MAX_DISTINCT_ROWS else None
 
 
 @dataclass(frozen=True)
@@ -88,18 +116,14 @@ class Resampler:
         """Replicates of the column means of `values` (rows as in the split)."""
         return bootstrap_means(values, self.resamples, self.seed + seed_offset, self.blocks)
 
-    def indices(self, n: int, count: int, seed_offset: int = 0) -> Iterator[np.ndarray]:
-        """`count` resamples as row indices (for statistics that are not means, e.g. AUC)."""
-        rng = np.random.default_rng(self.seed + seed_offset)
+    def weights(self, n: int, seed_offset: int = 0) -> Iterator[np.ndarray]:
+        """Chunks of per-row resampling weights (resamples x n), for statistics that are
+        not plain means (e.g. a weighted ROC AUC); rows of a drawn block share its count."""
         if self.blocks is None:
-            for _ in range(count):
-                yield rng.integers(0, n, n)
+            yield from bootstrap_weights(n, self.resamples, self.seed + seed_offset)
             return
-        order = np.argsort(self.blocks, kind="stable")
-        starts = np.searchsorted(self.blocks[order], np.arange(int(self.blocks.max()) + 2))
-        members = [order[starts[b] : starts[b + 1]] for b in range(len(starts) - 1)]
-        for _ in range(count):
-            yield np.concatenate([members[b] for b in rng.integers(0, len(members), len(members))])
+        for counts in bootstrap_weights(self.n_blocks, self.resamples, self.seed + seed_offset):
+            yield counts[:, self.blocks]
 
     def subset(self, rows: np.ndarray, seed_offset: int = 0) -> Resampler:
         """The same scheme on some of the rows (e.g. one time window); rows when too few blocks."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import warnings as _warnings
 from dataclasses import dataclass, field
@@ -176,7 +177,7 @@ def _header(path: Path, sep: str) -> list[str]:
 
 def read_target_values(frame: pd.DataFrame | None, path: Path | None, target: str) -> list:
     """Sorted distinct target values (for the binary cost shortcut)."""
-    data = frame if frame is not None else read_frame(path)
+    data = frame if frame is not None else _read_target(path, target)
     where = str(path) if path else "data"
     if target not in data.columns:
         raise InputError(f"no column {target!r}; columns are {_preview(data.columns)}", where=where)
@@ -185,6 +186,18 @@ def read_target_values(frame: pd.DataFrame | None, path: Path | None, target: st
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
+
+
+def _read_target(path: Path, target: str) -> pd.DataFrame:
+    """Just the target column of a data file (a second full read costs seconds on large
+    files); the whole file when that fails, so its errors read as for any other read."""
+    name = path.name.lower()
+    with contextlib.suppress(Exception):  # the full read below reports any problem properly
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path, columns=[target])
+        if name.endswith((".csv", ".csv.gz")):
+            return pd.read_csv(path, usecols=[target], low_memory=False)
+    return read_frame(path)
 
 
 def _preview(columns, n: int = 12) -> str:
@@ -392,6 +405,8 @@ def _target_codes(target: pd.Series, name: str, costs: CostMatrix, where: str) -
 
 
 def _looks_like_id(series: pd.Series, kind: str) -> bool:
+    if kind == "numeric" and not pd.api.types.is_integer_dtype(series):
+        return False  # measurements, not identifiers: no need to count their values
     n = int(series.notna().sum())
     if n < 50:
         return False
@@ -409,19 +424,22 @@ def _leak_warnings(frame: pd.DataFrame, y: np.ndarray, features: dict, target: s
     base = np.bincount(y).max() / len(y)
     if base > 0.97:
         return out
+    classes = int(y.max()) + 1
     for col, kind in features.items():
         s = frame[col]
         if kind == "numeric":
-            ranks = s.rank(method="average", pct=True)
-            groups = np.where(
-                s.isna(), -1, np.minimum((ranks * 20).fillna(0).to_numpy(), 19)
-            ).astype(int)
+            x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+            known = ~np.isnan(x)
+            if not known.any():
+                continue
+            edges = np.unique(np.quantile(x[known], np.linspace(0, 1, 21)[1:-1]))
+            groups = np.where(known, np.searchsorted(edges, x, side="right"), -1)
         else:
-            groups = pd.factorize(s.astype("string").fillna("\x00missing"))[0]
+            groups = pd.factorize(s, use_na_sentinel=True)[0]
             if groups.max() > 1000:
                 continue
-        table = np.zeros((groups.max() + 2, y.max() + 1))
-        np.add.at(table, (groups + 1, y), 1)
+        cells = (groups + 1) * classes + y
+        table = np.bincount(cells, minlength=(groups.max() + 2) * classes).reshape(-1, classes)
         accuracy = table.max(axis=1).sum() / len(y)
         if accuracy >= 0.99:
             out.append(

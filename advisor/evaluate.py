@@ -12,6 +12,7 @@ import pandas as pd
 from advisor.bootstrap import Resampler, interval
 from advisor.costs import UNDECIDED, CostMatrix
 from advisor.data import Part
+from advisor.metrics import AUC_RESAMPLES, METRIC_RESAMPLES, probability_metrics
 from advisor.policy import Policy
 from advisor.roles import Roles
 
@@ -81,52 +82,14 @@ class Evaluation:
             "resamples": self.resampler.resamples,
             "seed": self.resampler.seed,
             "bootstrap": self.resampler.to_dict(),
+            "metric_resamples": min(self.resampler.resamples, METRIC_RESAMPLES),
+            "auc_resamples": min(self.resampler.resamples, METRIC_RESAMPLES, AUC_RESAMPLES),
             "policies": {name: score.to_dict() for name, score in self.policies.items()},
             "differences": list(self.differences),
         }
         if self.rules_capture is not None:
             out["rules_capture"] = self.rules_capture
         return out
-
-
-def _auc_ovr(y: np.ndarray, proba: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    present = np.unique(y)
-    if len(present) < 2:
-        return None
-    if proba.shape[1] == 2:
-        return float(roc_auc_score(y, proba[:, 1]))
-    p = proba[:, present] / np.clip(proba[:, present].sum(axis=1, keepdims=True), 1e-12, None)
-    return float(roc_auc_score(y, p, multi_class="ovr", labels=present))
-
-
-def probability_metrics(y: np.ndarray, proba: np.ndarray, resampler: Resampler) -> dict:
-    """Accuracy, ROC AUC (one-vs-rest), Brier score and log loss, each with a bootstrap interval."""
-    n, k = proba.shape
-    onehot = np.eye(k)[y]
-    per_row = np.column_stack(
-        [
-            (proba.argmax(axis=1) == y).astype(float),
-            ((proba - onehot) ** 2).sum(axis=1),
-            -np.log(np.clip(proba[np.arange(n), y], 1e-12, 1.0)),
-        ]
-    )
-    reps = resampler.means(per_row)
-    est = per_row.mean(axis=0)
-    out = {
-        "accuracy": interval(est[0], reps[:, 0]),
-        "brier": interval(est[1], reps[:, 1]),
-        "log_loss": interval(est[2], reps[:, 2]),
-    }
-    auc = _auc_ovr(y, proba)
-    if auc is not None:
-        auc_reps = [
-            _auc_ovr(y[idx], proba[idx]) or np.nan
-            for idx in resampler.indices(n, min(resampler.resamples, 200), seed_offset=1)
-        ]
-        out["roc_auc"] = interval(auc, np.asarray(auc_reps, dtype=float))
-    return out
 
 
 def confusion(
@@ -159,7 +122,16 @@ def evaluate(
     names = list(policies)
     each = costs.cost_of_each_decision(test.y, test.frame)
     rows = np.arange(len(test))
-    codes = {name: policy.decide_codes(test.frame) for name, policy in policies.items()}
+    batches = {name: policy.decide_batch(test.frame) for name, policy in policies.items()}
+    codes = {name: batch.codes for name, batch in batches.items()}
+    probas = {
+        name: batches[name].proba
+        if batches[name].proba is not None
+        else p.predict_proba(test.frame)
+        for name, p in policies.items()
+        if p.probabilistic
+    }
+    metrics = probability_metrics(test.y, probas, resampler)
     undecided = [name for name, c in codes.items() if (c == UNDECIDED).any()]
     if undecided:  # cost columns are checked at load, so this is a bug, not bad input
         raise ValueError(f"policy {undecided[0]!r} left test rows undecided")
@@ -168,19 +140,18 @@ def evaluate(
     replicates = {n: reps[:, i] for i, n in enumerate(names)}
     scores = {}
     for name, policy in policies.items():
-        proba = policy.predict_proba(test.frame) if policy.probabilistic else None
         shares = np.bincount(codes[name], minlength=costs.n_decisions) / len(test)
         scores[name] = PolicyScore(
             name=name,
             version=policy.version,
             costs=per_row[name],
             decisions=codes[name],
-            proba=proba,
+            proba=probas.get(name),
             cost_per_decision=interval(per_row[name].mean(), replicates[name]),
             decision_shares={d: float(s) for d, s in zip(costs.decisions, shares, strict=True)},
             confusion=confusion(costs, test.y, codes[name], per_row[name]),
             description=policy.describe(),
-            metrics=probability_metrics(test.y, proba, resampler) if proba is not None else None,
+            metrics=metrics.get(name),
         )
     differences = tuple(
         difference(a, b, scores, replicates) for i, a in enumerate(names) for b in names[i + 1 :]

@@ -4,9 +4,9 @@ cost against the decision threshold. Computes numbers only; the report draws the
 `explain_model` returns a `ModelReport` (result.json key `model`):
 
 - `shap`: mean |SHAP| per feature (top `TOP_FEATURES`) and dependence points for the top three
-  features, from `shap.TreeExplainer` on the booster, over a seeded sample of at most
-  `SHAP_ROWS` test rows. Values are on the model's raw score scale (log-odds for two classes),
-  before calibration. For more than two classes the explained class is the one whose row of
+  features, from LightGBM's own TreeSHAP (`pred_contrib`) on the booster, over a seeded
+  sample of at most `SHAP_ROWS` test rows. Values are on the model's raw score scale
+  (log-odds for two classes), before calibration. For more than two classes the explained class is the one whose row of
   the cost matrix spans the widest range (the class whose mistakes cost most; the last on ties).
 - `calibration`: reliability bins on the test split (mean predicted probability against the
   observed frequency, with counts), for P(last class) with two classes and for the top-class
@@ -20,7 +20,6 @@ cost against the decision threshold. Computes numbers only; the report draws the
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from advisor.data import Part
 if TYPE_CHECKING:
     from advisor.evaluate import Evaluation
     from advisor.ml import MLPolicy
+    from advisor.policy import Batch
 
 SHAP_ROWS = 2000
 DEPENDENCE_POINTS = 300
@@ -75,24 +75,27 @@ def _plain_value(value):
     return value if isinstance(value, int | bool) else str(value)
 
 
+def tree_shap(policy, X: np.ndarray, cls: int) -> tuple[np.ndarray, float]:
+    """SHAP values (rows x features) of class `cls` on the raw score, and the base value.
+
+    LightGBM's own TreeSHAP (`pred_contrib`): the exact path-dependent algorithm that
+    `shap.TreeExplainer` runs on a tree model, without importing shap. For two classes the
+    booster has one score (the second class's log-odds), so `cls` is ignored.
+    """
+    contrib = policy.booster_.predict(X, num_iteration=policy.n_trees_, pred_contrib=True)
+    width = X.shape[1] + 1
+    if contrib.shape[1] > width:  # multiclass: one block of features + base per class
+        contrib = contrib[:, cls * width : (cls + 1) * width]
+    return contrib[:, :-1], float(contrib[0, -1])
+
+
 def shap_summary(policy, spec, frame: pd.DataFrame, seed: int) -> dict:
     """Global SHAP importance and dependence points for the top features of the ML policy."""
     rows = _sample(len(frame), SHAP_ROWS, seed)
     sample = frame.iloc[rows]
     X = spec.encode(sample)
     cls, why = explained_class(policy.costs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import shap
-
-        explainer = shap.TreeExplainer(policy.booster_)
-        values = explainer.shap_values(X)
-    values = np.asarray(values)
-    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-    if values.ndim == 3:  # (rows, features, classes) for multiclass
-        values, base_value = values[:, :, cls], float(base[cls])
-    else:
-        base_value = float(base[-1])
+    values, base_value = tree_shap(policy, X, cls)
     names = spec.names_
     mean_abs = np.abs(values).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")
@@ -243,7 +246,14 @@ class ModelReport:
 
 
 def explain_model(
-    ml: MLPolicy | None, evaluation: Evaluation, test: Part, valid: Part, spec, costs, seed: int
+    ml: MLPolicy | None,
+    evaluation: Evaluation,
+    test: Part,
+    valid: Part,
+    valid_batch: Batch | None,
+    spec,
+    costs,
+    seed: int,
 ) -> ModelReport | None:
     """The ML policy explained on the test split; None when the run has no ML policy."""
     score = evaluation.policies.get(ml.name) if ml is not None else None
@@ -256,5 +266,5 @@ def explain_model(
         trees=int(ml.n_trees_),
         shap=shap_summary(ml, spec, test.frame, seed),
         calibration=calibration,
-        threshold=threshold_curve(costs, test, evaluation, valid, ml.predict_proba(valid.frame)),
+        threshold=threshold_curve(costs, test, evaluation, valid, valid_batch.proba),
     )

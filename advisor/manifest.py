@@ -14,7 +14,6 @@ PACKAGES = (
     "scikit-learn",
     "scipy",
     "lightgbm",
-    "shap",
     "statsmodels",
     "jinja2",
     "click",

@@ -34,7 +34,7 @@ from advisor.policy import BaselinePolicy, Policy
 from advisor.psi import training_reference
 from advisor.recommend import decision_inputs, recommend
 from advisor.result import Result, assemble
-from advisor.roles import assign_roles
+from advisor.roles import assign_roles, decide_validation
 from advisor.rules.policy import ExpertRulesPolicy, LearnedRulesPolicy, describe_rule_lists
 from advisor.shadow import run_shadow
 
@@ -126,7 +126,8 @@ def advise(
         policies = fit_policies(case, split, spec)
         resamples = case.option("bootstrap_resamples")
         valid_resampler = resampler_for(split.times(split.valid), resamples, case.seed)
-        roles = assign_roles(policies, split.valid, case.costs, valid_resampler)
+        decided = decide_validation(policies, split.valid)
+        roles = assign_roles(decided, split.valid, case.costs, valid_resampler)
     with clock("evaluate", "Evaluating every policy on the test split"):
         resampler = resampler_for(split.times(split.test), resamples, case.seed)
         evaluation = evaluate(policies, split.test, case.costs, roles, resampler)
@@ -138,6 +139,7 @@ def advise(
             evaluation,
             split.test,
             split.valid,
+            decided.get(roles.treatment),
             spec,
             case.costs,
             case.seed,

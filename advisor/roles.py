@@ -17,7 +17,7 @@ import numpy as np
 from advisor.bootstrap import Resampler
 from advisor.costs import CostMatrix
 from advisor.data import Part
-from advisor.policy import Policy
+from advisor.policy import Batch, Policy
 
 BASELINE, TREATMENT = "baseline", "ml"
 RULE_LISTS = ("rules", "expert-rules")
@@ -44,11 +44,16 @@ class Roles:
         }
 
 
-def validation_costs(policies: Mapping[str, Policy], valid: Part, costs: CostMatrix) -> dict:
+def decide_validation(policies: Mapping[str, Policy], valid: Part) -> dict[str, Batch]:
+    """Every policy's decisions on the validation split, made once for every choice."""
+    return {name: policy.decide_batch(valid.frame) for name, policy in policies.items()}
+
+
+def validation_costs(decided: Mapping[str, Batch], valid: Part, costs: CostMatrix) -> dict:
     """Each policy's realised cost per row on the validation split."""
     each = costs.cost_of_each_decision(valid.y, valid.frame)
     rows = np.arange(len(valid))
-    return {name: each[rows, policy.decide_codes(valid.frame)] for name, policy in policies.items()}
+    return {name: each[rows, batch.codes] for name, batch in decided.items()}
 
 
 def beats_constant(
@@ -61,14 +66,15 @@ def beats_constant(
 
 
 def assign_roles(
-    policies: Mapping[str, Policy], valid: Part, costs: CostMatrix, resampler: Resampler
+    decided: Mapping[str, Batch], valid: Part, costs: CostMatrix, resampler: Resampler
 ) -> Roles:
     """The roles, with the control chosen on the validation split: the cheapest rule list that
     beats the constant decision by more than noise, else the constant decision itself (the
-    simplest rule list of all). `resampler` resamples the validation rows."""
-    per_row = validation_costs(policies, valid, costs)
+    simplest rule list of all). `decided` holds each policy's validation decisions and
+    `resampler` resamples the validation rows."""
+    per_row = validation_costs(decided, valid, costs)
     cost = {name: float(c.mean()) for name, c in per_row.items()}
-    lists = [n for n in RULE_LISTS if n in policies]
+    lists = [n for n in RULE_LISTS if n in decided]
     clear = [n for n in lists if beats_constant(per_row[n], per_row[BASELINE], resampler)]
     if clear:
         control = min(clear, key=lambda n: cost[n])
@@ -89,7 +95,7 @@ def assign_roles(
         reason = "no rule list was fitted, so the constant decision stands for the rules"
     return Roles(
         control=control,
-        treatment=TREATMENT if TREATMENT in policies else None,
+        treatment=TREATMENT if TREATMENT in decided else None,
         baseline=BASELINE,
         validation_cost=cost,
         reason=reason,

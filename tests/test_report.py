@@ -314,3 +314,32 @@ def test_charts_are_accessible_small_and_escaped():
     assert "<rect" in hist
     assert charts.nice_ticks(0, 1) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert charts.tick_label(-12500) == "−12.5k"
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_shap_values_add_up_to_the_raw_score(classes):
+    """Local accuracy, the defining property of SHAP: base value + contributions = raw score."""
+    from advisor.case import case_from_arguments
+    from advisor.data import load_dataset, split_dataset
+    from advisor.explain import tree_shap
+    from advisor.features import FeatureSpec
+    from advisor.ml import MLPolicy
+
+    frame = synthetic_frame(1500, seed=classes)
+    if classes == 3:
+        frame["outcome"] = np.where(frame["age"] > 60, "old", frame["outcome"])
+    labels = sorted(frame["outcome"].unique())
+    matrix = {c: {d: float(c != d) * (1 + i) for d in labels} for i, c in enumerate(labels)}
+    case = case_from_arguments(frame, target="outcome", costs={"matrix": matrix})
+    data = load_dataset(case)
+    split = split_dataset(data, 0)
+    ml = MLPolicy(case.costs, FeatureSpec(data.schema).fit(split.train.frame)).fit(
+        split.train, split.valid
+    )
+    X = ml.spec.encode(split.test.frame.head(300))
+    raw = ml.booster_.predict(X, num_iteration=ml.n_trees_, raw_score=True)
+    for cls in range(classes if classes > 2 else 1):
+        values, base = tree_shap(ml, X, cls)
+        assert values.shape == X.shape
+        expected = raw if raw.ndim == 1 else raw[:, cls]
+        np.testing.assert_allclose(base + values.sum(axis=1), expected, atol=1e-9)

@@ -12,7 +12,8 @@ import advisor
 from advisor.bootstrap import Resampler
 from advisor.costs import CostMatrix
 from advisor.data import Part
-from advisor.roles import assign_roles
+from advisor.policy import Batch
+from advisor.roles import assign_roles, decide_validation
 
 COSTS = CostMatrix.from_mapping(
     {"no": {"skip": 0, "call": 10}, "yes": {"skip": 100, "call": 30}}, ["skip", "call"]
@@ -25,15 +26,15 @@ class Constant:
     def __init__(self, code: int) -> None:
         self.code = code
 
-    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.full(len(frame), self.code)
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        return Batch(np.full(len(frame), self.code))
 
 
 class CallWhere:
     """A stand-in rule list: call where column `x` is 1, else skip."""
 
-    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        return (frame["x"].to_numpy() == 1).astype(int)
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        return Batch((frame["x"].to_numpy() == 1).astype(int))
 
 
 def part(yes: np.ndarray, x: np.ndarray | None = None) -> Part:
@@ -42,7 +43,7 @@ def part(yes: np.ndarray, x: np.ndarray | None = None) -> Part:
 
 
 def roles_of(policies, valid: Part):
-    return assign_roles(policies, valid, COSTS, Resampler(2000, 0))
+    return assign_roles(decide_validation(policies, valid), valid, COSTS, Resampler(2000, 0))
 
 
 def test_control_is_the_cheapest_rule_list_that_clearly_beats_the_constant():
