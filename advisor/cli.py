@@ -30,7 +30,7 @@ def comparison_table(result) -> str:
     return "\n".join(lines)
 
 
-def finish(result, out: Path, quiet: bool) -> None:
+def finish(result, out: Path, quiet: bool) -> Path:
     """Write the run folder (report, result.json, a bundle per policy) and print the summary."""
     folder = result.save(out)
     click.echo(comparison_table(result))
@@ -54,6 +54,7 @@ def finish(result, out: Path, quiet: bool) -> None:
     )
     if rec:
         click.echo(f"Ship it:  advisor export {folder}")
+    return folder
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -107,17 +108,43 @@ def demo(out: Path, seed: int | None, quiet: bool) -> None:
     show_default=True,
 )
 @click.option("--seed", type=int, default=None)
+@click.option(
+    "--track",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[URI]",
+    help="Log the run to MLflow: this tracking URI, or MLflow's default when none is given.",
+)
+@click.option(
+    "--register",
+    metavar="NAME",
+    help="With --track: register the recommended policy's model as NAME, alias 'champion'.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def analyze(source: str, **opts) -> None:
     """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn."""
     _analyze(source, **opts)
 
 
-def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> None:
+def _analyze(
+    source: str,
+    out: Path,
+    seed: int | None,
+    quiet: bool,
+    track: str | None = None,
+    register: str | None = None,
+    **opts,
+) -> None:
     def work():
         from dataclasses import replace
 
         from advisor.pipeline import advise, resolve_case
+
+        if track is not None or register is not None:
+            from advisor.tracking import check_request
+
+            check_request(track is not None, register)
 
         is_case = Path(source).suffix.lower() in {".yaml", ".yml"}
         if is_case:
@@ -163,7 +190,22 @@ def _analyze(source: str, out: Path, seed: int | None, quiet: bool, **opts) -> N
                 where=str(out / case.name),
             )
         result = advise(case, progress=Reporter(quiet))
-        finish(result, out, quiet)
+        folder = finish(result, out, quiet)
+        if track is not None:
+            from advisor.tracking import track_run
+
+            tracked = track_run(
+                folder,
+                result.examples,
+                uri=track or None,
+                register=register,
+                progress=Reporter(quiet),
+            )
+            click.echo(f"MLflow:   run {tracked.run_id} in {tracked.uri}")
+            if tracked.uri.startswith(("sqlite:", "file:")):
+                click.echo(f"See it:   mlflow ui --backend-store-uri {tracked.uri}")
+            if tracked.registered:
+                click.echo(f"Champion: {tracked.registered} (version {tracked.version})")
 
     run_guarded(work)
 

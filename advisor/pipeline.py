@@ -39,6 +39,7 @@ from advisor.rules.policy import ExpertRulesPolicy, LearnedRulesPolicy, describe
 from advisor.shadow import run_shadow
 
 Progress = Callable[[str], None]
+EXAMPLE_ROWS = 5  # test rows kept on the Result: the input example of tracked models
 
 
 def resolve_case(case: Case | str | Path | pd.DataFrame, **kwargs) -> Case:
@@ -106,13 +107,24 @@ class StageClock:
 
 
 def advise(
-    case: Case | str | Path | pd.DataFrame, *, progress: Progress | None = None, **kwargs
+    case: Case | str | Path | pd.DataFrame,
+    *,
+    progress: Progress | None = None,
+    track: bool | str | None = None,
+    register: str | None = None,
+    **kwargs,
 ) -> Result:
     """Run every stage for a case and return the Result.
 
     `case` is a Case, a case-file path, or data (a path or a DataFrame) with `target=`,
     `costs=` and the decision context as keyword arguments (see `case_from_arguments`).
+    `track` logs the run to MLflow (`True`: MLflow's default store, or a tracking URI), and
+    `register` names the registered model that the recommended policy becomes (see `tracking`).
     """
+    if track or register:
+        from advisor.tracking import check_request
+
+        check_request(track, register)
     clock = StageClock(progress)
     with clock("load", "Loading the case and its data"):
         case = resolve_case(case, **kwargs)
@@ -210,4 +222,15 @@ def advise(
         manifest=build_manifest(data.sha256, case.seed, case.to_dict()),
         timings=clock.seconds,
     )
-    return Result(data=payload, policies=policies, reference=reference)
+    inputs = list(dict.fromkeys([*spec.names_, *case.costs.columns]))
+    result = Result(
+        data=payload,
+        policies=policies,
+        reference=reference,
+        examples=split.test.frame.head(EXAMPLE_ROWS)[inputs],
+    )
+    if track:
+        from advisor.tracking import track_result
+
+        track_result(result, uri=None if track is True else track, register=register)
+    return result

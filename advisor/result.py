@@ -78,11 +78,13 @@ def _namespace(value):
 
 @dataclass
 class Result:
-    """What a run found. `data` is exactly what `to_json` writes; `policies` are the live objects."""
+    """What a run found. `data` is exactly what `to_json` writes; `policies` are the live objects;
+    `examples` are a few test rows (the input example of the models `track` logs)."""
 
     data: dict
     policies: dict = field(default_factory=dict, repr=False)
     reference: Reference | None = field(default=None, repr=False)
+    examples: pd.DataFrame | None = field(default=None, repr=False)
 
     @classmethod
     def from_json(cls, path: str | Path) -> Result:
