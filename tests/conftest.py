@@ -37,11 +37,10 @@ def synthetic_frame(n: int = 1200, seed: int = 0, with_time: bool = False) -> pd
     return frame
 
 
-@pytest.fixture
-def small_case_file(tmp_path: Path) -> Path:
-    """A case YAML plus CSV in a temporary folder."""
-    synthetic_frame().to_csv(tmp_path / "small.csv", index=False)
-    (tmp_path / "small.yaml").write_text(
+def write_small_case(folder: Path) -> Path:
+    """The small case: a case YAML plus its CSV written into `folder`; the YAML's path."""
+    synthetic_frame().to_csv(folder / "small.csv", index=False)
+    (folder / "small.yaml").write_text(
         textwrap.dedent(
             """
             name: small
@@ -61,7 +60,13 @@ def small_case_file(tmp_path: Path) -> Path:
             """
         )
     )
-    return tmp_path / "small.yaml"
+    return folder / "small.yaml"
+
+
+@pytest.fixture
+def small_case_file(tmp_path: Path) -> Path:
+    """A case YAML plus CSV in a temporary folder."""
+    return write_small_case(tmp_path)
 
 
 @pytest.fixture(scope="session")
