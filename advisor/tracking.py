@@ -174,19 +174,20 @@ def _recommended_policy(result: Mapping) -> str | None:
     return option_policy(result, option) if option else None
 
 
-def policy_signature(policy, examples: pd.DataFrame):
-    """The model's signature: every column a run's policies read, typed from the feature
-    definition (numbers as double, so a missing value is allowed), required only where this
-    policy reads it; the outputs `decisions_frame` gives."""
+def policy_signature(policy, columns: list[str]):
+    """The model's signature: every column a run's policies read, required only where this
+    policy reads it, and the outputs `decisions_frame` gives.
+
+    The inputs are typed `any`: the bundle reads its columns itself, as in the analysis
+    (numbers as int or float with missing values, categories as text or pandas categories,
+    unseen levels), where MLflow's own types would refuse an int64 column declared double, a
+    missing value in one declared long, or a pandas category declared string."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import AnyType
 
-    kinds = {e.name: e.kind for e in policy.spec.encoders_}
     reads = set(policy.input_columns())
-    inputs = [
-        ColSpec(_column_type(kinds.get(c), examples[c]), c, required=c in reads)
-        for c in examples.columns
-    ]
+    inputs = [ColSpec(AnyType(), c, required=c in reads) for c in columns]
     outputs = [
         ColSpec(DataType.string, "decision", required=False),
         ColSpec(DataType.string, "policy"),
@@ -202,8 +203,8 @@ def policy_signature(policy, examples: pd.DataFrame):
 
 
 def _column_type(kind: str | None, values: pd.Series):
-    """The MLflow type of an input column from its feature kind: numbers (and cost columns,
-    which have no kind) as double, so a missing value is allowed; categories as text."""
+    """The MLflow type of a data column from its feature kind (cost columns, which have none,
+    are numbers), to describe the data set."""
     from mlflow.types import DataType
 
     if kind in (None, "numeric"):
@@ -315,8 +316,9 @@ def _log_policy(mlflow, bundle: Path, examples: pd.DataFrame):
         python_model=str(MODEL_CODE),
         artifacts={BUNDLE: str(bundle)},
         code_paths=[str(PACKAGE)],
-        signature=policy_signature(policy, examples),
+        signature=policy_signature(policy, list(examples.columns)),
         input_example=examples,
+        metadata={"input_kinds": {e.name: e.kind for e in policy.spec.encoders_}},
         pip_requirements=requirements(policy.kind),
         tags={"policy": policy.name, "kind": policy.kind, "model_version": policy.version},
     )

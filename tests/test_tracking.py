@@ -6,6 +6,8 @@ installs: these tests run there, they do not skip."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import awkward_rows, synthetic_frame, write_small_case
+from conftest import ROOT, awkward_rows, synthetic_frame, write_small_case
 
 import advisor
 from advisor.cli import main
@@ -57,6 +59,14 @@ def logged_models(tracked) -> dict:
             output_format="list",
         )
     return {m.tags["policy"]: m for m in models}
+
+
+def decisions(column) -> list:
+    """Decisions as a list, None where a row got none."""
+    if isinstance(column, pd.DataFrame):
+        column = column["decision"]
+    column = column.astype(object)
+    return [None if pd.isna(d) else d for d in column]
 
 
 class mlflow_store:
@@ -127,14 +137,15 @@ def test_each_logged_model_decides_as_its_bundle(tracked, tmp_path):
     models = logged_models(tracked)
     assert sorted(models) == sorted(p.name for p in (folder / "policies").iterdir())
     rows = awkward_rows(synthetic_frame(300, seed=7)).drop(columns="outcome")
+    whole = synthetic_frame(100, seed=8).astype({"age": "int64"})  # an int64 column, as JSON gives
     with mlflow_store(tracked["uri"]):
         for name, model in models.items():
             policy = advisor.load_policy(folder / "policies" / name)
             assert model.tags["model_version"] == policy.version
             loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
             got = loaded.predict(rows)
-            expected = policy.decide(rows).astype(object)
-            assert got["decision"].tolist() == expected.where(expected.notna(), None).tolist()
+            assert decisions(got) == decisions(policy.decide(rows))
+            assert decisions(loaded.predict(whole)) == decisions(policy.decide(whole))
             assert set(got["model_version"]) == {policy.version}
             if policy.probabilistic:
                 proba = policy.predict_proba(rows)
@@ -153,7 +164,7 @@ def test_each_logged_model_decides_as_its_bundle(tracked, tmp_path):
             assert not list(files.rglob("*.pkl")), "a logged model must not be a pickle"
 
 
-def test_register_points_champion_at_the_recommended_policy(tracked):
+def test_register_points_champion_at_the_recommended_policy(tracked, tmp_path):
     result = tracked["result"]
     option = result["recommendation"]["option"]
     policy = result["recommendation"]["options"][option]["policy"]
@@ -167,11 +178,35 @@ def test_register_points_champion_at_the_recommended_policy(tracked):
         tracked["out"].output
     )
     rows = synthetic_frame(50, seed=9)
-    with mlflow_store(tracked["uri"]):
-        champion = mlflow.pyfunc.load_model(f"models:/{REGISTERED}@{CHAMPION}")
-        got = champion.predict(rows.drop(columns="outcome"))
     bundle = advisor.load_policy(tracked["folder"] / "policies" / policy)
-    assert got["decision"].tolist() == bundle.decide(rows).astype(str).tolist()
+    with mlflow_store(tracked["uri"]):
+        champion = f"models:/{REGISTERED}@{CHAMPION}"
+        got = mlflow.pyfunc.load_model(champion).predict(rows)
+        local = mlflow.artifacts.download_artifacts(champion, dst_path=str(tmp_path / "model"))
+    assert decisions(got) == decisions(bundle.decide(rows))
+
+    # As on a Spark worker: the model copied to a fresh process where advisor is not
+    # installed; the model brings advisor's code with it.
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    code = f"""
+import sys
+sys.path = [p for p in sys.path if p not in ({str(ROOT)!r}, "", ".")]
+try:
+    import advisor
+    sys.exit("advisor was importable before loading the model")
+except ImportError:
+    pass
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model({local!r})
+out = model.predict(pd.read_csv({str(tmp_path / "rows.csv")!r}))
+print(out["decision"].astype(object).where(out["decision"].notna(), None).to_json(orient="values"))
+"""
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == decisions(bundle.decide(rows))
 
 
 def test_a_notebook_result_is_tracked_and_the_callers_mlflow_is_left_alone(
@@ -197,9 +232,7 @@ def test_a_notebook_result_is_tracked_and_the_callers_mlflow_is_left_alone(
     assert sorted(default.models) == sorted(result.policies)
     rows = synthetic_frame(40, seed=11)
     ml = mlflow.pyfunc.load_model(default.models["ml"])
-    assert ml.predict(rows)["decision"].tolist() == (
-        result.policies["ml"].decide(rows).astype(str).tolist()
-    )
+    assert decisions(ml.predict(rows)) == decisions(result.policies["ml"].decide(rows))
 
 
 def test_register_without_track_is_refused_before_any_work(tmp_path: Path):
