@@ -412,7 +412,7 @@ def _costs_from_argument(costs, target, frame, data_path, positive) -> CostMatri
         raise InputError(
             "the binary shortcut needs 'fp' and 'fn' (and optionally 'tp', 'tn')", where="costs"
         )
-    from advisor.data import read_target_values
+    from advisor.reading import read_target_values
 
     values = read_target_values(frame, data_path, target)
     source = str(data_path) if data_path is not None else "data"

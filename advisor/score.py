@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 
 from advisor.bundle import read_bundle
-from advisor.data import NA_TEXT
 from advisor.errors import InputError
 from advisor.policy import Policy
+from advisor.reading import NA_TEXT
 
 BATCH_ROWS = 1 << 17
 CSV_BLOCK_BYTES = 16 << 20

@@ -143,8 +143,8 @@ def to_python_module(rules: RuleList, kinds: Mapping[str, str], title: str = "")
     """A standalone module (standard library only): `decide(row)` for one row of raw values,
     cleaned by each column's kind as `FeatureSpec.clean` does, and a CSV filter as `__main__`
     (`python rules.py < rows.csv > decided.csv`)."""
-    from advisor.data import NA_TEXT
     from advisor.features import BOOLEAN_VALUES
+    from advisor.reading import NA_TEXT
 
     used = {c: kinds.get(c, "categorical") for c in rules.columns}
     head = f'"""{title}\n\nStandard library only: `from rules import decide` or `python rules.py < rows.csv`."""\n\n'
