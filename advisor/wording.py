@@ -87,14 +87,15 @@ def reasons(
         )
     elif facts["confirmable"]:
         out.append(
-            f"An A/B test could confirm it: {exp['n_per_arm']:,} decisions per arm, "
+            f"An A/B test could confirm it: {exp['n_per_arm']:,} decisions per arm{_design(exp)}, "
             f"{inp.enrol_days:,.0f} days of traffic plus {exp.get('label_delay_days', 0):,.0f} days "
             "until the outcomes are known."
         )
     else:
         out.append(
             f"An A/B test could not confirm the difference within {inp.max_experiment_days:,.0f} days: "
-            f"it would need {exp['n_per_arm']:,} decisions per arm, {inp.enrol_days:,.0f} days of traffic."
+            f"it would need {exp['n_per_arm']:,} decisions per arm{_design(exp)}, "
+            f"{inp.enrol_days:,.0f} days of traffic."
         )
     if inp.timing == "periodic":
         out.append(
@@ -126,6 +127,14 @@ def reasons(
             f"({money(inp.upkeep['ship-rules'], cur)} a year): consider whether the current process should stay."
         )
     return out
+
+
+def _design(experiment: Mapping) -> str:
+    """How the test is analysed, when it is not on every unit."""
+    if experiment.get("design") != "triggered":
+        return ""
+    rate = experiment["triggered"]["trigger_rate"]
+    return f" (analysing only the {pct(rate)} where the two decide differently)"
 
 
 def headline(
