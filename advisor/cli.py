@@ -12,6 +12,7 @@ import click
 from advisor.console import Reporter, run_guarded
 from advisor.errors import InputError
 from advisor.rules.cli import rules
+from advisor.service.command import serve
 
 DEMO_CASE = "telco-churn"
 
@@ -331,6 +332,7 @@ def score_command(
 
 
 main.add_command(rules)
+main.add_command(serve)
 
 if __name__ == "__main__":
     main()

@@ -43,8 +43,23 @@ class Calibrator:
         return self
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
+        """The calibrated probabilities: scikit-learn's `predict_proba` of the fitted model step
+        for step (its decision function, then the logistic function or the softmax), so equal
+        bit for bit, without the input checks that cost one request more than the arithmetic."""
+        from scipy.special import expit
+
+        m = self.model_
+        scores = self._features(proba) @ m.coef_.T + m.intercept_
+        if len(m.classes_) <= 2:
+            p = expit(scores.reshape(-1))
+            calibrated = np.stack([1 - p, p], axis=1)
+        else:
+            scores -= scores.max(axis=1).reshape(-1, 1)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=1).reshape(-1, 1)
+            calibrated = scores
         out = np.zeros((len(proba), self.n_classes))
-        out[:, self.model_.classes_] = self.model_.predict_proba(self._features(proba))
+        out[:, m.classes_] = calibrated
         return out
 
     def params(self) -> list:
@@ -272,9 +287,12 @@ class MLPolicy(Policy):
         return Batch(self.costs.choose(expected), proba=proba, expected_costs=expected)
 
     def decide_one_code(self, record: Mapping) -> int:
+        return int(self.decide_record(record).codes[0])
+
+    def decide_record(self, record: Mapping) -> Batch:
         proba = self._proba_matrix(self.spec.encode_record(record))
         expected = np.einsum("nk,nkd->nd", proba, record_tensor(self.costs, record))
-        return int(np.argmin(expected[0]))
+        return Batch(np.argmin(expected, axis=1), proba=proba, expected_costs=expected)
 
     def feature_importance(self) -> dict[str, float]:
         gain = self.booster_.feature_importance(importance_type="gain", iteration=self.n_trees_)

@@ -101,6 +101,12 @@ class Policy(ABC):
     def decide_one_code(self, record: Mapping) -> int:
         """The decision code for one record (a dict of column -> value)."""
 
+    def decide_record(self, record: Mapping) -> Batch:
+        """One record decided through the single-record feature path (`clean_record`,
+        `encode_record`), with what explains it: the one-request twin of `decide_batch`, as
+        fast as `decide_one`. Raises InputError when the record's costs cannot be known."""
+        return Batch(np.array([self.decide_one_code(record)], dtype=np.int64))
+
     @abstractmethod
     def describe(self) -> dict:
         """What a person reads: a title, a summary and details."""

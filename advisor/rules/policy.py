@@ -80,6 +80,11 @@ class RulesPolicy(Policy):
     def decide_one_code(self, record: Mapping) -> int:
         return int(self.codes_[self.rules_.match_one(self.spec.clean_record(record))])
 
+    def decide_record(self, record: Mapping) -> Batch:
+        index = self.rules_.match_one(self.spec.clean_record(record))
+        number = 0 if index == len(self.rules_) else index + 1
+        return Batch(self.codes_[[index]], rule=np.array([number], dtype=np.int64))
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.proba_[self.match_index(frame)]
 
