@@ -122,6 +122,11 @@ def demo(out: Path, seed: int | None, quiet: bool) -> None:
     metavar="NAME",
     help="With --track: register the recommended policy's model as NAME, alias 'champion'.",
 )
+@click.option(
+    "--measure-service",
+    is_flag=True,
+    help="Also time each policy through advisor serve over HTTP on localhost (serve extra).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def analyze(source: str, **opts) -> None:
     """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn."""
@@ -190,7 +195,9 @@ def _analyze(
                 f"exists and is not a run folder (no {RESULT}); choose another --out",
                 where=str(out / case.name),
             )
-        result = advise(case, progress=Reporter(quiet))
+        result = advise(
+            case, progress=Reporter(quiet), measure_service=opts.get("measure_service", False)
+        )
         folder = finish(result, out, quiet)
         if track is not None:
             from advisor.tracking import track_run

@@ -29,6 +29,7 @@ class Inputs:
     enrol_days: float | None  # days of traffic an A/B test needs; None: no size would do
     max_experiment_days: float
     capture_target: float
+    latency_figure: str = "in-process"  # which p99 ml_p99_ms is: "in-process" or "http"
 
     def scaled(self, factor: str, by: float) -> Inputs:
         if factor == "volume":

@@ -121,18 +121,42 @@ def measure_policies(
 
 @dataclass(frozen=True)
 class Latency:
-    """Request latency and batch throughput per policy (result.json key `latency`)."""
+    """Request latency and batch throughput per policy (result.json key `latency`); with
+    `service`, the same requests through the real service over HTTP (`--measure-service`),
+    and with `realtime_policy`, which figure the realtime-ml check read (`realtime_check`)."""
 
     budget_ms: float
     policies: Mapping[str, dict]
     details: Mapping
+    service: Mapping | None = None
+    realtime_policy: str | None = None
 
     def p99_ms(self, name: str) -> float | None:
         entry = self.policies.get(name)
         return None if entry is None else entry["p99_ms"]
 
+    def realtime_p99_ms(self, name: str) -> tuple[float | None, str]:
+        """The p99 a real-time decision by `name` is judged on, and which figure it is: over
+        HTTP when the service was measured, else in-process."""
+        entry = (self.service or {}).get(name)
+        if isinstance(entry, Mapping) and entry.get("p99_ms") is not None:
+            return float(entry["p99_ms"]), "http"
+        return self.p99_ms(name), "in-process"
+
     def to_dict(self) -> dict:
-        return {**self.details, **self.policies}
+        out = {**self.details, **self.policies}
+        if self.service is not None:
+            out["service"] = dict(self.service)
+        if self.realtime_policy is not None:
+            p99, figure = self.realtime_p99_ms(self.realtime_policy)
+            out["realtime_check"] = {
+                "policy": self.realtime_policy,
+                "figure": figure,
+                "measured_p99_ms": p99,
+                "budget_ms": self.budget_ms,
+                "within_budget": p99 is not None and p99 <= self.budget_ms,
+            }
+        return out
 
 
 def measure_latency(

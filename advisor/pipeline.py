@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -90,6 +91,19 @@ def fit_policies(case: Case, split: Split, spec: FeatureSpec) -> dict[str, Polic
     return {p.name: fitted[p.name] for p in candidates}
 
 
+def _over_http(latency, policies: dict[str, Policy], frame: pd.DataFrame, seed: int):
+    """The latency stage's figures through the real service (`--measure-service`)."""
+    from advisor.service import NEEDS_EXTRA, missing_extra
+
+    try:
+        from advisor.service.measure import measure_service
+    except ImportError as exc:
+        if missing_extra(exc):
+            raise InputError(f"--measure-service {NEEDS_EXTRA}") from None
+        raise
+    return measure_service(latency, policies, frame, seed)
+
+
 class StageClock:
     """Seconds per stage, with a progress message as each stage starts."""
 
@@ -112,6 +126,7 @@ def advise(
     progress: Progress | None = None,
     track: bool | str | None = None,
     register: str | None = None,
+    measure_service: bool = False,
     **kwargs,
 ) -> Result:
     """Run every stage for a case and return the Result.
@@ -120,6 +135,8 @@ def advise(
     `costs=` and the decision context as keyword arguments (see `case_from_arguments`).
     `track` logs the run to MLflow (`True`: MLflow's default store, or a tracking URI), and
     `register` names the registered model that the recommended policy becomes (see `tracking`).
+    `measure_service` also times every policy through the real service over HTTP (the serve
+    extra), and the realtime-ml check then reads that figure.
     """
     if track or register:
         from advisor.tracking import check_request
@@ -180,6 +197,9 @@ def advise(
         )
     with clock("latency", "Measuring serving latency"):
         latency = measure_latency(policies, split.test.frame, case.decision, case.seed)
+        if measure_service:
+            latency = _over_http(latency, policies, split.test.frame, case.seed)
+        latency = replace(latency, realtime_policy=roles.treatment)
     with clock("drift", "Checking drift and decay over time"):
         drift = track_drift(
             split, evaluation, roles, policies.get(roles.treatment), spec, case.seed, reference

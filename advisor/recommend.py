@@ -210,6 +210,7 @@ def decision_inputs(
     capture_target: float,
 ) -> Inputs:
     """Everything the choice reads, gathered from the earlier stages' values."""
+    ml_p99_ms, figure = latency.realtime_p99_ms(roles.treatment)
     return Inputs(
         base=evaluation.series(roles.baseline),
         rules=evaluation.series(roles.control),
@@ -219,8 +220,9 @@ def decision_inputs(
         timing=decision.timing,
         precomputable=decision.precomputable,
         budget_ms=decision.latency_budget_ms,
-        ml_p99_ms=latency.p99_ms(roles.treatment),
+        ml_p99_ms=ml_p99_ms,
         rules_p99_ms=latency.p99_ms(roles.control),
+        latency_figure=figure,
         enrol_days=experiment.days_enrolling,
         max_experiment_days=max_experiment_days,
         capture_target=capture_target,

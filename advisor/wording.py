@@ -108,8 +108,9 @@ def reasons(
     elif inp.ml_p99_ms is not None:
         fits = inp.ml_p99_ms <= inp.budget_ms
         out.append(
-            f"The decision is live and cannot be scored in advance; the model's p99 latency is "
-            f"{inp.ml_p99_ms:.2f} ms against a {inp.budget_ms:g} ms budget"
+            "The decision is live and cannot be scored in advance; the model's p99 latency "
+            + ("through the real service over HTTP " if inp.latency_figure == "http" else "")
+            + f"is {inp.ml_p99_ms:.2f} ms against a {inp.budget_ms:g} ms budget"
             + (
                 "."
                 if fits

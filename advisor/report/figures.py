@@ -312,11 +312,19 @@ def drift_costs(drift: Mapping, currency: str = "") -> Markup:
 
 def latency(lat: Mapping) -> Markup:
     """p50 to p99 single-request latency of each policy against the budget, on a log axis."""
-    rows = [
-        {"name": n, "estimate": p["p50_ms"], "low": p["p50_ms"], "high": p["p99_ms"]}
-        for n, p in lat.items()
-        if isinstance(p, Mapping) and p.get("p99_ms") is not None
-    ]
+    http = lat.get("service") or {}
+    rows = []
+    for n, p in lat.items():
+        if isinstance(p, Mapping) and p.get("p99_ms") is not None:
+            rows.append(
+                {"name": n, "estimate": p["p50_ms"], "low": p["p50_ms"], "high": p["p99_ms"]}
+            )
+            h = http.get(n)
+            if isinstance(h, Mapping) and h.get("p99_ms") is not None:
+                name = f"{n} over HTTP"
+                rows.append(
+                    {"name": name, "estimate": h["p50_ms"], "low": h["p50_ms"], "high": h["p99_ms"]}
+                )
     desc = "; ".join(
         f"{r['name']}: p50 {r['estimate']:.3g} ms, p99 {r['high']:.3g} ms" for r in rows
     )

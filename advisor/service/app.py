@@ -12,7 +12,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,8 +279,9 @@ class Counting:
             self.metrics.request(scope["path"], state["status"], time.perf_counter() - start)
 
 
-def create_app(service: Service) -> FastAPI:
-    """The FastAPI application serving `service`; the prediction log runs with it."""
+def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """The FastAPI application serving `service`; the prediction log runs with it, and
+    `on_ready` hears when it is warm and about to take requests."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -291,6 +292,8 @@ def create_app(service: Service) -> FastAPI:
         gc.freeze()
         if service.log is not None:
             service.log.start()
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:

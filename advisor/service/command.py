@@ -9,8 +9,7 @@ import click
 
 from advisor.console import run_guarded
 from advisor.errors import InputError
-
-SERVE_EXTRA = {"fastapi", "starlette", "uvicorn", "prometheus_client"}
+from advisor.service import NEEDS_EXTRA, missing_extra
 
 
 @click.command("serve")
@@ -60,10 +59,8 @@ def serve(
         try:
             from advisor.service.server import serve_bundles
         except ImportError as exc:
-            if exc.name and exc.name.split(".")[0] in SERVE_EXTRA:
-                raise InputError(
-                    "advisor serve needs the serve extra: pip install 'advisor[serve]'"
-                ) from None
+            if missing_extra(exc):
+                raise InputError(f"advisor serve {NEEDS_EXTRA}") from None
             raise
         serve_bundles(
             str(bundle),

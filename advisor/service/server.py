@@ -45,9 +45,11 @@ def address(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def _server(service: Service, **options) -> uvicorn.Server:
+def _server(
+    service: Service, on_ready: Callable[[], None] | None = None, **options
+) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(service),
+        create_app(service, on_ready),
         lifespan="on",
         access_log=False,
         server_header=False,
@@ -60,11 +62,11 @@ def _server(service: Service, **options) -> uvicorn.Server:
 def serve(
     service: Service, host: str, port: int, announce: Callable[[str], None] | None = None
 ) -> None:
-    """Serve until interrupted (SIGINT or SIGTERM), then write what the log holds and stop."""
+    """Serve until interrupted (SIGINT or SIGTERM), then write what the log holds and stop;
+    `announce` hears the address once the service is warm and listening."""
     sock = bind(host, port)
-    if announce:
-        announce(address(sock))
-    _server(service, log_level="warning").run(sockets=[sock])
+    ready = (lambda: announce(address(sock))) if announce else None
+    _server(service, ready, log_level="warning").run(sockets=[sock])
 
 
 @contextmanager
@@ -72,7 +74,7 @@ def running(service: Service, host: str = "127.0.0.1") -> Iterator[str]:
     """The service on a free port of `host` in a background thread; yields its base URL and
     stops it (its prediction log written and closed) when the block ends."""
     sock = bind(host, 0)
-    server = _server(service, log_config=None, log_level="warning")
+    server = _server(service, None, log_config=None, log_level="warning")
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="advisor-serve", daemon=True
     )
@@ -130,7 +132,7 @@ def describe(service: Service, url: str) -> str:
     """What `advisor serve` says when it listens."""
     p = service.control.policy
     lines = [
-        f"serving {p.name!r} ({p.version}) on {url}: POST /decide, GET /health /version /metrics"
+        f"serving {p.name!r} ({p.version}) at {url} (POST /decide; GET /health, /version, /metrics)"
     ]
     if service.treatment:
         t = service.treatment.policy
