@@ -114,3 +114,57 @@ def bundled_analysis():
         return results[name]
 
     return get
+
+
+class Http:
+    """A minimal HTTP/1.1 client for the service tests (the standard library's, one keep-alive
+    connection); `fresh=True` opens a new connection for each request."""
+
+    def __init__(self, url: str, fresh: bool = False) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.host, self.port, self.fresh = parts.hostname, parts.port, fresh
+        self.connection = None
+
+    def _connection(self):
+        import http.client
+
+        if self.fresh or self.connection is None:
+            if self.connection is not None:
+                self.connection.close()
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        return self.connection
+
+    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, object]:
+        """Status and the answer (JSON decoded when it is JSON, else text)."""
+        import json
+
+        connection = self._connection()
+        if body is not None and not isinstance(body, bytes | str) and not hasattr(body, "__next__"):
+            body = json.dumps(body)
+        sent = {"content-type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=body, headers={**sent, **(headers or {})})
+        answer = connection.getresponse()
+        text = answer.read().decode("utf-8")
+        kind = answer.getheader("content-type") or ""
+        return answer.status, json.loads(text) if kind.startswith("application/json") else text
+
+    def post(self, body, path: str = "/decide", headers=None) -> tuple[int, object]:
+        return self.request("POST", path, body, headers)
+
+    def get(self, path: str) -> tuple[int, object]:
+        return self.request("GET", path)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as a client sends them in JSON: plain Python values, null for a missing value."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return [
+        {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+        for row in plain.to_dict("records")
+    ]

@@ -60,7 +60,9 @@ class Outcome:
 
 def record_frame(records: Sequence[dict], columns: Sequence[str]) -> pd.DataFrame:
     """The records as a frame of the columns a policy reads (pandas types each column)."""
-    return pd.DataFrame({c: [r.get(c) for r in records] for c in columns})
+    return pd.DataFrame(
+        {c: [r.get(c) for r in records] for c in columns}, index=pd.RangeIndex(len(records))
+    )
 
 
 class Decider:

@@ -108,7 +108,7 @@ class PredictionLog:
         self._sequence = 0
         self._retry_at = 0.0
         self._failing = False
-        self._dropped_at = float("-inf")
+        self._overflowed_at = float("-inf")
         self.written = 0
         self.dropped = 0
         self.error: str | None = None
@@ -121,6 +121,7 @@ class PredictionLog:
         """Queue one decision for the writer; never blocks (a full queue drops and counts it)."""
         if len(self._pending) >= self._capacity:
             self._drop(1, "the queue was full: the disk is slower than the decisions")
+            self._overflowed_at = time.monotonic()
         else:
             self._pending.append(entry)
 
@@ -131,9 +132,10 @@ class PredictionLog:
             self._thread.join(timeout)
 
     def status(self) -> dict:
-        """What /health shows: ok or degraded, lines written and dropped, the last error."""
+        """What /health shows: degraded while writes fail or for `DROP_MEMORY_SECONDS` after the
+        queue overflowed, else ok; lines written and dropped; the last error."""
         with self._lock:
-            recent = time.monotonic() - self._dropped_at < DROP_MEMORY_SECONDS
+            recent = time.monotonic() - self._overflowed_at < DROP_MEMORY_SECONDS
             return {
                 "state": "degraded" if self._failing or recent else "ok",
                 "folder": str(self.folder),
@@ -147,7 +149,6 @@ class PredictionLog:
     def _drop(self, lines: int, reason: str | None) -> None:
         with self._lock:
             self.dropped += lines
-            self._dropped_at = time.monotonic()
             if reason:
                 self.error = reason
 
@@ -169,23 +170,44 @@ class PredictionLog:
             self._write(batch)
 
     def _write(self, entries: list[Mapping]) -> None:
+        """Write the entries' lines, starting a new file before a line that would take the
+        current one past `max_bytes` (a line longer than that gets a file of its own)."""
         if self._failing and time.monotonic() < self._retry_at:
             self._drop(len(entries), None)
             return
+        done = 0
         try:
-            data = b"".join(log_line(e) for e in entries)
-            if self._file is None or (self._size and self._size + len(data) > self.max_bytes):
-                self._next_file()
-            view = memoryview(data)
-            while view:
-                view = view[self._file.write(view) or 0 :]  # type: ignore[union-attr]
-            self._size += len(data)
+            lines = [log_line(e) for e in entries]
+            while done < len(lines):
+                if self._file is None or (
+                    self._size and self._size + len(lines[done]) > self.max_bytes
+                ):
+                    self._next_file()
+                end, size = done, 0
+                while end < len(lines) and (
+                    end == done or self._size + size + len(lines[end]) <= self.max_bytes
+                ):
+                    size += len(lines[end])
+                    end += 1
+                self._write_all(b"".join(lines[done:end]))
+                self._size += size
+                done = end
         except Exception as exc:  # the writer must outlive any failure: the service decides on
-            self._fail(exc, len(entries))
+            self._count_written(done)
+            self._fail(exc, len(entries) - done)
             return
+        self._count_written(done)
         with self._lock:
-            self.written += len(entries)
             self._failing = False
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._file.write(view) or 0 :]  # type: ignore[union-attr]
+
+    def _count_written(self, lines: int) -> None:
+        with self._lock:
+            self.written += lines
 
     def _next_file(self) -> None:
         if self._file is not None:
