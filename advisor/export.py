@@ -185,26 +185,42 @@ def _batch_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
 
 
 def _realtime_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
-    latency = (result.get("latency") or {}).get(meta["policy"]) or {}
-    budget = (result.get("latency") or {}).get("budget_ms")
+    figures = result.get("latency") or {}
+    latency = figures.get(meta["policy"]) or {}
+    http = (figures.get("service") or {}).get(meta["policy"]) or {}
+    budget = figures.get("budget_ms")
+    against = f" against a budget of {budget:g} ms" if budget else ""
     measured = (
         f"Measured in the run, one request at a time in one process: p50 "
         f"{latency['p50_ms']:.2f} ms, p95 {latency['p95_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms"
-        + (f" against a budget of {budget:g} ms" if budget else "")
-        + ". Network and feature lookups come on top."
+        + against
+        + "."
         if latency.get("p99_ms") is not None
         else "The run did not measure this policy's latency."
     )
+    if http.get("p99_ms") is not None:
+        measured += (
+            f" Through `advisor serve` over HTTP on localhost: p50 {http['p50_ms']:.2f} ms, "
+            f"p99 {http['p99_ms']:.2f} ms. The network and feature lookups come on top."
+        )
+    else:
+        measured += (
+            " The network and feature lookups come on top; `advisor analyze --measure-service` "
+            "times the service over HTTP too."
+        )
     return [
         "## Serve it",
         "",
         "```bash",
-        f"advisor serve {BUNDLE}",
+        f"advisor serve {BUNDLE} --log predictions/",
         "```",
         "",
-        "`POST /decide` with one record returns the decision, `model_version`, the "
-        "probabilities and the expected costs. (`advisor serve` is the next command to land; "
-        "until then, load the bundle in your own service as below.)",
+        '`POST /decide` with `{"id": ..., "record": {...}}` (or up to 1,000 as '
+        '`{"records": [...]}`) returns the decision, `model_version`, the probabilities and '
+        "the expected costs; `GET /health`, `/version` and `/metrics` (Prometheus) watch it. "
+        "`--shadow BUNDLE` runs another bundle beside it, logged only; `--treatment BUNDLE "
+        "--share 0.05` sends a share of units to another bundle for an A/B test. Install the "
+        "extra: `pip install 'advisor[serve]'`.",
         "",
         measured,
         "",
