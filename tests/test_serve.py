@@ -111,6 +111,8 @@ BAD_REQUESTS = [
     ("an empty body", "POST", "/decide", b"", None, 400, "body"),
     ("NaN, which JSON lacks", "POST", "/decide", b'{"record": {"age": NaN}}', None, 400, "body"),
     ("bytes that are not UTF-8", "POST", "/decide", b"\xff\xfe{", None, 400, "body"),
+    ("JSON nested 100,000 deep", "POST", "/decide", b"[" * 100_000 + b"]" * 100_000, None, 400,
+     "body"),
     ("a list, not an object", "POST", "/decide", [1, 2], None, 422, "body"),
     ("an unknown field", "POST", "/decide", {"record": GOOD, "colour": "red"}, None, 422, "colour"),
     ("no record", "POST", "/decide", {"id": "r-1"}, None, 422, "record"),

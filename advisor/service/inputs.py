@@ -55,6 +55,7 @@ class RequestError(Exception):
 
 
 def refuse(status: int, field: str, message: str) -> RequestError:
+    """A refusal with one problem."""
     return RequestError(status, [Problem(field, message)])
 
 
@@ -77,6 +78,7 @@ class DecideRequest:
 
 
 def _shown(value: object) -> str:
+    """A value as the client wrote it, cut to 40 characters for a message."""
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
 
