@@ -242,12 +242,12 @@ def advise(
         manifest=build_manifest(data.sha256, case.seed, case.to_dict()),
         timings=clock.seconds,
     )
-    inputs = list(dict.fromkeys([*spec.names_, *case.costs.columns]))
+    columns = list(dict.fromkeys([*spec.names_, *case.costs.columns]))
     result = Result(
         data=payload,
         policies=policies,
         reference=reference,
-        examples=split.test.frame.head(EXAMPLE_ROWS)[inputs],
+        examples=split.test.frame.head(EXAMPLE_ROWS)[columns],
     )
     if track:
         from advisor.tracking import track_result
