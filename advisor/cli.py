@@ -338,6 +338,65 @@ def score_command(
     run_guarded(work)
 
 
+@main.command("monitor")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--log",
+    "log",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Prediction log: a JSON Lines, Parquet or CSV file, or a folder of them.",
+)
+@click.option(
+    "--outcomes",
+    type=click.Path(path_type=Path),
+    help="CSV or Parquet with the key and the case's target, for the rows known so far.",
+)
+@click.option("--key", default="id", show_default=True, help="Column joining log and outcomes.")
+@click.option("--window", default="1d", show_default=True, help="Window width: 30min, 6h, 1d, 1w.")
+@click.option(
+    "--share",
+    type=float,
+    help="Planned treatment share of a canary or A/B test (default: the run's A/B plan).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for monitor.json and monitor.html (default: monitoring/<case>).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
+def monitor_command(
+    run: Path,
+    log: Path,
+    outcomes: Path | None,
+    key: str,
+    window: str,
+    share: float | None,
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """Compare a prediction log (and the outcomes known so far) with a run folder: drift,
+    decision mix, realised cost, shadow and the test. Exit 0: no alert; 3: an alert fired;
+    2: bad input."""
+    import sys
+
+    def work() -> int:
+        from advisor.monitor import monitor, write
+
+        found = monitor(run, log, outcomes, key=key, window=window, share=share)
+        target = out or Path("monitoring") / found.payload["run"]["case"]
+        folder = write(found, target)
+        verdict = found.verdict
+        click.echo(f"Verdict: {verdict['verdict']}: {verdict['reason']}")
+        if not quiet:
+            for alert in found.alerts:
+                click.echo(f"  {alert['severity']:<8} {alert['kind']:<15} {alert['window']}")
+            click.echo(f"Monitor: {folder / 'monitor.html'}\nJSON:    {folder / 'monitor.json'}")
+        return found.exit_status
+
+    sys.exit(run_guarded(work))
+
+
 main.add_command(rules)
 main.add_command(serve)
 

@@ -168,3 +168,9 @@ def json_records(frame: pd.DataFrame) -> list[dict]:
         {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
         for row in plain.to_dict("records")
     ]
+
+
+@pytest.fixture(scope="session")
+def credit_run(bundled_analysis, tmp_path_factory) -> Path:
+    """The bundled credit-scoring case's run folder (its one analysis of the session)."""
+    return bundled_analysis("credit-scoring").save(tmp_path_factory.mktemp("credit-run"))

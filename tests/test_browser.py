@@ -156,3 +156,76 @@ def test_summary_options_table_fits_a_phone(bundled_reports: dict, browser, name
             assert nets.nth(i).inner_text().strip()[0] in "0123456789−"
     finally:
         page.close()
+
+
+@pytest.fixture(scope="session")
+def monitor_page(credit_run, tmp_path_factory) -> Path:
+    """monitor.html for a simulated week of credit-scoring with a shadow, a canary whose split
+    is off, an input that drifts and outcomes that arrive late: every section drawn."""
+    import pandas as pd
+    from production import outcomes, simulate, test_rows, write_log
+
+    from advisor.monitor import monitor, write
+
+    rows = test_rows("credit-scoring")
+    inputs = list(
+        dict.fromkeys(json.loads((credit_run / "policies/ml/bundle.json").read_text())["inputs"])
+    )
+    shifted = rows.assign(Income=rows["Income"] * 3)
+    log = pd.concat(
+        [
+            simulate(credit_run, rows, "Status", days=3, treatment="ml", share=0.6, shadow="ml"),
+            simulate(
+                credit_run,
+                shifted,
+                "Status",
+                days=2,
+                treatment="ml",
+                share=0.6,
+                shadow="ml",
+                start="2026-03-05",
+                seed=1,
+            ),
+        ],
+        ignore_index=True,
+    )
+    tmp = tmp_path_factory.mktemp("monitor-page")
+    write_log(log, tmp / "log", inputs)
+    outcomes(log, "Status", now="2026-03-07").to_csv(tmp / "outcomes.csv", index=False)
+    found = monitor(credit_run, tmp / "log", tmp / "outcomes.csv")
+    assert {a["kind"] for a in found.alerts} >= {"srm", "drift"}
+    folder = write(found, tmp / "out")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "monitor.html").write_text((folder / "monitor.html").read_text())
+    return folder / "monitor.html"
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_monitor_page_in_chromium(monitor_page: Path, browser, width: str):
+    page = browser.new_page(viewport={"width": WIDTHS[width], "height": 900})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "request",
+        lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
+    )
+    try:
+        page.goto(monitor_page.as_uri(), wait_until="load")
+        page.screenshot(path=str(ARTIFACTS / f"monitor-{width}.png"), full_page=True)
+        assert errors == [], f"console errors: {errors}"
+        assert requests == [], f"network requests: {requests}"
+        headings = [h.strip() for h in page.locator("main section > h2").all_inner_texts()]
+        assert headings[0] == "Verdict"
+        assert {"Input drift", "Realised cost", "Shadow", "Canary and A/B test"} <= set(headings)
+        verdict = page.locator("#verdict .option")
+        assert verdict.is_visible() and "Roll back" in verdict.inner_text()
+        assert verdict.bounding_box()["y"] < 900  # on the first screen
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner, f"page is {scroll}px wide in a {inner}px window"
+        assert page.evaluate(OVERFLOW_JS) == []
+        assert page.locator("script").count() == 0
+        assert page.locator("svg").count() >= 3
+    finally:
+        page.close()

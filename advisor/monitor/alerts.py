@@ -1,0 +1,240 @@
+"""Alerts on harm, notes on the rest, and the verdict.
+
+An alert fires only on harm beyond what sampling noise explains: a sample-ratio mismatch, p99
+latency over budget, a rising error rate, a treatment that costs more than control (these say
+"roll back"), the realised cost above the offline interval or drift on an important feature
+(these say "retrain"; a treatment arm costing more than expected says "roll back"). Doing
+better than expected, or a change that is not harm, is a note; notes marked `watch` make the
+verdict "watch". One alert per kind and subject: its latest window, and every window it fired in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from scipy import stats
+
+from advisor.psi import PSI_MAJOR, PSI_MODERATE
+from advisor.rollout import SRM_THRESHOLD
+
+ERROR_TOLERANCE = 0.01  # an error rate up to 1 % is not an alert
+ERROR_THRESHOLD = 0.001  # one-sided binomial p-value below which the rate has risen
+CRITICAL = {"srm", "latency", "errors", "treatment_worse"}
+VERDICTS = ("keep", "watch", "retrain", "roll back")
+
+
+class Findings:
+    """Alerts and notes, gathered window by window."""
+
+    def __init__(self) -> None:
+        self.alerts: dict[tuple, dict] = {}
+        self.notes: list[dict] = []
+
+    def alert(self, kind: str, subject: str, window: str, message: str, action: str) -> None:
+        key = (kind, subject)
+        entry = self.alerts.setdefault(
+            key,
+            {
+                "kind": kind,
+                "subject": subject,
+                "severity": "critical" if kind in CRITICAL else "warning",
+                "action": action,
+                "windows": [],
+            },
+        )
+        entry["windows"].append(window)
+        entry.update(window=window, message=message)
+        if action == "roll back":
+            entry["action"] = action
+
+    def note(self, kind: str, window: str, message: str, watch: bool) -> None:
+        self.notes.append(
+            {
+                "kind": kind,
+                "window": window,
+                "level": "watch" if watch else "info",
+                "message": message,
+            }
+        )
+
+
+def _money(value: float, currency: str) -> str:
+    return f"{value:,.2f} {currency}".strip()
+
+
+def review(windows: Sequence[dict], overall: dict, run, important: Mapping) -> dict:
+    """The alerts, notes and verdict for the measured windows and the whole log."""
+    found = Findings()
+    currency = run.currency
+    treatment_policy = None
+    earlier_errors, earlier_rows = 0, 0
+    for w in windows:
+        name = w["label"]
+        _operations(found, w["operations"], name, earlier_errors, earlier_rows)
+        earlier_errors += w["operations"]["errors"]["k"]
+        earlier_rows += w["operations"]["requests"]
+        _drift(found, w["drift"], name, w["operations"]["requests"], important)
+        exp = w.get("experiment")
+        if exp:
+            treatment_policy = exp["policies"].get("treatment")
+            _experiment(found, exp, name, currency)
+        _policies(found, w["policies"], name, currency, treatment_policy)
+    _policies(found, overall["policies"], "all", currency, treatment_policy, mix=False)
+    alerts = sorted(found.alerts.values(), key=lambda a: (a["severity"] != "critical", a["kind"]))
+    return {"alerts": alerts, "notes": found.notes, "verdict": verdict(alerts, found.notes)}
+
+
+def _operations(found: Findings, ops: Mapping, window: str, errors: int, rows: int) -> None:
+    rate = ops["errors"]
+    if rate["n"]:
+        before = max(errors / rows if rows else 0.0, ERROR_TOLERANCE)
+        p = stats.binomtest(rate["k"], rate["n"], before, alternative="greater").pvalue
+        if p < ERROR_THRESHOLD:
+            found.alert(
+                "errors",
+                "requests",
+                window,
+                f"{rate['k']:,} of {rate['n']:,} rows failed ({rate['estimate']:.1%}, 95% "
+                f"interval {rate['low']:.1%} to {rate['high']:.1%}), above the {before:.1%} "
+                f"before it beyond chance (one-sided binomial p = {p:.2g}).",
+                "roll back",
+            )
+    lat = ops.get("latency")
+    if lat and lat.get("budget_ms") is not None:
+        p99, budget = lat["p99_ms"], lat["budget_ms"]
+        text = (
+            f"p99 latency {p99['estimate']:.1f} ms (95% interval {p99['low']:.1f} to "
+            f"{p99['high']:.1f}) against the {budget:g} ms budget over {lat['n']:,} requests"
+        )
+        if p99["low"] > budget:
+            found.alert("latency", "p99", window, text + ".", "roll back")
+        elif p99["estimate"] > budget:
+            found.note("latency", window, text + ": over budget, not beyond chance yet.", True)
+
+
+def _drift(found: Findings, drift: Mapping, window: str, rows: int, important: Mapping) -> None:
+    shares = important.get("shares") or {}
+    for name, d in drift.items():
+        if d["flag"] not in ("moderate", "major"):
+            continue
+        share = shares.get(name)
+        why = (
+            f"carries {share:.0%} of the model's importance"
+            if share is not None and name in important.get("model", ())
+            else "a rule list reads it"
+            if name in important.get("rules", ())
+            else "not an important feature"
+        )
+        level = PSI_MAJOR if d["flag"] == "major" else PSI_MODERATE
+        noise = d["noise"] or 0.0
+        text = (
+            f"{name} drifted: PSI {d['psi']:.2f} over {rows:,} rows, above the {d['flag']} "
+            f"level {level:g} and the {noise:.3f} sampling noise reaches at that size ({why})."
+        )
+        if d["flag"] == "major" and d["important"]:
+            found.alert("drift", name, window, text, "retrain")
+        else:
+            found.note("drift", window, text, watch=d["important"] or d["flag"] == "major")
+
+
+def _experiment(found: Findings, exp: Mapping, window: str, currency: str) -> None:
+    srm = exp.get("srm")
+    if srm and srm["mismatch"]:
+        u = exp["units"]
+        found.alert(
+            "srm",
+            "arms",
+            window,
+            f"Sample-ratio mismatch: {u['treatment']:,} treatment and {u['control']:,} control "
+            f"units to date ({exp['observed_share']:.1%} in treatment, planned "
+            f"{exp['planned_share']:.1%}; chi-square p = {srm['p_value']:.2g} < "
+            f"{SRM_THRESHOLD:g}). The assignment or the logging is broken: stop, fix it, and "
+            "do not read the test.",
+            "roll back",
+        )
+    if exp.get("units_in_both_arms"):
+        found.note(
+            "srm",
+            window,
+            f"{exp['units_in_both_arms']:,} units appear in both arms: each unit should keep "
+            "one arm.",
+            True,
+        )
+    effect = exp.get("effect")
+    if effect and effect["saving"]["high"] is not None and effect["saving"]["high"] < 0:
+        s = effect["saving"]
+        found.alert(
+            "treatment_worse",
+            "treatment",
+            window,
+            f"The treatment ({exp['policies']['treatment']}) costs more than control "
+            f"({exp['policies']['control']}): control minus treatment is "
+            f"{_money(s['estimate'], currency)} per decision (95% interval "
+            f"{_money(s['low'], currency)} to {_money(s['high'], currency)}).",
+            "roll back",
+        )
+
+
+def _policies(
+    found: Findings,
+    policies: Mapping,
+    window: str,
+    currency: str,
+    treatment: str | None,
+    mix: bool = True,
+) -> None:
+    for name, p in policies.items():
+        m = p["mix"]
+        if mix and m["moved"]:
+            shares = ", ".join(
+                f"{d} {m['shares'][d]:.0%} (offline {float(m['offline'].get(d) or 0):.0%})"
+                for d in m["counts"]
+            )
+            found.note(
+                "decision_mix",
+                window,
+                f"{name}'s decision mix moved beyond noise (chi-square p = {m['p_value']:.2g}): "
+                f"{shares}.",
+                True,
+            )
+        c = p["cost"]
+        realised, offline = c["cost_per_decision"], c["offline"]
+        if c["position"] not in ("above", "below", "within"):
+            continue
+        text = (
+            f"{name} realised {_money(realised['estimate'], currency)} per decision on "
+            f"{c['with_outcomes']:,} rows with outcomes (95% interval "
+            f"{_money(realised['low'], currency)} to {_money(realised['high'], currency)}); "
+            f"offline {_money(offline['estimate'], currency)} ("
+            f"{_money(offline['low'], currency)} to {_money(offline['high'], currency)})"
+        )
+        if c["position"] == "above":
+            action = "roll back" if name == treatment else "retrain"
+            found.alert("cost", name, window, text + ": above the offline interval.", action)
+        elif c["position"] == "below":
+            found.note("cost", window, text + ": better than expected.", False)
+
+
+def verdict(alerts: Sequence[Mapping], notes: Sequence[Mapping]) -> dict:
+    """roll back > retrain > watch > keep, with the reason."""
+    for action in ("roll back", "retrain"):
+        fired = [a for a in alerts if a["action"] == action]
+        if fired:
+            more = f" (and {len(fired) - 1} more alert{'s' if len(fired) > 2 else ''})"
+            return {
+                "verdict": action,
+                "reason": f"{fired[0]['window']}: {fired[0]['message']}"
+                + (more if len(fired) > 1 else ""),
+            }
+    watch = [n for n in notes if n["level"] == "watch"]
+    if watch:
+        return {
+            "verdict": "watch",
+            "reason": f"No alert; {len(watch)} change{'s' if len(watch) > 1 else ''} to watch, "
+            f"e.g. {watch[0]['window']}: {watch[0]['message']}",
+        }
+    return {
+        "verdict": "keep",
+        "reason": "No alert and nothing to watch: production matches the offline expectations "
+        "within noise.",
+    }

@@ -1,0 +1,153 @@
+"""What production is compared with: a run folder's offline expectations.
+
+From `result.json`: the case (costs, target, latency budget), the roles, the A/B plan and the
+model's explanation (which features matter). From each bundle's `bundle.json`: its version, the
+test cost per decision with its interval and the decision shares, and the training reference
+every bundle carries for drift. Only `bundle.json` is read: the monitor never decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from advisor.bundle import FORMAT, META
+from advisor.costs import CostMatrix
+from advisor.errors import InputError
+from advisor.features import FeatureSpec
+from advisor.psi import Reference
+from advisor.run import POLICIES, open_run
+
+IMPORTANT_SHARE = 0.8  # the features that together carry this share of the model's importance
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """A run folder as the monitor reads it."""
+
+    path: Path
+    result: Mapping
+    costs: CostMatrix
+    spec: FeatureSpec
+    reference: Reference | None
+    bundles: Mapping[str, Mapping]
+    importance: Mapping[str, float]
+    importance_source: str
+
+    @property
+    def case(self) -> Mapping:
+        return self.result["case"]
+
+    @property
+    def currency(self) -> str:
+        return self.case.get("currency") or ""
+
+    @property
+    def target(self) -> str:
+        return self.case["target"]
+
+    @property
+    def budget_ms(self) -> float | None:
+        return (self.case.get("decision") or {}).get("latency_budget_ms")
+
+    @property
+    def roles(self) -> Mapping:
+        return self.result.get("roles") or {}
+
+    @property
+    def plan(self) -> Mapping:
+        """The A/B plan of result.json (empty when the run planned none)."""
+        plan = self.result.get("experiment") or {}
+        return plan if plan.get("available", True) and plan.get("effect_size") is not None else {}
+
+    def expected(self, policy: str) -> Mapping:
+        """A policy's test cost per decision {estimate, low, high} and decision shares."""
+        return self.bundles.get(policy, {}).get("expected") or {}
+
+    def important(self, rule_features: set[str]) -> dict:
+        """Which features count as important for drift alerts, and why."""
+        ranked = sorted(self.importance.items(), key=lambda kv: -kv[1])
+        model, carried = [], 0.0
+        for name, share in ranked:
+            if carried >= IMPORTANT_SHARE:
+                break
+            model.append(name)
+            carried += share
+        features = sorted(set(model) | rule_features)
+        rule = (
+            f"the features that together carry {IMPORTANT_SHARE:.0%} of the ML model's "
+            f"importance ({self.importance_source}), largest first, and every feature a rule "
+            "list in the log reads"
+        )
+        return {
+            "features": features,
+            "model": model,
+            "rules": sorted(rule_features),
+            "shares": {n: s for n, s in ranked},
+            "rule": rule,
+        }
+
+
+def read_expectations(path: str | Path) -> Expectations:
+    """A run folder (or its result.json), checked: result.json and every bundle.json in it."""
+    from advisor.case import parse_costs
+
+    folder = open_run(path)
+    bundles = {}
+    policies = folder.path / POLICIES
+    for meta_path in sorted(policies.glob(f"*/{META}")):
+        bundles[meta_path.parent.name] = _bundle_meta(meta_path)
+    if not bundles:
+        raise InputError(f"not a run folder: no {POLICIES}/<policy>/{META}", where=str(folder.path))
+    first = next(iter(bundles.values()))
+    where = str(policies / next(iter(bundles)) / META)
+    try:
+        costs = parse_costs(first["costs"], where=f"{where}: costs")
+        spec = FeatureSpec.from_data(first["features"])
+        ref = next((b["reference"] for b in bundles.values() if b.get("reference")), None)
+        reference = Reference.from_dict(ref) if ref else None
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"damaged: {exc}", where=where) from None
+    if "target" not in folder.result["case"]:
+        raise InputError("no case.target", where=str(folder.path / "result.json"))
+    importance, source = model_importance(folder.result)
+    return Expectations(
+        folder.path, folder.result, costs, spec, reference, bundles, importance, source
+    )
+
+
+def _bundle_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the bundle: {exc}", where=str(path)) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"not a policy bundle of format {FORMAT!r}", where=str(path))
+    for key in ("policy", "version", "costs", "features"):
+        if key not in meta:
+            raise InputError(f"damaged: no field {key!r}", where=str(path))
+    return meta
+
+
+def model_importance(result: Mapping) -> tuple[dict[str, float], str]:
+    """Each feature's share of the ML model's importance: mean |SHAP| from the run's model
+    explanation, else LightGBM's gain shares; empty when the run has no ML model."""
+    model = result.get("model") or {}
+    shap = model.get("shap") or {}
+    rows = shap.get("importance") or []
+    if rows:
+        values = {r["feature"]: float(r["mean_abs_shap"]) for r in rows}
+        others = float(shap.get("other_features_mean_abs_shap") or 0.0)
+        total = sum(values.values()) + others
+        if total > 0:
+            return {k: v / total for k, v in values.items()}, "mean |SHAP| on the test split"
+    treatment = (result.get("roles") or {}).get("treatment") or "ml"
+    policy = (result.get("evaluation") or {}).get("policies", {}).get(treatment) or {}
+    top = ((policy.get("description") or {}).get("details") or {}).get("top_features") or []
+    if top:
+        return {r["feature"]: float(r["gain_share"]) for r in top}, "LightGBM's gain shares"
+    return {}, "no ML model in the run"

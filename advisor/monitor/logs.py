@@ -1,0 +1,271 @@
+"""Reading production: the prediction log and the outcomes that arrive later.
+
+The log is what `advisor serve --log` writes (JSON Lines files `predictions-*.jsonl`, one
+object a decision, the input fields under `record`) or the same columns as Parquet or CSV with
+the input fields as top-level columns (what `advisor score`'s output joined with its input looks
+like). A file or a folder of them. JSON Lines are read by pyarrow, a file at a time; a last line
+without its newline (a writer killed mid-line) is skipped and counted.
+
+Outcomes are a CSV or Parquet file with the key column and the case's target; a missing target
+is an outcome not known yet.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advisor.costs import CostMatrix, label_key
+from advisor.reading import read_frame
+from advisor.errors import InputError
+
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz")
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+TEXT_COLUMNS = ("id", "unit", "arm", "policy", "model_version", "decision")
+SHADOW_COLUMNS = ("shadow_policy", "shadow_version", "shadow_decision")
+ARMS = ("control", "treatment")
+
+
+@dataclass(frozen=True)
+class Log:
+    """The log's rows in time order: `ts` (UTC, tz-naive), the decision columns as text, the
+    input fields as columns; where it came from and what was skipped."""
+
+    frame: pd.DataFrame
+    source: str
+    files: int
+    partial_lines: int
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log files a path names: the file, or every JSON Lines, Parquet or CSV file in the
+    folder (sorted by name, which for `advisor serve`'s files is time order per process)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError("no such log file or folder", where=str(path))
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(_SUFFIXES))
+    if not files:
+        raise InputError(
+            "no log files in the folder (*.jsonl, *.parquet or *.csv)", where=str(path)
+        )
+    return files
+
+
+_SUFFIXES = JSON_SUFFIXES + TABLE_SUFFIXES
+
+
+def read_log(path: str | Path, decisions: Sequence[str]) -> Log:
+    """Every row of the log, checked: a timestamp that parses on every row, a policy and a
+    decision the run knows (null is a row without a decision: an error)."""
+    path = Path(path)
+    frames, partial = [], 0
+    files = log_files(path)
+    for file in files:
+        if file.name.lower().endswith(JSON_SUFFIXES):
+            frame, cut = _json_lines(file)
+            partial += cut
+        else:
+            frame = _table(file)
+        if len(frame):
+            frames.append(_normalised(frame, file))
+    if not frames:
+        raise InputError("the log has no rows", where=str(path))
+    frame = pd.concat(frames, ignore_index=True, sort=False)
+    known = set(decisions)
+    for col in ("decision", "shadow_decision"):
+        if col in frame:
+            seen = frame[col].dropna().unique()
+            unknown = sorted(str(v) for v in seen if str(v) not in known)
+            if unknown:
+                raise InputError(
+                    f"column {col!r} holds {unknown[0]!r}, not a decision of this run "
+                    f"({', '.join(decisions)})",
+                    where=str(path),
+                )
+    if "arm" not in frame:
+        frame["arm"] = "control"
+    frame["arm"] = frame["arm"].fillna("control")
+    arms = sorted(set(frame["arm"].unique()) - set(ARMS))
+    if arms:
+        raise InputError(
+            f"column 'arm' holds {arms[0]!r}, not control or treatment", where=str(path)
+        )
+    if "unit" not in frame:
+        frame["unit"] = frame["id"] if "id" in frame else pd.Series(range(len(frame))).astype(str)
+    elif "id" in frame:
+        frame["unit"] = frame["unit"].fillna(frame["id"])
+    frame = frame.sort_values("ts", kind="stable", ignore_index=True)
+    return Log(frame, str(path), len(files), partial)
+
+
+def _json_lines(path: Path) -> tuple[pd.DataFrame, int]:
+    """One JSON Lines file as a frame with `record` spread into columns; a last line without
+    its newline is cut off and counted."""
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    try:
+        data = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read the log: {exc}", where=str(path)) from None
+    partial = 0
+    if data and not data.endswith(b"\n"):
+        data, partial = data[: data.rfind(b"\n") + 1], 1
+    if not data.strip():
+        return pd.DataFrame(), partial
+    try:
+        table = pa_json.read_json(pa.BufferReader(data))
+        frame = table.flatten().to_pandas()
+        frame.columns = [c.removeprefix("record.") for c in frame.columns]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        frame = _json_lines_by_pandas(data, path)
+    return frame, partial
+
+
+def _json_lines_by_pandas(data: bytes, path: Path) -> pd.DataFrame:
+    """The slower reader, for files whose fields change type between lines (a number in one
+    record, text in the next), which pyarrow refuses; names the first line that is not JSON."""
+    import json
+
+    try:
+        frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
+    except ValueError:
+        for number, line in enumerate(data.splitlines(), 1):
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                raise InputError(f"line {number} is not JSON ({exc})", where=str(path)) from None
+        raise InputError("not JSON Lines", where=str(path)) from None
+    if "record" in frame:
+        records = [r if isinstance(r, dict) else {} for r in frame.pop("record")]
+        fields = pd.json_normalize(records)
+        fields = fields[[c for c in fields.columns if c not in frame.columns]]
+        frame = pd.concat([frame, fields.set_index(frame.index)], axis=1)
+    return frame
+
+
+def _table(path: Path) -> pd.DataFrame:
+    try:
+        return read_frame(path)
+    except InputError as exc:
+        if "no rows" in str(exc):
+            return pd.DataFrame()
+        raise
+
+
+def _normalised(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """`ts` parsed (or `scored_at`, what `advisor score` writes), text columns as text."""
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    if "ts" not in frame and "scored_at" in frame:
+        frame["ts"] = frame["scored_at"]
+    for col in ("ts", "policy", "decision"):
+        if col not in frame:
+            raise InputError(f"no column {col!r} in the log", where=str(path))
+    frame["ts"] = _timestamps(frame["ts"], path)
+    for col in (*TEXT_COLUMNS, *SHADOW_COLUMNS):
+        if col in frame:
+            frame[col] = key_text(frame[col])
+    return frame
+
+
+def _timestamps(values: pd.Series, path: Path) -> pd.Series:
+    """ISO 8601 timestamps as UTC without a zone (a time without an offset is taken as UTC)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values
+    else:
+        text = values.astype(object)
+        stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        bad = stamps.isna() & text.notna() | text.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"column 'ts' row {row + 1}: {text.iloc[row]!r} is not an ISO 8601 timestamp",
+                where=str(path),
+            )
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    if stamps.isna().any():
+        row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
+        raise InputError(f"column 'ts' row {row + 1}: no timestamp", where=str(path))
+    return stamps.astype("datetime64[ns]")
+
+
+def key_text(values: pd.Series) -> pd.Series:
+    """Identifiers and labels as text, the same whether a file stored 7, 7.0 or "7"; missing
+    stays missing."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.map({True: "true", False: "false"}).astype(object)
+    if pd.api.types.is_numeric_dtype(values):
+        x = values.to_numpy(dtype=float)
+        whole = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 2**53)
+        text = np.where(whole, np.where(whole, x, 0).astype(np.int64).astype(str), x.astype(str))
+        return pd.Series(text, index=values.index, dtype=object).where(values.notna(), None)
+    return values.astype(str).astype(object).where(values.notna(), None)
+
+
+def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) -> pd.DataFrame:
+    """`key` (text) and `outcome` (the class code in the cost matrix) of every row whose
+    outcome is known; a key given twice with different outcomes is refused."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("a folder, not a file: expected a CSV or Parquet file", where=str(path))
+    frame = read_frame(path)
+    for col, what in ((key, "the key (--key)"), (target, "the case's target")):
+        if col not in frame:
+            raise InputError(f"no column {col!r}, {what}", where=str(path))
+    known = frame[[key, target]].dropna()
+    keys = key_text(known[key])
+    codes, uniques = pd.factorize(known[target])
+    classes = {label_key(c): i for i, c in enumerate(costs.classes)}
+    labels = [label_key(v) for v in uniques]
+    unknown = [v for v, k in zip(uniques, labels, strict=True) if k not in classes]
+    if unknown:
+        raise InputError(
+            f"column {target!r} holds {unknown[0]!r}, not a class of the case "
+            f"({', '.join(str(c) for c in costs.classes)})",
+            where=str(path),
+        )
+    outcome = np.array([classes[k] for k in labels], dtype=np.int64)[codes]
+    out = pd.DataFrame({"key": keys.to_numpy(), "outcome": outcome}).drop_duplicates()
+    twice = out["key"].duplicated(keep=False)
+    if twice.any():
+        raise InputError(
+            f"key {out['key'][twice].iloc[0]!r} in column {key!r} has two different outcomes",
+            where=str(path),
+        )
+    return out.reset_index(drop=True)
+
+
+def join_outcomes(
+    frame: pd.DataFrame, outcomes: pd.DataFrame | None, key: str, where: str
+) -> tuple[pd.DataFrame, dict]:
+    """The log with an `outcome` column (class code, -1 while waiting), and how the join went."""
+    frame = frame.copy()
+    if outcomes is None:
+        frame["outcome"] = -1
+        return frame, {"given": False}
+    if key not in frame:
+        raise InputError(f"no column {key!r} (the --key) in the log", where=where)
+    keys = key_text(frame[key])
+    lookup = pd.Series(outcomes["outcome"].to_numpy(), index=outcomes["key"].to_numpy())
+    found = keys.map(lookup)
+    frame["outcome"] = found.fillna(-1).astype(np.int64).to_numpy()
+    matched = int((frame["outcome"] >= 0).sum())
+    used = int(outcomes["key"].isin(set(keys.dropna())).sum())
+    return frame, {
+        "given": True,
+        "key": key,
+        "rows": len(outcomes),
+        "matched_log_rows": matched,
+        "unmatched_outcomes": len(outcomes) - used,
+    }

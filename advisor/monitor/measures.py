@@ -1,0 +1,166 @@
+"""What the monitor measures on a set of log rows (one window, or the whole log): operations,
+input drift, the decision mix and the realised cost, each with its interval or its test.
+
+The intervals: Clopper-Pearson for rates, order statistics for latency percentiles, the shared
+bootstrap (`advisor.bootstrap`) for costs, resampling whole units when a unit has several rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from advisor.bootstrap import Resampler, interval
+from advisor.costs import CostMatrix
+from advisor.drift import NoiseLevels
+from advisor.psi import Reference, psi, psi_flag
+
+LEVEL = 0.95
+RESAMPLES = 2000
+MIX_THRESHOLD = 0.001  # p-value below which the decision mix moved beyond noise
+MIN_ROWS = 30  # fewer rows (or rows with outcomes) than this: shown, not tested
+
+
+def proportion(k: int, n: int) -> dict:
+    """A rate with its exact (Clopper-Pearson) 95 % interval: {estimate, low, high, k, n}."""
+    if n == 0:
+        return {"estimate": None, "low": None, "high": None, "k": 0, "n": 0}
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(LEVEL, method="exact")
+    return {"estimate": k / n, "low": float(ci.low), "high": float(ci.high), "k": int(k), "n": n}
+
+
+def quantile_interval(values: np.ndarray, q: float, level: float = LEVEL) -> dict:
+    """The q-quantile of `values` with a distribution-free interval from order statistics:
+    ranks r and s with Binomial(n, q) probability at least `level` of the quantile between."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        return {"estimate": None, "low": None, "high": None}
+    tail = (1 - level) / 2
+    r = int(max(stats.binom.ppf(tail, n, q), 1))
+    s = int(min(stats.binom.ppf(1 - tail, n, q) + 1, n))
+    return {"estimate": float(np.quantile(x, q)), "low": float(x[r - 1]), "high": float(x[s - 1])}
+
+
+def resampler(units: pd.Series, seed: int) -> Resampler:
+    """Rows resampled one at a time, or whole units when a unit has several rows (its rows are
+    not independent)."""
+    codes, uniques = pd.factorize(units)
+    if len(uniques) == len(units) or (codes < 0).any():
+        return Resampler(RESAMPLES, seed)
+    return Resampler(RESAMPLES, seed, codes, "unit", "whole units resampled (units repeat)")
+
+
+def operations(rows: pd.DataFrame, budget_ms: float | None) -> dict:
+    """Requests, the error rate (a row with an `error` or no decision) and latency p50 / p99
+    with their intervals against the budget, when the log has `latency_ms`."""
+    failed = rows["decision"].isna().to_numpy()
+    if "error" in rows:
+        error = rows["error"]
+        failed = failed | (error.notna() & (error.astype(str).str.strip() != "")).to_numpy()
+    out: dict = {"requests": len(rows), "errors": proportion(int(failed.sum()), len(rows))}
+    if "latency_ms" in rows:
+        ms = pd.to_numeric(rows["latency_ms"], errors="coerce").dropna().to_numpy(dtype=float)
+        if len(ms):
+            out["latency"] = {
+                "n": len(ms),
+                "p50_ms": quantile_interval(ms, 0.50),
+                "p99_ms": quantile_interval(ms, 0.99),
+                "budget_ms": budget_ms,
+            }
+    return out
+
+
+def drift(
+    clean: pd.DataFrame, reference: Reference, noise: NoiseLevels, important: set[str]
+) -> dict:
+    """PSI of each logged feature against the training reference, the PSI sampling noise
+    reaches at this many rows, and the flag (stable, moderate, major: the level and beyond
+    noise)."""
+    out = {}
+    for name, binner in reference.binners.items():
+        if name not in clean:
+            continue
+        counts = binner.counts(clean[name])
+        value = psi(reference.counts[name], counts)
+        level = noise.at(name, len(clean))
+        out[name] = {
+            "psi": value,
+            "noise": level if math.isfinite(level) else None,
+            "flag": psi_flag(value, level),
+            "important": name in important,
+        }
+    return out
+
+
+def decision_mix(
+    decisions: pd.Series, names: Sequence[str], offline: Mapping | None, offline_rows: int | None
+) -> dict:
+    """Counts and shares of each decision against the test split's shares, with a chi-square
+    test of homogeneity of the two samples (the offline shares are a sample too)."""
+    counts = decisions.value_counts().reindex(list(names), fill_value=0).astype(int)
+    n = int(counts.sum())
+    out: dict = {
+        "n": n,
+        "counts": {d: int(c) for d, c in counts.items()},
+        "shares": {d: (int(c) / n if n else None) for d, c in counts.items()},
+        "offline": dict(offline or {}),
+        "p_value": None,
+        "moved": False,
+    }
+    if not offline or not offline_rows or n < MIN_ROWS:
+        return out
+    before = np.array([float(offline.get(d) or 0.0) * offline_rows for d in names])
+    table = np.vstack([np.round(before), counts.to_numpy(dtype=float)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        out["p_value"] = 1.0
+        return out
+    chi2, p, _, _ = stats.chi2_contingency(table, correction=False)
+    out.update(chi2=float(chi2), p_value=float(p), moved=bool(p < MIX_THRESHOLD))
+    return out
+
+
+def realised_costs(rows: pd.DataFrame, column: str, costs: CostMatrix) -> np.ndarray:
+    """The cost each row's decision in `column` realised, given its outcome (rows with one)."""
+    codes = decision_codes(rows[column], costs.decisions)
+    return costs.realised(rows["outcome"].to_numpy(), codes, rows)
+
+
+def decision_codes(values: pd.Series, decisions: Sequence[str]) -> np.ndarray:
+    return pd.Index(list(decisions)).get_indexer(values.astype(object))
+
+
+def cost(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> dict:
+    """Realised cost per decision on the rows with outcomes (95 % bootstrap interval), the
+    share still waiting for an outcome, and where it stands against the offline interval."""
+    decided = rows[rows["decision"].notna()]
+    known = decided[decided["outcome"] >= 0]
+    out: dict = {
+        "rows": len(decided),
+        "with_outcomes": len(known),
+        "waiting_share": 1 - len(known) / len(decided) if len(decided) else None,
+        "offline": dict(offline) if offline else None,
+        "cost_per_decision": None,
+        "position": "no outcomes yet",
+    }
+    if len(known) == 0:
+        return out
+    values = realised_costs(known, "decision", costs)
+    reps = resampler(known["unit"], seed).means(values)[:, 0]
+    realised = interval(float(values.mean()), reps)
+    out["cost_per_decision"] = realised
+    if len(known) < MIN_ROWS or not offline or offline.get("high") is None:
+        out["position"] = "too few outcomes" if len(known) < MIN_ROWS else "no offline figure"
+        return out
+    if realised["low"] > offline["high"]:
+        out["position"] = "above"
+    elif realised["high"] < offline["low"]:
+        out["position"] = "below"
+    else:
+        out["position"] = "within"
+    return out
