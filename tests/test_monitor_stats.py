@@ -115,15 +115,16 @@ def test_the_effect_interval_matches_welch_and_the_power_matches_statsmodels():
         "alpha": 0.05,
         "n_per_arm": 400,
     }
-    got = arms.experiment(rows, COSTS, plan, 0.5, seed=0)
+    got = arms.effect(rows, COSTS, plan, seed=0)
     c, t = x[arm == "control"], x[arm == "treatment"]
     se = np.sqrt(c.var(ddof=1) / len(c) + t.var(ddof=1) / len(t))
-    saving = got["effect"]["saving"]
+    saving = got["saving"]
     assert saving["estimate"] == pytest.approx(c.mean() - t.mean())
     assert saving["high"] - saving["low"] == pytest.approx(2 * 1.96 * se, rel=0.1)
-    assert got["srm"]["mismatch"] is False
-    power = got["power"]
-    assert power["reached"] == pytest.approx(analytical_power(0.2, 2000, 0.05, 0.5))
+    (to_date,) = arms.split_to_date(rows, [n], plan, 0.5)
+    assert to_date["srm"]["mismatch"] is False
+    assert to_date["units"] == {"control": 2000, "treatment": 2000}
+    assert to_date["power"]["reached"] == pytest.approx(analytical_power(0.2, 2000, 0.05, 0.5))
     from statsmodels.stats.power import TTestIndPower
 
     at_plan = arms.power_so_far(plan, {"control": "r", "treatment": "m"}, 400, 0.5)
@@ -137,6 +138,28 @@ def test_the_effect_interval_matches_welch_and_the_power_matches_statsmodels():
         0.5,
     )
     assert triggered["analysed_units"] == 100
+
+
+def test_the_split_to_date_counts_units_once_and_window_by_window():
+    arm = ["control", "treatment", "control", "treatment", "control", "control"]
+    rows = _frame(np.zeros(6), np.array([1, 2, 1, 3, 2, 4])).assign(arm=arm, policy="p")
+    rows["outcome"] = [0, -1, 0, 0, -1, 0]
+    first, second = arms.split_to_date(rows, [3, 6], {}, 0.5)
+    assert first["units"] == {"control": 1, "treatment": 1} and first["units_in_both_arms"] == 0
+    assert second["units"] == {"control": 3, "treatment": 2} and second["units_in_both_arms"] == 1
+    assert (first["control_units_with_outcomes"], second["control_units_with_outcomes"]) == (1, 2)
+    assert second["srm"]["p_value"] == pytest.approx(stats.chisquare([3, 2]).pvalue)
+
+
+def test_many_units_are_resampled_in_random_groups_with_the_same_interval():
+    rng = np.random.default_rng(5)
+    values = rng.exponential(10.0, 200_000)
+    chosen = measures.resampler(pd.Series(np.arange(len(values))), seed=0)
+    assert chosen.n_blocks == measures.MAX_GROUPS
+    c = measures.cost(_frame(values, np.arange(len(values))), COSTS, None, seed=0)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    width = c["cost_per_decision"]["high"] - c["cost_per_decision"]["low"]
+    assert width == pytest.approx(2 * half, rel=0.08)
 
 
 def _errors(k: int, n: int) -> dict:

@@ -79,6 +79,17 @@ def review(windows: Sequence[dict], overall: dict, run, important: Mapping) -> d
             treatment_policy = exp["policies"].get("treatment")
             _experiment(found, exp, name, currency)
         _policies(found, w["policies"], name, currency, treatment_policy)
+    exp = overall.get("experiment")
+    if exp:
+        _effect(found, exp, "all", currency)
+        if exp.get("units_in_both_arms"):
+            found.note(
+                "srm",
+                "all",
+                f"{exp['units_in_both_arms']:,} units appear in both arms: each unit should "
+                "keep one arm.",
+                True,
+            )
     _policies(found, overall["policies"], "all", currency, treatment_policy, mix=False)
     alerts = sorted(found.alerts.values(), key=lambda a: (a["severity"] != "critical", a["kind"]))
     return {"alerts": alerts, "notes": found.notes, "verdict": verdict(alerts, found.notes)}
@@ -152,14 +163,10 @@ def _experiment(found: Findings, exp: Mapping, window: str, currency: str) -> No
             "do not read the test.",
             "roll back",
         )
-    if exp.get("units_in_both_arms"):
-        found.note(
-            "srm",
-            window,
-            f"{exp['units_in_both_arms']:,} units appear in both arms: each unit should keep "
-            "one arm.",
-            True,
-        )
+    _effect(found, exp, window, currency)
+
+
+def _effect(found: Findings, exp: Mapping, window: str, currency: str) -> None:
     effect = exp.get("effect")
     if effect and effect["saving"]["high"] is not None and effect["saving"]["high"] < 0:
         s = effect["saving"]

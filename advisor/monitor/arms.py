@@ -2,15 +2,17 @@
 
 Shadow: how often the shadow policy disagreed with the served one and, on the rows whose
 outcome is known, which of the two decisions realised the lower cost. The test: the arms'
-units against the planned split (the sample-ratio check of `advisor.rollout`), the effect
-(control's cost per decision minus treatment's, with a bootstrap interval) and the power the
-outcomes gathered so far give against the plan in result.json (`advisor.power`).
+units to date against the planned split (the sample-ratio check of `advisor.rollout`), the power
+the outcomes gathered so far give against the plan in result.json (`advisor.power`), and the
+effect in each window and overall (control's cost per decision minus treatment's, with a
+bootstrap interval).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from advisor.bootstrap import interval
@@ -18,6 +20,8 @@ from advisor.costs import CostMatrix
 from advisor.monitor.measures import proportion, realised_costs, resampler
 from advisor.power import analytical_power
 from advisor.rollout import sample_ratio_mismatch
+
+ARMS = ("control", "treatment")
 
 
 def shadow(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> list[dict]:
@@ -84,44 +88,61 @@ def _one(values: pd.Series) -> str | None:
     return str(counts.index[0]) if len(counts) else None
 
 
-def experiment(
-    rows: pd.DataFrame, costs: CostMatrix, plan: Mapping, share: float, seed: int
-) -> dict | None:
-    """The test on the rows so far: units per arm against the planned share, the effect on the
-    rows with outcomes, and the power reached; None when the log has no treatment arm."""
-    decided = rows[rows["decision"].notna()]
-    arms = {arm: decided[decided["arm"] == arm] for arm in ("control", "treatment")}
-    if arms["treatment"].empty:
+def split_to_date(
+    frame: pd.DataFrame, ends: Sequence[int], plan: Mapping, share: float
+) -> list[dict] | None:
+    """The test to the end of each window (`ends`: one past its last row, in time order):
+    units per arm against the planned share, units seen in both arms, and the power the
+    control units with outcomes give; None when the log has no treatment arm."""
+    mask = (frame["decision"].notna() & frame["arm"].notna()).to_numpy()
+    decided = frame[mask].assign(row=np.flatnonzero(mask))
+    if not (decided["arm"] == "treatment").any():
         return None
-    units = {arm: set(frame["unit"].dropna()) for arm, frame in arms.items()}
-    both = units["control"] & units["treatment"]
-    n_c, n_t = len(units["control"]), len(units["treatment"])
-    out: dict = {
-        "policies": {arm: _one(frame["policy"]) for arm, frame in arms.items()},
-        "units": {"control": n_c, "treatment": n_t},
-        "units_in_both_arms": len(both),
-        "planned_share": share,
-        "observed_share": n_t / (n_c + n_t) if n_c + n_t else None,
-        "srm": sample_ratio_mismatch(n_c, n_t, share) if n_c and n_t else None,
-        "effect": None,
-        "power": None,
-    }
-    known = {arm: frame[frame["outcome"] >= 0] for arm, frame in arms.items()}
-    out["with_outcomes"] = {arm: len(frame) for arm, frame in known.items()}
-    if known["control"].empty or known["treatment"].empty:
-        return out
-    control = realised_costs(known["control"], "decision", costs)
-    treatment = realised_costs(known["treatment"], "decision", costs)
-    reps_c = resampler(known["control"]["unit"], seed).means(control)[:, 0]
-    reps_t = resampler(known["treatment"]["unit"], seed + 1).means(treatment)[:, 0]
-    out["effect"] = {
+    policies = {arm: _one(decided.loc[decided["arm"] == arm, "policy"]) for arm in ARMS}
+    pairs = decided.drop_duplicates(["unit", "arm"])  # the first row of each unit in each arm
+    firsts = {arm: np.sort(pairs.loc[pairs["arm"] == arm, "row"].to_numpy()) for arm in ARMS}
+    twice = pairs.groupby("unit")["row"].agg(["max", "size"])
+    both = np.sort(twice.loc[twice["size"] > 1, "max"].to_numpy())
+    known = decided[(decided["outcome"] >= 0) & (decided["arm"] == "control")]
+    known_control = np.sort(known.drop_duplicates("unit")["row"].to_numpy())
+    out = []
+    for end in ends:
+        n_c, n_t = (int(np.searchsorted(firsts[arm], end)) for arm in ARMS)
+        analysed = int(np.searchsorted(known_control, end))
+        out.append(
+            {
+                "policies": policies,
+                "units": {"control": n_c, "treatment": n_t},
+                "units_in_both_arms": int(np.searchsorted(both, end)),
+                "planned_share": share,
+                "observed_share": n_t / (n_c + n_t) if n_c + n_t else None,
+                "srm": sample_ratio_mismatch(n_c, n_t, share) if n_c and n_t else None,
+                "control_units_with_outcomes": analysed,
+                "power": power_so_far(plan, policies, analysed, share),
+            }
+        )
+    return out
+
+
+def effect(rows: pd.DataFrame, costs: CostMatrix, plan: Mapping, seed: int) -> dict | None:
+    """Control's cost per decision minus treatment's on the rows with outcomes (positive: the
+    treatment saves), with a bootstrap interval (the arms resampled apart); None unless both
+    arms have rows with outcomes."""
+    known = rows[rows["decision"].notna() & (rows["outcome"] >= 0)]
+    arms = {arm: known[known["arm"] == arm] for arm in ARMS}
+    if arms["control"].empty or arms["treatment"].empty:
+        return None
+    control = realised_costs(arms["control"], "decision", costs)
+    treatment = realised_costs(arms["treatment"], "decision", costs)
+    reps_c = resampler(arms["control"]["unit"], seed).means(control)[:, 0]
+    reps_t = resampler(arms["treatment"]["unit"], seed + 1).means(treatment)[:, 0]
+    return {
+        "with_outcomes": {"control": len(control), "treatment": len(treatment)},
         "control_cost": float(control.mean()),
         "treatment_cost": float(treatment.mean()),
         "saving": interval(float(control.mean() - treatment.mean()), reps_c - reps_t),
         "planned_saving": (plan.get("all_units") or {}).get("difference"),
     }
-    out["power"] = power_so_far(plan, out["policies"], known["control"]["unit"].nunique(), share)
-    return out
 
 
 def power_so_far(plan: Mapping, policies: Mapping, control_units: int, share: float) -> dict | None:

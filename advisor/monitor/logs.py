@@ -261,7 +261,7 @@ def join_outcomes(
     found = keys.map(lookup)
     frame["outcome"] = found.fillna(-1).astype(np.int64).to_numpy()
     matched = int((frame["outcome"] >= 0).sum())
-    used = int(outcomes["key"].isin(set(keys.dropna())).sum())
+    used = int(keys[found.notna().to_numpy()].nunique())
     return frame, {
         "given": True,
         "key": key,

@@ -2,7 +2,8 @@
 input drift, the decision mix and the realised cost, each with its interval or its test.
 
 The intervals: Clopper-Pearson for rates, order statistics for latency percentiles, the shared
-bootstrap (`advisor.bootstrap`) for costs, resampling whole units when a unit has several rows.
+bootstrap (`advisor.bootstrap`) for costs, resampling whole units when a unit has several rows
+(and random groups of units when there are very many).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ LEVEL = 0.95
 RESAMPLES = 2000
 MIX_THRESHOLD = 0.001  # p-value below which the decision mix moved beyond noise
 MIN_ROWS = 30  # fewer rows (or rows with outcomes) than this: shown, not tested
+MAX_GROUPS = 2000  # more units than this are resampled in this many random groups
 
 
 def proportion(k: int, n: int) -> dict:
@@ -47,12 +49,22 @@ def quantile_interval(values: np.ndarray, q: float, level: float = LEVEL) -> dic
 
 
 def resampler(units: pd.Series, seed: int) -> Resampler:
-    """Rows resampled one at a time, or whole units when a unit has several rows (its rows are
-    not independent)."""
+    """The shared bootstrap over units: rows one at a time, or whole units when a unit has
+    several rows (its rows are not independent). Above MAX_GROUPS units, the units are dealt
+    at random into MAX_GROUPS groups of equal size and whole groups are resampled: for
+    independent units that keeps the mean's bootstrap distribution (a group's sum is a sum of
+    independent units) at a cost that no longer grows with the rows."""
     codes, uniques = pd.factorize(units)
-    if len(uniques) == len(units) or (codes < 0).any():
-        return Resampler(RESAMPLES, seed)
-    return Resampler(RESAMPLES, seed, codes, "unit", "whole units resampled (units repeat)")
+    missing = codes < 0
+    codes[missing] = len(uniques) + np.arange(int(missing.sum()))  # a unit of its own
+    n_units = len(uniques) + int(missing.sum())
+    if n_units <= MAX_GROUPS:
+        if n_units == len(units):
+            return Resampler(RESAMPLES, seed)
+        return Resampler(RESAMPLES, seed, codes, "unit", "whole units resampled (units repeat)")
+    group = np.random.default_rng(seed).permutation(n_units) % MAX_GROUPS
+    note = f"{MAX_GROUPS:,} random groups of whole units resampled ({n_units:,} units)"
+    return Resampler(RESAMPLES, seed, group[codes], "group of units", note)
 
 
 def operations(rows: pd.DataFrame, budget_ms: float | None) -> dict:

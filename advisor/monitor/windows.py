@@ -1,5 +1,6 @@
 """The log cut into time windows (`--window 1d`: UTC days), and every measure per window and
-over the whole log. The test's figures are cumulative: each window's are the test to date."""
+over the whole log. The test's split and power are to date (cumulative); its effect is per
+window and overall."""
 
 from __future__ import annotations
 
@@ -105,10 +106,12 @@ def summarise(rows: pd.DataFrame, context: Context, seed: int) -> dict:
 
 
 def measure(frame: pd.DataFrame, width: pd.Timedelta, context: Context) -> tuple[list, dict]:
-    """Every window's measures, and the whole log's (with the test to date in each window)."""
+    """Every window's measures, and the whole log's; the test's split and power are to date."""
     windows = []
     run = context.run
-    for index, (start, rows) in enumerate(cut(frame, width)):
+    cuts = cut(frame, width)
+    to_date = arms.split_to_date(frame, [rows[-1] + 1 for _, rows in cuts], run.plan, context.share)
+    for index, (start, rows) in enumerate(cuts):
         part = frame.iloc[rows]
         seed = context.seed + 1000 * (index + 1)
         window = {
@@ -120,13 +123,17 @@ def measure(frame: pd.DataFrame, width: pd.Timedelta, context: Context) -> tuple
             "last": part["ts"].iloc[-1].isoformat() + "Z",
             **summarise(part, context, seed),
         }
-        to_date = frame.iloc[: rows[-1] + 1]
-        window["experiment"] = arms.experiment(
-            to_date, run.costs, run.plan, context.share, seed + 3
-        )
+        if to_date is not None:
+            effect = arms.effect(part, run.costs, run.plan, seed + 3)
+            window["experiment"] = {**to_date[index], "effect": effect}
+        else:
+            window["experiment"] = None
         windows.append(window)
     overall = summarise(frame, context, context.seed)
-    overall["experiment"] = windows[-1]["experiment"]
+    overall["experiment"] = None
+    if to_date is not None:
+        effect = arms.effect(frame, run.costs, run.plan, context.seed + 3)
+        overall["experiment"] = {**to_date[-1], "effect": effect}
     return windows, overall
 
 
