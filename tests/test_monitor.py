@@ -210,3 +210,26 @@ def test_failing_and_slow_requests_say_roll_back(credit_run, rows, inputs, tmp_p
     assert kinds == {("errors", "2026-03-04"), ("latency", "2026-03-05")}
     assert {a["severity"] for a in found.alerts} == {"critical"}
     assert found.verdict["verdict"] == "roll back"
+
+
+def test_the_pair_is_written_together_and_replaced_together(
+    credit_run, rows, inputs, tmp_path, monkeypatch
+):
+    log = simulate(credit_run, rows, TARGET, days=2, per_day=200, control="ml")
+    folder, known = production(tmp_path, log, inputs)
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(main, ["monitor", str(credit_run), "--log", str(folder), "-q"])
+    assert done.exit_code == 0, done.output
+    out = tmp_path / "monitoring" / "credit-scoring"  # the default --out
+    assert sorted(p.name for p in out.iterdir()) == ["monitor.html", "monitor.json"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert json.loads(before["monitor.json"])["outcomes"]["given"] is False
+
+    def broken(payload):
+        raise RuntimeError("the page could not be drawn")
+
+    monkeypatch.setattr("advisor.monitor.page.render_monitor", broken)
+    again = run_cli(credit_run, folder, known, out)
+    assert again.exit_code == 1 and "internal error" in again.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir()] == ["credit-scoring"]

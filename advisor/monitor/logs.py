@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from advisor.costs import CostMatrix, label_key
-from advisor.reading import read_frame
 from advisor.errors import InputError
+from advisor.reading import read_frame
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
