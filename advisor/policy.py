@@ -83,7 +83,7 @@ class Policy(ABC):
 
     def input_columns(self) -> tuple[str, ...]:
         """The columns a row must have for this policy to decide it."""
-        return (*self.spec.names_, *self.costs.columns)
+        return tuple(dict.fromkeys([*self.spec.names_, *self.costs.columns]))
 
     def to_bundle(self) -> tuple[dict, dict[str, str]]:
         """What a policy bundle stores beyond the shared fields: JSON parameters, and files

@@ -240,3 +240,18 @@ def test_export_and_analyze_never_replace_a_folder_advisor_did_not_write(small_r
     done = CliRunner().invoke(main, ["analyze", str(case), "--out", str(tmp_path / "runs"), "-q"])
     assert done.exit_code == 2 and "is not a run folder" in done.stderr
     assert (tmp_path / "runs" / "small" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_cost_column_that_is_also_a_feature_is_listed_once(tmp_path):
+    from advisor.costs import CostMatrix
+    from advisor.data import Schema
+    from advisor.features import FeatureSpec
+    from advisor.ml import MLPolicy
+
+    costs = CostMatrix.from_mapping(
+        {"no": {"skip": 0, "call": 10}, "yes": {"skip": "0.1 * amount", "call": 3}},
+        ["skip", "call"],
+    )
+    spec = FeatureSpec(Schema({"amount": "numeric", "plan": "categorical"}, target="y"))
+    spec.fit(pd.DataFrame({"amount": [1.0, 2.0], "plan": ["a", "b"]}))
+    assert MLPolicy(costs, spec).input_columns() == ("amount", "plan")
