@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,25 @@ def bundled_reports(bundled_analysis) -> dict[str, dict]:
     return out
 
 
+@contextmanager
+def watched_page(browser, path: Path, width: int):
+    """A page at `width` px open on `path`, with its console errors and network requests."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "request",
+        lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
+    )
+    try:
+        page.goto(path.as_uri(), wait_until="load")
+        yield page, errors, requests
+    finally:
+        page.close()
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright; skipped when missing, except in CI, which must run it."""
@@ -112,17 +132,7 @@ def test_report_is_small(bundled_reports: dict, name: str):
 @pytest.mark.parametrize("name", CASES)
 def test_report_in_chromium(bundled_reports: dict, browser, name: str, width: str):
     report = bundled_reports[name]
-    page = browser.new_page(viewport={"width": WIDTHS[width], "height": 900})
-    errors: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on(
-        "request",
-        lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
-    )
-    try:
-        page.goto(report["path"].as_uri(), wait_until="load")
+    with watched_page(browser, report["path"], WIDTHS[width]) as (page, errors, requests):
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
         assert errors == [], f"console errors: {errors}"
         assert requests == [], f"network requests: {requests}"
@@ -135,16 +145,12 @@ def test_report_in_chromium(bundled_reports: dict, browser, name: str, width: st
         toc = page.locator("nav.toc")
         assert toc.is_visible() == (width == "desktop")
         assert page.locator("script").count() == 0
-    finally:
-        page.close()
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_summary_options_table_fits_a_phone(bundled_reports: dict, browser, name: str):
     """At 375 px the options table shows every net value without scrolling sideways."""
-    page = browser.new_page(viewport={"width": WIDTHS["phone"], "height": 900})
-    try:
-        page.goto(bundled_reports[name]["path"].as_uri(), wait_until="load")
+    with watched_page(browser, bundled_reports[name]["path"], WIDTHS["phone"]) as (page, _, _):
         wrap = page.locator("#summary table.options").locator("xpath=..")
         scroll, client = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
         assert scroll <= client, f"the options table is {scroll}px wide in {client}px"
@@ -154,8 +160,6 @@ def test_summary_options_table_fits_a_phone(bundled_reports: dict, browser, name
             box = nets.nth(i).bounding_box()
             assert box["x"] + box["width"] <= WIDTHS["phone"]
             assert nets.nth(i).inner_text().strip()[0] in "0123456789−"
-    finally:
-        page.close()
 
 
 @pytest.fixture(scope="session")
@@ -202,17 +206,7 @@ def monitor_page(credit_run, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_monitor_page_in_chromium(monitor_page: Path, browser, width: str):
-    page = browser.new_page(viewport={"width": WIDTHS[width], "height": 900})
-    errors: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on(
-        "request",
-        lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
-    )
-    try:
-        page.goto(monitor_page.as_uri(), wait_until="load")
+    with watched_page(browser, monitor_page, WIDTHS[width]) as (page, errors, requests):
         page.screenshot(path=str(ARTIFACTS / f"monitor-{width}.png"), full_page=True)
         assert errors == [], f"console errors: {errors}"
         assert requests == [], f"network requests: {requests}"
@@ -227,5 +221,3 @@ def test_monitor_page_in_chromium(monitor_page: Path, browser, width: str):
         assert page.evaluate(OVERFLOW_JS) == []
         assert page.locator("script").count() == 0
         assert page.locator("svg").count() >= 3
-    finally:
-        page.close()
