@@ -302,8 +302,8 @@ def run_case(real: RealCase, folder: Path) -> dict:
         cwd=ROOT,
     )
     seconds = time.perf_counter() - start
-    found = sorted(out.rglob("*.json")) if out.exists() else []
-    result = json.loads(found[0].read_text()) if proc.returncode == 0 and found else None
+    found = out / real.name / "result.json"
+    result = json.loads(found.read_text()) if proc.returncode == 0 and found.exists() else None
     return {
         "rows": len(frame),
         "status": proc.returncode,
@@ -328,7 +328,8 @@ def describe(real: RealCase, run: dict) -> None:
     for warning in data["warnings"]:
         print(f"   warning: {warning}")
     rec = result["recommendation"]
-    print(f"   recommendation: {rec['option']} (confidence {rec['confidence']:.0%})")
+    sure = "a tie" if rec["confidence"] is None else f"confidence {rec['confidence']:.0%}"
+    print(f"   recommendation: {rec['option']} ({sure}, ships {rec['rules_policy']} as the rules)")
     for name, policy in result["evaluation"]["policies"].items():
         c = policy["cost_per_decision"]
         print(
