@@ -40,7 +40,13 @@ def _renormalised(proba: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 class WeightedAUC:
-    """The one-vs-rest AUC of weighted rows, for many weight vectors at once."""
+    """The one-vs-rest AUC of weighted rows, for many weight vectors at once.
+
+    A positive row's share of the AUC is the weight of the negatives scored below it, plus
+    half of those tied with it. Where each positive falls among the sorted negative scores is
+    found once; a weight vector then needs one cumulative sum over the negatives and two
+    lookups per positive.
+    """
 
     def __init__(self, y: np.ndarray, proba: np.ndarray) -> None:
         present = np.unique(y)
@@ -50,23 +56,26 @@ class WeightedAUC:
         self.parts = []
         for column, label in zip(columns, labels, strict=True):
             score = scores[:, column]
-            order = np.argsort(score, kind="stable")
-            ordered = score[order]
-            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-            self.parts.append((order, starts, (y == label)[order]))
+            positive = np.flatnonzero(y == label)
+            negative = np.flatnonzero(y != label)
+            order = negative[np.argsort(score[negative], kind="stable")]
+            ranked = score[order]
+            below = np.searchsorted(ranked, score[positive], side="left")
+            upto = np.searchsorted(ranked, score[positive], side="right")
+            self.parts.append((positive, order, below, upto))
 
     def __call__(self, weights: np.ndarray) -> np.ndarray:
         """AUC for each row of `weights` (resamples x rows)."""
         out = np.zeros(len(weights))
-        for order, starts, positive in self.parts:
-            w = weights[:, order]
-            total = np.add.reduceat(w, starts, axis=1)
-            w *= positive
-            pos = np.add.reduceat(w, starts, axis=1)
-            neg = total - pos
-            below = np.cumsum(neg, axis=1) - neg
+        for positive, order, below, upto in self.parts:
+            neg = weights[:, order]
+            cum = np.zeros((len(weights), len(order) + 1))
+            np.cumsum(neg, axis=1, out=cum[:, 1:])
+            lower, tied = cum[:, below], cum[:, upto]
+            tied += lower
+            pos = weights[:, positive]
             with np.errstate(divide="ignore", invalid="ignore"):
-                out += (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+                out += 0.5 * np.einsum("ij,ij->i", pos, tied) / (pos.sum(axis=1) * cum[:, -1])
         return out / len(self.parts)
 
 
