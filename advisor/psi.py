@@ -23,6 +23,7 @@ PSI_LEVELS = 20  # most frequent training categories with a bin of their own
 PSI_FLOOR = 1e-4
 NOISE_QUANTILE = 0.999
 NOISE_DRAWS = 4000
+QUANTILE_ROWS = 200_000  # numeric bin edges from at most this many values (a seeded sample)
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -77,11 +78,15 @@ class Binner:
         if self.kind == "numeric":
             x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             x = x[np.isfinite(x)]
+            if len(x) > QUANTILE_ROWS:  # the edges only need to be close to the quantiles
+                x = x[np.random.default_rng(0).choice(len(x), QUANTILE_ROWS, replace=False)]
             qs = np.quantile(x, np.linspace(0, 1, self.bins + 1)[1:-1]) if len(x) else []
             self.edges_ = np.unique(qs)
             self.size_ = len(self.edges_) + 2
         else:
-            counts = values.dropna().astype(str).value_counts(sort=False)
+            counts = values.value_counts(dropna=True, sort=False)
+            counts.index = counts.index.astype(str)
+            counts = counts[counts > 0].groupby(level=0).sum()  # a category dtype lists unseen ones
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.levels]
             self.levels_ = {v: i for i, (v, _) in enumerate(ranked)}
             self.size_ = len(self.levels_) + 2
@@ -94,7 +99,9 @@ class Binner:
             x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             idx = np.where(np.isnan(x), self.size_ - 1, np.searchsorted(self.edges_, x, "right"))
         else:
-            codes = pd.Index(list(self.levels_)).get_indexer(values.astype(str))
+            rows, distinct = pd.factorize(values, use_na_sentinel=True)
+            codes = pd.Index(list(self.levels_)).get_indexer(pd.Index(distinct).astype(str))
+            codes = np.append(codes, -1)[rows]  # a missing value's row code -1 picks the -1
             other = len(self.levels_)
             idx = np.where(missing, self.size_ - 1, np.where(codes < 0, other, codes))
         return np.bincount(idx.astype(np.int64), minlength=self.size_)
@@ -122,7 +129,10 @@ class Binner:
 
 def feature_binners(spec, train: pd.DataFrame) -> dict[str, Binner]:
     """One Binner per feature of a FeatureSpec, fitted on the cleaned training values."""
-    cleaned = spec.clean(train)
+    return _binners(spec, spec.clean(train))
+
+
+def _binners(spec, cleaned: pd.DataFrame) -> dict[str, Binner]:
     return {
         e.name: Binner("numeric" if e.kind == "numeric" else "categorical").fit(cleaned[e.name])
         for e in spec.encoders_
@@ -159,7 +169,7 @@ class Reference:
 
 def training_reference(spec, train: pd.DataFrame) -> Reference:
     """Every feature's bins and the training rows' counts in them (a FeatureSpec's features)."""
-    binners = feature_binners(spec, train)
     cleaned = spec.clean(train)
+    binners = _binners(spec, cleaned)
     counts = {name: b.counts(cleaned[name]) for name, b in binners.items()}
     return Reference(binners, counts, len(train))

@@ -39,6 +39,27 @@ def test_binner_uses_training_quantiles_and_categories():
     assert c.counts(pd.Series(["a", "b", "z", None, "a"])).tolist() == [2, 1, 1, 1]
 
 
+def test_binner_on_many_values_places_its_edges_from_a_sample_close_to_the_deciles():
+    values = pd.Series(np.random.default_rng(3).normal(size=1_000_000))
+    b = Binner("numeric").fit(values)
+    shares = b.counts(values)[:-1] / len(values)
+    assert len(shares) == 10
+    assert np.abs(shares - 0.1).max() < 0.003  # a 200,000-value sample misses by ~0.07 pp
+    again = Binner("numeric").fit(values)
+    assert again.edges_.tolist() == b.edges_.tolist()  # the sample is seeded
+
+
+def test_categorical_bins_read_text_codes_and_category_dtypes_alike():
+    levels = ["b", "a", "a", None, "c", "a", "b"]
+    text = Binner("categorical", levels=2).fit(pd.Series(levels))
+    category = Binner("categorical", levels=2).fit(
+        pd.Series(pd.Categorical(levels, categories=["a", "b", "c", "never"]))
+    )
+    assert text.levels_ == category.levels_ == {"a": 0, "b": 1}
+    new = pd.Series(["c", "a", None, "zz", "b"])
+    assert text.counts(new).tolist() == category.counts(new).tolist() == [1, 1, 2, 1]
+
+
 def test_psi_of_a_shifted_feature_by_hand():
     train = pd.Series(np.repeat([1.0, 2.0, 3.0, 4.0], 25))
     b = Binner("numeric", bins=4).fit(train)
