@@ -10,7 +10,7 @@ from conftest import synthetic_frame
 from advisor.case import case_from_arguments
 from advisor.data import load_dataset, split_dataset
 from advisor.features import FeatureSpec
-from advisor.ml import MLPolicy
+from advisor.ml import MLPolicy, learning_rate_for
 from advisor.policy import BaselinePolicy
 
 
@@ -65,6 +65,15 @@ def test_ml_policy_is_reproducible_and_versioned_by_content():
         a.predict_proba(split.test.frame), b.predict_proba(split.test.frame)
     )
     assert c.version != a.version
+
+
+def test_the_step_size_grows_with_the_training_rows_and_small_data_keeps_the_small_step():
+    sizes = [1_000, 200_000, 200_001, 500_000, 600_000, 2_000_000, 6_000_000]
+    steps = [learning_rate_for(n) for n in sizes]
+    assert steps == sorted(steps)
+    assert steps[:2] == [0.05, 0.05] and steps[-1] == 0.2
+    case, split, spec = _fitted(synthetic_frame(800))
+    assert MLPolicy(case.costs, spec, seed=0).fit(split.train, split.valid).learning_rate_ == 0.05
 
 
 def test_a_missing_example_dependent_cost_gets_no_decision():
