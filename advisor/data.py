@@ -316,6 +316,7 @@ def _leak_warnings(frame: pd.DataFrame, y: np.ndarray, features: dict, target: s
     if base > 0.97:
         return out
     classes = int(y.max()) + 1
+    sampled = "" if rows is None else f" (on a seeded sample of {LEAK_ROWS:,} rows)"
     for col, kind in features.items():
         s = frame[col] if rows is None else frame[col].iloc[rows]
         if kind == "numeric":
@@ -334,8 +335,8 @@ def _leak_warnings(frame: pd.DataFrame, y: np.ndarray, features: dict, target: s
         accuracy = table.max(axis=1).sum() / len(y)
         if accuracy >= 0.99:
             out.append(
-                f"Column {col!r} alone predicts {target!r} with {accuracy:.1%} accuracy: check that it "
-                "is known at decision time (a leak would flatter every policy)."
+                f"Column {col!r} alone predicts {target!r} with {accuracy:.1%} accuracy{sampled}: check "
+                "that it is known at decision time (a leak would flatter every policy)."
             )
     return out
 
