@@ -305,7 +305,7 @@ def assess_drift(
             ),
         },
         "bins": PSI_BINS,
-        "quantile_rows": QUANTILE_ROWS,
+        "quantile_rows": QUANTILE_ROWS if len(train) > QUANTILE_ROWS else None,
         "category_bins": PSI_LEVELS,
         "min_window_rows": MIN_WINDOW_ROWS,
         "bootstrap": resampler.to_dict(),

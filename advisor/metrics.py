@@ -71,11 +71,11 @@ class WeightedAUC:
             neg = weights[:, order]
             cum = np.zeros((len(weights), len(order) + 1))
             np.cumsum(neg, axis=1, out=cum[:, 1:])
-            lower, tied = cum[:, below], cum[:, upto]
-            tied += lower
+            twice_below = cum[:, below] + cum[:, upto]  # the negatives below twice, ties once
             pos = weights[:, positive]
             with np.errstate(divide="ignore", invalid="ignore"):
-                out += 0.5 * np.einsum("ij,ij->i", pos, tied) / (pos.sum(axis=1) * cum[:, -1])
+                share = 0.5 * np.einsum("ij,ij->i", pos, twice_below)
+                out += share / (pos.sum(axis=1) * cum[:, -1])
         return out / len(self.parts)
 
 

@@ -94,16 +94,14 @@ class Binner:
 
     def counts(self, values: pd.Series) -> np.ndarray:
         """Rows per bin: the value bins, then 'other' (categories only), then missing last."""
-        missing = values.isna().to_numpy()
         if self.kind == "numeric":
             x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             idx = np.where(np.isnan(x), self.size_ - 1, np.searchsorted(self.edges_, x, "right"))
         else:
-            rows, distinct = pd.factorize(values, use_na_sentinel=True)
+            rows, distinct = pd.factorize(values, use_na_sentinel=True)  # -1: missing
             codes = pd.Index(list(self.levels_)).get_indexer(pd.Index(distinct).astype(str))
-            codes = np.append(codes, -1)[rows]  # a missing value's row code -1 picks the -1
-            other = len(self.levels_)
-            idx = np.where(missing, self.size_ - 1, np.where(codes < 0, other, codes))
+            bins = np.where(codes < 0, len(self.levels_), codes)  # unknown levels: "other"
+            idx = np.append(bins, self.size_ - 1)[rows]  # a missing row's -1 picks the last bin
         return np.bincount(idx.astype(np.int64), minlength=self.size_)
 
     def to_dict(self) -> dict:

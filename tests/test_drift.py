@@ -58,6 +58,7 @@ def test_categorical_bins_read_text_codes_and_category_dtypes_alike():
     assert text.levels_ == category.levels_ == {"a": 0, "b": 1}
     new = pd.Series(["c", "a", None, "zz", "b"])
     assert text.counts(new).tolist() == category.counts(new).tolist() == [1, 1, 2, 1]
+    assert text.counts(pd.Series([None, None], dtype=object)).tolist() == [0, 0, 0, 2]
 
 
 def test_psi_of_a_shifted_feature_by_hand():
