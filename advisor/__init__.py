@@ -12,21 +12,21 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __all__ = ["Case", "CostMatrix", "InputError", "Result", "advise", "load_case", "load_policy"]
 
 if TYPE_CHECKING:
-    from advisor.bundle import load_policy
-    from advisor.case import Case, load_case
-    from advisor.costs import CostMatrix
-    from advisor.errors import InputError
-    from advisor.pipeline import advise
-    from advisor.result import Result
+    from advisor.api import advise
+    from advisor.artefacts.bundle import load_policy
+    from advisor.artefacts.result import Result
+    from advisor.core.case import Case, load_case
+    from advisor.core.costs import CostMatrix
+    from advisor.core.errors import InputError
 
 _LAZY = {
-    "Case": "advisor.case",
-    "load_case": "advisor.case",
-    "CostMatrix": "advisor.costs",
-    "InputError": "advisor.errors",
-    "advise": "advisor.pipeline",
-    "load_policy": "advisor.bundle",
-    "Result": "advisor.result",
+    "Case": "advisor.core.case",
+    "load_case": "advisor.core.case",
+    "CostMatrix": "advisor.core.costs",
+    "InputError": "advisor.core.errors",
+    "advise": "advisor.api",
+    "load_policy": "advisor.artefacts.bundle",
+    "Result": "advisor.artefacts.result",
 }
 
 

@@ -39,8 +39,8 @@ def make_run(folder: Path) -> Path:
 def make_log(run: Path, rows: int, days: int, folder: Path) -> tuple[Path, Path]:
     """The log files and the outcomes file (Parquet)."""
     import advisor
-    from advisor.case import load_case
-    from advisor.data import load_dataset, split_dataset
+    from advisor.core.case import load_case
+    from advisor.core.data import load_dataset, split_dataset
 
     case = load_case(ROOT / "datasets" / f"{CASE}.yaml")
     test = split_dataset(load_dataset(case), case.seed).test.frame.reset_index(drop=True)
@@ -113,7 +113,7 @@ def stages(run: Path, log: Path, outcomes: Path) -> dict[str, float]:
     known = logs.read_outcomes(outcomes, "id", run_.target, run_.costs)
     frame, _ = logs.join_outcomes(read.frame, known, "id", str(log))
     times["read and join outcomes"] = time.perf_counter() - start
-    from advisor.drift import NoiseLevels
+    from advisor.stats.psi import NoiseLevels
 
     frame["in_run"] = windows.in_run(frame, run_.bundles)
     important = run_.important(set(run_.bundles["rules"].get("inputs") or ()))

@@ -39,10 +39,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from advisor.case import case_from_arguments, load_case  # noqa: E402
-from advisor.data import load_dataset  # noqa: E402
-from advisor.features import FeatureSpec  # noqa: E402
-from advisor.rules import RuleListClassifier  # noqa: E402
+from advisor.core.case import case_from_arguments, load_case  # noqa: E402
+from advisor.core.data import load_dataset  # noqa: E402
+from advisor.core.features import FeatureSpec  # noqa: E402
+from advisor.policies.rules import RuleListClassifier  # noqa: E402
 
 LEARNERS = ("rules", "tree", "GRL", "FIGS", "LightGBM")
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advisor.rules import RuleListClassifier
+from advisor.policies.rules import RuleListClassifier
 
 
 def make_data(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -57,9 +57,9 @@ def run_score(bundle: Path, source: Path, out: Path) -> tuple[float, float, floa
 
 
 def warm_seconds(bundle: Path, source: Path, out: Path, repeat: int) -> float:
-    """Best time of `advisor.score.score` in this process after one untimed run: the cost
+    """Best time of `advisor.ship.score.score` in this process after one untimed run: the cost
     per row once Python, the libraries and the bundle are loaded."""
-    from advisor.score import score
+    from advisor.ship.score import score
 
     score(bundle, source, out)
     best = float("inf")
@@ -78,8 +78,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import advisor
-    from advisor.case import load_case
-    from advisor.data import load_dataset
+    from advisor.core.case import load_case
+    from advisor.core.data import load_dataset
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

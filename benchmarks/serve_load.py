@@ -53,9 +53,9 @@ def ml_bundle(case: str, tmp: Path) -> Path:
 
 def request_bodies(case: str, n: int, columns: list[str]) -> list[bytes]:
     """`n` one-record request bodies from the case's test rows (seeded order, nulls kept)."""
-    from advisor.case import load_case
-    from advisor.data import load_dataset, split_dataset
-    from advisor.latency import request_records
+    from advisor.analysis.latency import request_records
+    from advisor.core.case import load_case
+    from advisor.core.data import load_dataset, split_dataset
 
     c = load_case(ROOT / "datasets" / f"{case}.yaml")
     test = split_dataset(load_dataset(c), c.seed).test.frame[columns]
@@ -164,7 +164,7 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
 
     import advisor
-    from advisor.case import load_case
+    from advisor.core.case import load_case
 
     budget = load_case(ROOT / "datasets" / f"{args.case}.yaml").decision.latency_budget_ms
     with tempfile.TemporaryDirectory() as tmp_name:

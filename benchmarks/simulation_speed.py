@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from advisor.simulation import SIMULATIONS, simulate_experiments
+from advisor.stats.simulation import SIMULATIONS, simulate_experiments
 
 BASE_VOLUME, DAYS = 400, 30
 REPEATS = 5

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 import advisor
-from advisor.case import load_case
-from advisor.data import load_dataset, split_dataset
+from advisor.core.case import load_case
+from advisor.core.data import load_dataset, split_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FIELDS = ("ts", "id", "unit", "arm", "policy", "model_version", "decision")

@@ -1,5 +1,6 @@
-"""The package's shape: no import cycles inside `advisor/`, counting every import statement
-(module level, under TYPE_CHECKING, inside functions) and the lazy imports of `__init__`."""
+"""The package's shape: packages by lifecycle, each importing only the rooms below it, and no
+import cycles inside `advisor/`, counting every import statement (module level, under
+TYPE_CHECKING, inside functions) and the lazy imports of `__init__`."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
 
     def add(name: str) -> None:
-        while name and name not in modules:  # `from advisor.rules import x`: the package
+        while name and name not in modules:  # `from advisor.policies.rules import x`: the package
             name = name.rpartition(".")[0]
         if name and name != this:
             out.add(name)
@@ -77,14 +78,73 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+# The lifecycle, bottom to top: what each package may import besides itself. A lower package
+# never imports a higher one; `advisor/__init__.py` (the public names) may import any.
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "stats": {"core"},
+    "policies": {"core", "stats"},
+    "rules": {"policies"},  # the public name of the rule lists, `advisor.rules`
+    "analysis": {"core", "stats", "policies"},
+    "report": set(),
+    "artefacts": {"core", "stats", "policies", "analysis", "report"},
+    "ship": {"core", "stats", "policies", "artefacts"},
+    "serve": {"core", "stats", "policies", "analysis", "artefacts"},
+    "monitor": {"core", "stats", "artefacts", "report"},
+    "track": {"core", "stats", "policies", "artefacts", "ship"},
+    "api": {"core", "stats", "policies", "analysis", "artefacts", "serve", "track"},
+    "cli": {
+        "core", "stats", "policies", "rules", "analysis", "report", "artefacts",
+        "ship", "serve", "monitor", "track", "api",
+    },
+}  # fmt: skip
+
+
+def package_of(module: str) -> str:
+    """`advisor.analysis.drift` -> `analysis`; the root package is `advisor`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "advisor"
+
+
+def layering_violations(graph: dict[str, set[str]]) -> list[str]:
+    out = []
+    for module, deps in sorted(graph.items()):
+        home = package_of(module)
+        if home == "advisor":
+            continue
+        for dep in sorted(deps):
+            there = package_of(dep)
+            if there != home and there not in MAY_IMPORT.get(home, set()):
+                out.append(f"{module} -> {dep}")
+    return out
+
+
 def test_the_import_graph_sees_every_kind_of_import():
     graph = import_graph()
-    assert "advisor.console" in graph["advisor.rules.cli"]  # module level
-    assert "advisor.pipeline" in graph["advisor"]  # TYPE_CHECKING and the lazy table
-    assert "advisor.rules.policy" in graph["advisor.pipeline"]
+    assert "advisor.cli.console" in graph["advisor.cli.rules"]  # module level
+    assert "advisor.api" in graph["advisor"]  # TYPE_CHECKING and the lazy table
+    assert "advisor.policies.rules.policy" in graph["advisor.analysis.pipeline"]
+    assert "advisor.track.tracking" in graph["advisor.api"]  # inside a function
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
 def test_no_import_cycles_inside_the_package():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_every_module_lives_in_a_room():
+    """Only `advisor/__init__.py` stands outside the lifecycle packages."""
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert loose == []
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert packages == sorted(MAY_IMPORT)
+
+
+def test_each_package_imports_only_the_rooms_below_it():
+    assert layering_violations(import_graph()) == []
+
+
+def test_the_layering_rule_catches_an_upward_import():
+    graph = {"advisor.core.case": {"advisor.analysis.maintenance"}, "advisor.cli.main": set()}
+    assert layering_violations(graph) == ["advisor.core.case -> advisor.analysis.maintenance"]

@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import synthetic_frame
 
-from advisor.cli import main
+from advisor.cli.main import main
 
 FOLDER = object()  # a folder where a file should be
 DROP = object()  # remove this field from the good case

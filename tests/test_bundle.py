@@ -14,14 +14,14 @@ from click.testing import CliRunner
 from conftest import awkward_rows, synthetic_frame
 
 import advisor
-from advisor.bundle import FORMAT, read_bundle
-from advisor.cli import main
-from advisor.errors import InputError
-from advisor.features import FeatureSpec
-from advisor.ml import MLPolicy
-from advisor.policy import BaselinePolicy
-from advisor.psi import Binner, Reference, feature_binners
-from advisor.rules.policy import LearnedRulesPolicy
+from advisor.artefacts.bundle import FORMAT, read_bundle
+from advisor.cli.main import main
+from advisor.core.errors import InputError
+from advisor.core.features import FeatureSpec
+from advisor.policies.base import BaselinePolicy
+from advisor.policies.ml import MLPolicy
+from advisor.policies.rules.policy import LearnedRulesPolicy
+from advisor.stats.psi import Binner, Reference, feature_binners
 
 CLASSES = {"baseline": BaselinePolicy, "rules": LearnedRulesPolicy, "ml": MLPolicy}
 
@@ -104,7 +104,7 @@ def test_feature_spec_and_binners_round_trip_as_data():
 
 
 def _schema(frame: pd.DataFrame):
-    from advisor.data import Schema
+    from advisor.core.data import Schema
 
     kinds = {"age": "numeric", "income": "numeric", "plan": "categorical"}
     kinds.update(region="categorical", amount="numeric", flag="boolean")
@@ -243,10 +243,10 @@ def test_export_and_analyze_never_replace_a_folder_advisor_did_not_write(small_r
 
 
 def test_a_cost_column_that_is_also_a_feature_is_listed_once(tmp_path):
-    from advisor.costs import CostMatrix
-    from advisor.data import Schema
-    from advisor.features import FeatureSpec
-    from advisor.ml import MLPolicy
+    from advisor.core.costs import CostMatrix
+    from advisor.core.data import Schema
+    from advisor.core.features import FeatureSpec
+    from advisor.policies.ml import MLPolicy
 
     costs = CostMatrix.from_mapping(
         {"no": {"skip": 0, "call": 10}, "yes": {"skip": "0.1 * amount", "call": 3}},

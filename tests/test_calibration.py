@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advisor.ml import Calibrator
+from advisor.policies.ml import Calibrator
 
 
 def sklearn_proba(cal: Calibrator, proba: np.ndarray) -> np.ndarray:

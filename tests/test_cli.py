@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from conftest import synthetic_frame
 
-from advisor.cli import main
+from advisor.cli.main import main
 
 
 def run(*args: str):
@@ -105,6 +105,6 @@ def test_data_file_without_costs_is_exit_2(tmp_path: Path):
 
 
 def test_help_is_quick_and_imports_nothing_heavy():
-    code = "import sys; import advisor; from advisor.cli import main; print(sorted(m for m in ('pandas','lightgbm','sklearn','shap','mlflow') if m in sys.modules))"
+    code = "import sys; import advisor; from advisor.cli.main import main; print(sorted(m for m in ('pandas','lightgbm','sklearn','shap','mlflow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.costs import CostMatrix, LinearCost, label_key, parse_cost_cell, record_tensor
-from advisor.errors import InputError
+from advisor.core.costs import CostMatrix, LinearCost, label_key, parse_cost_cell, record_tensor
+from advisor.core.errors import InputError
 
 
 def test_binary_expected_cost_decision_matches_the_elkan_threshold():

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from conftest import synthetic_frame
 
-from advisor.case import case_from_arguments
-from advisor.data import MAX_LEVELS, infer_kind, load_dataset, split_dataset
-from advisor.errors import InputError
-from advisor.features import FeatureSpec
+from advisor.core.case import case_from_arguments
+from advisor.core.data import MAX_LEVELS, infer_kind, load_dataset, split_dataset
+from advisor.core.errors import InputError
+from advisor.core.features import FeatureSpec
 
 
 def _case(frame, **kw):

@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.data import Schema
-from advisor.drift import (
+from advisor.analysis.drift import (
     assess_drift,
     not_assessable,
     retraining_cadence,
     time_windows,
     window_count,
 )
-from advisor.features import FeatureSpec
-from advisor.psi import Binner, noise_threshold, psi, psi_flag
+from advisor.core.data import Schema
+from advisor.core.features import FeatureSpec
+from advisor.stats.psi import Binner, noise_threshold, psi, psi_flag
 
 
 def test_psi_equals_a_hand_computation():

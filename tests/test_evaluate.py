@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.bootstrap import bootstrap_means, interval, resampler_for, time_blocks
+from advisor.stats.bootstrap import bootstrap_means, interval, resampler_for, time_blocks
 
 
 def test_bootstrap_interval_matches_normal_theory_on_a_large_sample():

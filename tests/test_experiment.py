@@ -10,11 +10,11 @@ import pytest
 from scipy import stats
 from statsmodels.stats.power import TTestIndPower
 
-from advisor.bootstrap import Resampler
-from advisor.experiment import plan_experiment
-from advisor.rollout import sample_ratio_mismatch, srm_tolerance
-from advisor.shadow import rule_hits, rules_on_disagreements, shadow_summary
-from advisor.simulation import arm_statistics, binomial_band, simulate_experiments, welch_test
+from advisor.analysis.experiment import plan_experiment
+from advisor.analysis.shadow import rule_hits, rules_on_disagreements, shadow_summary
+from advisor.stats.bootstrap import Resampler
+from advisor.stats.sample_ratio import sample_ratio_mismatch, srm_tolerance
+from advisor.stats.simulation import arm_statistics, binomial_band, simulate_experiments, welch_test
 
 
 def costs_from(values, probs, n, seed):
@@ -305,7 +305,7 @@ def test_srm_tolerance_is_the_flagging_boundary():
 
 
 def test_rollout_plan_steps():
-    from advisor.rollout import rollout_plan
+    from advisor.analysis.rollout import rollout_plan
 
     control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 16)
     treatment = costs_from([0.0, 40.0, 600.0], [0.5, 0.4, 0.1], 3000, 17)

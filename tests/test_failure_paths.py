@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import synthetic_frame
 
-import advisor.drift
-import advisor.result
-from advisor.cli import main
-from advisor.features import FeatureSpec
+import advisor.analysis.drift
+import advisor.artefacts.result
+from advisor.cli.main import main
+from advisor.core.features import FeatureSpec
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_an_internal_error_exits_1_with_one_line_and_the_hint(
     case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.delenv("ADVISOR_DEBUG", raising=False)
-    monkeypatch.setattr(advisor.drift, "psi", _fail)
+    monkeypatch.setattr(advisor.analysis.drift, "psi", _fail)
     result = _analyze(case_file, tmp_path / "out")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()

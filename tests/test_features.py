@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from conftest import synthetic_frame
 
-from advisor.case import case_from_arguments
-from advisor.data import load_dataset, split_dataset
-from advisor.features import FeatureSpec
-from advisor.ml import MLPolicy, learning_rate_for
-from advisor.policy import BaselinePolicy
+from advisor.core.case import case_from_arguments
+from advisor.core.data import load_dataset, split_dataset
+from advisor.core.features import FeatureSpec
+from advisor.policies.base import BaselinePolicy
+from advisor.policies.ml import MLPolicy, learning_rate_for
 
 
 def _fitted(frame):
@@ -77,8 +77,8 @@ def test_the_step_size_grows_with_the_training_rows_and_small_data_keeps_the_sma
 
 
 def test_a_missing_example_dependent_cost_gets_no_decision():
-    from advisor.costs import CostMatrix
-    from advisor.errors import InputError
+    from advisor.core.costs import CostMatrix
+    from advisor.core.errors import InputError
 
     frame = synthetic_frame(800)
     costs = CostMatrix.from_mapping(

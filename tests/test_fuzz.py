@@ -14,11 +14,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advisor.case import Case, load_case
-from advisor.costs import LinearCost, parse_cost_cell
-from advisor.errors import InputError
-from advisor.rules.conditions import RuleList
-from advisor.rules.parser import parse_rules
+from advisor.core.case import Case, load_case
+from advisor.core.costs import LinearCost, parse_cost_cell
+from advisor.core.errors import InputError
+from advisor.policies.rules.conditions import RuleList
+from advisor.policies.rules.parser import parse_rules
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from advisor.latency import latency_summary, measure_policies, request_records
+from advisor.analysis.latency import latency_summary, measure_policies, request_records
 
 
 class _Threshold:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from advisor.bootstrap import Resampler
-from advisor.metrics import WeightedAUC, auc_ovr, probability_metrics
+from advisor.stats.bootstrap import Resampler
+from advisor.stats.probability_quality import WeightedAUC, auc_ovr, probability_metrics
 
 
 def _data(k: int, n: int = 3000, seed: int = 0):

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from production import outcomes, simulate, test_rows, write_log
 
-from advisor.cli import main
+from advisor.cli.main import main
 from advisor.monitor import monitor
 
 TARGET = "Status"

@@ -19,10 +19,10 @@ from production import test_rows
 if not os.environ.get("CI"):
     pytest.importorskip("fastapi")
 
-from advisor.cli import main
-from advisor.service.app import Served, Service
-from advisor.service.predictionlog import PredictionLog
-from advisor.service.server import running
+from advisor.cli.main import main
+from advisor.serve.app import Served, Service
+from advisor.serve.predictionlog import PredictionLog
+from advisor.serve.server import running
 
 pytestmark = pytest.mark.slow
 BATCH = 200

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from advisor.costs import CostMatrix
+from advisor.core.costs import CostMatrix
 from advisor.monitor import arms, measures
 from advisor.monitor.alerts import Findings, _operations
-from advisor.power import analytical_power
+from advisor.stats.power import analytical_power
 
 
 def test_rates_carry_the_exact_clopper_pearson_interval():

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advisor.economics import DAYS_PER_YEAR
-from advisor.errors import InputError
-from advisor.maintenance import parse_assumptions, price_options
-from advisor.recommend import (
+from advisor.analysis.economics import DAYS_PER_YEAR
+from advisor.analysis.maintenance import price_options
+from advisor.analysis.recommend import (
     Inputs,
     break_even,
     break_even_volume,
@@ -17,7 +16,9 @@ from advisor.recommend import (
     is_tie,
     sensitivity,
 )
-from advisor.wording import headline, settle
+from advisor.analysis.wording import headline, settle
+from advisor.core.assumptions import parse_assumptions
+from advisor.core.errors import InputError
 
 
 def test_default_upkeep_matches_the_design_table():

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from conftest import synthetic_frame
 
 import advisor
-from advisor.cli import main
-from advisor.costs import CostMatrix
-from advisor.explain import calibration_curve, effective_threshold, explained_class
+from advisor.analysis.explain import calibration_curve, effective_threshold, explained_class
+from advisor.artefacts.result import Result
+from advisor.cli.main import main
+from advisor.core.costs import CostMatrix
 from advisor.report import charts, render_report, render_summary
 from advisor.report.render import SECTIONS, _sections
-from advisor.result import Result
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -319,11 +319,11 @@ def test_charts_are_accessible_small_and_escaped():
 @pytest.mark.parametrize("classes", [2, 3])
 def test_shap_values_add_up_to_the_raw_score(classes):
     """Local accuracy, the defining property of SHAP: base value + contributions = raw score."""
-    from advisor.case import case_from_arguments
-    from advisor.data import load_dataset, split_dataset
-    from advisor.explain import tree_shap
-    from advisor.features import FeatureSpec
-    from advisor.ml import MLPolicy
+    from advisor.analysis.explain import tree_shap
+    from advisor.core.case import case_from_arguments
+    from advisor.core.data import load_dataset, split_dataset
+    from advisor.core.features import FeatureSpec
+    from advisor.policies.ml import MLPolicy
 
     frame = synthetic_frame(1500, seed=classes)
     if classes == 3:

@@ -9,11 +9,11 @@ import pandas as pd
 from conftest import synthetic_frame
 
 import advisor
-from advisor.bootstrap import Resampler
-from advisor.costs import CostMatrix
-from advisor.data import Part
-from advisor.policy import Batch
-from advisor.roles import assign_roles, decide_validation
+from advisor.analysis.roles import assign_roles, decide_validation
+from advisor.core.costs import CostMatrix
+from advisor.core.data import Part
+from advisor.policies.base import Batch
+from advisor.stats.bootstrap import Resampler
 
 COSTS = CostMatrix.from_mapping(
     {"no": {"skip": 0, "call": 10}, "yes": {"skip": 100, "call": 30}}, ["skip", "call"]

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.costs import CostMatrix
-from advisor.rules import RuleListClassifier, parse_rules
-from advisor.rules.learner import nice_threshold
-from advisor.rules.render import to_python
+from advisor.core.costs import CostMatrix
+from advisor.policies.rules import RuleListClassifier, parse_rules
+from advisor.policies.rules.learner import nice_threshold
+from advisor.policies.rules.render import to_python
 
 
 def churn_like(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -134,8 +134,8 @@ def test_bad_costs_are_rejected(bad):
 
 def test_large_data_counts_on_threads_with_the_same_result(monkeypatch):
     """Above PARALLEL_ROWS binning and counting run on two threads; the rules must not change."""
-    import advisor.rules.binning as binning
-    import advisor.rules.search as search
+    import advisor.policies.rules.binning as binning
+    import advisor.policies.rules.search as search
 
     rng = np.random.default_rng(4)
     n = 150_000
@@ -192,8 +192,8 @@ def test_lists_from_other_random_states_cost_nearly_the_same():
 
 
 def test_folds_are_stratified_and_fewer_on_large_data():
-    from advisor.rules.learner import fold_count
-    from advisor.rules.selection import stratified_folds
+    from advisor.policies.rules.learner import fold_count
+    from advisor.policies.rules.selection import stratified_folds
 
     y = np.repeat([0, 1, 2], [500, 101, 37])
     folds = stratified_folds(y, 5, 0)

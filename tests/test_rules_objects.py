@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advisor.errors import InputError
-from advisor.rules import Condition, Rule, RuleList, load_rules, parse_rules
-from advisor.rules.render import sql_identifier, to_english, to_python, to_sql
+from advisor.core.errors import InputError
+from advisor.policies.rules import Condition, Rule, RuleList, load_rules, parse_rules
+from advisor.policies.rules.render import sql_identifier, to_english, to_python, to_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ def test_str_is_rule_file_text_and_round_trips():
 
 
 def test_bundled_rule_files_parse_against_their_cases():
-    from advisor.case import load_case
-    from advisor.data import load_dataset
+    from advisor.core.case import load_case
+    from advisor.core.data import load_dataset
 
     for name in ("telco-churn", "credit-scoring"):
         case = load_case(ROOT / "datasets" / f"{name}.yaml")

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from advisor.case import case_from_arguments, load_case
-from advisor.cli import main
-from advisor.data import load_dataset, split_dataset
-from advisor.errors import InputError
-from advisor.features import FeatureSpec
-from advisor.pipeline import fit_policies
-from advisor.rules import parse_rules
-from advisor.rules.policy import ExpertRulesPolicy, RulesPolicy, describe_rule_lists
+from advisor.analysis.pipeline import fit_policies
+from advisor.cli.main import main
+from advisor.core.case import case_from_arguments, load_case
+from advisor.core.data import load_dataset, split_dataset
+from advisor.core.errors import InputError
+from advisor.core.features import FeatureSpec
+from advisor.policies.rules import parse_rules
+from advisor.policies.rules.policy import ExpertRulesPolicy, RulesPolicy, describe_rule_lists
 
 ROOT = Path(__file__).resolve().parent.parent
 CREDIT = ROOT / "datasets" / "credit-scoring.yaml"

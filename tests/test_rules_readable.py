@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.rules import Condition, Rule, RuleList
-from advisor.rules.readable import Tidier, disjoint, group_by_decision, rounder
+from advisor.policies.rules import Condition, Rule, RuleList
+from advisor.policies.rules.readable import Tidier, disjoint, group_by_decision, rounder
 
 
 def test_rounder_offers_rounder_numbers_nearest_first():

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import awkward_rows, synthetic_frame
 
 import advisor
-from advisor.cli import main
+from advisor.cli.main import main
 
 
 def run(*args: str):
@@ -196,7 +196,7 @@ def test_score_imports_no_dask_and_help_stays_light():
     import subprocess
 
     code = (
-        "import sys; from advisor.cli import main; "
+        "import sys; from advisor.cli.main import main; "
         "print(sorted(m for m in ('dask','distributed','sklearn','lightgbm','pyarrow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -30,11 +30,11 @@ if not os.environ.get("CI"):
     pytest.importorskip("fastapi")
 
 import advisor
-from advisor.cli import main
-from advisor.service.app import Served, Service
-from advisor.service.deciding import assign, treatment_score
-from advisor.service.predictionlog import FIELDS, PredictionLog
-from advisor.service.server import running
+from advisor.cli.main import main
+from advisor.serve.app import Served, Service
+from advisor.serve.deciding import assign, treatment_score
+from advisor.serve.predictionlog import FIELDS, PredictionLog
+from advisor.serve.server import running
 
 COLUMNS = ["age", "income", "plan", "region", "amount"]
 
@@ -552,7 +552,7 @@ def test_the_command_refuses_bad_arguments_with_one_line(run_folder: Path, small
 
 def test_the_core_imports_no_web_framework():
     code = (
-        "import sys, advisor, advisor.cli, advisor.score, advisor.bundle, advisor.pipeline; "
+        "import sys, advisor, advisor.cli.main, advisor.ship.score, advisor.artefacts.bundle, advisor.analysis.pipeline; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'fastapi', 'starlette', 'uvicorn', 'prometheus_client', 'pydantic'}))"
     )

@@ -19,11 +19,11 @@ from conftest import ROOT, Http, awkward_rows, json_records
 if not os.environ.get("CI"):
     pytest.importorskip("fastapi")
 
-from advisor.case import load_case
-from advisor.cli import main
-from advisor.data import load_dataset, split_dataset
-from advisor.service.app import Served, Service
-from advisor.service.server import running
+from advisor.cli.main import main
+from advisor.core.case import load_case
+from advisor.core.data import load_dataset, split_dataset
+from advisor.serve.app import Served, Service
+from advisor.serve.server import running
 
 CASES = ["telco-churn", "credit-scoring", "car-loans"]
 BATCH = 1000

@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from conftest import ROOT, awkward_rows
 
 import advisor
-from advisor.case import load_case
-from advisor.cli import main
-from advisor.data import load_dataset, split_dataset
-from advisor.errors import InputError
-from advisor.export import OPTIONS, option_policy
+from advisor.cli.main import main
+from advisor.core.case import load_case
+from advisor.core.data import load_dataset, split_dataset
+from advisor.core.errors import InputError
+from advisor.ship.export import OPTIONS, option_policy
 
 CASES = ["telco-churn", "credit-scoring", "car-loans"]
 

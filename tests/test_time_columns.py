@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import synthetic_frame
 
-from advisor.cli import main
-from advisor.errors import InputError
-from advisor.timecolumn import months_between, normalise_time
+from advisor.cli.main import main
+from advisor.core.errors import InputError
+from advisor.core.timecolumn import months_between, normalise_time
 
 HOUR = pd.Timedelta(hours=1)
 

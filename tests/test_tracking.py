@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from conftest import ROOT, awkward_rows, synthetic_frame, write_small_case
 
 import advisor
-from advisor.cli import main
-from advisor.errors import InputError
-from advisor.tracking import CHAMPION, DIGEST_CHARS, track_result
+from advisor.cli.main import main
+from advisor.core.errors import InputError
+from advisor.track.tracking import CHAMPION, DIGEST_CHARS, track_result
 
 REGISTERED = "small-decision"
 

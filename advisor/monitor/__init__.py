@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from advisor.drift import NoiseLevels
-from advisor.errors import InputError
-from advisor.manifest import advisor_version
+from advisor.artefacts.manifest import advisor_version
+from advisor.core.errors import InputError
 from advisor.monitor.alerts import review
 from advisor.monitor.expectations import read_expectations
 from advisor.monitor.logs import join_outcomes, read_log, read_outcomes
 from advisor.monitor.windows import Context, in_run, measure, parse_window
-from advisor.psi import NOISE_QUANTILE, PSI_MAJOR, PSI_MODERATE
+from advisor.stats.psi import NOISE_QUANTILE, PSI_MAJOR, PSI_MODERATE, NoiseLevels
 
 SCHEMA_VERSION = 1
 JSON, HTML = "monitor.json", "monitor.html"
@@ -185,7 +184,7 @@ def _thresholds() -> dict:
     from advisor.monitor.alerts import ERROR_THRESHOLD, ERROR_TOLERANCE
     from advisor.monitor.expectations import IMPORTANT_SHARE
     from advisor.monitor.measures import MIN_ROWS, MIX_THRESHOLD, RESAMPLES
-    from advisor.rollout import SRM_THRESHOLD
+    from advisor.stats.sample_ratio import SRM_THRESHOLD
 
     return {
         "psi_moderate": PSI_MODERATE,
@@ -206,8 +205,8 @@ def write(monitoring: Monitoring, out: str | Path) -> Path:
     one rename): both appear, or neither."""
     import json
 
+    from advisor.artefacts.run import write_folder
     from advisor.monitor.page import render_monitor
-    from advisor.run import write_folder
 
     text = json.dumps(monitoring.payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     html = render_monitor(monitoring.payload)

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 
 from scipy import stats
 
-from advisor.psi import PSI_MAJOR, PSI_MODERATE
-from advisor.rollout import SRM_THRESHOLD
+from advisor.stats.psi import PSI_MAJOR, PSI_MODERATE
+from advisor.stats.sample_ratio import SRM_THRESHOLD
 
 ERROR_TOLERANCE = 0.01  # an error rate up to 1 % is not an alert
 ERROR_THRESHOLD = 0.001  # one-sided binomial p-value below which the rate has risen

@@ -2,8 +2,8 @@
 
 Shadow: how often the shadow policy disagreed with the served one and, on the rows whose
 outcome is known, which of the two decisions realised the lower cost. The test: the arms'
-units to date against the planned split (the sample-ratio check of `advisor.rollout`), the power
-the outcomes gathered so far give against the plan in result.json (`advisor.power`), and the
+units to date against the planned split (the sample-ratio check of `advisor.analysis.rollout`), the power
+the outcomes gathered so far give against the plan in result.json (`advisor.stats.power`), and the
 effect in each window and overall (control's cost per decision minus treatment's, with a
 bootstrap interval).
 """
@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from advisor.bootstrap import interval
-from advisor.costs import CostMatrix
+from advisor.core.costs import CostMatrix
 from advisor.monitor.measures import proportion, realised_costs, resampler
-from advisor.power import analytical_power
-from advisor.rollout import sample_ratio_mismatch
+from advisor.stats.bootstrap import interval
+from advisor.stats.power import analytical_power
+from advisor.stats.sample_ratio import sample_ratio_mismatch
 
 ARMS = ("control", "treatment")
 

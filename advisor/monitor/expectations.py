@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.bundle import FORMAT, META
-from advisor.costs import CostMatrix
-from advisor.errors import InputError
-from advisor.features import FeatureSpec
-from advisor.psi import Reference
-from advisor.run import POLICIES, open_run
+from advisor.artefacts.bundle import FORMAT, META
+from advisor.artefacts.run import POLICIES, open_run
+from advisor.core.costs import CostMatrix
+from advisor.core.errors import InputError
+from advisor.core.features import FeatureSpec
+from advisor.stats.psi import Reference
 
 IMPORTANT_SHARE = 0.8  # the features that together carry this share of the model's importance
 
@@ -92,7 +92,7 @@ class Expectations:
 
 def read_expectations(path: str | Path) -> Expectations:
     """A run folder (or its result.json), checked: result.json and every bundle.json in it."""
-    from advisor.case import parse_costs
+    from advisor.core.case import parse_costs
 
     folder = open_run(path)
     bundles = {}

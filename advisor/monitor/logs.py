@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advisor.costs import CostMatrix, label_key
-from advisor.errors import InputError
-from advisor.reading import read_frame
+from advisor.core.costs import CostMatrix, label_key
+from advisor.core.errors import InputError
+from advisor.core.reading import read_frame
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")

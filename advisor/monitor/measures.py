@@ -2,7 +2,7 @@
 input drift, the decision mix and the realised cost, each with its interval or its test.
 
 The intervals: Clopper-Pearson for rates, order statistics for latency percentiles, the shared
-bootstrap (`advisor.bootstrap`) for costs, resampling whole units when a unit has several rows
+bootstrap (`advisor.stats.bootstrap`) for costs, resampling whole units when a unit has several rows
 (and random groups of units when there are very many).
 """
 
@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from advisor.bootstrap import Resampler, interval
-from advisor.costs import CostMatrix
-from advisor.drift import NoiseLevels
-from advisor.psi import Reference, psi, psi_flag
+from advisor.core.costs import CostMatrix
+from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.psi import NoiseLevels, Reference, psi, psi_flag
 
 LEVEL = 0.95
 RESAMPLES = 2000

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from advisor.drift import NoiseLevels
-from advisor.errors import InputError
+from advisor.core.errors import InputError
 from advisor.monitor import arms, measures
 from advisor.monitor.expectations import Expectations
+from advisor.stats.psi import NoiseLevels
 
 MAX_WINDOWS = 1000
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(min|m|h|d|w)\s*$", re.IGNORECASE)

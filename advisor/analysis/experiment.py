@@ -1,0 +1,389 @@
+"""The A/B test: two ways to size it, the Monte Carlo check of the chosen one, and the A/A check.
+
+The test compares the per-unit realised cost of the control (the rule list that stands for
+ship-rules) and the treatment (ML). Two designs are sized from the test split:
+
+- all units: every enrolled unit is analysed (the plain design);
+- triggered: only units where the two policies decide differently are analysed. Elsewhere
+  both arms take the same decision, so their costs cannot differ and only add noise. Both
+  decisions are computed for every unit (the service can run the other policy in shadow), so
+  triggered units are known in both arms. Traffic needed = triggered units needed / trigger
+  rate.
+
+The design that needs less traffic is chosen. The simulation then runs many experiments of
+that design's size, drawing units from the test-split costs of each arm and judging each with
+Welch's t-test; the A/A check runs the same with both arms drawn from the control, so its
+false-positive rate must sit near alpha. The sample-ratio check and the rollout plan around
+the test are in `advisor.analysis.rollout`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from advisor.analysis.evaluate import Evaluation
+from advisor.analysis.roles import Roles
+from advisor.analysis.rollout import rollout_plan
+from advisor.analysis.shadow import Shadow
+from advisor.core.case import DecisionContext
+from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.power import (
+    analytical_power,
+    effect_size,
+    power_by_size,
+    power_curve,
+    solve_sample_size,
+)
+from advisor.stats.sample_ratio import SRM_THRESHOLD, srm_tolerance
+from advisor.stats.simulation import SIMULATIONS, binomial_band, simulate_experiments
+
+DESIGNS = ("all-units", "triggered")
+
+
+def size_design(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    *,
+    alpha: float,
+    power: float,
+    share: float,
+    volume_per_day: float,
+    label_delay_days: float,
+    trigger_rate: float = 1.0,
+) -> dict:
+    """Units to analyse and to enrol per arm, and days of traffic, for one design.
+
+    `control` and `treatment` are the per-unit costs of the units the design analyses;
+    `trigger_rate` is the share of enrolled units it analyses (1 for all units).
+    """
+    eff = effect_size(control, treatment)
+    nobs1 = solve_sample_size(eff["d"], alpha, power, share)
+    out = {"effect_size": eff["d"], **eff, "trigger_rate": trigger_rate}
+    out.pop("d")
+    if nobs1 is None:
+        return (
+            out
+            | dict.fromkeys(
+                ("n_analysed_per_arm", "n_per_arm", "n_control", "n_treatment", "days_enrolling"),
+                None,
+            )
+            | {"days_needed": None}
+        )
+    analysed_c = math.ceil(nobs1)
+    analysed_t = math.ceil(nobs1 * share / (1 - share))
+    n_c = math.ceil(analysed_c / trigger_rate)
+    n_t = math.ceil(analysed_t / trigger_rate)
+    enrol = float(
+        math.ceil(max(n_c / ((1 - share) * volume_per_day), n_t / (share * volume_per_day)))
+    )
+    return out | {
+        "n_analysed_per_arm": analysed_c,
+        "n_analysed_treatment": analysed_t,
+        "n_per_arm": n_c,
+        "n_control": n_c,
+        "n_treatment": n_t,
+        "days_enrolling": enrol,
+        "days_needed": enrol + label_delay_days,
+    }
+
+
+def _traffic(design: dict) -> float:
+    return math.inf if design["days_enrolling"] is None else design["days_enrolling"]
+
+
+def choose_design(all_units: dict, triggered: dict | None) -> tuple[str, str]:
+    """The design that needs less traffic, and why."""
+    if triggered is None:
+        return "all-units", "the two policies never disagree on the test split, so no unit triggers"
+    a, t = _traffic(all_units), _traffic(triggered)
+    if t < a:
+        ratio = "no finite number of" if math.isinf(a) else f"{a / t:,.1f} times fewer"
+        return "triggered", (
+            f"analysing only the {triggered['trigger_rate']:.1%} of units where the policies "
+            f"disagree needs {ratio} days of traffic than analysing every unit: elsewhere both "
+            "arms decide alike and add only noise"
+        )
+    return "all-units", "analysing every unit needs no more traffic than analysing triggered units"
+
+
+def sample_size_range(
+    design: dict, effect_replicates: np.ndarray, *, alpha: float, power: float, share: float
+) -> dict:
+    """Units to enrol per arm at the two ends of the effect's 95 % interval.
+
+    A larger effect needs fewer units (`low`); at the smaller end `high` is None when the
+    interval reaches zero or the other sign (no size would then be enough).
+    """
+    ci = interval(design["difference"], effect_replicates)
+    out = {"effect_interval": ci, "low": None, "high": None}
+    sd, rate = design["pooled_sd"], design["trigger_rate"]
+    if ci["low"] is None or not sd:
+        return out
+    sign = 1.0 if design["difference"] >= 0 else -1.0
+    ends = sorted((sign * ci["low"], sign * ci["high"]))
+    for key, effect in (("low", ends[1]), ("high", ends[0])):
+        n = solve_sample_size(effect / sd, alpha, power, share) if effect > 0 else None
+        out[key] = None if n is None else math.ceil(math.ceil(n) / rate)
+    return out
+
+
+def plan_experiment(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    volume_per_day: float,
+    *,
+    disagree: np.ndarray | None = None,
+    resampler: Resampler | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    treatment_share: float = 0.5,
+    label_delay_days: float = 0.0,
+    max_experiment_days: float = 90,
+    simulations: int = SIMULATIONS,
+    seed: int = 0,
+) -> dict:
+    """Size both designs, choose one, and simulate it.
+
+    `control` and `treatment` are per-unit costs on the same test rows; `disagree` marks the
+    rows where the two decide differently (default: where their costs differ). `days_needed`
+    is days of enrolment plus the label delay. The difference is confirmable when enrolment
+    fits in `max_experiment_days`; otherwise `days_needed` is still given when finite, and
+    null with a reason when no size would do (no difference at all).
+    """
+    control = np.asarray(control, dtype=float)
+    treatment = np.asarray(treatment, dtype=float)
+    if disagree is None:
+        disagree = control != treatment
+    disagree = np.asarray(disagree, dtype=bool)
+    resampler = resampler or Resampler(1000, seed)
+    share = treatment_share
+    settings = dict(
+        alpha=alpha,
+        power=power,
+        share=share,
+        volume_per_day=volume_per_day,
+        label_delay_days=label_delay_days,
+    )
+    designs = {"all-units": size_design(control, treatment, **settings)}
+    rate = float(disagree.mean())
+    if disagree.sum() >= 2:
+        designs["triggered"] = size_design(
+            control[disagree], treatment[disagree], trigger_rate=rate, **settings
+        )
+    design, why = choose_design(designs["all-units"], designs.get("triggered"))
+    chosen = designs[design]
+    reps = resampler.means(np.column_stack([control - treatment, disagree]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        effect_reps = reps[:, 0] if design == "all-units" else reps[:, 0] / reps[:, 1]
+    d = chosen["effect_size"]
+    out: dict = {
+        **{k: chosen[k] for k in ("effect_size", "difference", "pooled_sd")},
+        **{k: chosen[k] for k in ("control_mean", "treatment_mean")},
+        "direction": "treatment cheaper" if d > 0 else "control cheaper" if d < 0 else "equal",
+        "design": design,
+        "design_reason": why,
+        "all_units": _design_summary(designs["all-units"]),
+        "triggered": _design_summary(designs["triggered"]) if "triggered" in designs else None,
+        "n_per_arm_range": sample_size_range(
+            chosen, effect_reps, alpha=alpha, power=power, share=share
+        ),
+        "alpha": alpha,
+        "target_power": power,
+        "treatment_share": share,
+        "volume_per_day": volume_per_day,
+        "label_delay_days": label_delay_days,
+        "max_experiment_days": max_experiment_days,
+    }
+    enrol = chosen["days_enrolling"]
+    confirmable = enrol is not None and enrol <= max_experiment_days
+    out.update({k: chosen[k] for k in ("n_per_arm", "n_control", "n_treatment")})
+    out.update(
+        {
+            "n_analysed_per_arm": chosen["n_analysed_per_arm"],
+            "n_total": None if enrol is None else chosen["n_control"] + chosen["n_treatment"],
+            "days_enrolling": enrol,
+            "days_needed": chosen["days_needed"],
+            "confirmable_within_max_days": confirmable,
+        }
+    )
+    if enrol is None:
+        out["reason"] = (
+            "The two policies' mean costs do not differ on the test split, so no experiment of "
+            "any length could confirm a difference."
+        )
+    elif not confirmable:
+        out["reason"] = (
+            f"The difference is too small to confirm within {max_experiment_days:g} days: the "
+            f"test would need {enrol:,.0f} days of traffic at {volume_per_day:,.0f} decisions a day."
+        )
+    # Simulate at the planned size; when that is out of reach, at what max_experiment_days buys.
+    analysed = rate if design == "triggered" else 1.0
+    if confirmable:
+        sizes = (chosen["n_analysed_per_arm"], chosen["n_analysed_treatment"])
+        total = chosen["n_control"] + chosen["n_treatment"]
+    else:
+        days = float(max_experiment_days)
+        sizes = (
+            max(2, int(volume_per_day * (1 - share) * days * analysed)),
+            max(2, int(volume_per_day * share * days * analysed)),
+        )
+        total = int(volume_per_day * days)
+    out.update(
+        simulate_design(
+            control[disagree] if design == "triggered" else control,
+            treatment[disagree] if design == "triggered" else treatment,
+            d,
+            sizes,
+            total,
+            alpha=alpha,
+            share=share,
+            simulations=simulations,
+            seed=seed,
+        )
+    )
+    out["simulated_at"] = "planned size" if confirmable else f"{max_experiment_days:g} days"
+    out["power_curve"] = power_curve(
+        d,
+        alpha,
+        share,
+        volume_per_day * (rate if design == "triggered" else 1.0),
+        label_delay_days,
+        max(2 * (enrol or 0), max_experiment_days),
+    )
+    return out
+
+
+def _design_summary(design: dict) -> dict:
+    keys = ("trigger_rate", "effect_size", "difference", "n_analysed_per_arm", "n_per_arm")
+    return {k: design[k] for k in keys} | {
+        "days_enrolling": design["days_enrolling"],
+        "days_needed": design["days_needed"],
+    }
+
+
+def simulate_design(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    d: float,
+    sizes: tuple[int, int],
+    total: int,
+    *,
+    alpha: float,
+    share: float,
+    simulations: int,
+    seed: int,
+) -> dict:
+    """Monte Carlo power and the A/A false-positive rate at `sizes` analysed units per arm,
+    the sample-ratio check's bounds for `total` enrolled units, and power against size."""
+    n_c, n_t = sizes
+    sim = simulate_experiments(control, treatment, n_c, n_t, alpha, simulations, seed)
+    aa = simulate_experiments(control, control, n_c, n_t, alpha, simulations, seed + 1)
+    band = binomial_band(simulations, alpha)
+    sim.pop("p_values")
+    tol = srm_tolerance(total, share)
+    return {
+        "analytical_power": analytical_power(d, n_c, alpha, share),
+        "power": sim["rejection_rate"],
+        "aa_false_positive_rate": aa["rejection_rate"],
+        "aa_band": {"low": band[0], "high": band[1], "level": 0.95},
+        "aa_within_band": band[0] <= aa["rejection_rate"] <= band[1],
+        "simulation": sim,
+        "aa_observed_difference": aa["observed_difference"],
+        "power_by_size": power_by_size(d, alpha, share, n_c),
+        "srm": {
+            "threshold": SRM_THRESHOLD,
+            "test": "chi-square of the arm counts against the planned split, checked daily",
+            "total_units": total,
+            "expected_treatment": total * share,
+            "flag_if_treatment_outside": [total * share - tol, total * share + tol],
+        },
+    }
+
+
+def summary_sentence(plan: Mapping, currency: str) -> str:
+    """The plan in one plain sentence."""
+    if plan["n_per_arm"] is None:
+        return plan["reason"]
+    who = "ML" if plan["direction"] == "treatment cheaper" else "the control"
+    days = plan["days_enrolling"]
+    if plan["design"] == "triggered":
+        analysed = (
+            f", analysing the {plan['triggered']['trigger_rate']:.1%} where the policies "
+            f"disagree ({plan['n_analysed_per_arm']:,} per arm)"
+        )
+        per = "decision where they disagree"
+    else:
+        analysed, per = "", "decision"
+    text = (
+        f"At {plan['volume_per_day']:,.0f} decisions a day, a {plan['treatment_share']:.0%} test "
+        f"needs {plan['n_per_arm']:,} units per arm{analysed}: {days:,.0f} "
+        f"day{'s' if days != 1 else ''} of traffic plus {plan['label_delay_days']:g} days for the "
+        f"outcomes, {plan['days_needed']:,.0f} days in all, to confirm that {who} saves "
+        f"{abs(plan['difference']):,.2f} {currency} per {per}."
+    )
+    if not plan["confirmable_within_max_days"]:
+        text += " " + plan["reason"]
+    return text
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """The A/B test of the ML treatment against the control (result.json key `experiment`)."""
+
+    available: bool
+    n_per_arm: int | None = None
+    days_enrolling: float | None = None
+    label_delay_days: float = 0.0
+    details: Mapping = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {**self.details, "available": self.available}
+
+
+def plan_ab_test(
+    evaluation: Evaluation,
+    roles: Roles,
+    shadow: Shadow,
+    decision: DecisionContext,
+    *,
+    alpha: float,
+    power: float,
+    treatment_share: float,
+    max_experiment_days: float,
+    currency: str,
+    seed: int,
+) -> ExperimentPlan:
+    """Size, time and simulate the A/B test, and put the rollout around it on a calendar."""
+    arms = evaluation.arms(roles)
+    if arms is None:
+        return ExperimentPlan(False, details={"reason": "no ML policy or control policy"})
+    (c, t), control, treatment = arms, roles.control, roles.treatment
+    plan = plan_experiment(
+        c.costs,
+        t.costs,
+        decision.volume_per_day,
+        disagree=c.decisions != t.decisions,
+        resampler=evaluation.resampler,
+        alpha=alpha,
+        power=power,
+        treatment_share=treatment_share,
+        label_delay_days=decision.label_delay_days,
+        max_experiment_days=max_experiment_days,
+        seed=seed,
+    )
+    plan["rollout"] = rollout_plan(
+        decision.volume_per_day,
+        plan,
+        shadow.disagreement_rate,
+        evaluation.policies[treatment].decision_shares,
+        decision.latency_budget_ms,
+    )
+    plan.update({"control": control, "treatment": treatment})
+    plan["summary"] = summary_sentence(plan, currency)
+    return ExperimentPlan(
+        True, plan["n_per_arm"], plan["days_enrolling"], decision.label_delay_days, plan
+    )

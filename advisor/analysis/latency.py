@@ -1,0 +1,178 @@
+"""Serving latency: what one request costs each policy, and how fast it decides in batch.
+
+`decide_one` is timed on real test records, one at a time, through the same feature code a
+service would call (`FeatureSpec.encode_record` behind `Policy.decide_one`). Records are
+converted to dicts before timing, so only the call is timed. Throughput is `decide_codes` on
+the test split (a seeded sample of at most THROUGHPUT_ROWS rows), best of a few runs. Times are
+measured, never assumed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from advisor.core.case import DecisionContext
+from advisor.policies.base import Policy
+
+REQUESTS = 1000
+WARMUP = 50
+THROUGHPUT_RUNS = 3
+THROUGHPUT_ROWS = 50_000  # batch throughput on a seeded sample: a fixed cost, whatever the size
+LATENCY_ROUNDS = 3
+
+
+def request_records(frame: pd.DataFrame, n: int = REQUESTS, seed: int = 0) -> list[dict]:
+    """`n` records from `frame` in a seeded random order (cycling when it has fewer rows)."""
+    order = np.random.default_rng(seed).permutation(len(frame))
+    reps = -(-n // max(len(frame), 1))
+    rows = np.tile(order, reps)[:n]
+    distinct, where = np.unique(rows, return_inverse=True)
+    records = frame.iloc[distinct].to_dict("records")
+    return [records[i] for i in where]
+
+
+def time_requests(policy: Policy, records: list[Mapping], warmup: int = WARMUP) -> np.ndarray:
+    """Seconds per `decide_one` call, one call per record, after `warmup` untimed calls."""
+    for record in records[:warmup]:
+        policy.decide_one(record)
+    clock = time.perf_counter_ns
+    out = np.empty(len(records), dtype=np.int64)
+    for i, record in enumerate(records):
+        start = clock()
+        policy.decide_one(record)
+        out[i] = clock() - start
+    return out / 1e9
+
+
+def throughput(policy: Policy, frame: pd.DataFrame, runs: int = THROUGHPUT_RUNS) -> float:
+    """Rows per second of `decide_codes` on `frame`, best of `runs`."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        policy.decide_codes(frame)
+        best = min(best, time.perf_counter() - start)
+    return len(frame) / max(best, 1e-9)
+
+
+def latency_summary(seconds: np.ndarray, rows_per_second: float, budget_ms: float) -> dict:
+    """Percentiles in milliseconds, throughput, and whether p99 fits the budget."""
+    ms = np.asarray(seconds, dtype=float) * 1000
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "mean_ms": float(ms.mean()),
+        "max_ms": float(ms.max()),
+        "rows_per_second": float(rows_per_second),
+        "n": len(ms),
+        "within_budget": bool(p99 <= budget_ms),
+        "histogram_ms": _histogram(ms),
+    }
+
+
+def _histogram(ms: np.ndarray, bins: int = 30) -> dict:
+    """Log-spaced histogram of request times (what a latency chart draws)."""
+    low, high = max(float(ms.min()), 1e-4), max(float(ms.max()), 2e-4)
+    edges = np.geomspace(low, high * 1.0001, bins + 1)
+    counts, _ = np.histogram(ms, bins=edges)
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+
+def measure_policies(
+    policies: Mapping[str, Policy],
+    frame: pd.DataFrame,
+    budget_ms: float,
+    requests: int = REQUESTS,
+    seed: int = 0,
+    rounds: int = LATENCY_ROUNDS,
+) -> dict:
+    """`latency.<policy>` entries for every policy, plus the budget.
+
+    Each policy answers the same requests in `rounds` rounds; the round with the median p99 is
+    reported, so that a burst of load from another process on a shared machine, which lands
+    in one round, does not decide the figure (a load that persists shows in every round).
+    """
+    records = request_records(frame, requests, seed)
+    batch = (
+        frame if len(frame) <= THROUGHPUT_ROWS else frame.sample(THROUGHPUT_ROWS, random_state=seed)
+    )
+    out: dict = {
+        "budget_ms": float(budget_ms),
+        "requests": len(records),
+        "rounds": rounds,
+        "test_rows": len(frame),
+        "throughput_rows": len(batch),
+    }
+    for name, policy in policies.items():
+        runs = sorted(
+            (time_requests(policy, records) for _ in range(rounds)),
+            key=lambda s: float(np.percentile(s, 99)),
+        )
+        out[name] = latency_summary(runs[len(runs) // 2], throughput(policy, batch), budget_ms)
+        out[name]["version"] = policy.version
+    return out
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Request latency and batch throughput per policy (result.json key `latency`); with
+    `service`, the same requests through the real service over HTTP (`--measure-service`),
+    and with `realtime_policy`, which figure the realtime-ml check read (`realtime_check`)."""
+
+    budget_ms: float
+    policies: Mapping[str, dict]
+    details: Mapping
+    service: Mapping | None = None
+    realtime_policy: str | None = None
+
+    def p99_ms(self, name: str) -> float | None:
+        entry = self.policies.get(name)
+        return None if entry is None else entry["p99_ms"]
+
+    def realtime_p99_ms(self, name: str) -> tuple[float | None, str]:
+        """The p99 a real-time decision by `name` is judged on, and which figure it is: over
+        HTTP when the service was measured, else in-process."""
+        entry = (self.service or {}).get(name)
+        if isinstance(entry, Mapping) and entry.get("p99_ms") is not None:
+            return float(entry["p99_ms"]), "http"
+        return self.p99_ms(name), "in-process"
+
+    def to_dict(self) -> dict:
+        out = {**self.details, **self.policies}
+        if self.service is not None:
+            out["service"] = dict(self.service)
+        if self.realtime_policy is not None:
+            p99, figure = self.realtime_p99_ms(self.realtime_policy)
+            out["realtime_check"] = {
+                "policy": self.realtime_policy,
+                "figure": figure,
+                "measured_p99_ms": p99,
+                "budget_ms": self.budget_ms,
+                "within_budget": p99 is not None and p99 <= self.budget_ms,
+            }
+        return out
+
+
+def measure_latency(
+    policies: Mapping[str, Policy], test: pd.DataFrame, decision: DecisionContext, seed: int
+) -> Latency:
+    """Every policy's `decide_one` latency and `decide` throughput on the test rows."""
+    measured = measure_policies(policies, test, decision.latency_budget_ms, seed=seed)
+    per_policy = {name: measured.pop(name) for name in policies}
+    measured.update(
+        {
+            "timing": decision.timing,
+            "precomputable": decision.precomputable,
+            "note": (
+                "Times are one process on this machine, without network or feature-store "
+                "lookups: a floor for what a service would add."
+            ),
+        }
+    )
+    return Latency(decision.latency_budget_ms, per_policy, measured)

@@ -1,0 +1,227 @@
+"""The data flow, read top to bottom: each stage is a pure function returning a frozen value.
+
+    case -> data -> split -> features -> policies -> roles -> evaluation -> rule report,
+    model report -> shadow -> experiment -> latency -> drift -> upkeep -> recommendation
+
+Choices (list length, calibration, which rule list stands for ship-rules) are made on the
+validation split while fitting and assigning roles; the test split is scored once, in
+`evaluate`, and every later stage reads that evaluation. The JSON is assembled from the returned `Analysis` by `advisor.artefacts.result`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from advisor.analysis.drift import track_drift
+from advisor.analysis.evaluate import evaluate
+from advisor.analysis.experiment import plan_ab_test
+from advisor.analysis.explain import explain_model
+from advisor.analysis.latency import Latency, measure_latency
+from advisor.analysis.maintenance import price_upkeep
+from advisor.analysis.recommend import decision_inputs, recommend
+from advisor.analysis.roles import assign_roles, decide_validation
+from advisor.analysis.shadow import run_shadow
+from advisor.core.case import Case
+from advisor.core.data import Split, load_dataset, split_dataset
+from advisor.core.features import FeatureSpec
+from advisor.policies.base import BaselinePolicy, Policy
+from advisor.policies.ml import MLPolicy
+from advisor.policies.rules.policy import ExpertRulesPolicy, LearnedRulesPolicy, describe_rule_lists
+from advisor.stats.bootstrap import resampler_for
+from advisor.stats.psi import Reference, training_reference
+
+Progress = Callable[[str], None]
+EXAMPLE_ROWS = 5  # test rows kept on the Result: the input example of tracked models
+
+
+def candidate_policies(case: Case, spec: FeatureSpec) -> list[Policy]:
+    """Every policy a run compares, unfitted; adding a policy means adding it here."""
+    policies: list[Policy] = [
+        BaselinePolicy(case.costs, spec),
+        LearnedRulesPolicy(
+            case.costs,
+            spec,
+            max_rules=int(case.option("max_rules")),
+            max_conditions=int(case.option("max_conditions")),
+            seed=case.seed,
+            list_name=f"{case.name}-rules",
+        ),
+    ]
+    if case.rules_path is not None:
+        policies.append(ExpertRulesPolicy(case.rules_path, case.costs, spec))
+    policies.append(MLPolicy(case.costs, spec, seed=case.seed))
+    return policies
+
+
+def fit_policies(case: Case, split: Split, spec: FeatureSpec) -> dict[str, Policy]:
+    """Each policy fitted the same way: on the training split, with the validation split.
+
+    A hand-written rule file is read first, so a mistake in it is reported before any learning.
+    """
+    candidates = candidate_policies(case, spec)
+    first = sorted(candidates, key=lambda p: not isinstance(p, ExpertRulesPolicy))
+    fitted = {p.name: p.fit(split.train, split.valid) for p in first}
+    return {p.name: fitted[p.name] for p in candidates}
+
+
+class StageClock:
+    """Seconds per stage, with a progress message as each stage starts."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.seconds: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, name: str, message: str) -> Iterator[None]:
+        if self.progress:
+            self.progress(message)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Every stage's value for one case, and the fitted policies: what a Result is built from."""
+
+    case: Case
+    data: dict
+    roles: object
+    evaluation: object
+    rules: object
+    model: object
+    shadow: object
+    experiment: object
+    latency: object
+    drift: object
+    maintenance: object
+    recommendation: object
+    data_sha256: str
+    timings: dict
+    policies: dict = field(repr=False)
+    reference: Reference = field(repr=False)
+    examples: pd.DataFrame = field(repr=False)
+
+
+ServiceTimer = Callable[[Latency, dict, pd.DataFrame, int], Latency]
+
+
+def analyse(
+    case: Case,
+    *,
+    progress: Progress | None = None,
+    time_service: ServiceTimer | None = None,
+) -> Analysis:
+    """Run every stage for a case, in the order of the data flow.
+
+    `time_service`, when given, also times every policy through the real service over HTTP
+    (the serve extra supplies it), and the realtime-ml check then reads that figure.
+    """
+    clock = StageClock(progress)
+    with clock("load", "Loading the case and its data"):
+        data = load_dataset(case)
+    with clock("split", "Splitting 60/20/20"):
+        split = split_dataset(data, case.seed)
+    with clock("features", "Fitting the feature definitions"):
+        spec = FeatureSpec(data.schema).fit(split.train.frame)
+        reference = training_reference(spec, split.train.frame)
+    with clock("fit", "Fitting the policies"):
+        policies = fit_policies(case, split, spec)
+        resamples = case.option("bootstrap_resamples")
+        valid_resampler = resampler_for(split.times(split.valid), resamples, case.seed)
+        decided = decide_validation(policies, split.valid)
+        roles = assign_roles(decided, split.valid, case.costs, valid_resampler)
+    with clock("evaluate", "Evaluating every policy on the test split"):
+        resampler = resampler_for(split.times(split.test), resamples, case.seed)
+        evaluation = evaluate(policies, split.test, case.costs, roles, resampler)
+    with clock("rules", "Describing the rule lists"):
+        rule_report = describe_rule_lists(policies, split.test, case.costs)
+    with clock("model", "Explaining the model"):
+        model = explain_model(
+            policies.get(roles.treatment),
+            evaluation,
+            split.test,
+            split.valid,
+            decided.get(roles.treatment),
+            spec,
+            case.costs,
+            case.seed,
+        )
+    with clock("shadow", "Running ML in shadow beside the rules"):
+        shadow = run_shadow(
+            evaluation,
+            roles,
+            policies[roles.control],
+            split.test.frame,
+            case.costs.decisions,
+            case.decision.volume_per_day,
+        )
+    with clock("experiment", "Planning and simulating the A/B test"):
+        experiment = plan_ab_test(
+            evaluation,
+            roles,
+            shadow,
+            case.decision,
+            alpha=case.option("alpha"),
+            power=case.option("power"),
+            treatment_share=case.option("treatment_share"),
+            max_experiment_days=case.option("max_experiment_days"),
+            currency=case.currency,
+            seed=case.seed,
+        )
+    with clock("latency", "Measuring serving latency"):
+        latency = measure_latency(policies, split.test.frame, case.decision, case.seed)
+        if time_service is not None:
+            latency = time_service(latency, policies, split.test.frame, case.seed)
+        latency = replace(latency, realtime_policy=roles.treatment)
+    with clock("drift", "Checking drift and decay over time"):
+        drift = track_drift(
+            split, evaluation, roles, policies.get(roles.treatment), spec, case.seed, reference
+        )
+    with clock("maintenance", "Pricing the upkeep of each option"):
+        upkeep = price_upkeep(
+            case.assumptions,
+            drift.retrains_per_month,
+            case.option("horizon_years"),
+            constant_rules=roles.control == roles.baseline,
+        )
+    with clock("recommend", "Weighing the options"):
+        inputs = decision_inputs(
+            evaluation,
+            roles,
+            experiment,
+            latency,
+            upkeep,
+            case.decision,
+            max_experiment_days=case.option("max_experiment_days"),
+            capture_target=case.option("rules_capture_target"),
+        )
+        baseline_decision = policies[roles.baseline].describe()["details"]["decision"]
+        recommendation = recommend(
+            inputs, roles, experiment, baseline_decision, case.currency, len(split.test)
+        )
+    columns = list(dict.fromkeys([*spec.names_, *case.costs.columns]))
+    return Analysis(
+        case=case,
+        data={**data.summary(case.costs), "split": split.summary(), "features": spec.to_dict()},
+        roles=roles,
+        evaluation=evaluation,
+        rules=rule_report,
+        model=model,
+        shadow=shadow,
+        experiment=experiment,
+        latency=latency,
+        drift=drift,
+        maintenance=upkeep,
+        recommendation=recommendation,
+        data_sha256=data.sha256,
+        timings=clock.seconds,
+        policies=policies,
+        reference=reference,
+        examples=split.test.frame.head(EXAMPLE_ROWS)[columns],
+    )

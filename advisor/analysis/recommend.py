@@ -1,0 +1,294 @@
+"""The answer: ship the rules, a batch model or a real-time model, explained in numbers.
+
+Rules first: ML must beat the rules by more than it costs to run, by a margin an A/B test can
+confirm, and must capture clearly more than the rules already do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.analysis.economics import Inputs
+from advisor.analysis.evaluate import Evaluation
+from advisor.analysis.experiment import ExperimentPlan
+from advisor.analysis.latency import Latency
+from advisor.analysis.maintenance import Upkeep
+from advisor.analysis.roles import Roles
+from advisor.analysis.wording import headline, reasons, settle
+from advisor.core.assumptions import OPTIONS
+from advisor.core.case import DecisionContext
+from advisor.stats.bootstrap import interval
+
+VOLUME_RANGE = (1e-3, 1e3)  # break-even volumes are searched from 1/1000 to 1000 times today's
+
+
+def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The whole decision, run on the estimates (index 0) and on every bootstrap replicate.
+
+    Each replicate's costs per decision stand in for the estimates; the widths of the
+    intervals it needs are those of the estimates (the difference's upper bound moves with
+    the replicate's difference), and the A/B test's days scale as 1 / effect² from the plan.
+    Returns the option per entry and the facts per entry.
+    """
+    nets = inp.nets()
+    ml_option = inp.ml_option
+    ml_value = inp.base - inp.ml
+    with np.errstate(divide="ignore", invalid="ignore"):
+        capture = np.where(ml_value > 0, (inp.base - inp.rules) / ml_value, np.nan)
+    diff = inp.ml - inp.rules  # ML minus the rules: negative when ML is cheaper
+    high = np.percentile(diff[1:], 97.5) if diff.size > 1 else np.nan
+    saving = -diff
+    if inp.enrol_days is None:
+        enrol = np.full(diff.shape, np.inf)
+    elif saving[0] <= 0:  # the plan sizes a test of the control's advantage: keep its days
+        enrol = np.full(diff.shape, float(inp.enrol_days))
+    else:
+        with np.errstate(divide="ignore"):
+            enrol = np.where(saving > 0, inp.enrol_days * (saving[0] / saving) ** 2, np.inf)
+    facts = {
+        "capture": capture,
+        "capture_reached": np.isnan(capture) | (capture >= inp.capture_target),
+        "extra_net": nets[ml_option] - nets["ship-rules"],
+        "difference_clear": (high + (diff - diff[0])) < 0,
+        "confirmable": enrol <= inp.max_experiment_days,
+    }
+    rules_first = (
+        facts["capture_reached"]
+        | (facts["extra_net"] <= 0)
+        | ~facts["difference_clear"]
+        | ~facts["confirmable"]
+    )
+    ship_rules = rules_first | (not inp.feasible(ml_option))
+    return np.where(ship_rules, "ship-rules", ml_option), facts
+
+
+def choose(inp: Inputs) -> tuple[str, dict]:
+    """The option and the facts behind it: the rules ship unless ML clears every rules-first test."""
+    options, facts = procedure(inp)
+    capture = float(facts["capture"][0])
+    return str(options[0]), {
+        "ml_option": inp.ml_option,
+        "capture": None if np.isnan(capture) else capture,
+        "capture_reached": bool(facts["capture_reached"][0]),
+        "extra_net": float(facts["extra_net"][0]),
+        "difference_clear": bool(facts["difference_clear"][0]),
+        "confirmable": bool(facts["confirmable"][0]),
+        "ml_feasible": inp.feasible(inp.ml_option),
+    }
+
+
+def is_tie(inp: Inputs) -> bool:
+    """Whether every option's policy costs the same in every resample (e.g. pure noise, where
+    each policy ends up taking the same decision): nothing separates the options."""
+    return bool(np.allclose(inp.base, inp.rules) and np.allclose(inp.rules, inp.ml))
+
+
+def confidence(inp: Inputs, option: str) -> float | None:
+    """Share of bootstrap resamples in which the whole decision procedure gives `option`;
+    None for a tie, where agreement says nothing."""
+    if is_tie(inp):
+        return None
+    options, _ = procedure(inp)
+    return float((options[1:] == option).mean()) if options.size > 1 else None
+
+
+def break_even(inp: Inputs) -> dict:
+    """The volume (decisions a day) nearest today's at which the answer flips, found by
+    re-running the decision at other volumes and verified on both sides; or why none does."""
+    now = choose(inp)[0]
+    decide = lambda f: choose(inp.scaled("volume", float(f)))[0]  # noqa: E731
+    factors = np.geomspace(*VOLUME_RANGE, 241)
+    options = np.array([decide(f) for f in factors])
+    flips = np.flatnonzero(options != now)
+    if flips.size == 0:
+        return {"volume_per_day": None, "flips_to": None, "reason": _no_flip(inp, now)}
+    i = int(flips[np.argmin(np.abs(np.log(factors[flips])))])
+    inside, outside = (i + 1, i) if factors[i] < 1 else (i - 1, i)
+    lo, hi = np.log(factors[inside]), np.log(factors[outside])
+    for _ in range(40):  # bisect on the log of the factor
+        mid = (lo + hi) / 2
+        if decide(np.exp(mid)) == options[inside]:
+            lo = mid
+        else:
+            hi = mid
+    flipped = decide(np.exp(hi))
+    return {
+        "volume_per_day": float(np.exp(hi) * inp.decisions_per_day),
+        "flips_to": flipped,
+        "verified": decide(np.exp(lo)) == options[inside] and flipped != options[inside],
+        "reason": None,
+    }
+
+
+def _no_flip(inp: Inputs, option: str) -> str:
+    _, facts = choose(inp)
+    span = f"{VOLUME_RANGE[0] * inp.decisions_per_day:,.3g} to {VOLUME_RANGE[1] * inp.decisions_per_day:,.0f}"
+    if option != "ship-rules":
+        return f"ML stays ahead at every volume from {span} decisions a day."
+    if not facts["ml_feasible"]:
+        return "ML cannot serve this decision (latency or scores in advance), whatever the volume."
+    if facts["capture"] is None:
+        return "ML is not cheaper per decision than the best constant decision, at any volume."
+    if facts["capture_reached"]:
+        return (
+            "The rules capture enough of ML's value per decision; volume scales both alike, "
+            "so no volume changes the answer."
+        )
+    if not facts["difference_clear"]:
+        return (
+            "ML's advantage per decision cannot be told apart from zero; more decisions a day "
+            "do not change that (more test data would)."
+        )
+    return f"No volume from {span} decisions a day changes the answer."
+
+
+def break_even_volume(inp: Inputs) -> float | None:
+    """The volume at which the answer flips (see `break_even`), or None."""
+    return break_even(inp)["volume_per_day"]
+
+
+def sensitivity(inp: Inputs) -> list[dict]:
+    return [
+        {"factor": factor, "multiplier": by, "option": choose(inp.scaled(factor, by))[0]}
+        for factor in ("volume", "cost scale", "maintenance")
+        for by in (0.5, 2.0)
+    ]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The answer and the numbers behind it (result.json key `recommendation`)."""
+
+    option: str
+    facts: Mapping
+    confidence: float | None
+    break_even: Mapping
+    rules_policy: str
+    options: Mapping[str, dict]
+    sensitivity: tuple[dict, ...]
+    headline: str
+    reasons: tuple[str, ...]
+    settle: str | None
+    currency: str
+
+    @property
+    def confidence_label(self) -> str:
+        c = self.confidence
+        if c is None:
+            return "tie"
+        return "high" if c >= 0.9 else "moderate" if c >= 0.7 else "low"
+
+    def to_dict(self) -> dict:
+        return {
+            "option": self.option,
+            "headline": self.headline,
+            "reasons": list(self.reasons),
+            "confidence": self.confidence,
+            "confidence_label": self.confidence_label,
+            "break_even_volume_per_day": self.break_even["volume_per_day"],
+            "break_even": dict(self.break_even),
+            "rules_policy": self.rules_policy,
+            "conditions": dict(self.facts),
+            "options": dict(self.options),
+            "sensitivity": list(self.sensitivity),
+            "settle": self.settle,
+            "currency": self.currency,
+        }
+
+
+def decision_inputs(
+    evaluation: Evaluation,
+    roles: Roles,
+    experiment: ExperimentPlan,
+    latency: Latency,
+    upkeep: Upkeep,
+    decision: DecisionContext,
+    *,
+    max_experiment_days: float,
+    capture_target: float,
+) -> Inputs:
+    """Everything the choice reads, gathered from the earlier stages' values."""
+    ml_p99_ms, figure = latency.realtime_p99_ms(roles.treatment)
+    return Inputs(
+        base=evaluation.series(roles.baseline),
+        rules=evaluation.series(roles.control),
+        ml=evaluation.series(roles.treatment),
+        decisions_per_day=decision.volume_per_day,
+        upkeep=dict(upkeep.annual_cost),
+        timing=decision.timing,
+        precomputable=decision.precomputable,
+        budget_ms=decision.latency_budget_ms,
+        ml_p99_ms=ml_p99_ms,
+        rules_p99_ms=latency.p99_ms(roles.control),
+        latency_figure=figure,
+        enrol_days=experiment.days_enrolling,
+        max_experiment_days=max_experiment_days,
+        capture_target=capture_target,
+    )
+
+
+def option_notes(inp: Inputs) -> dict[str, str | None]:
+    """Why an option is not feasible, per option (None when it is)."""
+    realtime = None
+    if not inp.feasible("realtime-ml"):
+        realtime = (
+            "misses the latency budget" if inp.ml_p99_ms is not None else "latency not measured"
+        )
+    batch = (
+        None
+        if inp.feasible("batch-ml")
+        else "scores cannot be computed in advance for this live decision"
+    )
+    return {"ship-rules": None, "batch-ml": batch, "realtime-ml": realtime}
+
+
+def recommend(
+    inp: Inputs,
+    roles: Roles,
+    experiment: ExperimentPlan,
+    baseline_decision: str,
+    currency: str,
+    n_test: int,
+) -> Recommendation:
+    """Choose the option, and say why in numbers."""
+    option, facts = choose(inp)
+    values, nets = inp.values(), inp.nets()
+    notes = option_notes(inp)
+    rules_name = roles.control
+    sure = confidence(inp, option)
+    return Recommendation(
+        option=option,
+        facts=facts,
+        confidence=sure,
+        break_even=break_even(inp),
+        rules_policy=rules_name,
+        options={
+            o: {
+                "policy": rules_name if o == "ship-rules" else roles.treatment,
+                "annual_value": interval(float(values[o][0]), values[o][1:]),
+                "annual_upkeep": float(inp.upkeep[o]),
+                "net": interval(float(nets[o][0]), nets[o][1:]),
+                "feasible": inp.feasible(o),
+                "note": notes[o],
+            }
+            for o in OPTIONS
+        },
+        sensitivity=tuple(sensitivity(inp)),
+        headline=headline(
+            option,
+            facts,
+            inp,
+            currency,
+            rules_name=rules_name,
+            base_decision=baseline_decision,
+            confidence=sure,
+        ),
+        reasons=tuple(
+            reasons(inp, facts, rules_name, baseline_decision, experiment.details, currency)
+        ),
+        settle=settle(sure, experiment.details, n_test),
+        currency=currency,
+    )

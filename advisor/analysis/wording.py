@@ -1,0 +1,231 @@
+"""The recommendation in words: the headline and the reasons, from the numbers `recommend`
+computed. Wording lives here so the decision logic stays free of prose."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from advisor.analysis.economics import Inputs
+from advisor.stats.bootstrap import interval
+
+LABELS = {
+    "ship-rules": "Ship the rules",
+    "batch-ml": "Ship a batch ML model",
+    "realtime-ml": "Ship a real-time ML model",
+}
+
+
+def money(value: float, currency: str) -> str:
+    sign = "−" if value < 0 else ""
+    value = abs(value)
+    text = f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
+    return f"{sign}{text} {currency}".strip()
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value * 100:.0f}%"
+
+
+def reasons(
+    inp: Inputs,
+    facts: Mapping,
+    rules_name: str,
+    base_decision: str,
+    exp: Mapping,
+    cur: str,
+) -> list[str]:
+    """The reasons behind the option, each a sentence with its numbers."""
+    values, nets = inp.values(), inp.nets()
+    ml_option = facts["ml_option"]
+    rules_label = "hand-written rules" if rules_name == "expert-rules" else "learned rules"
+    out = []
+    if rules_name == "baseline":
+        out.append(
+            f"No rule list beats always '{base_decision}' by more than noise on the validation "
+            f"split, so the simplest rule list of all, always '{base_decision}', stands for the "
+            "rules: nothing to build or maintain."
+        )
+    if facts["capture"] is None:
+        out.append(
+            f"ML does not beat the best constant decision ('{base_decision}') on the test data, "
+            "so it adds no value for the rules to capture."
+        )
+    elif rules_name != "baseline":
+        ml_value = inp.base[1:] - inp.ml[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reps = np.where(ml_value > 0, (inp.base[1:] - inp.rules[1:]) / ml_value, np.nan)
+        ci = interval(facts["capture"], reps)
+        out.append(
+            f"The {rules_label} capture {pct(ci['estimate'])} ({pct(ci['low'])} to "
+            f"{pct(ci['high'])}) of the value ML would add over always '{base_decision}' "
+            f"(target: {pct(inp.capture_target)})."
+        )
+    extra = interval(
+        float(values[ml_option][0] - values["ship-rules"][0]),
+        values[ml_option][1:] - values["ship-rules"][1:],
+    )
+    extra_upkeep = inp.upkeep[ml_option] - inp.upkeep["ship-rules"]
+    verb = "would add" if extra["estimate"] >= 0 else "would lose"
+    out.append(
+        f"ML {verb} {money(abs(extra['estimate']), cur)} a year against the rules "
+        f"({money(extra['low'], cur)} to {money(extra['high'], cur)}) at "
+        f"{inp.decisions_per_day:,.0f} decisions a day, and a {ml_option} deployment costs "
+        f"{money(extra_upkeep, cur)} a year more to run than the rules, so its extra net value "
+        f"is {money(facts['extra_net'], cur)} a year."
+    )
+    diff = interval(float(inp.ml[0] - inp.rules[0]), inp.ml[1:] - inp.rules[1:])
+    clear = "excludes" if facts["difference_clear"] or (diff["low"] or 0) > 0 else "includes"
+    out.append(
+        f"ML's cost per decision minus the rules' is {money(diff['estimate'], cur)} "
+        f"({money(diff['low'], cur)} to {money(diff['high'], cur)}): the 95% interval {clear} zero."
+    )
+    if exp.get("n_per_arm") is None:
+        out.append(
+            "No A/B test of any length could confirm a difference: the two policies cost the same on the test data."
+        )
+    elif facts["confirmable"]:
+        out.append(
+            f"An A/B test could confirm it: {exp['n_per_arm']:,} decisions per arm{_design(exp)}, "
+            f"{inp.enrol_days:,.0f} days of traffic plus {exp.get('label_delay_days', 0):,.0f} days "
+            "until the outcomes are known."
+        )
+    else:
+        out.append(
+            f"An A/B test could not confirm the difference within {inp.max_experiment_days:,.0f} days: "
+            f"it would need {exp['n_per_arm']:,} decisions per arm{_design(exp)}, "
+            f"{inp.enrol_days:,.0f} days of traffic."
+        )
+    if inp.timing == "periodic":
+        out.append(
+            "The decision is periodic, so a scheduled batch score serves it: no always-on service is needed."
+        )
+    elif inp.precomputable:
+        out.append(
+            "The decision is live but its scores can be computed in advance and looked up, so batch scoring serves it."
+        )
+    elif inp.ml_p99_ms is not None:
+        fits = inp.ml_p99_ms <= inp.budget_ms
+        out.append(
+            "The decision is live and cannot be scored in advance; the model's p99 latency "
+            + ("through the real service over HTTP " if inp.latency_figure == "http" else "")
+            + f"is {inp.ml_p99_ms:.2f} ms against a {inp.budget_ms:g} ms budget"
+            + (
+                "."
+                if fits
+                else ", so a real-time model would miss it: it would need fewer or shallower trees, "
+                "precomputed features, or a larger budget."
+            )
+        )
+    if rules_name == "expert-rules":
+        out.append(
+            "The hand-written rules cost less than the learned rules on the validation split, so they stand for 'ship the rules'."
+        )
+    if nets["ship-rules"][0] < 0:
+        out.append(
+            f"Even the rules' value ({money(values['ship-rules'][0], cur)} a year) does not cover their upkeep "
+            f"({money(inp.upkeep['ship-rules'], cur)} a year): consider whether the current process should stay."
+        )
+    return out
+
+
+def _design(experiment: Mapping) -> str:
+    """How the test is analysed, when it is not on every unit."""
+    if experiment.get("design") != "triggered":
+        return ""
+    rate = experiment["triggered"]["trigger_rate"]
+    return f" (analysing only the {pct(rate)} where the two decide differently)"
+
+
+def headline(
+    option: str,
+    facts: Mapping,
+    inp: Inputs,
+    cur: str,
+    *,
+    rules_name: str,
+    base_decision: str,
+    confidence: float | None,
+) -> str:
+    """The answer in one sentence or two: whether any option pays for itself first, then the
+    option and its deciding reason, leaning rather than telling when confidence is low."""
+    if option == "ship-rules" and rules_name == "baseline":
+        core = (
+            f"Keep it simple: always {base_decision}; neither a rule list nor a model pays for "
+            "its upkeep here."
+        )
+        return _hedged(core, confidence)
+    if option != "ship-rules":
+        days = f"{inp.enrol_days:,.0f}"
+        plural = "s" if inp.enrol_days != 1 else ""
+        core = (
+            f"{LABELS[option]}: after upkeep it nets {money(facts['extra_net'], cur)} a year more "
+            f"than the rules, and an A/B test can confirm the gain in {days} day{plural} of traffic."
+        )
+    else:
+        core = f"Ship the rules: {_why_rules(facts, inp)}."
+    return _none_pays(inp, cur) + _hedged(core, confidence)
+
+
+def _why_rules(facts: Mapping, inp: Inputs) -> str:
+    if facts["capture"] is not None and facts["capture"] >= 1:
+        return f"they do at least as well as ML ({pct(facts['capture'])} of its value) on the test data"
+    if facts["capture"] is not None and facts["capture_reached"]:
+        return f"they capture {pct(facts['capture'])} of the value ML would add"
+    if facts["capture"] is None:
+        return "ML adds no value over the best constant decision"
+    if facts["extra_net"] <= 0:
+        return "ML's extra value does not cover its extra upkeep"
+    if not facts["difference_clear"]:
+        return "ML's advantage over the rules cannot be told apart from zero on the test data"
+    if not facts["confirmable"]:
+        return f"an A/B test could not confirm ML's advantage within {inp.max_experiment_days:,.0f} days"
+    return f"the model misses the {inp.budget_ms:g} ms latency budget for this live decision"
+
+
+def _none_pays(inp: Inputs, cur: str) -> str:
+    """A first sentence when no feasible option clearly pays for its upkeep, else ''."""
+    nets = inp.nets()
+    feasible = [o for o in nets if inp.feasible(o)]
+    best = max(feasible, key=lambda o: nets[o][0])
+    net = interval(float(nets[best][0]), nets[best][1:])
+    if net["low"] is not None and net["low"] > 0:
+        return ""
+    return (
+        f"No option clearly pays for its upkeep here: the best, {best}, nets "
+        f"{money(net['estimate'], cur)} a year ({money(net['low'], cur)} to "
+        f"{money(net['high'], cur)}). "
+    )
+
+
+LEAN_BELOW = 0.6
+
+
+def _hedged(core: str, confidence: float | None) -> str:
+    """The headline as it is, or leaning when the data cannot separate the options."""
+    if confidence is None:
+        return f"The data cannot tell the options apart (a tie). {core}"
+    if confidence >= LEAN_BELOW:
+        return core
+    verb, _, rest = core.partition(": ")
+    return (
+        f"Lean towards “{verb}”, but the data cannot separate the options (this answer holds "
+        f"in {pct(confidence)} of resamples): {rest}"
+    )
+
+
+def settle(confidence: float | None, experiment: Mapping, n_test: int) -> str | None:
+    """What would settle a low-confidence answer, or None when the answer is settled."""
+    if confidence is not None and confidence >= LEAN_BELOW:
+        return None
+    more = (
+        f"More labelled data: the intervals come from {n_test:,} test rows and narrow with the "
+        "square root of that number."
+    )
+    if experiment.get("confirmable_within_max_days"):
+        return (
+            f"{more} Or run the A/B test: {experiment['n_per_arm']:,} units per arm, "
+            f"{experiment['days_needed']:,.0f} days until the answer."
+        )
+    return f"{more} An A/B test could not settle it within {experiment.get('max_experiment_days', 90):g} days."

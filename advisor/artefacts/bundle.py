@@ -1,0 +1,270 @@
+"""Policy bundles: a fitted policy as a folder of plain files, loadable without pickle.
+
+`bundle.json` holds the format version, the policy's identity, the case's costs, the feature
+definition as data, what the policy is expected to cost (from the run's test split), the
+training reference for drift and a sha256 for every other file. The policy adds its own files
+(`Policy.to_bundle`: the rule file with SQL and Python renderings, or LightGBM's text model
+and the calibration). `load_policy` checks the format and every checksum, then rebuilds the
+same policy class (`Policy.from_bundle`), which decides exactly as the one that was fitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from advisor.artefacts.manifest import advisor_version
+from advisor.core.errors import InputError
+from advisor.core.features import FeatureSpec
+from advisor.policies.base import Policy
+from advisor.stats.psi import Reference
+
+FORMAT = "advisor-bundle/1"
+META = "bundle.json"
+# Policy name -> (module, class), imported when a bundle of that policy is read.
+POLICY_CLASSES: dict[str, tuple[str, str]] = {
+    "baseline": ("advisor.policies.base", "BaselinePolicy"),
+    "rules": ("advisor.policies.rules.policy", "LearnedRulesPolicy"),
+    "expert-rules": ("advisor.policies.rules.policy", "ExpertRulesPolicy"),
+    "ml": ("advisor.policies.ml", "MLPolicy"),
+}
+REQUIRED = ("policy", "kind", "version", "costs", "features", "parameters", "files")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def bundle_files(
+    policy: Policy,
+    *,
+    case: Mapping,
+    expected: Mapping,
+    reference: Reference | None,
+    manifest: Mapping,
+) -> dict[str, str]:
+    """Every file of the policy's bundle (name -> text), `bundle.json` with their checksums."""
+    parameters, own = policy.to_bundle()
+    files = {**own, "README.md": bundle_readme(policy, case, expected)}
+    meta = {
+        "format": FORMAT,
+        "policy": policy.name,
+        "kind": policy.kind,
+        "version": policy.version,
+        "advisor_version": advisor_version(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "case": {k: case.get(k) for k in ("name", "question", "currency")},
+        "classes": [str(c) for c in policy.costs.classes],
+        "decisions": list(policy.costs.decisions),
+        "costs": policy.costs.to_case(),
+        "inputs": list(policy.input_columns()),
+        "features": policy.spec.to_data(),
+        "parameters": parameters,
+        "expected": dict(expected),
+        "reference": reference.to_dict() if reference is not None else None,
+        "manifest": dict(manifest),
+        "files": {name: sha256(text.encode("utf-8")) for name, text in sorted(files.items())},
+    }
+    text = json.dumps(meta, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return {META: text, **files}
+
+
+def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
+    """What the bundle decides, its version and how to use it."""
+    description = policy.describe()
+    cost = expected.get("cost_per_decision") or {}
+    currency = case.get("currency") or ""
+    question = [case["question"], ""] if case.get("question") else []
+    lines = [
+        f"# {description['title']}: `{policy.name}` for {case.get('name', 'a case')}",
+        "",
+        *question,
+        description["summary"],
+        "",
+        f"- version: `{policy.version}` (written with every decision as `model_version`)",
+        f"- decisions: {', '.join(policy.costs.decisions)}",
+        f"- reads the columns: {', '.join(policy.input_columns()) or 'none'}",
+    ]
+    if cost.get("estimate") is not None:
+        lines.append(
+            f"- expected cost per decision on the run's test split: {cost['estimate']:,.2f} "
+            f"{currency} (95% interval {cost['low']:,.2f} to {cost['high']:,.2f})"
+        )
+    lines += [
+        "",
+        "## Use it",
+        "",
+        "`BUNDLE` is this folder.",
+        "",
+        "```bash",
+        "advisor score BUNDLE rows.parquet -o decisions.parquet --id customer_id",
+        "advisor serve BUNDLE --log predictions/   # HTTP: POST /decide (advisor[serve])",
+        "```",
+        "",
+        "```python",
+        "import advisor",
+        'policy = advisor.load_policy("BUNDLE")',
+        "policy.decide(frame)            # a Series of decisions",
+        "policy.decide_one(record).decision",
+        "```",
+    ]
+    if policy.kind == "rules":
+        lines += [
+            "",
+            "Without advisor: `rules.sql` is one SQL `CASE` expression in a `SELECT` (replace "
+            "`input_rows` with your table), and `rules.py` needs only the Python standard library "
+            "(`from rules import decide` or `python rules.py < rows.csv > decided.csv`).",
+        ]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "`bundle.json` describes the policy and holds a sha256 for every other file; "
+        "`advisor.load_policy` refuses the bundle if any of them changed. No file is a pickle.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded bundle: its folder, what `bundle.json` says and the rebuilt policy."""
+
+    path: Path
+    meta: Mapping
+    policy: Policy
+
+    @property
+    def expected(self) -> Mapping:
+        return self.meta.get("expected") or {}
+
+    @property
+    def reference(self) -> Reference | None:
+        """The training reference for drift, when the bundle carries one."""
+        ref = self.meta.get("reference")
+        return Reference.from_dict(ref) if ref else None
+
+
+def bundle_folder(path: str | Path) -> Path:
+    """The bundle folder that `path` names: the folder, its bundle.json, or an export folder
+    (which keeps the bundle in `bundle/`)."""
+    folder = Path(path)
+    if folder.name == META and folder.is_file():
+        return folder.parent
+    if not folder.is_dir():
+        raise InputError("no such bundle folder", where=str(folder))
+    if not (folder / META).exists() and (folder / "bundle" / META).is_file():
+        return folder / "bundle"
+    return folder
+
+
+def bundle_bytes(path: str | Path) -> dict[str, bytes]:
+    """The files of a bundle folder as bytes (name -> content): `bundle.json` and every file
+    it lists, unchecked; `from_bytes` checks and loads them, here or on another machine."""
+    folder = bundle_folder(path)
+    try:
+        out = {META: (folder / META).read_bytes()}
+    except FileNotFoundError:
+        raise InputError(f"not a policy bundle: no {META}", where=str(folder)) from None
+    meta = _meta(out[META], folder)
+    for name in meta["files"]:
+        if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise InputError(f"lists a file outside the bundle: {name!r}", where=str(folder / META))
+        try:
+            out[name] = (folder / name).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise InputError("missing from the bundle", where=str(folder / name)) from None
+    return out
+
+
+def _meta(data: bytes, folder: Path) -> dict:
+    """`bundle.json`, checked for the format this advisor reads and its required fields."""
+    where = str(folder / META)
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"damaged: not JSON ({exc})", where=where) from None
+    if not isinstance(meta, dict) or "format" not in meta:
+        raise InputError("not a policy bundle: no 'format'", where=where)
+    if meta["format"] != FORMAT:
+        raise InputError(
+            f"bundle format {meta['format']!r} is not one this advisor reads ({FORMAT!r}); "
+            "use the advisor version that wrote it",
+            where=where,
+        )
+    missing = [key for key in REQUIRED if key not in meta]
+    if missing:
+        raise InputError(f"damaged: no field {missing[0]!r}", where=where)
+    if not isinstance(meta["files"], Mapping):
+        raise InputError("damaged: 'files' is not a mapping", where=where)
+    return meta
+
+
+def from_bytes(files: Mapping[str, bytes], folder: str | Path = ".") -> Bundle:
+    """Check a bundle's files (format, every sha256) and rebuild its policy; `folder` is only
+    named in messages."""
+    folder = Path(folder)
+    meta = _meta(files[META], folder)
+    texts = {}
+    for name, digest in meta["files"].items():
+        data = files.get(name)
+        if data is None:
+            raise InputError("missing from the bundle", where=str(folder / name))
+        if sha256(data) != digest:
+            raise InputError(
+                "changed since the bundle was written (sha256 does not match bundle.json)",
+                where=str(folder / name),
+            )
+        try:
+            texts[name] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", where=str(folder / name)) from None
+    return Bundle(folder, meta, _policy(meta, texts, folder))
+
+
+def _policy(meta: Mapping, files: Mapping[str, str], folder: Path) -> Policy:
+    import importlib
+
+    from advisor.core.case import parse_costs
+
+    where = str(folder / META)
+    located = POLICY_CLASSES.get(meta["policy"])
+    cls = getattr(importlib.import_module(located[0]), located[1]) if located else None
+    if cls is None or cls.kind != meta["kind"]:
+        raise InputError(
+            f"unknown policy {meta['policy']!r} of kind {meta['kind']!r}; this advisor reads "
+            f"{sorted(POLICY_CLASSES)}",
+            where=where,
+        )
+    try:
+        costs = parse_costs(meta["costs"], where=f"{META}: costs")
+        spec = FeatureSpec.from_data(meta["features"])
+        policy = cls.from_bundle(costs, spec, meta["parameters"], files)
+    except InputError as exc:
+        raise InputError(str(exc), where=str(folder)) from None
+    except KeyError as exc:
+        raise InputError(f"damaged: no {exc.args[0]!r} where one is needed", where=where) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"damaged: {first}", where=where) from None
+    if policy.version != meta["version"]:
+        raise InputError(
+            f"the files give version {policy.version!r}, not the {meta['version']!r} that "
+            f"{META} names",
+            where=str(folder),
+        )
+    return policy
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Check and load a bundle folder: format, checksums, then the policy from its files."""
+    return from_bytes(bundle_bytes(path), bundle_folder(path))
+
+
+def load_policy(path: str | Path) -> Policy:
+    """The policy in a bundle folder, checked and rebuilt; an InputError names what is wrong."""
+    return read_bundle(path).policy

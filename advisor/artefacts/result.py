@@ -1,0 +1,193 @@
+"""The Result of a run: the JSON payload every surface reads, plus the fitted policies."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from advisor.analysis.pipeline import Analysis
+    from advisor.stats.psi import Reference
+
+
+def _plain(value):
+    """JSON-safe: numpy scalars to Python, NaN and infinities to null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write through a temporary file in the same folder and rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+SCHEMA_VERSION = 2
+
+
+def assemble(**sections) -> dict:
+    """The result.json payload from the stages' values, in the order given.
+
+    Each value is a plain mapping or has `to_dict()`; a value of None (a stage that did not
+    apply, e.g. no ML model to explain) leaves its key out.
+    """
+    payload: dict = {"schema_version": SCHEMA_VERSION}
+    for key, value in sections.items():
+        if value is None:
+            continue
+        payload[key] = value.to_dict() if hasattr(value, "to_dict") else dict(value)
+    return payload
+
+
+def _namespace(value):
+    if isinstance(value, dict):
+        return SimpleNamespace(**{k: _namespace(v) for k, v in value.items()})
+    return value
+
+
+@dataclass
+class Result:
+    """What a run found. `data` is exactly what `to_json` writes; `policies` are the live objects;
+    `examples` are a few test rows (the input example of the models `track` logs)."""
+
+    data: dict
+    policies: dict = field(default_factory=dict, repr=False)
+    reference: Reference | None = field(default=None, repr=False)
+    examples: pd.DataFrame | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_analysis(cls, analysis: Analysis) -> Result:
+        """The Result of an analysis: the result.json payload assembled from its stage values."""
+        from advisor.artefacts.manifest import build_manifest
+
+        case = analysis.case
+        payload = assemble(
+            case=case.to_dict(),
+            data=analysis.data,
+            roles=analysis.roles,
+            evaluation=analysis.evaluation,
+            rules=analysis.rules,
+            model=analysis.model,
+            shadow=analysis.shadow,
+            experiment=analysis.experiment,
+            latency=analysis.latency,
+            drift=analysis.drift,
+            maintenance=analysis.maintenance,
+            recommendation=analysis.recommendation,
+            manifest=build_manifest(analysis.data_sha256, case.seed, case.to_dict()),
+            timings=analysis.timings,
+        )
+        return cls(
+            data=payload,
+            policies=analysis.policies,
+            reference=analysis.reference,
+            examples=analysis.examples,
+        )
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Result:
+        from advisor.core.errors import InputError
+
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("no such result file", where=str(path)) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not a JSON result file ({exc})", where=str(path)) from None
+        if not isinstance(data, dict) or "evaluation" not in data or "case" not in data:
+            raise InputError("not an advisor result (no 'evaluation' or 'case')", where=str(path))
+        return cls(data=data)
+
+    @property
+    def name(self) -> str:
+        return self.data["case"]["name"]
+
+    @property
+    def recommendation(self):
+        """The recommendation (option, headline, reasons, ...) as attributes, when computed."""
+        rec = self.data.get("recommendation")
+        return _namespace(rec) if rec else None
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        """One row per policy: cost per decision with its 95 % interval, and probability metrics."""
+        from advisor.analysis.evaluate import comparison_frame
+
+        return comparison_frame(self.data["evaluation"], self.data["case"].get("currency", ""))
+
+    @property
+    def rules(self):
+        """The learned rule list (prints as plain English), when the rules policy ran."""
+        policy = self.policies.get("rules")
+        return getattr(policy, "rules_", None) if policy is not None else None
+
+    def to_dict(self) -> dict:
+        return _plain(self.data)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+        if path is not None:
+            write_atomic(path, text + "\n")
+        return text
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        from advisor.report import render_report
+
+        html = render_report(self.to_dict())
+        if path is not None:
+            write_atomic(path, html)
+        return html
+
+    def save(self, out: str | Path) -> Path:
+        """Write the run folder `out/<name>/`: report.html, result.json and a bundle for each
+        policy under policies/, all rendered first and then written at once."""
+        from advisor.artefacts.run import REPORT, RESULT, policy_files, write_folder
+
+        files = {
+            REPORT: self.to_html(),
+            RESULT: self.to_json() + "\n",
+            **policy_files(self.to_dict(), self.policies, self.reference),
+        }
+        return write_folder(Path(out) / self.name, files, marker=RESULT)
+
+    def _repr_html_(self) -> str:
+        from advisor.report import render_summary
+
+        return render_summary(self.to_dict())
+
+    def __repr__(self) -> str:
+        rec = self.data.get("recommendation", {}).get("option")
+        return f"<advisor.Result {self.name!r}{' -> ' + rec if rec else ''}>"

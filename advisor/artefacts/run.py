@@ -1,0 +1,126 @@
+"""The run folder: `OUT/<name>/report.html`, `result.json` and `policies/<policy>/`, one bundle
+per policy, written all at once through a temporary sibling folder and a rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from advisor.artefacts.bundle import bundle_files
+from advisor.core.errors import InputError
+from advisor.policies.base import Policy
+from advisor.stats.psi import Reference
+
+REPORT, RESULT, POLICIES = "report.html", "result.json", "policies"
+
+
+def policy_files(
+    payload: Mapping, policies: Mapping[str, Policy], reference: Reference | None
+) -> dict[str, str]:
+    """`policies/<name>/<file>` for every policy's bundle, with what the run measured of it."""
+    evaluation = payload.get("evaluation", {}).get("policies", {})
+    out = {}
+    for name, policy in policies.items():
+        scored = evaluation.get(name, {})
+        expected = {
+            "split": "test",
+            "rows": payload.get("evaluation", {}).get("n_test"),
+            "cost_per_decision": scored.get("cost_per_decision"),
+            "decision_shares": scored.get("decision_shares"),
+        }
+        files = bundle_files(
+            policy,
+            case=payload.get("case", {}),
+            expected=expected,
+            reference=reference,
+            manifest=payload.get("manifest", {}),
+        )
+        out.update({f"{POLICIES}/{name}/{file}": text for file, text in files.items()})
+    return out
+
+
+def replaceable(path: Path, marker: str) -> bool:
+    """Whether a folder may be replaced: it does not exist, is empty, or holds `marker` (so it
+    is one that advisor wrote), never someone's other folder."""
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        return False
+    return (path / marker).exists() or not any(path.iterdir())
+
+
+def write_folder(path: str | Path, files: Mapping[str, str | bytes], marker: str) -> Path:
+    """Write a folder of files (relative name -> content) through a temporary sibling folder
+    and a rename: the folder appears whole or not at all. It replaces a folder of that name
+    only when `replaceable` (one advisor wrote, recognised by `marker`)."""
+    path = Path(path)
+    if not replaceable(path, marker):
+        raise InputError(
+            f"exists and is not a folder advisor wrote (no {marker}); choose another place",
+            where=str(path),
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = None
+    try:
+        for name, content in files.items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            target.write_bytes(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        for folder in (tmp, *(p for p in tmp.rglob("*") if p.is_dir())):
+            os.chmod(folder, 0o777 & ~umask)
+        if path.exists():
+            if not path.is_dir():
+                raise FileExistsError(f"{path} exists and is not a folder")
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.replace(old / path.name, path)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder on disk: where it is and what its result.json holds."""
+
+    path: Path
+    result: Mapping
+
+    @property
+    def name(self) -> str:
+        return self.result["case"]["name"]
+
+    def bundle(self, policy: str) -> Path:
+        return self.path / POLICIES / policy
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """A run folder from its path or the path of its result.json."""
+    path = Path(path)
+    result_path = path / RESULT if path.is_dir() else path
+    if not result_path.is_file():
+        raise InputError(f"not a run folder: no {RESULT}", where=str(path))
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a JSON result file ({exc})", where=str(result_path)) from None
+    if not isinstance(result, dict) or "case" not in result or "evaluation" not in result:
+        raise InputError(
+            "not an advisor result (no 'case' or 'evaluation')", where=str(result_path)
+        )
+    return RunFolder(result_path.parent, result)

@@ -1,0 +1,402 @@
+"""The `advisor` command: exit 0 on success, 2 on bad input (one line, no traceback), 1 otherwise.
+
+Heavy libraries are imported inside commands so `advisor --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from advisor.cli.console import Reporter, run_guarded
+from advisor.cli.rules import rules
+from advisor.cli.serve import serve
+from advisor.core.errors import InputError
+
+DEMO_CASE = "telco-churn"
+
+
+def bundled_case(name: str) -> Path:
+    """A bundled case file, found beside the package (source checkout)."""
+    return Path(__file__).resolve().parents[2] / "datasets" / f"{name}.yaml"
+
+
+def comparison_table(result) -> str:
+    cur = result.data["case"].get("currency", "")
+    lines = [f"{'policy':<14} {'cost/decision':>14}  95% interval ({cur})"]
+    for name, p in result.data["evaluation"]["policies"].items():
+        c = p["cost_per_decision"]
+        lines.append(f"{name:<14} {c['estimate']:>14.2f}  {c['low']:.2f} to {c['high']:.2f}")
+    return "\n".join(lines)
+
+
+def finish(result, out: Path, quiet: bool) -> Path:
+    """Write the run folder (report, result.json, a bundle per policy) and print the summary."""
+    folder = result.save(out)
+    click.echo(comparison_table(result))
+    rec = result.data.get("recommendation")
+    if rec:
+        conf = rec["confidence"]
+        sure = "a tie" if conf is None else f"confidence {conf:.0%}"
+        click.echo(f"\nRecommendation: {rec['option']} ({sure})")
+        click.echo(rec["headline"])
+        cur = result.data["case"].get("currency", "")
+        for option, o in rec["options"].items():
+            net = o["net"]
+            note = f"  [{o['note']}]" if o.get("note") else ""
+            click.echo(
+                f"  {option:<12} net {net['estimate']:>14,.0f} {cur} a year "
+                f"({net['low']:,.0f} to {net['high']:,.0f}){note}"
+            )
+    click.echo(
+        f"\nReport:   {folder / 'report.html'}\nResult:   {folder / 'result.json'}\n"
+        f"Policies: {folder / 'policies'}/ ({', '.join(result.policies)})"
+    )
+    if rec:
+        click.echo(f"Ship it:  advisor export {folder}")
+    return folder
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="advisor")
+def main() -> None:
+    """Should you ship rules, a batch ML model or a real-time ML model, and at what upkeep?"""
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
+@click.option("--seed", type=int, default=None, help="Override the case's seed.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def demo(out: Path, seed: int | None, quiet: bool) -> None:
+    """Run the bundled telco-churn case and write its run folder (report, result, bundles)."""
+    _analyze(str(bundled_case(DEMO_CASE)), out=out, seed=seed, quiet=quiet)
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.option("--target", help="Target column (when SOURCE is a data file).")
+@click.option("--cost-fp", type=float, help="Cost of acting on a negative (false positive).")
+@click.option("--cost-fn", type=float, help="Cost of missing a positive (false negative).")
+@click.option("--cost-tp", type=float, default=0.0, show_default=True)
+@click.option("--cost-tn", type=float, default=0.0, show_default=True)
+@click.option("--positive", help="The positive class (default: the last of the sorted values).")
+@click.option("--volume", default="1000 per day", show_default=True, help='e.g. "2000 per day".')
+@click.option(
+    "--timing", type=click.Choice(["periodic", "live"]), default="periodic", show_default=True
+)
+@click.option("--precomputable/--not-precomputable", default=True, show_default=True)
+@click.option("--latency-budget-ms", type=float, default=100.0, show_default=True)
+@click.option("--label-delay-days", type=float, default=30.0, show_default=True)
+@click.option("--time", "time_column", help="Timestamp column: time-ordered split and drift.")
+@click.option(
+    "--time-unit",
+    help="Unit of a numeric time column: day, week, month, quarter, year, period, "
+    "epoch_seconds or epoch_milliseconds.",
+)
+@click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
+@click.option("--rules", "rules_file", type=click.Path(), help="Expert rule file.")
+@click.option("--currency", default="USD", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--track",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[URI]",
+    help="Log the run to MLflow: this tracking URI, or MLflow's default when none is given.",
+)
+@click.option(
+    "--register",
+    metavar="NAME",
+    help="With --track: register the recommended policy's model as NAME, alias 'champion'.",
+)
+@click.option(
+    "--measure-service",
+    is_flag=True,
+    help="Also time each policy through advisor serve over HTTP on localhost (serve extra).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def analyze(source: str, **opts) -> None:
+    """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn."""
+    _analyze(source, **opts)
+
+
+def _analyze(
+    source: str,
+    out: Path,
+    seed: int | None,
+    quiet: bool,
+    track: str | None = None,
+    register: str | None = None,
+    **opts,
+) -> None:
+    def work():
+        from dataclasses import replace
+
+        from advisor.api import advise
+        from advisor.core.case import resolve_case
+
+        if track is not None or register is not None:
+            from advisor.track.tracking import check_request
+
+            check_request(track is not None, register)
+
+        is_case = Path(source).suffix.lower() in {".yaml", ".yml"}
+        if is_case:
+            given = [k for k, v in opts.items() if v not in (None, (), False) and k in _DATA_ONLY]
+            if given:
+                raise InputError(
+                    f"--{given[0].replace('_', '-')} applies to a data file, not a case file",
+                    where=source,
+                )
+            case = resolve_case(source)
+        else:
+            if not opts.get("target"):
+                raise InputError("--target is needed with a data file", where=source)
+            if opts.get("cost_fp") is None or opts.get("cost_fn") is None:
+                raise InputError(
+                    "--cost-fp and --cost-fn are needed with a data file", where=source
+                )
+            case = resolve_case(
+                source,
+                target=opts["target"],
+                costs={k: opts[f"cost_{k}"] for k in ("fp", "fn", "tp", "tn")},
+                positive=opts.get("positive"),
+                volume=opts["volume"],
+                timing=opts["timing"],
+                precomputable=opts["precomputable"],
+                latency_budget_ms=opts["latency_budget_ms"],
+                label_delay_days=opts["label_delay_days"],
+                time=opts.get("time_column"),
+                time_unit=opts.get("time_unit"),
+                ignore=tuple(opts.get("ignore") or ()),
+                rules=opts.get("rules_file"),
+                currency=opts["currency"],
+            )
+        if seed is not None:
+            if seed < 0:
+                raise InputError("--seed must be a non-negative whole number")
+            case = replace(case, seed=seed)
+        from advisor.artefacts.run import RESULT, replaceable
+
+        if not replaceable(out / case.name, RESULT):
+            raise InputError(
+                f"exists and is not a run folder (no {RESULT}); choose another --out",
+                where=str(out / case.name),
+            )
+        result = advise(
+            case, progress=Reporter(quiet), measure_service=opts.get("measure_service", False)
+        )
+        folder = finish(result, out, quiet)
+        if track is not None:
+            from advisor.track.tracking import track_run
+
+            tracked = track_run(
+                folder,
+                result.examples,
+                uri=track or None,
+                register=register,
+                progress=Reporter(quiet),
+            )
+            click.echo(f"MLflow:   run {tracked.run_id} in {tracked.uri}")
+            if tracked.uri.startswith(("sqlite:", "file:")):
+                click.echo(f"See it:   mlflow ui --backend-store-uri {tracked.uri}")
+            if tracked.registered:
+                click.echo(f"Champion: {tracked.registered} (version {tracked.version})")
+
+    run_guarded(work)
+
+
+_DATA_ONLY = {
+    "target",
+    "cost_fp",
+    "cost_fn",
+    "positive",
+    "time_column",
+    "time_unit",
+    "ignore",
+    "rules_file",
+}
+
+
+@main.command()
+@click.argument("result_json", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the report.",
+)
+def render(result_json: str, output: Path | None) -> None:
+    """Re-render a report from a result.json (default: report.html beside it), without
+    recomputing."""
+
+    def work():
+        from advisor.artefacts.result import Result
+
+        result = Result.from_json(result_json)
+        target = output or Path(result_json).with_name("report.html")
+        result.to_html(target)
+        click.echo(f"Report: {target}")
+
+    run_guarded(work)
+
+
+@main.command("export")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--option",
+    type=click.Choice(["ship-rules", "batch-ml", "realtime-ml"]),
+    help="Default: the run's recommendation.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write (default: ./<case>-<option>).",
+)
+def export_command(run: Path, option: str | None, output: Path | None) -> None:
+    """Export an option of a run (its folder or result.json): the policy bundle and how to run it."""
+
+    def work():
+        from advisor.ship.export import export
+
+        done = export(run, option, output)
+        click.echo(f"{done.option}: policy {done.policy!r} ({done.version})")
+        click.echo(f"Bundle: {done.path / 'bundle'}\nREADME: {done.path / 'README.md'}")
+
+    run_guarded(work)
+
+
+@main.command("score")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Parquet file to write (a folder of Parquet files with --engine dask).",
+)
+@click.option("--id", "ids", multiple=True, help="Input column copied to the output (repeatable).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing summary.")
+def score_command(
+    bundle: Path,
+    source: Path,
+    output: Path,
+    ids: tuple[str, ...],
+    engine: str,
+    scheduler: str | None,
+    quiet: bool,
+) -> None:
+    """Decide every row of INPUT (CSV, CSV.gz, Parquet or a folder of Parquet files) with a
+    policy bundle; write the decisions to Parquet."""
+
+    def work():
+        import time
+
+        from advisor.cli.console import ProgressBar
+
+        if scheduler and engine != "dask":
+            raise InputError("--scheduler needs --engine dask")
+        bar = ProgressBar(quiet, "scoring")
+        if engine == "dask":
+            from advisor.ship.distributed import score_with_dask as run
+        else:
+            from advisor.ship.score import score as run
+        start = time.perf_counter()
+        options = {"scheduler": scheduler} if engine == "dask" else {}
+        done = run(bundle, source, output, ids, progress=bar.advance, on_start=bar.start, **options)
+        bar.close()
+        seconds = time.perf_counter() - start
+        Reporter(quiet)(
+            f"{done.rows:,} rows in {seconds:.2f} s ({done.rows / max(seconds, 1e-9):,.0f} rows/s) "
+            f"by {done.policy.name!r} ({done.policy.version})"
+        )
+        if done.undecided:
+            columns = ", ".join(done.policy.costs.columns) or "a needed value"
+            click.echo(
+                f"advisor: {done.undecided:,} rows got no decision (null): {columns} missing or "
+                "not a number",
+                err=True,
+            )
+        click.echo(f"Decisions: {done.output}")
+
+    run_guarded(work)
+
+
+@main.command("monitor")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--log",
+    "log",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Prediction log: a JSON Lines, Parquet or CSV file, or a folder of them.",
+)
+@click.option(
+    "--outcomes",
+    type=click.Path(path_type=Path),
+    help="CSV or Parquet with the key and the case's target, for the rows known so far.",
+)
+@click.option("--key", default="id", show_default=True, help="Column joining log and outcomes.")
+@click.option("--window", default="1d", show_default=True, help="Window width: 30min, 6h, 1d, 1w.")
+@click.option(
+    "--share",
+    type=float,
+    help="Planned treatment share of a canary or A/B test (default: the run's A/B plan).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for monitor.json and monitor.html (default: monitoring/<case>).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
+def monitor_command(
+    run: Path,
+    log: Path,
+    outcomes: Path | None,
+    key: str,
+    window: str,
+    share: float | None,
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """Compare a prediction log (and the outcomes known so far) with a run folder: drift,
+    decision mix, realised cost, shadow and the test. Exit 0: no alert; 3: an alert fired;
+    2: bad input."""
+    import sys
+
+    def work() -> int:
+        from advisor.monitor import monitor, write
+
+        found = monitor(run, log, outcomes, key=key, window=window, share=share)
+        target = out or Path("monitoring") / found.payload["run"]["case"]
+        folder = write(found, target)
+        verdict = found.verdict
+        click.echo(f"Verdict: {verdict['verdict']}: {verdict['reason']}")
+        if not quiet:
+            for alert in found.alerts:
+                click.echo(f"  {alert['severity']:<8} {alert['kind']:<15} {alert['window']}")
+            click.echo(f"Monitor: {folder / 'monitor.html'}\nJSON:    {folder / 'monitor.json'}")
+        return found.exit_status
+
+    sys.exit(run_guarded(work))
+
+
+main.add_command(rules)
+main.add_command(serve)

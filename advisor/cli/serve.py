@@ -1,0 +1,78 @@
+"""`advisor serve`: the command's options; the service itself is imported only when it runs, so
+`advisor --help` needs neither FastAPI nor uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from advisor.cli.console import run_guarded
+from advisor.core.errors import InputError
+from advisor.serve import NEEDS_EXTRA, missing_extra
+
+
+@click.command("serve")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--log", "log_dir", type=click.Path(path_type=Path), help="Prediction log folder.")
+@click.option(
+    "--log-max-mb",
+    type=click.FloatRange(min=0.001),
+    default=64.0,
+    show_default=True,
+    help="Start a new log file past this size.",
+)
+@click.option(
+    "--shadow",
+    type=click.Path(path_type=Path),
+    help="Bundle that decides every request too; its decisions are logged, not returned.",
+)
+@click.option(
+    "--treatment",
+    type=click.Path(path_type=Path),
+    help="Bundle that decides for the treatment arm of a canary or A/B test.",
+)
+@click.option(
+    "--share",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Share of units in treatment [default: 0.05].",
+)
+@click.option("--salt", help="Salt of the unit hash [default: the treatment's version].")
+@click.option("-q", "--quiet", is_flag=True, help="No start-up message.")
+def serve(
+    bundle: Path,
+    log_dir: Path | None,
+    log_max_mb: float,
+    share: float | None,
+    salt: str | None,
+    quiet: bool,
+    **opts,
+) -> None:
+    """Serve a policy bundle over HTTP: POST /decide, GET /health, /version and /metrics
+    (needs the serve extra: pip install 'advisor[serve]')."""
+
+    def work():
+        if opts["treatment"] is None and (share is not None or salt is not None):
+            raise InputError("--share and --salt need --treatment")
+        try:
+            from advisor.serve.server import serve_bundles
+        except ImportError as exc:
+            if missing_extra(exc):
+                raise InputError(f"advisor serve {NEEDS_EXTRA}") from None
+            raise
+        serve_bundles(
+            str(bundle),
+            host=opts["host"],
+            port=opts["port"],
+            log=str(log_dir) if log_dir else None,
+            log_max_bytes=int(log_max_mb * 1024 * 1024),
+            shadow=str(opts["shadow"]) if opts["shadow"] else None,
+            treatment=str(opts["treatment"]) if opts["treatment"] else None,
+            share=0.05 if share is None else share,
+            salt=salt,
+            announce=None if quiet else lambda text: click.echo(text, err=True),
+        )
+
+    run_guarded(work)

@@ -1,0 +1,115 @@
+"""The service's Prometheus metrics, in a registry of its own (one per application).
+
+- `advisor_requests_total{endpoint, status}`: every HTTP request by endpoint and status code;
+- `advisor_request_seconds{endpoint}`: a histogram of the time from a request's arrival to its
+  response (in the application);
+- `advisor_decisions_total{policy, version, arm, decision}`: decisions by value, per policy and
+  version; the shadow's decisions count with `arm="shadow"`;
+- `advisor_decide_seconds{policy, version}`: a histogram of each policy call's time;
+- `advisor_serving_info{role, policy, version}`: 1 for each served bundle (control, treatment,
+  shadow);
+- `advisor_log_lines_total{outcome}` and `advisor_log_degraded`: the prediction log's lines
+  written and dropped, and 1 while it is degraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from advisor.policies.base import Policy
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SECONDS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+)
+ENDPOINTS = frozenset({"/decide", "/health", "/version", "/metrics"})
+
+
+class LogCollector:
+    """The prediction log's counts, read when Prometheus scrapes."""
+
+    def __init__(self, status: Callable[[], dict]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterable:
+        s = self.status()
+        lines = CounterMetricFamily(
+            "advisor_log_lines", "Prediction log lines by outcome", labels=["outcome"]
+        )
+        lines.add_metric(["written"], s["written"])
+        lines.add_metric(["dropped"], s["dropped"])
+        degraded = GaugeMetricFamily(
+            "advisor_log_degraded", "1 while the prediction log cannot keep every decision"
+        )
+        degraded.add_metric([], 1.0 if s["state"] == "degraded" else 0.0)
+        return [lines, degraded]
+
+
+class Metrics:
+    """Counters and histograms of one running service."""
+
+    def __init__(self, roles: dict[str, Policy], log_status: Callable[[], dict] | None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "advisor_requests",
+            "HTTP requests by endpoint and status",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "advisor_request_seconds",
+            "Time from a request's arrival to its response",
+            ["endpoint"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "advisor_decisions",
+            "Decisions by value, per policy and version",
+            ["policy", "version", "arm", "decision"],
+            registry=r,
+        )
+        self.decide_seconds = Histogram(
+            "advisor_decide_seconds",
+            "Time of each policy call",
+            ["policy", "version"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        info = Gauge(
+            "advisor_serving_info", "The served bundles", ["role", "policy", "version"], registry=r
+        )
+        for role, policy in roles.items():
+            info.labels(role, policy.name, policy.version).set(1)
+        if log_status is not None:
+            r.register(LogCollector(log_status))
+
+    def request(self, path: str, status: int, seconds: float) -> None:
+        endpoint = path if path in ENDPOINTS else "other"
+        self.requests.labels(endpoint, str(status)).inc()
+        self.request_seconds.labels(endpoint).observe(seconds)
+
+    def decided(self, policy: Policy, arm: str, decision: str, n: int = 1) -> None:
+        self.decisions.labels(policy.name, policy.version, arm, decision).inc(n)
+
+    def timed(self, policy: Policy, seconds: float) -> None:
+        self.decide_seconds.labels(policy.name, policy.version).observe(seconds)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
