@@ -1,6 +1,6 @@
 """`--track`: one analysis of the small case logged to a temporary MLflow store (SQLite, no
 server), read back with MLflow's own client; each logged model loaded and compared with its
-bundle; `--register` and the alias `champion`. MLflow is the `advisor[mlflow]` extra, which CI
+bundle; `--register` and the alias `champion`. MLflow is the `advisor-ship[mlflow]` extra, which CI
 installs: these tests run there, they do not skip."""
 
 from __future__ import annotations
@@ -254,6 +254,6 @@ def test_without_mlflow_track_is_one_line_exit_2(tmp_path: Path, monkeypatch):
     assert out.exit_code == 2
     assert out.stderr.strip().splitlines() == [
         "advisor: error: --track needs MLflow, which is not installed: "
-        "pip install 'advisor[mlflow]'"
+        "pip install 'advisor-ship[mlflow]'"
     ]
     assert not (tmp_path / "runs").exists()

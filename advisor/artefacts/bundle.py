@@ -102,7 +102,7 @@ def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
         "",
         "```bash",
         "advisor score BUNDLE rows.parquet -o decisions.parquet --id customer_id",
-        "advisor serve BUNDLE --log predictions/   # HTTP: POST /decide (advisor[serve])",
+        "advisor serve BUNDLE --log predictions/   # HTTP: POST /decide (advisor-ship[serve])",
         "```",
         "",
         "```python",

@@ -22,9 +22,13 @@ PACKAGES = (
 )
 
 
+DISTRIBUTION = "advisor-ship"  # advisor's name on the package index (`advisor` is another project)
+
+
 def advisor_version() -> str:
+    """The installed advisor's version, from its distribution's metadata."""
     try:
-        return metadata.version("advisor")
+        return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "0+unknown"
 

@@ -51,7 +51,7 @@ def serve(
     **opts,
 ) -> None:
     """Serve a policy bundle over HTTP: POST /decide, GET /health, /version and /metrics
-    (needs the serve extra: pip install 'advisor[serve]')."""
+    (needs the serve extra: pip install 'advisor-ship[serve]')."""
 
     def work():
         if opts["treatment"] is None and (share is not None or salt is not None):

@@ -9,7 +9,7 @@ FastAPI and uvicorn come with the `serve` extra; nothing outside this package im
 from __future__ import annotations
 
 SERVE_EXTRA = frozenset({"fastapi", "starlette", "uvicorn", "prometheus_client"})
-NEEDS_EXTRA = "needs the serve extra: pip install 'advisor[serve]'"
+NEEDS_EXTRA = "needs the serve extra: pip install 'advisor-ship[serve]'"
 
 
 def missing_extra(exc: ImportError) -> bool:

@@ -4,7 +4,7 @@
 engine runs, on every worker. The workers get the bundle's bytes, not a path, so they need no
 shared disk for it; each checks the checksums and rebuilds the policy once. Each scored
 partition is written as its own Parquet file into a temporary folder that is renamed to the
-output at the end. Requires the `advisor[dask]` extra.
+output at the end. Requires the `advisor-ship[dask]` extra.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def score_with_dask(
         from distributed import as_completed
     except ImportError:
         raise InputError(
-            "--engine dask needs the dask extra: pip install 'advisor[dask]'"
+            "--engine dask needs the dask extra: pip install 'advisor-ship[dask]'"
         ) from None
     files = bundle_bytes(bundle)
     policy = from_bytes(files, bundle).policy

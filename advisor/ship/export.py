@@ -171,7 +171,7 @@ def _batch_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
         "```",
         "",
         "For partitions spread over many machines: `--engine dask --scheduler tcp://HOST:8786` "
-        "(install `advisor[dask]`).",
+        "(install `advisor-ship[dask]`).",
         "",
         "## Keep it fresh",
         "",
@@ -220,7 +220,7 @@ def _realtime_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
         "the expected costs; `GET /health`, `/version` and `/metrics` (Prometheus) watch it. "
         "`--shadow BUNDLE` runs another bundle beside it, logged only; `--treatment BUNDLE "
         "--share 0.05` sends a share of units to another bundle for an A/B test. Install the "
-        "extra: `pip install 'advisor[serve]'`.",
+        "extra: `pip install 'advisor-ship[serve]'`.",
         "",
         measured,
         "",

@@ -9,7 +9,7 @@ source, the columns the policies read and the data's sha256 as digest) and one M
 model per policy wrapping its bundle (`policy_model.py`). With a registered-model name, the
 recommended policy's model becomes a new version of it with the alias `champion`.
 
-MLflow is the optional extra `advisor[mlflow]`, imported only here and only when asked for.
+MLflow is the optional extra `advisor-ship[mlflow]`, imported only here and only when asked for.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def require_mlflow():
         import mlflow
     except ImportError:
         raise InputError(
-            "--track needs MLflow, which is not installed: pip install 'advisor[mlflow]'"
+            "--track needs MLflow, which is not installed: pip install 'advisor-ship[mlflow]'"
         ) from None
     return mlflow
 
