@@ -15,11 +15,7 @@ from advisor.cli.serve import serve
 from advisor.core.errors import InputError
 
 DEMO_CASE = "telco-churn"
-
-
-def bundled_case(name: str) -> Path:
-    """A bundled case file, found beside the package (source checkout)."""
-    return Path(__file__).resolve().parents[2] / "datasets" / f"{name}.yaml"
+DISTRIBUTION = "advisor-ship"  # the name on the package index; the import and command: advisor
 
 
 def comparison_table(result) -> str:
@@ -59,7 +55,7 @@ def finish(result, out: Path, quiet: bool) -> Path:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="advisor")
+@click.version_option(package_name=DISTRIBUTION)
 def main() -> None:
     """Should you ship rules, a batch ML model or a real-time ML model, and at what upkeep?"""
 
@@ -74,8 +70,40 @@ def main() -> None:
 @click.option("--seed", type=int, default=None, help="Override the case's seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def demo(out: Path, seed: int | None, quiet: bool) -> None:
-    """Run the bundled telco-churn case and write its run folder (report, result, bundles)."""
-    _analyze(str(bundled_case(DEMO_CASE)), out=out, seed=seed, quiet=quiet)
+    """Run the bundled telco-churn case; its run folder (report, result, bundles) goes to
+    ./reports/telco-churn/ in the current folder."""
+    _analyze(DEMO_CASE, out=out, seed=seed, quiet=quiet, bundled=True)
+
+
+@main.command("cases")
+def cases_command() -> None:
+    """List the bundled cases (run one by name: advisor analyze NAME)."""
+
+    def work():
+        from advisor.core.case import load_case
+        from advisor.core.cases import bundled_case_file, bundled_names
+        from advisor.core.reading import read_frame
+
+        names = bundled_names()
+        if not names:
+            raise InputError("no bundled cases are installed with this copy of advisor")
+        click.echo(f"{'case':<16} {'rows':>9} {'columns':>7} {'data file':>9}  question")
+        for name in names:
+            case = load_case(bundled_case_file(name))
+            rows, columns = read_frame(case.data_path).shape
+            size = case.data_path.stat().st_size
+            click.echo(f"{name:<16} {rows:>9,} {columns:>7} {_file_size(size):>9}  {case.question}")
+        folder = bundled_case_file(names[0]).parent
+        click.echo(f"\nRun one by name: advisor analyze {DEMO_CASE}   (case files: {folder})")
+
+    run_guarded(work)
+
+
+def _file_size(size: int) -> str:
+    """Bytes as a reader says them: 91 kB, 3.5 MB."""
+    if size < 1000 * 1000:
+        return f"{size / 1000:.0f} kB"
+    return f"{size / 1000 / 1000:.1f} MB"
 
 
 @main.command()
@@ -140,9 +168,11 @@ def _analyze(
     quiet: bool,
     track: str | None = None,
     register: str | None = None,
+    bundled: bool = False,
     **opts,
 ) -> None:
     def work():
+        nonlocal source
         from dataclasses import replace
 
         from advisor.api import advise
@@ -153,9 +183,16 @@ def _analyze(
 
             check_request(track is not None, register)
 
-        is_case = Path(source).suffix.lower() in {".yaml", ".yml"}
+        if bundled:
+            from advisor.core.cases import bundled_case_file
+
+            source = str(bundled_case_file(source))
+        given = [k for k, v in opts.items() if v not in (None, (), False) and k in _DATA_ONLY]
+        # a case file, or a bundled case's name: not a file, and no data-file options
+        is_case = Path(source).suffix.lower() in {".yaml", ".yml"} or not (
+            Path(source).is_file() or given
+        )
         if is_case:
-            given = [k for k, v in opts.items() if v not in (None, (), False) and k in _DATA_ONLY]
             if given:
                 raise InputError(
                     f"--{given[0].replace('_', '-')} applies to a data file, not a case file",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from advisor.core.assumptions import parse_assumptions
+from advisor.core.cases import bundled_case_file, is_bundled
 from advisor.core.costs import CostMatrix
 from advisor.core.errors import InputError, yaml_error
 from advisor.core.timecolumn import check_time_unit
@@ -439,7 +440,8 @@ def _costs_from_argument(costs, target, frame, data_path, positive) -> CostMatri
 
 
 def resolve_case(case: Case | str | Path | pd.DataFrame, **kwargs) -> Case:
-    """A Case from a Case, a case-file path, or data (path or frame) plus keyword arguments."""
+    """A Case from a Case, a case-file path, a bundled case's name (`"telco-churn"`), or data
+    (path or frame) plus keyword arguments. An existing file wins over a bundled name."""
     if isinstance(case, Case):
         if kwargs:
             raise InputError(f"unexpected arguments with a Case: {sorted(kwargs)}")
@@ -450,7 +452,16 @@ def resolve_case(case: Case | str | Path | pd.DataFrame, **kwargs) -> Case:
     if path.suffix.lower() in {".yaml", ".yml"}:
         if kwargs:
             raise InputError(f"unexpected arguments with a case file: {sorted(kwargs)}")
+        if not path.exists() and is_bundled(path.stem):
+            raise InputError(
+                f"no such case file; the bundled case goes by its name: {path.stem!r}",
+                where=str(case),
+            )
         return load_case(path)
+    if not path.is_file():
+        if kwargs:
+            raise InputError(f"unexpected arguments with a case name: {sorted(kwargs)}")
+        return load_case(bundled_case_file(str(case)))
     raise InputError(
         "expected a case file (.yaml) or data with target= and costs=", where=str(case)
     )
