@@ -46,8 +46,8 @@ def is_bundled(name: str) -> bool:
 
 def bundled_case_file(name: str) -> Path:
     """The case file of the bundled case `name`; an InputError listing the names otherwise."""
-    names = bundled_names()
-    if name not in names:
+    names, root = bundled_names(), cases_root()
+    if root is None or name not in names:
         listed = ", ".join(names) or "none installed with this copy of advisor"
         raise InputError(f"neither a file nor a bundled case; bundled cases: {listed}", where=name)
-    return cases_root() / "datasets" / f"{name}.yaml"
+    return root / "datasets" / f"{name}.yaml"
