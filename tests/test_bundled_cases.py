@@ -46,6 +46,13 @@ def test_an_existing_file_wins_over_a_bundled_name(tmp_path, monkeypatch):
         resolve_case("telco-churn")
 
 
+def test_a_folder_is_neither_a_case_nor_a_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "telco-churn").mkdir()
+    with pytest.raises(InputError, match=r"^telco-churn: a folder: expected a case file or a"):
+        resolve_case("telco-churn")
+
+
 def test_an_unknown_name_is_an_error_that_lists_the_bundled_cases(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError) as caught:

@@ -458,6 +458,8 @@ def resolve_case(case: Case | str | Path | pd.DataFrame, **kwargs) -> Case:
                 where=str(case),
             )
         return load_case(path)
+    if path.is_dir():
+        raise InputError("a folder: expected a case file or a bundled case's name", where=str(case))
     if not path.is_file():
         if kwargs:
             raise InputError(f"unexpected arguments with a case name: {sorted(kwargs)}")
