@@ -86,7 +86,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "policies": {"core", "stats"},
     "rules": {"policies"},  # the public name of the rule lists, `advisor.rules`
     "analysis": {"core", "stats", "policies"},
-    "report": set(),
+    "report": {"core"},  # the one money format
     "artefacts": {"core", "stats", "policies", "analysis", "report"},
     "ship": {"core", "stats", "policies", "artefacts"},
     "serve": {"core", "stats", "policies", "analysis", "artefacts"},

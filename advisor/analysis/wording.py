@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from advisor.analysis.economics import Inputs
+from advisor.core.money import money
 from advisor.stats.bootstrap import interval
 
 LABELS = {
@@ -15,13 +16,6 @@ LABELS = {
     "batch-ml": "Ship a batch ML model",
     "realtime-ml": "Ship a real-time ML model",
 }
-
-
-def money(value: float, currency: str) -> str:
-    sign = "−" if value < 0 else ""
-    value = abs(value)
-    text = f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
-    return f"{sign}{text} {currency}".strip()
 
 
 def pct(value: float | None) -> str:

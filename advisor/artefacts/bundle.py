@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from advisor.artefacts.manifest import advisor_version
-from advisor.core.errors import InputError
+from advisor.core.errors import InputError, first_line
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import Policy
 from advisor.stats.psi import Reference
@@ -249,7 +249,7 @@ def _policy(meta: Mapping, files: Mapping[str, str], folder: Path) -> Policy:
     except KeyError as exc:
         raise InputError(f"damaged: no {exc.args[0]!r} where one is needed", where=where) from None
     except (TypeError, ValueError, AttributeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise InputError(f"damaged: {first}", where=where) from None
     if policy.version != meta["version"]:
         raise InputError(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from advisor.core.atomic import write_atomic
 
 if TYPE_CHECKING:
     from advisor.analysis.pipeline import Analysis
@@ -34,24 +34,6 @@ def _plain(value):
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     return value
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write through a temporary file in the same folder and rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 SCHEMA_VERSION = 2

@@ -4,14 +4,12 @@ per policy, written all at once through a temporary sibling folder and a rename.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.artefacts.bundle import bundle_files
+from advisor.core.atomic import replacing
 from advisor.core.errors import InputError
 from advisor.policies.base import Policy
 from advisor.stats.psi import Reference
@@ -64,33 +62,11 @@ def write_folder(path: str | Path, files: Mapping[str, str | bytes], marker: str
             f"exists and is not a folder advisor wrote (no {marker}); choose another place",
             where=str(path),
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    old = None
-    try:
+    with replacing(path, folder=True) as tmp:
         for name, content in files.items():
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            data = content.encode("utf-8") if isinstance(content, str) else content
-            target.write_bytes(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        for folder in (tmp, *(p for p in tmp.rglob("*") if p.is_dir())):
-            os.chmod(folder, 0o777 & ~umask)
-        if path.exists():
-            if not path.is_dir():
-                raise FileExistsError(f"{path} exists and is not a folder")
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not path.exists():
-            os.replace(old / path.name, path)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            target.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     return path
 
 

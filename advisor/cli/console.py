@@ -70,7 +70,7 @@ class ProgressBar:
 
 def run_guarded(fn: Callable[[], T]) -> T:
     """Turn InputError into exit 2 with one line; anything else into exit 1 with a short note."""
-    from advisor.core.errors import InputError
+    from advisor.core.errors import InputError, first_line
 
     try:
         return fn()
@@ -81,7 +81,7 @@ def run_guarded(fn: Callable[[], T]) -> T:
         click.echo("advisor: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # an internal error: say so, keep the trace for a bug report
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first_line(exc)
         click.echo(f"advisor: internal error: {type(exc).__name__}: {first}", err=True)
         if "ADVISOR_DEBUG" in os.environ:
             traceback.print_exc()

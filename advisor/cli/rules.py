@@ -75,7 +75,7 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
     def work() -> None:
         from dataclasses import replace
 
-        from advisor.artefacts.result import write_atomic
+        from advisor.core.atomic import write_atomic
         from advisor.policies.rules.policy import LearnedRulesPolicy
 
         case, split, spec = _prepare(case_file)

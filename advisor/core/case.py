@@ -12,7 +12,7 @@ import pandas as pd
 
 from advisor.core.assumptions import parse_assumptions
 from advisor.core.cases import bundled_case_file, is_bundled
-from advisor.core.costs import CostMatrix
+from advisor.core.costs import CostMatrix, parse_costs
 from advisor.core.errors import InputError, yaml_error
 from advisor.core.timecolumn import check_time_unit
 
@@ -201,28 +201,6 @@ def parse_options(raw: object, where: str = "options") -> dict:
     if out["bootstrap_resamples"] < 100:
         raise InputError("expected at least 100 resamples", where=f"{where}.bootstrap_resamples")
     return out
-
-
-def parse_costs(raw: object, where: str = "costs") -> CostMatrix:
-    if not isinstance(raw, Mapping):
-        raise InputError(
-            "expected a mapping with 'matrix' (and optionally 'decisions')", where=where
-        )
-    unknown = sorted(set(raw) - {"decisions", "matrix"})
-    if unknown:
-        raise InputError(
-            f"unknown field {unknown[0]!r}; expected 'decisions' and 'matrix'", where=where
-        )
-    decisions = raw.get("decisions")
-    if decisions is not None and (
-        not isinstance(decisions, list)
-        or not decisions
-        or not all(isinstance(d, str | int) for d in decisions)
-    ):
-        raise InputError("expected a list of decision names", where=f"{where}.decisions")
-    if "matrix" not in raw:
-        raise InputError("missing field 'matrix'", where=where)
-    return CostMatrix.from_mapping(raw["matrix"], decisions, where=where)
 
 
 def _name_list(raw: object, where: str) -> tuple[str, ...]:

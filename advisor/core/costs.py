@@ -349,3 +349,27 @@ def record_tensor(costs: CostMatrix, record) -> np.ndarray:
                 )
             out[0, k, d] = cell.slope * number + cell.intercept
     return out
+
+
+def parse_costs(raw: object, where: str = "costs") -> CostMatrix:
+    """A cost matrix from a case's (or a bundle's) `costs:` mapping: `matrix` and optionally
+    `decisions`; an InputError names the field that is wrong."""
+    if not isinstance(raw, Mapping):
+        raise InputError(
+            "expected a mapping with 'matrix' (and optionally 'decisions')", where=where
+        )
+    unknown = sorted(set(raw) - {"decisions", "matrix"})
+    if unknown:
+        raise InputError(
+            f"unknown field {unknown[0]!r}; expected 'decisions' and 'matrix'", where=where
+        )
+    decisions = raw.get("decisions")
+    if decisions is not None and (
+        not isinstance(decisions, list)
+        or not decisions
+        or not all(isinstance(d, str | int) for d in decisions)
+    ):
+        raise InputError("expected a list of decision names", where=f"{where}.decisions")
+    if "matrix" not in raw:
+        raise InputError("missing field 'matrix'", where=where)
+    return CostMatrix.from_mapping(raw["matrix"], decisions, where=where)

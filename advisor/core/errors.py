@@ -17,6 +17,12 @@ class InputError(ValueError):
         super().__init__(_LINE_BREAK.sub(lambda m: repr(m.group())[1:-1], text))
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a
+    one-line error shows of a library's longer message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def yaml_error(exc: Exception, where: str) -> InputError:
     """A PyYAML error as one line: where it is (line and column) and what is wrong."""
     mark = getattr(exc, "problem_mark", None)
@@ -28,6 +34,5 @@ def yaml_error(exc: Exception, where: str) -> InputError:
         if isinstance(position, int)
         else ""
     )
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    problem = getattr(exc, "problem", None) or lines[0]
+    problem = getattr(exc, "problem", None) or first_line(exc)
     return InputError(f"not valid YAML{at}: {problem}", where=where)

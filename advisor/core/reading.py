@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from advisor.core.errors import InputError
+from advisor.core.errors import InputError, first_line
 
 # The text pandas reads as a missing cell in a CSV (its defaults): every CSV reader in advisor,
 # and the standalone rule module, treat these alike.
@@ -64,7 +64,7 @@ def read_frame(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text (save the CSV as UTF-8)", where=str(path)) from None
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise InputError(f"cannot read the data: {first}", where=str(path)) from None
     if frame.empty:
         raise InputError("the data has no rows", where=str(path))

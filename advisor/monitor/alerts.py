@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from scipy import stats
 
+from advisor.core.money import money
 from advisor.stats.psi import PSI_MAJOR, PSI_MODERATE
 from advisor.stats.sample_ratio import SRM_THRESHOLD
 
@@ -56,10 +57,6 @@ class Findings:
                 "message": message,
             }
         )
-
-
-def _money(value: float, currency: str) -> str:
-    return f"{value:,.2f} {currency}".strip()
 
 
 def review(windows: Sequence[dict], overall: dict, run, important: Mapping) -> dict:
@@ -176,8 +173,8 @@ def _effect(found: Findings, exp: Mapping, window: str, currency: str) -> None:
             window,
             f"The treatment ({exp['policies']['treatment']}) costs more than control "
             f"({exp['policies']['control']}): control minus treatment is "
-            f"{_money(s['estimate'], currency)} per decision (95% interval "
-            f"{_money(s['low'], currency)} to {_money(s['high'], currency)}).",
+            f"{money(s['estimate'], currency, 2)} per decision (95% interval "
+            f"{money(s['low'], currency, 2)} to {money(s['high'], currency, 2)}).",
             "roll back",
         )
 
@@ -209,11 +206,11 @@ def _policies(
         if c["position"] not in ("above", "below", "within"):
             continue
         text = (
-            f"{name} realised {_money(realised['estimate'], currency)} per decision on "
+            f"{name} realised {money(realised['estimate'], currency, 2)} per decision on "
             f"{c['with_outcomes']:,} rows with outcomes (95% interval "
-            f"{_money(realised['low'], currency)} to {_money(realised['high'], currency)}); "
-            f"offline {_money(offline['estimate'], currency)} ("
-            f"{_money(offline['low'], currency)} to {_money(offline['high'], currency)})"
+            f"{money(realised['low'], currency, 2)} to {money(realised['high'], currency, 2)}); "
+            f"offline {money(offline['estimate'], currency, 2)} ("
+            f"{money(offline['low'], currency, 2)} to {money(offline['high'], currency, 2)})"
         )
         if c["position"] == "above":
             action = "roll back" if name == treatment else "retrain"

@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 
 from advisor.core.costs import CostMatrix
+from advisor.core.predictionlog import ARMS
 from advisor.monitor.measures import proportion, realised_costs, resampler
 from advisor.stats.bootstrap import interval
 from advisor.stats.power import analytical_power
 from advisor.stats.sample_ratio import sample_ratio_mismatch
-
-ARMS = ("control", "treatment")
 
 
 def shadow(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> list[dict]:

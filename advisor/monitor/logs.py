@@ -23,13 +23,11 @@ import pandas as pd
 
 from advisor.core.costs import CostMatrix, label_key
 from advisor.core.errors import InputError
+from advisor.core.predictionlog import ARMS, CONTROL, DECISION_FIELDS, SHADOW_FIELDS, check_format
 from advisor.core.reading import read_frame
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
-TEXT_COLUMNS = ("id", "unit", "arm", "policy", "model_version", "decision")
-SHADOW_COLUMNS = ("shadow_policy", "shadow_version", "shadow_decision")
-ARMS = ("control", "treatment")
 
 
 @dataclass(frozen=True)
@@ -90,8 +88,8 @@ def read_log(path: str | Path, decisions: Sequence[str]) -> Log:
                     where=str(path),
                 )
     if "arm" not in frame:
-        frame["arm"] = "control"
-    frame["arm"] = frame["arm"].fillna("control")
+        frame["arm"] = CONTROL
+    frame["arm"] = frame["arm"].fillna(CONTROL)
     arms = sorted(set(frame["arm"].unique()) - set(ARMS))
     if arms:
         raise InputError(
@@ -166,13 +164,15 @@ def _normalised(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """`ts` parsed (or `scored_at`, what `advisor score` writes), text columns as text."""
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
+    if "format" in frame:
+        check_format(frame.pop("format").unique(), str(path))
     if "ts" not in frame and "scored_at" in frame:
         frame["ts"] = frame["scored_at"]
     for col in ("ts", "policy", "decision"):
         if col not in frame:
             raise InputError(f"no column {col!r} in the log", where=str(path))
     frame["ts"] = _timestamps(frame["ts"], path)
-    for col in (*TEXT_COLUMNS, *SHADOW_COLUMNS):
+    for col in (*DECISION_FIELDS, *SHADOW_FIELDS):
         if col in frame:
             frame[col] = key_text(frame[col])
     return frame

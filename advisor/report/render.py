@@ -3,11 +3,11 @@ result holds, so `advisor render result.json` works on any result."""
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
+from advisor.core.money import money
 from advisor.report.figures import FIGURES
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,16 +42,6 @@ ORDER: list[str] = [
     "maintenance",
     "manifest",
 ]
-
-
-def money(value, currency: str = "", digits: int | None = None) -> str:
-    """12345.6 -> '12,346 USD'; small amounts keep cents."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if digits is None:
-        digits = 0 if abs(value) >= 100 else 2
-    text = f"{value:,.{digits}f}".replace("-", "−")
-    return f"{text} {currency}".strip()
 
 
 def pct(value, digits: int = 0) -> str:

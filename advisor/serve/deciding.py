@@ -22,12 +22,9 @@ import numpy as np
 import pandas as pd
 
 from advisor.core.errors import InputError
+from advisor.core.predictionlog import CONTROL, TREATMENT
 from advisor.policies.base import Batch, Policy
 from advisor.serve.inputs import Item, Problem, RequestError, unknown_costs
-
-CONTROL = "control"
-TREATMENT = "treatment"
-SHADOW = "shadow"
 
 
 def treatment_score(salt: str, unit: str) -> float:

@@ -25,21 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from advisor.core.errors import InputError
+from advisor.core.predictionlog import FIELDS, FORMAT
 
-FIELDS = (
-    "ts",
-    "id",
-    "unit",
-    "arm",
-    "policy",
-    "model_version",
-    "decision",
-    "shadow_policy",
-    "shadow_version",
-    "shadow_decision",
-    "record",
-    "latency_ms",
-)
 PATTERN = "predictions-*.jsonl"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 QUEUE_LINES = 20_000
@@ -64,6 +51,7 @@ def timestamp(epoch_seconds: float) -> str:
 def log_line(entry: Mapping) -> bytes:
     """One entry as a JSON line, fields in the documented order, `ts` as ISO 8601 UTC."""
     fields = {name: entry.get(name) for name in FIELDS}
+    fields["format"] = FORMAT
     fields["ts"] = timestamp(entry["ts"])
     text = json.dumps(fields, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8") + b"\n"

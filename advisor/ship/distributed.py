@@ -10,9 +10,6 @@ output at the end. Requires the `advisor-ship[dask]` extra.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from advisor.artefacts.bundle import META, bundle_bytes, from_bytes
+from advisor.core.atomic import replacing
 from advisor.core.errors import InputError
 from advisor.policies.base import Policy
 from advisor.ship.score import (
@@ -122,43 +120,28 @@ def score_with_dask(
         score_partition, files, scorer.ids, scorer.scored_at, schema, meta=meta
     )
     created = make_parents(output)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
     rows = undecided = 0
     try:
         client, cluster = _client(scheduler)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         remove_empty(created)
         raise
     try:
-        writes = [
-            dask.delayed(write_partition)(part, str(tmp / f"part-{i:05d}.parquet"), schema)
-            for i, part in enumerate(scored.to_delayed())
-        ]
-        for future in as_completed(client.compute(writes)):
-            n, none = future.result()
-            rows += n
-            undecided += none
-            if progress:
-                progress(n)
-        _replace(tmp, output)
+        with replacing(output, folder=True) as tmp:
+            writes = [
+                dask.delayed(write_partition)(part, str(tmp / f"part-{i:05d}.parquet"), schema)
+                for i, part in enumerate(scored.to_delayed())
+            ]
+            for future in as_completed(client.compute(writes)):
+                n, none = future.result()
+                rows += n
+                undecided += none
+                if progress:
+                    progress(n)
         created = []
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
         client.close()
         if cluster is not None:
             cluster.close()
         remove_empty(created)
     return Scored(output, rows, undecided, policy)
-
-
-def _replace(tmp: Path, output: Path) -> None:
-    """Put the finished folder in place of `output` (a file or folder of that name)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)
-    if output.is_dir():
-        shutil.rmtree(output)
-    elif output.exists():
-        output.unlink()
-    os.replace(tmp, output)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from advisor.artefacts.bundle import META, bundle_bytes, from_bytes
 from advisor.artefacts.run import RunFolder, open_run, write_folder
+from advisor.core.assumptions import OPTIONS
 from advisor.core.errors import InputError
+from advisor.core.money import money_interval
 
-OPTIONS = ("ship-rules", "batch-ml", "realtime-ml")
 BUNDLE = "bundle"
 
 
@@ -57,15 +58,6 @@ def export(run: str | Path, option: str | None = None, out: str | Path | None = 
     return Exported(target, option, policy, bundle.meta["version"])
 
 
-def _money(entry: Mapping | None, currency: str) -> str:
-    if not entry or entry.get("estimate") is None:
-        return "not measured"
-    return (
-        f"{entry['estimate']:,.2f} {currency} per decision "
-        f"(95% interval {entry['low']:,.2f} to {entry['high']:,.2f})"
-    )
-
-
 def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:
     """How to run the exported option, with what the run measured of it."""
     result = run.result
@@ -90,7 +82,7 @@ def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:
         verdict,
         "",
         f"- policy: `{meta['policy']}`, version `{meta['version']}` (in `{BUNDLE}/`)",
-        f"- expected cost on the run's test split: {_money(expected.get('cost_per_decision'), currency)}",
+        f"- expected cost on the run's test split: {money_interval(expected.get('cost_per_decision'), currency, 'per decision') or 'not measured'}",
         "- decision shares there: "
         + (", ".join(f"{d} {s:.0%}" for d, s in shares.items()) or "not measured"),
         f"- reads the columns: {', '.join(meta.get('inputs') or []) or 'none'}",

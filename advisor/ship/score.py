@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from advisor.artefacts.bundle import read_bundle
-from advisor.core.errors import InputError
+from advisor.core.atomic import replacing
+from advisor.core.errors import InputError, first_line
 from advisor.core.reading import NA_TEXT
 from advisor.policies.base import Policy
 
@@ -177,7 +176,7 @@ def open_parquet(
     except InputError:
         raise
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"cannot read Parquet: {_first_line(exc)}", where=str(path)) from None
+        raise InputError(f"cannot read Parquet: {first_line(exc)}", where=str(path)) from None
     schema = data.schema
     return Source(pa.schema([schema.field(c) for c in columns]), batches, rows)
 
@@ -189,7 +188,7 @@ def csv_header(path: Path) -> list[str]:
             return next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(
-            f"cannot read the CSV header: {_first_line(exc)}", where=str(path)
+            f"cannot read the CSV header: {first_line(exc)}", where=str(path)
         ) from None
 
 
@@ -226,10 +225,6 @@ def open_csv(path: Path, policy: Policy, columns: Sequence[str], lenient: bool) 
         ),
     )
     return Source(reader.schema, iter(reader), None)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 @dataclass(frozen=True)
@@ -280,30 +275,25 @@ def score(
         raise InputError("is a folder; give a .parquet file to write", where=str(output))
     kind = input_kind(path)
     created = make_parents(output)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        for lenient in (False, True):
-            try:
-                if kind == "csv":
-                    opened = open_csv(path, policy, scorer.columns, lenient)
-                else:
-                    opened = open_parquet(path, scorer.columns, batch_rows, scorer.categories)
-                if on_start:
-                    on_start(opened.rows)
-                rows, undecided = write_parquet(tmp, scorer, opened, progress)
-                break
-            except pa.ArrowInvalid as exc:
-                if kind == "csv" and not lenient:
-                    continue
-                raise InputError(
-                    f"cannot read the data: {_first_line(exc)}", where=str(path)
-                ) from None
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, output)
+        with replacing(output) as tmp:
+            for lenient in (False, True):
+                try:
+                    if kind == "csv":
+                        opened = open_csv(path, policy, scorer.columns, lenient)
+                    else:
+                        opened = open_parquet(path, scorer.columns, batch_rows, scorer.categories)
+                    if on_start:
+                        on_start(opened.rows)
+                    rows, undecided = write_parquet(tmp, scorer, opened, progress)
+                    break
+                except pa.ArrowInvalid as exc:
+                    if kind == "csv" and not lenient:
+                        continue
+                    raise InputError(
+                        f"cannot read the data: {first_line(exc)}", where=str(path)
+                    ) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
         remove_empty(created)
         raise
     return Scored(output, rows, undecided, policy)
@@ -323,9 +313,3 @@ def remove_empty(folders: Sequence[Path]) -> None:
             folder.rmdir()
         except OSError:
             return
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

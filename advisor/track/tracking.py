@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from advisor.artefacts.run import POLICIES, REPORT, RESULT, open_run
-from advisor.core.errors import InputError
+from advisor.core.errors import InputError, first_line
 from advisor.ship.export import option_policy
 
 CHAMPION = "champion"  # the registry alias of the recommended policy's model
@@ -280,7 +280,7 @@ def _experiment_id(mlflow, name: str, uri: str) -> str:
             )
         return experiment.experiment_id
     except MlflowException as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise InputError(f"MLflow cannot use this tracking store: {first}", where=uri) from None
 
 
@@ -341,7 +341,7 @@ def _register(mlflow, model, name: str, run_id: str, tags: Mapping[str, str]) ->
         )
         client.set_registered_model_alias(name, CHAMPION, created.version)
     except MlflowException as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise InputError(f"MLflow could not register the model: {first}", where=name) from None
     return str(created.version)
 
