@@ -38,7 +38,7 @@ def test_rule_policies_decide_alike_in_batch_and_one_by_one(credit):
     for policy in (policies["rules"], policies["expert-rules"]):
         assert isinstance(policy, RulesPolicy) and policy.probabilistic
         batch = policy.decide_codes(test)
-        single = [policy.decide_one_code(r) for r in test.to_dict("records")]
+        single = [int(policy.decide_record(r).codes[0]) for r in test.to_dict("records")]
         assert batch.tolist() == single
         proba = policy.predict_proba(test)
         assert proba.shape == (len(test), case.costs.n_classes)

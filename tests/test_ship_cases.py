@@ -92,7 +92,7 @@ def test_every_bundle_decides_exactly_as_its_policy(shipped):
 def one(policy, record) -> int | str:
     """One record's decision code, or the error when its example-dependent cost is missing."""
     try:
-        return policy.decide_one_code(record)
+        return int(policy.decide_record(record).codes[0])
     except InputError as exc:
         return str(exc)
 

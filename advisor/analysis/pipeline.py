@@ -43,19 +43,23 @@ def candidate_policies(case: Case, spec: FeatureSpec) -> list[Policy]:
     """Every policy a run compares, unfitted; adding a policy means adding it here."""
     policies: list[Policy] = [
         BaselinePolicy(case.costs, spec),
-        LearnedRulesPolicy(
-            case.costs,
-            spec,
-            max_rules=int(case.option("max_rules")),
-            max_conditions=int(case.option("max_conditions")),
-            seed=case.seed,
-            list_name=f"{case.name}-rules",
-        ),
+        LearnedRulesPolicy(case.costs, spec, rule_learner(case), list_name=f"{case.name}-rules"),
     ]
     if case.rules_path is not None:
         policies.append(ExpertRulesPolicy(case.rules_path, case.costs, spec))
     policies.append(MLPolicy(case.costs, spec, seed=case.seed))
     return policies
+
+
+def rule_learner(case: Case, max_rules: int | None = None):
+    """The case's rule-list learner, unfitted: its options' length limits and its seed."""
+    from advisor.policies.rules.learner import RuleListClassifier
+
+    return RuleListClassifier(
+        max_rules=int(max_rules if max_rules is not None else case.option("max_rules")),
+        max_conditions=int(case.option("max_conditions")),
+        random_state=case.seed,
+    )
 
 
 def fit_policies(case: Case, split: Split, spec: FeatureSpec) -> dict[str, Policy]:

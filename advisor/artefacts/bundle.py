@@ -18,20 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from advisor.artefacts.manifest import advisor_version
+from advisor.core.costs import parse_costs
 from advisor.core.errors import InputError, first_line
 from advisor.core.features import FeatureSpec
+from advisor.core.money import money_interval
 from advisor.policies.base import Policy
+from advisor.policies.registry import PLUGINS, PolicyPlugin, plugin_named, plugin_of
 from advisor.stats.psi import Reference
 
 FORMAT = "advisor-bundle/1"
 META = "bundle.json"
-# Policy name -> (module, class), imported when a bundle of that policy is read.
-POLICY_CLASSES: dict[str, tuple[str, str]] = {
-    "baseline": ("advisor.policies.base", "BaselinePolicy"),
-    "rules": ("advisor.policies.rules.policy", "LearnedRulesPolicy"),
-    "expert-rules": ("advisor.policies.rules.policy", "ExpertRulesPolicy"),
-    "ml": ("advisor.policies.ml", "MLPolicy"),
-}
 REQUIRED = ("policy", "kind", "version", "costs", "features", "parameters", "files")
 
 
@@ -76,7 +72,7 @@ def bundle_files(
 def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
     """What the bundle decides, its version and how to use it."""
     description = policy.describe()
-    cost = expected.get("cost_per_decision") or {}
+    cost = expected.get("cost_per_decision")
     currency = case.get("currency") or ""
     question = [case["question"], ""] if case.get("question") else []
     lines = [
@@ -89,11 +85,9 @@ def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
         f"- decisions: {', '.join(policy.costs.decisions)}",
         f"- reads the columns: {', '.join(policy.input_columns()) or 'none'}",
     ]
-    if cost.get("estimate") is not None:
-        lines.append(
-            f"- expected cost per decision on the run's test split: {cost['estimate']:,.2f} "
-            f"{currency} (95% interval {cost['low']:,.2f} to {cost['high']:,.2f})"
-        )
+    cost_text = money_interval(cost, currency)
+    if cost_text:
+        lines.append(f"- expected cost per decision on the run's test split: {cost_text}")
     lines += [
         "",
         "## Use it",
@@ -112,13 +106,9 @@ def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
         "policy.decide_one(record).decision",
         "```",
     ]
-    if policy.kind == "rules":
-        lines += [
-            "",
-            "Without advisor: `rules.sql` is one SQL `CASE` expression in a `SELECT` (replace "
-            "`input_rows` with your table), and `rules.py` needs only the Python standard library "
-            "(`from rules import decide` or `python rules.py < rows.csv > decided.csv`).",
-        ]
+    section = plugin_of(policy).readme
+    if section:
+        lines += ["", section]
     lines += [
         "",
         "## Files",
@@ -170,7 +160,7 @@ def bundle_bytes(path: str | Path) -> dict[str, bytes]:
         out = {META: (folder / META).read_bytes()}
     except FileNotFoundError:
         raise InputError(f"not a policy bundle: no {META}", where=str(folder)) from None
-    meta = _meta(out[META], folder)
+    meta = check_meta(out[META], str(folder / META))
     for name in meta["files"]:
         if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
             raise InputError(f"lists a file outside the bundle: {name!r}", where=str(folder / META))
@@ -181,9 +171,9 @@ def bundle_bytes(path: str | Path) -> dict[str, bytes]:
     return out
 
 
-def _meta(data: bytes, folder: Path) -> dict:
-    """`bundle.json`, checked for the format this advisor reads and its required fields."""
-    where = str(folder / META)
+def check_meta(data: bytes, where: str) -> dict:
+    """`bundle.json`'s content, checked for the format this advisor reads and its required
+    fields: the one reader of bundle.json (loading a policy, exporting, the monitor)."""
     try:
         meta = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -204,11 +194,35 @@ def _meta(data: bytes, folder: Path) -> dict:
     return meta
 
 
+def read_meta(path: str | Path) -> dict:
+    """A bundle's `bundle.json` (the file, or the bundle folder), read and checked."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / META
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the bundle: {first_line(exc)}", where=str(path)) from None
+    return check_meta(data, str(path))
+
+
+def meta_plugin(meta: Mapping, where: str) -> PolicyPlugin:
+    """The plugin of the policy a `bundle.json` names; an unknown policy is bad input."""
+    plugin = plugin_named(str(meta["policy"]), str(meta["kind"]))
+    if plugin is None:
+        raise InputError(
+            f"unknown policy {meta['policy']!r} of kind {meta['kind']!r}; this advisor reads "
+            f"{sorted(PLUGINS)}",
+            where=where,
+        )
+    return plugin
+
+
 def from_bytes(files: Mapping[str, bytes], folder: str | Path = ".") -> Bundle:
     """Check a bundle's files (format, every sha256) and rebuild its policy; `folder` is only
     named in messages."""
     folder = Path(folder)
-    meta = _meta(files[META], folder)
+    meta = check_meta(files[META], str(folder / META))
     texts = {}
     for name, digest in meta["files"].items():
         data = files.get(name)
@@ -227,19 +241,8 @@ def from_bytes(files: Mapping[str, bytes], folder: str | Path = ".") -> Bundle:
 
 
 def _policy(meta: Mapping, files: Mapping[str, str], folder: Path) -> Policy:
-    import importlib
-
-    from advisor.core.case import parse_costs
-
     where = str(folder / META)
-    located = POLICY_CLASSES.get(meta["policy"])
-    cls = getattr(importlib.import_module(located[0]), located[1]) if located else None
-    if cls is None or cls.kind != meta["kind"]:
-        raise InputError(
-            f"unknown policy {meta['policy']!r} of kind {meta['kind']!r}; this advisor reads "
-            f"{sorted(POLICY_CLASSES)}",
-            where=where,
-        )
+    cls = meta_plugin(meta, where).policy_class()
     try:
         costs = parse_costs(meta["costs"], where=f"{META}: costs")
         spec = FeatureSpec.from_data(meta["features"])
@@ -268,3 +271,10 @@ def read_bundle(path: str | Path) -> Bundle:
 def load_policy(path: str | Path) -> Policy:
     """The policy in a bundle folder, checked and rebuilt; an InputError names what is wrong."""
     return read_bundle(path).policy
+
+
+def reloaded(policy: Policy) -> Policy:
+    """The policy written as a bundle and read back as `load_policy` reads one (format, every
+    checksum, the version), in memory: what `check_policy` calls a round trip via bundles."""
+    files = bundle_files(policy, case={"name": "check"}, expected={}, reference=None, manifest={})
+    return from_bytes({name: text.encode("utf-8") for name, text in files.items()}).policy

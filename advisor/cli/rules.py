@@ -75,17 +75,13 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
     def work() -> None:
         from dataclasses import replace
 
+        from advisor.analysis.pipeline import rule_learner
         from advisor.core.atomic import write_atomic
         from advisor.policies.rules.policy import LearnedRulesPolicy
 
         case, split, spec = _prepare(case_file)
         policy = LearnedRulesPolicy(
-            case.costs,
-            spec,
-            max_rules=int(max_rules if max_rules is not None else case.option("max_rules")),
-            max_conditions=int(case.option("max_conditions")),
-            seed=case.seed,
-            list_name=f"{case.name}-rules",
+            case.costs, spec, rule_learner(case, max_rules), list_name=f"{case.name}-rules"
         ).fit(split.train, split.valid)
         overall, rows = _validation_summary(case, split, policy)
         comment = (

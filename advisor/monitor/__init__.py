@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from advisor.artefacts.bundle import meta_plugin
 from advisor.artefacts.manifest import advisor_version
 from advisor.core.errors import InputError
 from advisor.monitor.alerts import review
@@ -86,7 +87,7 @@ def monitor(
     rule_features = {
         f
         for name in logged
-        if expectations.bundles[name].get("kind") == "rules"
+        if meta_plugin(expectations.bundles[name], name).transparent
         for f in expectations.bundles[name].get("inputs") or ()
     }
     important = expectations.important(rule_features)

@@ -8,14 +8,13 @@ every bundle carries for drift. Only `bundle.json` is read: the monitor never de
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.artefacts.bundle import FORMAT, META
+from advisor.artefacts.bundle import META, meta_plugin, read_meta
 from advisor.artefacts.run import POLICIES, open_run
-from advisor.core.costs import CostMatrix
+from advisor.core.costs import CostMatrix, parse_costs
 from advisor.core.errors import InputError
 from advisor.core.features import FeatureSpec
 from advisor.stats.psi import Reference
@@ -92,13 +91,12 @@ class Expectations:
 
 def read_expectations(path: str | Path) -> Expectations:
     """A run folder (or its result.json), checked: result.json and every bundle.json in it."""
-    from advisor.core.case import parse_costs
-
     folder = open_run(path)
     bundles = {}
     policies = folder.path / POLICIES
     for meta_path in sorted(policies.glob(f"*/{META}")):
-        bundles[meta_path.parent.name] = _bundle_meta(meta_path)
+        bundles[meta_path.parent.name] = meta = read_meta(meta_path)
+        meta_plugin(meta, str(meta_path))
     if not bundles:
         raise InputError(f"not a run folder: no {POLICIES}/<policy>/{META}", where=str(folder.path))
     first = next(iter(bundles.values()))
@@ -118,19 +116,6 @@ def read_expectations(path: str | Path) -> Expectations:
     return Expectations(
         folder.path, folder.result, costs, spec, reference, bundles, importance, source
     )
-
-
-def _bundle_meta(path: Path) -> dict:
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the bundle: {exc}", where=str(path)) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError(f"not a policy bundle of format {FORMAT!r}", where=str(path))
-    for key in ("policy", "version", "costs", "features"):
-        if key not in meta:
-            raise InputError(f"damaged: no field {key!r}", where=str(path))
-    return meta
 
 
 def model_importance(result: Mapping) -> tuple[dict[str, float], str]:

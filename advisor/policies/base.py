@@ -2,8 +2,9 @@
 
 Every policy is fitted the same way, `fit(train, valid)` (the validation split may pick a
 length, calibration or early stopping; it never sees the test split), and then offers
-`decide(frame)` (vectorised), `decide_one(record)` (one request), `describe()` and a
-content-hash `version`. Evaluation, simulation, drift and latency only talk to this surface.
+`decide_batch(frame)` (vectorised), `decide_record(record)` (one request), `describe()`, a
+content-hash `version` and `to_bundle`/`from_bundle`. Evaluation, simulation, drift, latency,
+scoring and serving only talk to this surface.
 """
 
 from __future__ import annotations
@@ -58,14 +59,60 @@ def content_version(prefix: str, *parts: object) -> str:
 
 
 class Policy(ABC):
-    """Anything that turns rows into decisions under a cost matrix."""
+    """Anything that turns rows into decisions under a cost matrix.
+
+    The protocol (docs/architecture.md, "The policy protocol"): `fit(train, valid)`, then
+    `decide_batch(frame)` and `decide_record(record)` (each a `Batch`: codes and what explains
+    them), `describe()`, the content-hash `version`, and `to_bundle()` / `from_bundle(...)`.
+    Parameters are the `__init__` arguments (`get_params`, as in scikit-learn); what fitting
+    learns ends in `_`. `decide`, `decide_one` and `decide_codes` are conveniences on top.
+    """
 
     name: str
     kind: str
     costs: CostMatrix
     spec: FeatureSpec
-    version: str
     probabilistic: bool = False
+    # `__init__` arguments a bundle stores in its shared fields, not among the parameters.
+    CONTEXT: tuple[str, ...] = ("costs", "spec")
+
+    @classmethod
+    def parameter_names(cls) -> tuple[str, ...]:
+        """The `__init__` arguments, in order: what `get_params` returns (scikit-learn's rule:
+        every argument is stored unchanged under its own name)."""
+        import inspect
+
+        signature = inspect.signature(cls.__init__)
+        return tuple(
+            p.name
+            for p in signature.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+
+    def get_params(self, deep: bool = False) -> dict:
+        """The policy's parameters (its `__init__` arguments) by name."""
+        return {name: getattr(self, name) for name in self.parameter_names()}
+
+    def set_params(self, **params) -> Policy:
+        """Change parameters by name; an unknown name is an error, as in scikit-learn."""
+        names = self.parameter_names()
+        for key, value in params.items():
+            if key not in names:
+                raise ValueError(f"{type(self).__name__} has no parameter {key!r}")
+            setattr(self, key, value)
+        return self
+
+    def bundle_parameters(self) -> dict:
+        """The parameters a bundle records (JSON values): all but the shared context."""
+        return {k: v for k, v in self.get_params().items() if k not in self.CONTEXT}
+
+    @property
+    def version(self) -> str:
+        """The fitted policy's content hash: equal decisions' inputs give equal versions."""
+        try:
+            return self.version_
+        except AttributeError:
+            raise AttributeError(f"policy {self.name!r} is not fitted: it has no version") from None
 
     @abstractmethod
     def fit(self, train: Part, valid: Part) -> Policy:
@@ -74,12 +121,18 @@ class Policy(ABC):
     @abstractmethod
     def decide_batch(self, frame: pd.DataFrame) -> Batch:
         """Decision codes (indices into `costs.decisions`) for every row of `frame`, with
-        what explains them; the one vectorised decision path."""
+        what explains them; the one vectorised decision path. UNDECIDED (-1) marks a row whose
+        costs cannot be known (an example-dependent cost missing)."""
 
-    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        """Decision codes (indices into `costs.decisions`) for every row of `frame`; UNDECIDED
-        (-1) for a row whose costs cannot be known (an example-dependent cost missing)."""
-        return self.decide_batch(frame).codes
+    @abstractmethod
+    def decide_record(self, record: Mapping) -> Batch:
+        """One record (column -> value) decided through the single-record feature path
+        (`clean_record`, `encode_record`), with what explains it: the one-request twin of
+        `decide_batch`. Raises InputError when the record's costs cannot be known."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """What a person reads: a title, a summary and details."""
 
     def input_columns(self) -> tuple[str, ...]:
         """The columns a row must have for this policy to decide it."""
@@ -97,19 +150,9 @@ class Policy(ABC):
         """The fitted policy rebuilt from what `to_bundle` gave."""
         raise NotImplementedError(f"{cls.__name__} cannot be read from a bundle")
 
-    @abstractmethod
-    def decide_one_code(self, record: Mapping) -> int:
-        """The decision code for one record (a dict of column -> value)."""
-
-    def decide_record(self, record: Mapping) -> Batch:
-        """One record decided through the single-record feature path (`clean_record`,
-        `encode_record`), with what explains it: the one-request twin of `decide_batch`, as
-        fast as `decide_one`. Raises InputError when the record's costs cannot be known."""
-        return Batch(np.array([self.decide_one_code(record)], dtype=np.int64))
-
-    @abstractmethod
-    def describe(self) -> dict:
-        """What a person reads: a title, a summary and details."""
+    def decide_codes(self, frame: pd.DataFrame) -> np.ndarray:
+        """`decide_batch(frame).codes`: the decision codes alone."""
+        return self.decide_batch(frame).codes
 
     def decide(self, frame: pd.DataFrame) -> pd.Series:
         """Decisions for every row, as labels; the series carries the version in `.attrs` and
@@ -122,7 +165,8 @@ class Policy(ABC):
         return out
 
     def decide_one(self, record: Mapping) -> Decision:
-        code = int(self.decide_one_code(record))
+        """One record's decision as a label, with the policy and version that made it."""
+        code = int(self.decide_record(record).codes[0])
         return Decision(self.costs.decisions[code], code, self.name, self.version)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -144,14 +188,14 @@ class BaselinePolicy(Policy):
 
     def _set(self, code: int) -> BaselinePolicy:
         self.code_ = int(code)
-        self.version = content_version("baseline", self.costs.to_dict(), self.code_)
+        self.version_ = content_version("baseline", self.costs.to_dict(), self.code_)
         return self
 
     def decide_batch(self, frame: pd.DataFrame) -> Batch:
         return Batch(np.full(len(frame), self.code_, dtype=np.int64))
 
-    def decide_one_code(self, record: Mapping) -> int:
-        return self.code_
+    def decide_record(self, record: Mapping) -> Batch:
+        return Batch(np.array([self.code_], dtype=np.int64))
 
     def input_columns(self) -> tuple[str, ...]:
         return ()

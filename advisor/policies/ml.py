@@ -133,14 +133,6 @@ class MLPolicy(Policy):
     name = "ml"
     kind = "ml"
     probabilistic = True
-    PARAMETERS = (
-        "seed",
-        "learning_rate",
-        "num_leaves",
-        "max_rounds",
-        "early_stopping_rounds",
-        "num_threads",
-    )
 
     def __init__(
         self,
@@ -219,7 +211,7 @@ class MLPolicy(Policy):
         return self._set_version()
 
     def _set_version(self) -> MLPolicy:
-        self.version = content_version(
+        self.version_ = content_version(
             "ml",
             self.model_text().encode(),
             self.calibrator_.params() if self.calibrator_ else None,
@@ -232,9 +224,6 @@ class MLPolicy(Policy):
         """The boosted trees in LightGBM's own text format, cut at the trees used."""
         return self.booster_.model_to_string(num_iteration=self.n_trees_)
 
-    def _parameters(self) -> dict:
-        return {key: getattr(self, key) for key in self.PARAMETERS}
-
     def to_bundle(self) -> tuple[dict, dict[str, str]]:
         """LightGBM's text model and the calibration as JSON (method, parameters, log losses)."""
         calibration = {
@@ -246,7 +235,7 @@ class MLPolicy(Policy):
             "calibration.json": json.dumps(calibration, indent=2) + "\n",
         }
         fitted = {"trees": self.n_trees_, "learning_rate_used": self.learning_rate_}
-        return {**self._parameters(), **fitted}, files
+        return {**self.bundle_parameters(), **fitted}, files
 
     @classmethod
     def from_bundle(
@@ -254,7 +243,8 @@ class MLPolicy(Policy):
     ) -> MLPolicy:
         import lightgbm as lgb
 
-        policy = cls(costs, spec, **{key: parameters[key] for key in cls.PARAMETERS})
+        names = [n for n in cls.parameter_names() if n not in cls.CONTEXT]
+        policy = cls(costs, spec, **{key: parameters[key] for key in names})
         try:
             policy.booster_ = lgb.Booster(model_str=files["model.txt"])
         except lgb.basic.LightGBMError as exc:
@@ -289,9 +279,6 @@ class MLPolicy(Policy):
         proba = self.predict_proba(frame)
         expected = self.costs.expected_costs(proba, frame)
         return Batch(self.costs.choose(expected), proba=proba, expected_costs=expected)
-
-    def decide_one_code(self, record: Mapping) -> int:
-        return int(self.decide_record(record).codes[0])
 
     def decide_record(self, record: Mapping) -> Batch:
         proba = self._proba_matrix(self.spec.encode_record(record))

@@ -201,22 +201,9 @@ class Service:
 
 
 def answer(o: Outcome, latency_ms: float) -> dict:
-    """One decision as the response gives it."""
-    out = {
-        "id": o.item.id,
-        "decision": o.decision,
-        "policy": o.policy.name,
-        "model_version": o.policy.version,
-        "arm": o.arm,
-    }
-    costs = o.policy.costs
-    if o.proba is not None and o.expected is not None:
-        out["probabilities"] = dict(zip(map(str, costs.classes), o.proba.tolist(), strict=True))
-        out["expected_costs"] = dict(zip(costs.decisions, o.expected.tolist(), strict=True))
-    if o.rule is not None:
-        out["rule"] = o.rule
-    out["latency_ms"] = latency_ms
-    return out
+    """One decision as the response gives it: its id, the decision with what explains it
+    (`advisor.policies.output.decision_record`), its arm and the latency."""
+    return {"id": o.item.id, **o.answer(), "arm": o.arm, "latency_ms": latency_ms}
 
 
 def _json(body: object, status: int = 200, background: BackgroundTask | None = None) -> Response:

@@ -24,6 +24,7 @@ import pandas as pd
 from advisor.core.errors import InputError
 from advisor.core.predictionlog import CONTROL, TREATMENT
 from advisor.policies.base import Batch, Policy
+from advisor.policies.output import decision_record
 from advisor.serve.inputs import Item, Problem, RequestError, unknown_costs
 
 
@@ -40,19 +41,26 @@ def assign(salt: str, unit: str, share: float) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One decision: the item, its arm, the policy that decided and what explains it."""
+    """One decision: the item, its arm, the policy that decided and the batch (with what
+    explains it) whose row `row` it is."""
 
     item: Item
     arm: str
     policy: Policy
-    code: int
-    proba: np.ndarray | None = None
-    expected: np.ndarray | None = None
-    rule: int | None = None
+    batch: Batch
+    row: int = 0
+
+    @property
+    def code(self) -> int:
+        return int(self.batch.codes[self.row])
 
     @property
     def decision(self) -> str:
         return self.policy.costs.decisions[self.code]
+
+    def answer(self) -> dict:
+        """The decision as the response and `advisor score` give it (`decision_record`)."""
+        return decision_record(self.policy, self.batch, self.row)
 
 
 def record_frame(records: Sequence[dict], columns: Sequence[str]) -> pd.DataFrame:
@@ -105,15 +113,7 @@ class Decider:
             group = [items[i] for i in where]
             decided = self._run(policy, group, batch, where)
             for j, i in enumerate(where):
-                out[i] = Outcome(
-                    items[i],
-                    arm,
-                    policy,
-                    int(decided.codes[j]),
-                    None if decided.proba is None else decided.proba[j],
-                    None if decided.expected_costs is None else decided.expected_costs[j],
-                    None if decided.rule is None else int(decided.rule[j]),
-                )
+                out[i] = Outcome(items[i], arm, policy, decided, j)
         return out  # type: ignore[return-value]
 
     def shadow_codes(self, items: Sequence[Item], batch: bool) -> list[int | None]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.artefacts.bundle import META, bundle_bytes, from_bytes
+from advisor.artefacts.bundle import META, bundle_bytes, from_bytes, meta_plugin
 from advisor.artefacts.run import RunFolder, open_run, write_folder
 from advisor.core.assumptions import OPTIONS
 from advisor.core.errors import InputError
@@ -75,6 +75,7 @@ def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:
         else f"advisor recommended `{chosen}`, not `{option}`, for this case."
     )
     question = [case["question"], ""] if case.get("question") else []
+    cost = money_interval(expected.get("cost_per_decision"), currency, "per decision")
     head = [
         f"# {case['name']}: {option}",
         "",
@@ -82,7 +83,7 @@ def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:
         verdict,
         "",
         f"- policy: `{meta['policy']}`, version `{meta['version']}` (in `{BUNDLE}/`)",
-        f"- expected cost on the run's test split: {money_interval(expected.get('cost_per_decision'), currency, 'per decision') or 'not measured'}",
+        f"- expected cost on the run's test split: {cost or 'not measured'}",
         "- decision shares there: "
         + (", ".join(f"{d} {s:.0%}" for d, s in shares.items()) or "not measured"),
         f"- reads the columns: {', '.join(meta.get('inputs') or []) or 'none'}",
@@ -93,7 +94,7 @@ def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:
 
 
 def _rules_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
-    if meta["kind"] != "rules":
+    if not meta_plugin(meta, BUNDLE).transparent:
         decision = meta["parameters"].get("decision")
         return [
             "## Run it",

@@ -4,9 +4,10 @@ Rows stream through in record batches (memory stays flat on files larger than me
 batch is decided by the bundle's own policy (`Policy.decide_batch`, the path every other
 caller uses) and written to Parquet through a temporary file that is renamed at the end.
 Output columns: the `--id` columns, `decision`, `policy`, `model_version`, `scored_at`, then
-`p_<class>` and `expected_cost_<decision>` for ML, or `rule` for a rule list (the number of
-the rule that decided, 0 for the default). A row the policy cannot decide (code -1) gets a
-null decision and is counted.
+what the policy's plugin declares (`advisor.policies.output`): `rule` (the number of the rule
+that decided, 0 for the default) and `p_<class>` for a rule list, `p_<class>` and
+`expected_cost_<decision>` for ML. A row the policy cannot decide (code -1) gets a null
+decision and is counted.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from advisor.core.atomic import replacing
 from advisor.core.errors import InputError, first_line
 from advisor.core.reading import NA_TEXT
 from advisor.policies.base import Policy
+from advisor.policies.output import decision_columns, output_fields
 
+ARROW = {"string": pa.string(), "long": pa.int64(), "double": pa.float64()}
 BATCH_ROWS = 1 << 17
 CSV_BLOCK_BYTES = 16 << 20
 Progress = Callable[[int], None]
@@ -57,19 +60,10 @@ class Scorer:
     def schema(self, source: pa.Schema) -> pa.Schema:
         """The output schema, given the input's (which types the id columns)."""
         fields = [source.field(c) for c in self.ids]
-        fields += [
-            pa.field("decision", pa.string()),
-            pa.field("policy", pa.string()),
-            pa.field("model_version", pa.string()),
-            pa.field("scored_at", pa.timestamp("us", tz="UTC")),
-        ]
-        if self.policy.kind == "ml":
-            fields += [pa.field(f"p_{c}", pa.float64()) for c in self.policy.costs.classes]
-            fields += [
-                pa.field(f"expected_cost_{d}", pa.float64()) for d in self.policy.costs.decisions
-            ]
-        elif self.policy.kind == "rules":
-            fields.append(pa.field("rule", pa.int32()))
+        decided = output_fields(self.policy)
+        fields += [pa.field(name, ARROW[kind]) for name, kind in decided[:3]]
+        fields.append(pa.field("scored_at", pa.timestamp("us", tz="UTC")))
+        fields += [pa.field(name, ARROW[kind]) for name, kind in decided[3:]]
         taken = [f.name for f in fields[: len(self.ids)]]
         clash = [f.name for f in fields[len(self.ids) :] if f.name in taken]
         if clash:
@@ -100,24 +94,21 @@ class Scorer:
         """One output batch and how many of its rows got no decision."""
         frame = self.conform(batch).to_pandas()
         decided = self.policy.decide_batch(frame)
-        codes = np.asarray(decided.codes, dtype=np.int64)
-        none = codes < 0
-        n = len(codes)
-        costs = self.policy.costs
+        none = np.asarray(decided.codes) < 0
+        n = len(none)
         columns = [batch.column(c).cast(schema.field(c).type) for c in self.ids]
-        columns.append(pa.array(costs.decisions, pa.string()).take(pa.array(codes, mask=none)))
-        columns.append(_repeat(self.policy.name, n))
-        columns.append(_repeat(self.policy.version, n))
-        stamp = np.full(n, np.datetime64(self.scored_at.replace(tzinfo=None), "us"))
-        columns.append(pa.array(stamp, pa.timestamp("us", tz="UTC")))
-        if self.policy.kind == "ml":
-            for block in (decided.proba, decided.expected_costs):
-                columns += [
-                    pa.array(block[:, j], pa.float64(), from_pandas=True)
-                    for j in range(block.shape[1])
-                ]
-        elif self.policy.kind == "rules":
-            columns.append(pa.array(decided.rule, pa.int32(), mask=none))
+        stamp = pa.array(np.full(n, np.datetime64(self.scored_at.replace(tzinfo=None), "us")))
+        for name, values in decision_columns(self.policy, decided).items():
+            field = schema.field(name)
+            if isinstance(values, str):
+                columns.append(_repeat(values, n))
+            elif name == "decision":
+                columns.append(pa.array(values).cast(field.type))
+            else:
+                mask = none if pa.types.is_integer(field.type) else None
+                columns.append(pa.array(values, field.type, mask=mask, from_pandas=True))
+            if name == "model_version":
+                columns.append(stamp.cast(pa.timestamp("us", tz="UTC")))
         return pa.RecordBatch.from_arrays(columns, schema=schema), int(none.sum())
 
 

@@ -30,6 +30,8 @@ import pandas as pd
 
 from advisor.artefacts.run import POLICIES, REPORT, RESULT, open_run
 from advisor.core.errors import InputError, first_line
+from advisor.policies.output import output_fields
+from advisor.policies.registry import plugin_of
 from advisor.ship.export import option_policy
 
 CHAMPION = "champion"  # the registry alias of the recommended policy's model
@@ -37,11 +39,6 @@ DIGEST_CHARS = 36  # the longest dataset digest MLflow stores
 PACKAGE = Path(__file__).resolve().parent.parent
 MODEL_CODE = Path(__file__).resolve().parent / "model_code.py"
 # What loading and running a bundle imports beyond advisor itself (which each model carries).
-REQUIREMENTS = {
-    "baseline": ("mlflow", "numpy", "pandas", "pyyaml"),
-    "rules": ("mlflow", "numpy", "pandas", "pyyaml"),
-    "ml": ("mlflow", "numpy", "pandas", "pyyaml", "lightgbm"),
-}
 DECISION_PARAMS = (
     "volume",
     "volume_per_day",
@@ -188,17 +185,11 @@ def policy_signature(policy, columns: list[str]):
 
     reads = set(policy.input_columns())
     inputs = [ColSpec(AnyType(), c, required=c in reads) for c in columns]
+    types = {"string": DataType.string, "long": DataType.long, "double": DataType.double}
     outputs = [
-        ColSpec(DataType.string, "decision", required=False),
-        ColSpec(DataType.string, "policy"),
-        ColSpec(DataType.string, "model_version"),
+        ColSpec(types[kind], name, required=name != "decision")
+        for name, kind in output_fields(policy)
     ]
-    if policy.kind == "rules":
-        outputs.append(ColSpec(DataType.long, "rule"))
-    if policy.probabilistic:
-        outputs += [ColSpec(DataType.double, f"p_{c}") for c in policy.costs.classes]
-    if policy.kind == "ml":
-        outputs += [ColSpec(DataType.double, f"expected_cost_{d}") for d in policy.costs.decisions]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
@@ -216,11 +207,11 @@ def _column_type(kind: str | None, values: pd.Series):
     return DataType.string
 
 
-def requirements(kind: str) -> list[str]:
+def requirements(policy) -> list[str]:
     """The model's pip requirements: the packages loading its bundle imports, at the versions
     that wrote it (advisor itself travels with the model as code)."""
     out = []
-    for name in REQUIREMENTS.get(kind, REQUIREMENTS["ml"]):
+    for name in ("mlflow", *plugin_of(policy).requirements):
         try:
             out.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -319,7 +310,7 @@ def _log_policy(mlflow, bundle: Path, examples: pd.DataFrame):
         signature=policy_signature(policy, list(examples.columns)),
         input_example=examples,
         metadata={"input_kinds": {e.name: e.kind for e in policy.spec.encoders_}},
-        pip_requirements=requirements(policy.kind),
+        pip_requirements=requirements(policy),
         tags={"policy": policy.name, "kind": policy.kind, "model_version": policy.version},
     )
     return info

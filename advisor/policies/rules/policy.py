@@ -65,34 +65,30 @@ class RulesPolicy(Policy):
         self.rules_ = rules
         self.proba_ = np.asarray(proba, dtype=float)
         self.codes_ = rules.decision_codes(self.costs.decisions)
-        self.version = content_version(self.name, str(rules))
+        self.version_ = content_version(self.name, str(rules))
         return self
 
     def match_index(self, frame: pd.DataFrame) -> np.ndarray:
         """The index of the rule that decides each row (`len(rules_)`: the default)."""
         return self.rules_.match_index(self.spec.clean(frame, self.rules_.columns))
 
-    def decide_batch(self, frame: pd.DataFrame) -> Batch:
-        index = self.match_index(frame)
+    def _batch(self, index: np.ndarray) -> Batch:
+        """The decisions of the matched rules (`len(rules_)`: the default), each with its
+        number (1 for the first rule, 0 for the default) and class frequencies."""
         number = np.where(index == len(self.rules_), 0, index + 1)
-        return Batch(self.codes_[index], rule=number)
+        return Batch(self.codes_[index], proba=self.proba_[index], rule=number)
 
-    def decide_one_code(self, record: Mapping) -> int:
-        return int(self.codes_[self.rules_.match_one(self.spec.clean_record(record))])
+    def decide_batch(self, frame: pd.DataFrame) -> Batch:
+        return self._batch(self.match_index(frame))
 
     def decide_record(self, record: Mapping) -> Batch:
-        index = self.rules_.match_one(self.spec.clean_record(record))
-        number = 0 if index == len(self.rules_) else index + 1
-        return Batch(self.codes_[[index]], rule=np.array([number], dtype=np.int64))
+        return self._batch(np.array([self.rules_.match_one(self.spec.clean_record(record))]))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.proba_[self.match_index(frame)]
 
     def input_columns(self) -> tuple[str, ...]:
         return self.rules_.columns
-
-    def _parameters(self) -> dict:
-        return {}
 
     def to_bundle(self) -> tuple[dict, dict[str, str]]:
         """The rule file, the same list as SQL and as a standard-library Python module, and
@@ -106,7 +102,7 @@ class RulesPolicy(Policy):
             "rules.sql": to_sql_select(self.rules_, head),
             "rules.py": to_python_module(self.rules_, feature_kinds(self.spec), head),
         }
-        parameters = {**self._parameters(), "class_frequencies": self.proba_.tolist()}
+        parameters = {**self.bundle_parameters(), "class_frequencies": self.proba_.tolist()}
         return parameters, files
 
     @classmethod
@@ -114,12 +110,14 @@ class RulesPolicy(Policy):
         cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping, files: Mapping[str, str]
     ) -> RulesPolicy:
         rules = parse_rules(files["rules.yaml"], "rules.yaml", feature_kinds(spec), costs.decisions)
-        policy = cls._restore(costs, spec, parameters)
+        policy = cls._unfitted(costs, spec, parameters)
         return policy._set(rules, np.asarray(parameters["class_frequencies"], dtype=float))
 
     @classmethod
-    def _restore(cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping) -> RulesPolicy:
-        raise NotImplementedError
+    def _unfitted(cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping) -> RulesPolicy:
+        """The policy as constructed before fitting, from a bundle's parameters."""
+        names = [n for n in cls.parameter_names() if n not in cls.CONTEXT]
+        return cls(costs=costs, spec=spec, **{key: parameters[key] for key in names})
 
     def describe(self) -> dict:
         n = len(self.rules_)
@@ -171,40 +169,46 @@ class RulesPolicy(Policy):
 
 
 class LearnedRulesPolicy(RulesPolicy):
-    """The `rules` policy: a cost-aware rule list learned on the training split by
-    `RuleListClassifier`; the validation split picks its length."""
+    """The `rules` policy: a cost-aware rule list learned on the training split by the
+    `learner` (a `RuleListClassifier`, default `RuleListClassifier(random_state=0)`), which the
+    policy gives the case's costs and feature kinds; the validation split picks its length.
+
+    A bundle records the learner's `max_rules`, `max_conditions` and seed (`random_state`) as
+    `learner_params_`; a policy loaded from a bundle decides without the learner."""
 
     name = "rules"
     title = "Learned rule list"
-    PARAMETERS = ("max_rules", "max_conditions", "seed", "list_name")
+    # bundle parameter -> the learner's parameter
+    LEARNER_FIELDS = (
+        ("max_rules", "max_rules"),
+        ("max_conditions", "max_conditions"),
+        ("seed", "random_state"),
+    )
 
     def __init__(
-        self,
-        costs: CostMatrix,
-        spec: FeatureSpec,
-        max_rules: int = 8,
-        max_conditions: int = 3,
-        seed: int = 0,
-        list_name: str = "rules",
+        self, costs: CostMatrix, spec: FeatureSpec, learner=None, list_name: str = "rules"
     ) -> None:
         self.costs = costs
         self.spec = spec
-        self.max_rules = max_rules
-        self.max_conditions = max_conditions
-        self.seed = seed
+        self.learner = learner
         self.list_name = list_name
 
-    def _parameters(self) -> dict:
-        return {key: getattr(self, key) for key in self.PARAMETERS}
+    def bundle_parameters(self) -> dict:
+        """The list's name and the learner's settings (as bundles have always held them)."""
+        return {**self.learner_params_, "list_name": self.list_name}
 
     @classmethod
-    def _restore(
+    def _unfitted(
         cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping
     ) -> LearnedRulesPolicy:
-        return cls(costs, spec, **{key: parameters[key] for key in cls.PARAMETERS})
+        policy = cls(costs, spec, list_name=parameters["list_name"])
+        policy.learner_params_ = {key: parameters[key] for key, _ in cls.LEARNER_FIELDS}
+        return policy
 
     def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, np.ndarray]:
         # scikit-learn is imported only to learn: loading a bundled rule list does not need it.
+        from sklearn.base import clone
+
         from advisor.policies.rules.learner import RuleListClassifier
 
         costs = self.costs
@@ -216,13 +220,9 @@ class LearnedRulesPolicy(RulesPolicy):
                 "sample_costs": costs.cost_of_each_decision(train.y, train.frame),
                 "valid_costs": costs.cost_of_each_decision(valid.y, valid.frame),
             }
-        clf = RuleListClassifier(
-            costs=by_code,
-            max_rules=self.max_rules,
-            max_conditions=self.max_conditions,
-            feature_kinds=feature_kinds(self.spec),
-            random_state=self.seed,
-        ).fit(
+        learner = self.learner if self.learner is not None else RuleListClassifier(random_state=0)
+        clf = clone(learner).set_params(costs=by_code, feature_kinds=feature_kinds(self.spec))
+        clf.fit(
             self.spec.clean(train.frame),
             train.y,
             X_valid=self.spec.clean(valid.frame),
@@ -230,16 +230,20 @@ class LearnedRulesPolicy(RulesPolicy):
             **per_row,
         )
         self.estimator_ = clf
+        settings = clf.get_params()
+        self.learner_params_ = {key: settings[its] for key, its in self.LEARNER_FIELDS}
         proba = np.zeros((len(clf.rule_proba_), costs.n_classes))
         proba[:, clf.matrix_index_] = clf.rule_proba_
         return replace(clf.rules_, name=self.list_name), proba
 
 
 class ExpertRulesPolicy(RulesPolicy):
-    """The `expert-rules` policy: a hand-written rule file, checked against the schema."""
+    """The `expert-rules` policy: a hand-written rule file, checked against the schema; a
+    bundle carries the file itself as `rules.yaml`."""
 
     name = "expert-rules"
     title = "Expert rule file"
+    CONTEXT = ("costs", "spec", "path")
 
     def __init__(self, path: str | Path, costs: CostMatrix, spec: FeatureSpec) -> None:
         self.path = path
@@ -247,7 +251,7 @@ class ExpertRulesPolicy(RulesPolicy):
         self.spec = spec
 
     @classmethod
-    def _restore(
+    def _unfitted(
         cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping
     ) -> ExpertRulesPolicy:
         return cls("rules.yaml", costs, spec)
