@@ -20,6 +20,7 @@ import pandas as pd
 import advisor
 from advisor.core.case import load_case
 from advisor.core.data import load_dataset, split_dataset
+from advisor.core.predictionlog import FORMAT
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FIELDS = ("ts", "id", "unit", "arm", "policy", "model_version", "decision")
@@ -111,6 +112,7 @@ def write_log(log: pd.DataFrame, folder: Path, inputs: list[str], lines: int = 1
     records = log[inputs].astype(object).where(log[inputs].notna(), None)
     out["record"] = records.to_dict("records")
     out["latency_ms"] = log["latency_ms"]
+    out.insert(0, "format", FORMAT)
     for i, start in enumerate(range(0, len(out), lines)):
         part = out.iloc[start : start + lines]
         path = folder / f"predictions-20260302T000000Z-1-{i + 1:06d}.jsonl"

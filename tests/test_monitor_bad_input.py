@@ -105,6 +105,15 @@ def _other_folder_at_out(tmp: Path) -> None:
     (tmp / "out" / "mine.txt").write_text("someone's file")
 
 
+def _bundle_format(version: str) -> Callable[[Path], None]:
+    def change(tmp: Path) -> None:
+        for meta_path in (tmp / "run" / "policies").glob("*/bundle.json"):
+            meta = json.loads(meta_path.read_text())
+            meta_path.write_text(json.dumps(meta | {"format": version}))
+
+    return change
+
+
 def _nothing(tmp: Path) -> None:
     """No change: the arguments are what is wrong."""
 
@@ -121,6 +130,12 @@ CASES: dict[str, Bad] = {
     "no timestamp column": Bad(_drop("ts"), "log", "no column 'ts'"),
     "a decision the run does not know": Bad(_set("decision", "maybe"), "log", "'maybe'"),
     "an arm that is not one": Bad(_set("arm", "b"), "log", "column 'arm' holds 'b'"),
+    "a log line of another format version": Bad(
+        _set("format", "advisor-log/9"), "log", "prediction log format 'advisor-log/9' is not"
+    ),
+    "a bundle of another format version": Bad(
+        _bundle_format("advisor-bundle/0"), "bundle.json", "bundle format 'advisor-bundle/0' is not"
+    ),
     "a log from another model version": Bad(
         _rewrite_log(lambda lines: [x | {"model_version": "ml-000000000000"} for x in lines]),
         "log",

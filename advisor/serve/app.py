@@ -25,15 +25,9 @@ from starlette.exceptions import HTTPException
 from advisor.artefacts.bundle import read_bundle
 from advisor.artefacts.manifest import advisor_version
 from advisor.core.errors import InputError
+from advisor.core.predictionlog import CONTROL, SHADOW, TREATMENT
 from advisor.policies.base import Policy
-from advisor.serve.deciding import (
-    CONTROL,
-    SHADOW,
-    TREATMENT,
-    Decider,
-    Outcome,
-    record_frame,
-)
+from advisor.serve.deciding import Decider, Outcome, record_frame
 from advisor.serve.inputs import (
     MAX_BODY_BYTES,
     MAX_RECORDS,
