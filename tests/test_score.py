@@ -70,6 +70,8 @@ def test_score_writes_the_bundles_decisions(small_run, rows, tmp_path: Path, nam
     else:
         index = policy.match_index(rows)
         assert got["rule"].tolist() == np.where(index == len(policy.rules_), 0, index + 1).tolist()
+        # a rule list's probabilities: the class frequencies of the rule that decided
+        assert np.array_equal(got[["p_no", "p_yes"]].to_numpy(), policy.proba_[index])
     assert "unused" not in got.columns
 
 

@@ -273,6 +273,8 @@ def test_a_shadow_that_cannot_decide_does_not_fail_the_request(run_folder: Path,
     with running(service) as url:
         status, answer = Http(url).post({"id": "no-amount", "record": with_value(amount=None)})
     assert status == 200 and answer["policy"] == "rules"
+    # a rule list answers with its rule's number and class frequencies, as `advisor score` writes
+    assert {"rule", "probabilities"} <= set(answer) and "expected_costs" not in answer
     (line,) = log_lines(tmp_path / "log")
     assert line["shadow_policy"] == "ml" and line["shadow_decision"] is None
     assert line["decision"] == answer["decision"]

@@ -46,6 +46,21 @@ class PolicyPlugin:
         return getattr(importlib.import_module(module), name)
 
 
+def rule_list(name: str, locator: str) -> PolicyPlugin:
+    """A rule-list kind: the rule file with its SQL and Python renderings, decisions with the
+    rule's number and class frequencies, loadable without scikit-learn or LightGBM."""
+    return PolicyPlugin(
+        name,
+        "rules",
+        locator,
+        files=("rules.yaml", "rules.sql", "rules.py"),
+        outputs=(RULE, PROBABILITIES),
+        requirements=BASE_REQUIREMENTS,
+        readme=RULES_WITHOUT_ADVISOR,
+        transparent=True,
+    )
+
+
 PLUGINS: dict[str, PolicyPlugin] = {
     p.name: p
     for p in (
@@ -57,26 +72,8 @@ PLUGINS: dict[str, PolicyPlugin] = {
             outputs=(),
             requirements=BASE_REQUIREMENTS,
         ),
-        PolicyPlugin(
-            "rules",
-            "rules",
-            "advisor.policies.rules.policy:LearnedRulesPolicy",
-            files=("rules.yaml", "rules.sql", "rules.py"),
-            outputs=(RULE, PROBABILITIES),
-            requirements=BASE_REQUIREMENTS,
-            readme=RULES_WITHOUT_ADVISOR,
-            transparent=True,
-        ),
-        PolicyPlugin(
-            "expert-rules",
-            "rules",
-            "advisor.policies.rules.policy:ExpertRulesPolicy",
-            files=("rules.yaml", "rules.sql", "rules.py"),
-            outputs=(RULE, PROBABILITIES),
-            requirements=BASE_REQUIREMENTS,
-            readme=RULES_WITHOUT_ADVISOR,
-            transparent=True,
-        ),
+        rule_list("rules", "advisor.policies.rules.policy:LearnedRulesPolicy"),
+        rule_list("expert-rules", "advisor.policies.rules.policy:ExpertRulesPolicy"),
         PolicyPlugin(
             "ml",
             "ml",

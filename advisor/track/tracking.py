@@ -6,7 +6,7 @@ the metrics (each policy's cost per decision and its interval bounds, the rules 
 test's size and days, p99 latency, each option's net annual value), the tags (recommendation,
 data sha256, git commit, advisor version), `report.html` and `result.json`, the data set (its
 source, the columns the policies read and the data's sha256 as digest) and one MLflow pyfunc
-model per policy wrapping its bundle (`policy_model.py`). With a registered-model name, the
+model per policy wrapping its bundle (`pyfunc.py`). With a registered-model name, the
 recommended policy's model becomes a new version of it with the alias `champion`.
 
 MLflow is the optional extra `advisor-ship[mlflow]`, imported only here and only when asked for.
