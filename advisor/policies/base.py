@@ -114,6 +114,11 @@ class Policy(ABC):
         except AttributeError:
             raise AttributeError(f"policy {self.name!r} is not fitted: it has no version") from None
 
+    @version.setter
+    def version(self, value: str) -> None:
+        # A policy class written before versions were fitted attributes may still assign it.
+        self.version_ = value
+
     @abstractmethod
     def fit(self, train: Part, valid: Part) -> Policy:
         """Fit on the training split; the validation split may make the policy's own choices."""
