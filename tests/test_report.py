@@ -46,7 +46,7 @@ def fake_recommendation() -> dict:
         "headline": "Ship a batch ML model: it nets 12,000 USD a year more than the rules.",
         "reasons": ["The rules capture 60% of ML's value.", "An A/B test confirms it in 9 days."],
         "confidence": 0.87,
-        "break_even_volume_per_day": 123.4,
+        "break_even": {"volume_per_day": 123.4, "flips_to": "ship-rules", "reason": None},
         "rules_policy": "rules",
         "options": {
             "ship-rules": {

@@ -290,6 +290,19 @@ def render(result_json: str, output: Path | None) -> None:
     run_guarded(work)
 
 
+@main.command("schema")
+@click.argument("name")
+def schema(name: str) -> None:
+    """Print a published JSON Schema: result, bundle, monitor or prediction-log."""
+
+    def work():
+        from advisor.artefacts.schemas import schema_text
+
+        click.echo(schema_text(name), nl=False)
+
+    run_guarded(work)
+
+
 @main.command("export")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option(
