@@ -150,9 +150,9 @@ def run_params(result: Mapping) -> dict[str, str]:
     }
     for key, value in (case.get("options") or {}).items():
         params[f"option.{key}"] = value
-    assumptions = (result.get("maintenance") or {}).get("assumptions") or {}
-    for key, entry in assumptions.items():
-        params[f"assumption.{key}"] = entry.get("value") if isinstance(entry, Mapping) else entry
+    upkeep = ResultData(result).maintenance
+    for key, entry in (upkeep.assumptions if upkeep else {}).items():
+        params[f"assumption.{key}"] = entry.value
     return {k: str(v) for k, v in params.items() if v is not None and v != ""}
 
 
