@@ -91,11 +91,17 @@ def _read(hint: Any, raw: Any, where: str) -> Any:
 def _read_flattened(hint: Any, data: Mapping, where: str) -> Any:
     """A record whose keys sit in its parent's; None, when optional, if its first key is absent."""
     options = [a for a in typing.get_args(hint) if a is not type(None)]
-    if options and len(options) < len(typing.get_args(hint)):
-        first = dataclasses.fields(options[0])[0]
-        if (first.metadata.get("key") or first.name) not in data:
-            return None
+    if options and len(options) < len(typing.get_args(hint)) and _first_key(options[0]) not in data:
+        return None
     return _read(hint, data, where)
+
+
+def _first_key(cls: type) -> str:
+    """The first key a record writes (inside a flattened first field, that field's first)."""
+    first = dataclasses.fields(cls)[0]
+    if first.metadata.get("flatten"):
+        return _first_key(_hints(cls)[first.name])
+    return first.metadata.get("key") or first.name
 
 
 class Record:
