@@ -190,9 +190,7 @@ def test_explained_class_and_row_dependent_thresholds():
     frame = pd.DataFrame({"amount": [100.0, 300.0, 900.0]})
     t = effective_threshold(dependent, frame, act=1)
     assert (
-        t.varies
-        and t.low == pytest.approx(10 / 110)
-        and t.high == pytest.approx(0.474, abs=1e-3)
+        t.varies and t.low == pytest.approx(10 / 110) and t.high == pytest.approx(0.474, abs=1e-3)
     )
 
 
