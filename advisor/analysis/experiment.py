@@ -13,8 +13,8 @@ ship-rules) and the treatment (ML). Two designs are sized from the test split:
 The design that needs less traffic is chosen. The simulation then runs many experiments of
 that design's size, drawing units from the test-split costs of each arm and judging each with
 Welch's t-test; the A/A check runs the same with both arms drawn from the control, so its
-false-positive rate must sit near alpha. The sample-ratio check and the rollout plan around
-the test are in `advisor.analysis.rollout`.
+false-positive rate must sit near alpha (`advisor.analysis.design_check`, with the
+sample-ratio check's bounds). The rollout plan around the test is in `advisor.analysis.rollout`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.analysis.design_check import DaysPower, DesignCheck, simulate_design
 from advisor.analysis.evaluate import Evaluation
 from advisor.analysis.roles import Roles
 from advisor.analysis.rollout import Rollout, rollout_plan
@@ -33,16 +34,13 @@ from advisor.analysis.shadow import Shadow
 from advisor.core.case import DecisionContext
 from advisor.core.record import Record, json_field
 from advisor.stats.bootstrap import Resampler, interval
-from advisor.stats.interval import Histogram, Interval
+from advisor.stats.interval import Interval
 from advisor.stats.power import (
-    analytical_power,
     effect_size,
-    power_by_size,
     power_curve,
     solve_sample_size,
 )
-from advisor.stats.sample_ratio import SRM_THRESHOLD, srm_tolerance
-from advisor.stats.simulation import SIMULATIONS, binomial_band, simulate_experiments
+from advisor.stats.simulation import SIMULATIONS
 
 DESIGNS = ("all-units", "triggered")
 
@@ -193,81 +191,6 @@ def sample_size_range(
         n = solve_sample_size(effect / sd, alpha, power, share) if effect > 0 else None
         sizes.append(None if n is None else math.ceil(math.ceil(n) / rate))
     return SizeRange(ci, *sizes)
-
-
-@dataclass(frozen=True)
-class Band(Record):
-    """Where a rate should fall by chance alone, at `level`."""
-
-    low: float
-    high: float
-    level: float
-
-
-@dataclass(frozen=True)
-class ObservedDifferences(Record):
-    """The spread of the observed difference over the simulated experiments."""
-
-    mean: float | None
-    sd: float | None
-    quantiles: Mapping[str, float | None]
-    wrong_sign_share: float | None
-    histogram: Histogram
-
-
-@dataclass(frozen=True)
-class Simulated(Record):
-    """Many simulated experiments of one size (`advisor.stats.simulation`)."""
-
-    simulations: int
-    n_control: int
-    n_treatment: int
-    method: str
-    rejection_rate: float
-    right_direction_rate: float | None
-    observed_difference: ObservedDifferences
-
-
-@dataclass(frozen=True)
-class SizePower(Record):
-    n_control: int
-    power: float
-
-
-@dataclass(frozen=True)
-class DaysPower(Record):
-    days_enrolling: float
-    days_total: float
-    n_control: int
-    n_treatment: int
-    power: float
-
-
-@dataclass(frozen=True)
-class SampleRatioCheck(Record):
-    """The daily sample-ratio check's bounds for the planned enrolment."""
-
-    threshold: float
-    test: str
-    total_units: int
-    expected_treatment: float
-    flag_if_treatment_outside: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class DesignCheck(Record):
-    """The Monte Carlo check of one size: power, the A/A false-positive rate, the sample-ratio
-    bounds and power against size."""
-
-    analytical_power: float
-    power: float
-    aa_false_positive_rate: float
-    aa_band: Band
-    aa_within_band: bool
-    simulation: Simulated
-    aa_observed_difference: ObservedDifferences
-    power_by_size: tuple[SizePower, ...]
-    srm: SampleRatioCheck
 
 
 NO_DIFFERENCE = (
@@ -437,45 +360,6 @@ def plan_experiment(
         check=check,
         simulated_at="planned size" if confirmable else f"{max_experiment_days:g} days",
         power_curve=tuple(DaysPower(**p) for p in curve),
-    )
-
-
-def simulate_design(
-    control: np.ndarray,
-    treatment: np.ndarray,
-    d: float,
-    sizes: tuple[int, int],
-    total: int,
-    *,
-    alpha: float,
-    share: float,
-    simulations: int,
-    seed: int,
-) -> DesignCheck:
-    """Monte Carlo power and the A/A false-positive rate at `sizes` analysed units per arm,
-    the sample-ratio check's bounds for `total` enrolled units, and power against size."""
-    n_c, n_t = sizes
-    sim = simulate_experiments(control, treatment, n_c, n_t, alpha, simulations, seed)
-    aa = simulate_experiments(control, control, n_c, n_t, alpha, simulations, seed + 1)
-    band = binomial_band(simulations, alpha)
-    sim.pop("p_values")
-    tol = srm_tolerance(total, share)
-    return DesignCheck(
-        analytical_power=analytical_power(d, n_c, alpha, share),
-        power=sim["rejection_rate"],
-        aa_false_positive_rate=aa["rejection_rate"],
-        aa_band=Band(band[0], band[1], 0.95),
-        aa_within_band=band[0] <= aa["rejection_rate"] <= band[1],
-        simulation=Simulated.from_dict(sim),
-        aa_observed_difference=ObservedDifferences.from_dict(aa["observed_difference"]),
-        power_by_size=tuple(SizePower(**p) for p in power_by_size(d, alpha, share, n_c)),
-        srm=SampleRatioCheck(
-            threshold=SRM_THRESHOLD,
-            test="chi-square of the arm counts against the planned split, checked daily",
-            total_units=total,
-            expected_treatment=total * share,
-            flag_if_treatment_outside=(total * share - tol, total * share + tol),
-        ),
     )
 
 
