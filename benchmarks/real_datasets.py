@@ -341,7 +341,7 @@ def describe(real: RealCase, run: dict) -> None:
         n = len(drift["windows"])
         print(
             f"   drift: {n} window{'s' * (n != 1)} from {drift['windows'][0]['start']}; retrain "
-            f"{drift['retrains_per_month']:.2f} a month ({drift['cadence_method']})"
+            f"{drift['cadence']['retrains_per_month']:.2f} a month ({drift['cadence']['method']})"
         )
 
 

@@ -17,6 +17,7 @@ from advisor.analysis.drift import (
 )
 from advisor.core.data import Schema
 from advisor.core.features import FeatureSpec
+from advisor.stats.interval import Interval
 from advisor.stats.psi import Binner, noise_threshold, psi, psi_flag
 
 
@@ -83,36 +84,32 @@ def test_window_count():
 
 
 def _windows(advantages, se=5.0):
-    return [
-        {
-            "mid_months": i * 0.5,
-            "ml_advantage": {"estimate": a, "low": a - 1.96 * se, "high": a + 1.96 * se},
-        }
-        for i, a in enumerate(advantages)
-    ]
+    """Mid-months and ML's advantage with its interval, one window each half month."""
+    mids = [i * 0.5 for i in range(len(advantages))]
+    return mids, [Interval(a, a - 1.96 * se, a + 1.96 * se) for a in advantages]
 
 
 def test_cadence_from_a_decaying_advantage():
     adv = [100 - 4 * i for i in range(10)]  # loses 8 a month from 100: 10% in 1.25 months
-    out = retraining_cadence(_windows(adv, se=1.0))
-    assert out["method"] == "decay"
-    assert out["retrains_per_month"] == pytest.approx(0.8, rel=1e-6)
+    out = retraining_cadence(*_windows(adv, se=1.0))
+    assert out.method == "decay"
+    assert out.retrains_per_month == pytest.approx(0.8, rel=1e-6)
 
 
 def test_cadence_default_when_flat_and_clamped_when_fast():
-    flat = retraining_cadence(_windows([50.0, 52.0, 49.0, 51.0, 50.0, 50.5]))
-    assert flat["method"] == "default" and flat["retrains_per_month"] == 1.0
-    fast = retraining_cadence(_windows([100 - 30 * i for i in range(4)], se=1.0))
-    assert fast["retrains_per_month"] == 4.0 and "clamped" in fast["reason"]
-    drifted = retraining_cadence(_windows([50.0] * 6), drift_after_months=0.5, drifted=["x"])
-    assert drifted["method"] == "psi" and drifted["retrains_per_month"] == 2.0
+    flat = retraining_cadence(*_windows([50.0, 52.0, 49.0, 51.0, 50.0, 50.5]))
+    assert flat.method == "default" and flat.retrains_per_month == 1.0
+    fast = retraining_cadence(*_windows([100 - 30 * i for i in range(4)], se=1.0))
+    assert fast.retrains_per_month == 4.0 and "clamped" in fast.reason
+    drifted = retraining_cadence(*_windows([50.0] * 6), drift_after_months=0.5, drifted=["x"])
+    assert drifted.method == "psi" and drifted.retrains_per_month == 2.0
 
 
 def test_no_time_column_uses_the_stated_default():
     out = not_assessable("no time column")
-    assert out["assessable"] is False
-    assert out["retrains_per_month"] == 1.0
-    assert "cannot be assessed" in out["cadence_reason"]
+    assert out.assessable is False
+    assert out.retrains_per_month == 1.0
+    assert "cannot be assessed" in out.cadence.reason
 
 
 def test_assess_drift_on_a_synthetic_shift():
@@ -131,14 +128,14 @@ def test_assess_drift_on_a_synthetic_shift():
     ml_cost = 10 + 5 * shift + rng.normal(0, 1, n_test)  # ML's edge decays with the shift
     costs = {"rules": np.full(n_test, 25.0), "ml": ml_cost}
     out = assess_drift(test, "t", costs, "rules", spec, train, seed=1, train_end="2023-12-31")
-    windows = out["windows"]
-    assert len(windows) == 8 and sum(w["n"] for w in windows) == n_test
-    assert windows[-1]["psi"]["x"] > windows[0]["psi"]["x"]
-    assert "x" in windows[-1]["flags"]["major"] and windows[0]["psi"]["c"] < 0.1
-    assert windows[0]["ml_advantage"]["estimate"] > windows[-1]["ml_advantage"]["estimate"]
-    assert out["cadence_method"] == "decay"
-    assert 0.25 <= out["retrains_per_month"] <= 4.0
-    assert set(windows[0]["cost_per_decision"]) == {"rules", "ml"}
+    windows = out.windows
+    assert len(windows) == 8 and sum(w.n for w in windows) == n_test
+    assert windows[-1].psi["x"] > windows[0].psi["x"]
+    assert "x" in windows[-1].flags["major"] and windows[0].psi["c"] < 0.1
+    assert windows[0].ml_advantage.estimate > windows[-1].ml_advantage.estimate
+    assert out.cadence.method == "decay"
+    assert 0.25 <= out.retrains_per_month <= 4.0
+    assert set(windows[0].cost_per_decision) == {"rules", "ml"}
 
 
 def test_categories_beyond_the_most_frequent_share_one_bin():
@@ -175,13 +172,13 @@ def test_no_drift_with_200_levels_and_300_row_windows_is_rarely_flagged():
     spec = FeatureSpec(Schema(kinds, target="y")).fit(train)
     costs = {"rules": rng.normal(10, 1, 3600), "ml": rng.normal(9, 1, 3600)}
     out = assess_drift(test, "t", costs, "rules", spec, train, seed=2, train_end="2023-12-31")
-    windows = out["windows"]
-    assert len(windows) == 12 and all(w["n"] == 300 for w in windows)
+    windows = out.windows
+    assert len(windows) == 12 and all(w.n == 300 for w in windows)
     # Without the noise level, sampling noise alone would flag a good share of the pairs.
-    raw = sum(psi_flag(v) != "stable" for w in windows for v in w["psi"].values())
+    raw = sum(psi_flag(v) != "stable" for w in windows for v in w.psi.values())
     assert raw > 0.04 * 12 * 20
-    assert out["flagged_pairs"] / (12 * 20) < 0.01
-    assert out["cadence_method"] != "psi"
+    assert out.period.flagged_pairs / (12 * 20) < 0.01
+    assert out.cadence.method != "psi"
 
 
 def test_a_coarse_time_column_gets_one_window_per_value():

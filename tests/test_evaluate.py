@@ -15,8 +15,8 @@ def test_bootstrap_interval_matches_normal_theory_on_a_large_sample():
     reps = bootstrap_means(x, 2000, seed=1)[:, 0]
     ci = interval(x.mean(), reps)
     half = 1.959964 * x.std(ddof=1) / np.sqrt(len(x))
-    assert ci["low"] == pytest.approx(x.mean() - half, abs=0.1 * half)
-    assert ci["high"] == pytest.approx(x.mean() + half, abs=0.1 * half)
+    assert ci.low == pytest.approx(x.mean() - half, abs=0.1 * half)
+    assert ci.high == pytest.approx(x.mean() + half, abs=0.1 * half)
 
 
 def test_bootstrap_is_seeded_and_paired():
@@ -52,7 +52,7 @@ def test_block_bootstrap_covers_at_the_nominal_rate_where_rows_do_not():
             replicates["rows"] = bootstrap_means(costs, 400, seed=i)[:, 0]
         for name, reps in replicates.items():
             ci = interval(costs.mean(), reps)
-            covered[name].append(ci["low"] <= 0.0 <= ci["high"])
+            covered[name].append(ci.low <= 0.0 <= ci.high)
     # 300 runs: the binomial 99 % band around 95 % is about 91 % to 98 %; percentile
     # intervals from 60 blocks run a point or two narrow.
     assert 0.90 <= np.mean(covered["blocks"]) <= 0.985

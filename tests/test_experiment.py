@@ -30,37 +30,37 @@ def test_disagreement_counts_on_a_hand_made_case():
     c_cost = np.array([0.0, 50.0, 5.0, 0.0, 7.0, 3.0])
     t_cost = np.array([0.0, 10.0, 5.0, 40.0, 7.0, 3.0])
     out = shadow_summary(control, treatment, c_cost, t_cost, ["no", "yes"], Resampler(200, 0))
-    assert out["disagreements"] == 3  # rows 1, 3, 4
-    assert out["disagreement_rate"]["estimate"] == pytest.approx(0.5)
-    assert (out["treatment_right"], out["control_right"], out["ties"]) == (1, 1, 1)
-    assert out["control_cost_on_disagreements"] == pytest.approx((50 + 0 + 7) / 3)
-    assert out["treatment_cost_on_disagreements"] == pytest.approx((10 + 40 + 7) / 3)
-    assert out["saving_per_decision"]["estimate"] == pytest.approx((40 - 40) / 6)
-    pairs = {(p["control"], p["treatment"]): p for p in out["pairs"]}
-    assert pairs[("no", "yes")]["rows"] == 2
-    assert pairs[("no", "yes")]["treatment_right"] == 1
-    assert pairs[("yes", "no")]["rows"] == 1
-    assert pairs[("yes", "no")]["control_right"] == 1
-    low, high = out["disagreement_rate"]["low"], out["disagreement_rate"]["high"]
+    assert out.disagreements == 3  # rows 1, 3, 4
+    assert out.disagreement_rate.estimate == pytest.approx(0.5)
+    assert (out.treatment_right, out.control_right, out.ties) == (1, 1, 1)
+    assert out.on_disagreements.control_cost_on_disagreements == pytest.approx((50 + 0 + 7) / 3)
+    assert out.on_disagreements.treatment_cost_on_disagreements == pytest.approx((10 + 40 + 7) / 3)
+    assert out.saving_per_decision.estimate == pytest.approx((40 - 40) / 6)
+    pairs = {(p.control, p.treatment): p for p in out.pairs}
+    assert pairs[("no", "yes")].rows == 2
+    assert pairs[("no", "yes")].treatment_right == 1
+    assert pairs[("yes", "no")].rows == 1
+    assert pairs[("yes", "no")].control_right == 1
+    low, high = out.disagreement_rate.low, out.disagreement_rate.high
     assert 0 <= low <= 0.5 <= high <= 1
 
 
 def test_no_disagreement():
     codes = np.array([1, 0, 1])
     out = shadow_summary(codes, codes, np.ones(3), np.ones(3), ["a", "b"], Resampler(100, 0))
-    assert out["disagreements"] == 0
-    assert out["pairs"] == []
-    assert "treatment_right_share" not in out
+    assert out.disagreements == 0
+    assert out.pairs == ()
+    assert out.on_disagreements is None and "treatment_right_share" not in out.to_dict()
 
 
 def test_rules_on_disagreements_ranks_the_rules_ml_overrules():
     hits = np.array([0, 0, 0, 1, 1, 2, 2, 2])
     disagree = np.array([1, 1, 0, 0, 1, 1, 1, 1], dtype=bool)
     out = rules_on_disagreements(hits, ["r0", "r1", "default"], disagree)
-    assert [e["text"] for e in out] == ["default", "r0", "r1"]
-    assert out[0]["disagreements"] == 3
-    assert out[1]["disagreement_rate"] == pytest.approx(2 / 3)
-    assert sum(e["share_of_disagreements"] for e in out) == pytest.approx(1.0)
+    assert [e.text for e in out] == ["default", "r0", "r1"]
+    assert out[0].disagreements == 3
+    assert out[1].disagreement_rate == pytest.approx(2 / 3)
+    assert sum(e.share_of_disagreements for e in out) == pytest.approx(1.0)
 
 
 class _Rules:
@@ -111,37 +111,35 @@ def test_sample_size_equals_statsmodels(share):
         label_delay_days=30,
         simulations=200,
     )
-    assert plan["design"] == "all-units"
+    assert plan.design == "all-units"
     sd = math.sqrt((control.var(ddof=1) + treatment.var(ddof=1)) / 2)
     d = (control.mean() - treatment.mean()) / sd
     ratio = share / (1 - share)
     n1 = TTestIndPower().solve_power(effect_size=abs(d), alpha=0.05, power=0.8, ratio=ratio)
-    assert plan["effect_size"] == pytest.approx(d)
-    assert plan["n_per_arm"] == math.ceil(n1)
-    assert plan["n_treatment"] == math.ceil(n1 * ratio)
-    enrol = math.ceil(
-        max(plan["n_control"] / (500 * (1 - share)), plan["n_treatment"] / (500 * share))
-    )
-    assert plan["days_enrolling"] == enrol
-    assert plan["days_needed"] == enrol + 30
+    assert plan.effect_size == pytest.approx(d)
+    assert plan.n_per_arm == math.ceil(n1)
+    assert plan.n_treatment == math.ceil(n1 * ratio)
+    enrol = math.ceil(max(plan.n_per_arm / (500 * (1 - share)), plan.n_treatment / (500 * share)))
+    assert plan.days_enrolling == enrol
+    assert plan.days_needed == enrol + 30
 
 
 def test_no_difference_is_not_confirmable():
     costs = costs_from([0.0, 10.0], [0.5, 0.5], 1000, 3)
     plan = plan_experiment(costs, costs.copy(), 1000, simulations=200)
-    assert plan["n_per_arm"] is None and plan["days_needed"] is None
-    assert plan["confirmable_within_max_days"] is False
-    assert "no experiment" in plan["reason"]
+    assert plan.n_per_arm is None and plan.days_needed is None
+    assert plan.confirmable_within_max_days is False
+    assert "no experiment" in plan.reason
 
 
 def test_tiny_difference_says_so_plainly():
     control = costs_from([0.0, 100.0], [0.5, 0.5], 4000, 4)
     treatment = control - 0.05
     plan = plan_experiment(control, treatment, 100, max_experiment_days=90, simulations=200)
-    assert plan["confirmable_within_max_days"] is False
-    assert plan["days_enrolling"] > 90
-    assert "too small to confirm within 90 days" in plan["reason"]
-    assert plan["simulated_at"] == "90 days"
+    assert plan.confirmable_within_max_days is False
+    assert plan.days_enrolling > 90
+    assert "too small to confirm within 90 days" in plan.reason
+    assert plan.simulated_at == "90 days"
 
 
 # ---- Welch's test and the simulation --------------------------------------------------------
@@ -195,9 +193,9 @@ def test_empirical_power_close_to_analytical(kind):
         control = costs_from([0.0, 10.0], [0.70, 0.30], 4000, 10)
         treatment = costs_from([0.0, 10.0], [0.75, 0.25], 4000, 11)
     plan = plan_experiment(control, treatment, 1000, disagree=np.ones(4000, bool), seed=3)
-    assert plan["simulation"]["method"] == kind
-    assert plan["analytical_power"] == pytest.approx(0.8, abs=0.01)
-    assert abs(plan["power"] - plan["analytical_power"]) <= 0.03
+    assert plan.check.simulation.method == kind
+    assert plan.check.analytical_power == pytest.approx(0.8, abs=0.01)
+    assert abs(plan.check.power - plan.check.analytical_power) <= 0.03
 
 
 @pytest.mark.parametrize("kind", ["normal", "multinomial"])
@@ -214,11 +212,11 @@ def test_aa_false_positive_rate_is_alpha_over_many_seeds(kind):
         for s in range(20)
     ]
     # 20,000 A/A experiments pooled: a 99.9 % binomial band around alpha, whatever the seeds.
-    rate = np.mean([p["aa_false_positive_rate"] for p in plans])
+    rate = np.mean([p.check.aa_false_positive_rate for p in plans])
     low, high = stats.binom.interval(0.999, 20_000, 0.05)
     assert low / 20_000 <= rate <= high / 20_000
     band_low, band_high = binomial_band(1000, 0.05)
-    assert plans[0]["aa_band"] == {"low": band_low, "high": band_high, "level": 0.95}
+    assert plans[0].check.aa_band.to_dict() == {"low": band_low, "high": band_high, "level": 0.95}
 
 
 def test_triggered_design_sizes_on_the_disagreements_against_statsmodels():
@@ -239,20 +237,20 @@ def test_triggered_design_sizes_on_the_disagreements_against_statsmodels():
 
     rate = disagree.mean()
     analysed = math.ceil(needed(control[disagree], treatment[disagree]))
-    assert plan["triggered"]["trigger_rate"] == pytest.approx(rate)
-    assert plan["triggered"]["n_analysed_per_arm"] == analysed
-    assert plan["triggered"]["n_per_arm"] == math.ceil(analysed / rate)
-    assert plan["all_units"]["n_per_arm"] == math.ceil(needed(control, treatment))
-    assert plan["design"] == "triggered" and "disagree" in plan["design_reason"]
-    assert plan["triggered"]["n_per_arm"] < plan["all_units"]["n_per_arm"]
-    assert plan["n_per_arm"] == plan["triggered"]["n_per_arm"]
-    assert plan["days_needed"] == plan["triggered"]["days_needed"]
-    low, high = plan["n_per_arm_range"]["low"], plan["n_per_arm_range"]["high"]
-    assert low < plan["n_per_arm"] < high
+    assert plan.triggered.trigger_rate == pytest.approx(rate)
+    assert plan.triggered.n_analysed_per_arm == analysed
+    assert plan.triggered.n_per_arm == math.ceil(analysed / rate)
+    assert plan.all_units.n_per_arm == math.ceil(needed(control, treatment))
+    assert plan.design == "triggered" and "disagree" in plan.design_reason
+    assert plan.triggered.n_per_arm < plan.all_units.n_per_arm
+    assert plan.n_per_arm == plan.triggered.n_per_arm
+    assert plan.days_needed == plan.triggered.days_needed
+    low, high = plan.n_per_arm_range.low, plan.n_per_arm_range.high
+    assert low < plan.n_per_arm < high
     # The Monte Carlo draws the triggered units of each arm at the planned size.
-    assert plan["simulation"]["n_control"] == analysed
-    assert abs(plan["power"] - plan["analytical_power"]) <= 0.03
-    assert abs(plan["analytical_power"] - 0.8) <= 0.01
+    assert plan.check.simulation.n_control == analysed
+    assert abs(plan.check.power - plan.check.analytical_power) <= 0.03
+    assert abs(plan.check.analytical_power - 0.8) <= 0.01
 
 
 def test_sample_size_range_is_the_size_at_each_end_of_the_effect_interval():
@@ -265,13 +263,13 @@ def test_sample_size_range_is_the_size_at_each_end_of_the_effect_interval():
     )
     reps = resampler.means(control - treatment)[:, 0]
     lo_effect, hi_effect = np.percentile(reps, [2.5, 97.5])
-    sd = plan["pooled_sd"]
+    sd = plan.pooled_sd
     power = TTestIndPower()
     at = lambda effect: math.ceil(  # noqa: E731
         power.solve_power(effect_size=effect / sd, alpha=0.05, power=0.8)
     )
-    assert plan["n_per_arm_range"]["low"] == at(hi_effect)
-    assert plan["n_per_arm_range"]["high"] == (at(lo_effect) if lo_effect > 0 else None)
+    assert plan.n_per_arm_range.low == at(hi_effect)
+    assert plan.n_per_arm_range.high == (at(lo_effect) if lo_effect > 0 else None)
 
 
 def test_simulated_p_values_follow_welch_on_each_draw():
@@ -311,11 +309,11 @@ def test_rollout_plan_steps():
     treatment = costs_from([0.0, 40.0, 600.0], [0.5, 0.4, 0.1], 3000, 17)
     plan = plan_experiment(control, treatment, 800, label_delay_days=14, simulations=200)
     ro = rollout_plan(800, plan, 0.2, {"no": 0.6, "yes": 0.4}, 50)
-    names = [s["step"] for s in ro["steps"]]
+    names = [s.step for s in ro.steps]
     assert names == ["shadow", "canary 5%", "canary 25%", "A/B test 50%"]
-    assert all(s["days"] >= 1 for s in ro["steps"])
-    assert ro["total_days"] == sum(s["days"] for s in ro["steps"]) + 14
-    assert ro["advisable"] is True
-    band = ro["steps"][1]["guardrail_bands"]["yes"]
-    assert band["low"] < 0.4 < band["high"]
-    assert "guardrail" in ro["rollback_conditions"][0]
+    assert all(s.days >= 1 for s in ro.steps)
+    assert ro.total_days == sum(s.days for s in ro.steps) + 14
+    assert ro.advisable is True
+    band = ro.steps[1].guardrail_bands["yes"]
+    assert band.low < 0.4 < band.high
+    assert "guardrail" in ro.rollback_conditions[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -23,19 +25,19 @@ from advisor.core.errors import InputError
 
 def test_default_upkeep_matches_the_design_table():
     m = price_options({}, retrains_per_month=2, horizon_years=2)
-    assert m["ship-rules"]["monthly_hours"] == 4 + 1
-    assert m["batch-ml"]["monthly_hours"] == 4 * 2 + 8 + 8
-    assert m["realtime-ml"]["monthly_hours"] == 4 * 2 + 12 + 12 + 24
+    assert m.option("ship-rules").monthly_hours == 4 + 1
+    assert m.option("batch-ml").monthly_hours == 4 * 2 + 8 + 8
+    assert m.option("realtime-ml").monthly_hours == 4 * 2 + 12 + 12 + 24
     # batch: 24 h x 100 + 200 infra = 2,600 a month; build 4 weeks x 40 h x 100 = 16,000 over 2 years.
-    assert m["batch-ml"]["annual_cost"] == pytest.approx(12 * 2600 + 16000 / 2)
-    assert m["realtime-ml"]["one_off"] == 8 * 40 * 100
+    assert m.option("batch-ml").annual_cost == pytest.approx(12 * 2600 + 16000 / 2)
+    assert m.option("realtime-ml").one_off == 8 * 40 * 100
 
 
 def test_assumption_overrides_and_their_errors():
     over = parse_assumptions({"hourly_rate": 150, "batch-ml": {"infrastructure_per_month": 0}})
     m = price_options(over, retrains_per_month=1, horizon_years=1)
-    assert m["batch-ml"]["monthly_cost"] == (4 + 8 + 8) * 150
-    assert m["assumptions"]["batch-ml.infrastructure_per_month"] == {
+    assert m.option("batch-ml").monthly_cost == (4 + 8 + 8) * 150
+    assert m.assumptions["batch-ml.infrastructure_per_month"].to_dict() == {
         "value": 0.0,
         "default": 200,
         "unit": "money/month",
@@ -77,14 +79,14 @@ def test_clear_ml_gain_gives_batch_then_realtime_when_live_and_not_precomputable
     assert choose(_inputs(timing="live", precomputable=False))[0] == "realtime-ml"
     # Too slow for the budget: say so through the facts and fall back to the rules.
     option, facts = choose(_inputs(timing="live", precomputable=False, ml_p99_ms=80.0))
-    assert option == "ship-rules" and not facts["ml_feasible"]
+    assert option == "ship-rules" and not facts.ml_feasible
 
 
 RULES_FIRST = {
-    "capture_reached": lambda f: f["capture_reached"],
-    "extra_net": lambda f: f["extra_net"] <= 0,
-    "confirmable": lambda f: not f["confirmable"],
-    "difference_clear": lambda f: not f["difference_clear"],
+    "capture_reached": lambda f: f.capture_reached,
+    "extra_net": lambda f: f.extra_net <= 0,
+    "confirmable": lambda f: not f.confirmable,
+    "difference_clear": lambda f: not f.difference_clear,
 }
 
 
@@ -117,16 +119,16 @@ def test_break_even_volume_is_where_the_decision_flips():
     found = break_even(inp)
     # Two volume conditions: the extra net value turns positive at 30,000 / (3 × 365.25) =
     # 27.4 a day, and the test fits in 90 days from 1000 × 10 / 90 = 111.1 a day.
-    assert found["volume_per_day"] == pytest.approx(1000 * 10 / 90, rel=1e-6)
-    assert found["flips_to"] == "ship-rules" and found["verified"]
-    above = Inputs(**{**inp.__dict__}).scaled("volume", found["volume_per_day"] * 1.001 / 1000)
-    below = Inputs(**{**inp.__dict__}).scaled("volume", found["volume_per_day"] * 0.999 / 1000)
+    assert found.volume_per_day == pytest.approx(1000 * 10 / 90, rel=1e-6)
+    assert found.flips_to == "ship-rules" and found.verified
+    above = Inputs(**{**inp.__dict__}).scaled("volume", found.volume_per_day * 1.001 / 1000)
+    below = Inputs(**{**inp.__dict__}).scaled("volume", found.volume_per_day * 0.999 / 1000)
     assert choose(above)[0] == "batch-ml" and choose(below)[0] == "ship-rules"
     quick = _inputs(enrol_days=0.5)  # confirmable at any volume above 5.6 a day
     assert break_even_volume(quick) == pytest.approx(30_000 / (3.0 * DAYS_PER_YEAR), rel=1e-6)
     # When the rules capture nearly all of ML's value, no volume flips the answer: say why.
     none = break_even(_inputs(rules=5.1))
-    assert none["volume_per_day"] is None and "volume scales both alike" in none["reason"]
+    assert none.volume_per_day is None and "volume scales both alike" in none.reason
 
 
 def test_confidence_reruns_the_whole_procedure_on_each_resample():
@@ -153,10 +155,10 @@ def test_a_tie_is_reported_as_a_tie():
 
 def test_sensitivity_table():
     inp = _inputs()
-    table = {(r["factor"], r["multiplier"]): r["option"] for r in sensitivity(inp)}
+    table = {(r.factor, r.multiplier): r.option for r in sensitivity(inp)}
     assert table[("volume", 2.0)] == "batch-ml"
     flips = {
-        (r["factor"], r["multiplier"]): r["option"]
+        (r.factor, r.multiplier): r.option
         for r in sensitivity(_inputs(decisions_per_day=150.0, enrol_days=10.0 * 1000 / 150))
     }
     assert flips[("volume", 0.5)] == "ship-rules" and flips[("volume", 2.0)] == "batch-ml"
@@ -191,7 +193,10 @@ def test_low_confidence_leans_and_says_what_would_settle_it():
     _, text = _headline(_inputs(), confidence=0.55)
     assert text.startswith("Lean towards “Ship a batch ML model”, but the data cannot separate")
     assert "holds in 55% of resamples" in text
-    plan = {"confirmable_within_max_days": True, "n_per_arm": 1234, "days_needed": 40.0}
+    test = SimpleNamespace(
+        confirmable_within_max_days=True, n_per_arm=1234, days_needed=40.0, max_experiment_days=90
+    )
+    plan = SimpleNamespace(test=test)
     assert "Or run the A/B test: 1,234 units per arm, 40 days" in settle(0.55, plan, 2000)
     assert "2,000 test rows" in settle(0.55, plan, 2000)
     assert settle(0.95, plan, 2000) is None

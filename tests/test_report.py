@@ -46,7 +46,7 @@ def fake_recommendation() -> dict:
         "headline": "Ship a batch ML model: it nets 12,000 USD a year more than the rules.",
         "reasons": ["The rules capture 60% of ML's value.", "An A/B test confirms it in 9 days."],
         "confidence": 0.87,
-        "break_even_volume_per_day": 123.4,
+        "break_even": {"volume_per_day": 123.4, "flips_to": "ship-rules", "reason": None},
         "rules_policy": "rules",
         "options": {
             "ship-rules": {
@@ -165,11 +165,11 @@ def test_calibration_bins_are_reliability_bins():
     p = rng.random(5000)
     y = (rng.random(5000) < p).astype(int)
     cal = calibration_curve(np.column_stack([1 - p, p]), y)
-    assert sum(b["count"] for b in cal["bins"]) == 5000
-    assert all(abs(b["observed"] - b["mean_predicted"]) < 0.06 for b in cal["bins"])
-    assert cal["expected_calibration_error"] < 0.03
+    assert sum(b.count for b in cal.bins) == 5000
+    assert all(abs(b.observed - b.mean_predicted) < 0.06 for b in cal.bins)
+    assert cal.expected_calibration_error < 0.03
     three = calibration_curve(np.full((4, 3), 1 / 3), np.array([0, 1, 2, 0]))
-    assert three["target"] == "top" and three["bins"][0]["count"] == 4
+    assert three.target == "top" and three.bins[0].count == 4
 
 
 def test_explained_class_and_row_dependent_thresholds():
@@ -190,9 +190,7 @@ def test_explained_class_and_row_dependent_thresholds():
     frame = pd.DataFrame({"amount": [100.0, 300.0, 900.0]})
     t = effective_threshold(dependent, frame, act=1)
     assert (
-        t["varies"]
-        and t["low"] == pytest.approx(10 / 110)
-        and t["high"] == pytest.approx(0.474, abs=1e-3)
+        t.varies and t.low == pytest.approx(10 / 110) and t.high == pytest.approx(0.474, abs=1e-3)
     )
 
 

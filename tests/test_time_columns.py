@@ -204,7 +204,7 @@ def test_each_kind_of_time_runs_end_to_end(tmp_path: Path, kind: str):
     if kind == "period-index":  # periods of unknown length: no months, the stated default cadence
         assert drift["since_training_unit"] == "periods"
         assert all(w["months_since_training"] is None for w in windows)
-        assert drift["cadence_method"] == "default"
+        assert drift["cadence"]["method"] == "default"
         assert any("own units" in w for w in data["data"]["warnings"])
     elif kind == "week-index":
         assert drift["since_training_unit"] == "weeks"
@@ -214,4 +214,4 @@ def test_each_kind_of_time_runs_end_to_end(tmp_path: Path, kind: str):
         assert windows[0]["months_since_training"] == pytest.approx(since[0])
     if kind in ("utc-z", "offset+02", "mixed-offsets"):
         assert any("UTC" in w for w in data["data"]["warnings"])
-    assert 0.25 <= drift["retrains_per_month"] <= 4
+    assert 0.25 <= drift["cadence"]["retrains_per_month"] <= 4

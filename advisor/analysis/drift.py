@@ -22,9 +22,11 @@ from advisor.analysis.evaluate import Evaluation
 from advisor.analysis.roles import Roles
 from advisor.core.data import Split
 from advisor.core.features import FeatureSpec
+from advisor.core.record import Record, json_field
 from advisor.core.timecolumn import months_between, time_text
 from advisor.policies.base import Policy
-from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.bootstrap import BootstrapScheme, Resampler, interval
+from advisor.stats.interval import Interval
 from advisor.stats.psi import (
     NOISE_QUANTILE,
     PSI_BINS,
@@ -48,6 +50,96 @@ MIN_RETRAINS, MAX_RETRAINS = 0.25, 4.0
 DECAY_TOLERANCE = 0.10
 
 
+@dataclass(frozen=True)
+class TrendFit(Record):
+    """A weighted least-squares line y = intercept + slope·x and the p-values of its slope."""
+
+    intercept: float
+    slope: float
+    slope_se: float
+    p_value: float
+    p_decay: float
+    dof: int
+
+
+@dataclass(frozen=True)
+class Cadence(Record):
+    """How often to retrain ML, and why (key `drift.cadence`; the maintenance stage reads it)."""
+
+    retrains_per_month: float
+    method: str
+    reason: str
+    fit: TrendFit | None = json_field(omit_none=True, default=None)
+    default: float | None = json_field(omit_none=True, default=None)
+    tolerance: float | None = json_field(omit_none=True, default=None)
+    months_to_tolerance: float | None = json_field(omit_none=True, default=None)
+    drift_after_months: float | None = json_field(omit_none=True, default=None)
+
+
+@dataclass(frozen=True)
+class DriftWindow(Record):
+    """One time window of the test period: costs, ML's advantage and PSI against training."""
+
+    index: int
+    start: str
+    end: str
+    mid_months: float | None
+    months_since_training: float | None
+    since_training: float | None
+    n: int
+    cost_per_decision: Mapping[str, Interval]
+    ml_advantage: Interval | None
+    psi: Mapping[str, float]
+    noise_psi: Mapping[str, float]
+    prediction_psi: float | None
+    prediction_flag: str
+    flags: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class PsiThresholds(Record):
+    moderate: float
+    major: float
+    noise_quantile: float
+    rule: str
+
+
+@dataclass(frozen=True)
+class DriftPeriod(Record):
+    """How the test period was cut and measured, when it has a time column."""
+
+    time_column: str
+    time_unit: str | None
+    since_training_unit: str
+    training_end: str
+    control: str
+    treatment: str | None
+    max_psi: Mapping[str, float]
+    flagged_pairs: int
+    thresholds: PsiThresholds
+    bins: int
+    quantile_rows: int | None
+    category_bins: int
+    min_window_rows: int
+    bootstrap: BootstrapScheme
+    resamples: int
+
+
+@dataclass(frozen=True)
+class Drift(Record):
+    """Drift and decay over the test period, and the retraining cadence (key `drift`)."""
+
+    assessable: bool
+    reason: str | None = json_field(omit_none=True)
+    period: DriftPeriod | None = json_field(flatten=True)
+    windows: tuple[DriftWindow, ...]
+    cadence: Cadence
+
+    @property
+    def retrains_per_month(self) -> float:
+        return self.cadence.retrains_per_month
+
+
 def window_count(n: int) -> int:
     """6 to 12 windows of at least MIN_ROWS rows when there are enough rows; otherwise as many
     windows of at least MIN_WINDOW_ROWS as fit (1 when not even two fit: no windows to compare)."""
@@ -66,7 +158,7 @@ def time_windows(times: np.ndarray, order: np.ndarray, count: int) -> list[np.nd
     return [c for c in np.array_split(order, count) if len(c)]
 
 
-def wls_slope(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> dict:
+def wls_slope(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> TrendFit:
     """Weighted least squares y = a + b·x with weights 1/se².
 
     Returns a, b, b's standard error, the two-sided p-value of b and the one-sided p-value of
@@ -88,22 +180,19 @@ def wls_slope(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> dict:
         p, p_decay = float(2 * stats.t.sf(abs(b) / se_b, dof)), float(stats.t.cdf(b / se_b, dof))
     else:
         p, p_decay = 1.0, 1.0
-    return {
-        "intercept": a,
-        "slope": b,
-        "slope_se": se_b,
-        "p_value": p,
-        "p_decay": p_decay,
-        "dof": dof,
-    }
+    return TrendFit(a, b, se_b, p, p_decay, dof)
 
 
 def retraining_cadence(
-    windows: Sequence[Mapping], drift_after_months: float | None = None, drifted: Sequence = ()
-) -> dict:
+    mid_months: Sequence[float],
+    advantages: Sequence[Interval],
+    drift_after_months: float | None = None,
+    drifted: Sequence = (),
+) -> Cadence:
     """Retrains per month from how ML's advantage over the control changes across windows.
 
-    A weighted least-squares line through each window's advantage (weights from its interval)
+    A weighted least-squares line through each window's advantage (`advantages`, one per
+    window at `mid_months`) (weights from its interval)
     against its mid-time in months since the test period began. When the slope is negative
     and significant (one-sided p < 0.05), retrain by the time the advantage has lost
     DECAY_TOLERANCE of its value at the start of the test period. Otherwise, when major
@@ -111,32 +200,32 @@ def retraining_cadence(
     data, retrain at least that often and never less often than the default. Otherwise the
     stated default (monthly). Always clamped to [0.25, 4] retrains a month.
     """
-    adv = [w["ml_advantage"] for w in windows]
-    x = np.array([w["mid_months"] for w in windows])
-    y = np.array([a["estimate"] for a in adv])
-    se = np.array([(a["high"] - a["low"]) / 3.92 if a["low"] is not None else np.nan for a in adv])
+    adv = list(advantages)
+    x = np.array(mid_months, dtype=float)
+    y = np.array([a.estimate for a in adv])
+    se = np.array([(a.high - a.low) / 3.92 if a.low is not None else np.nan for a in adv])
     ok = np.isfinite(se) & (se > 0)
     se = np.where(ok, se, se[ok].max() if ok.any() else 1.0)
-    fit = wls_slope(x, y, se) if len(windows) >= 3 else None
-    out: dict = {"fit": fit, "default": DEFAULT_RETRAINS_PER_MONTH, "tolerance": DECAY_TOLERANCE}
-    start = fit["intercept"] if fit else None
+    fit = wls_slope(x, y, se) if len(adv) >= 3 else None
+    found: dict = {"default": DEFAULT_RETRAINS_PER_MONTH, "tolerance": DECAY_TOLERANCE}
+    start = fit.intercept if fit else None
     trend = (
-        f"ML's advantage over the control changes by {fit['slope']:+,.2f} per decision a month "
-        f"(one-sided p = {fit['p_decay']:.2g})"
+        f"ML's advantage over the control changes by {fit.slope:+,.2f} per decision a month "
+        f"(one-sided p = {fit.p_decay:.2g})"
         if fit
         else "Too few windows to fit a trend in ML's advantage"
     )
-    if fit and start > 0 and fit["slope"] < 0 and fit["p_decay"] < 0.05:
-        months = DECAY_TOLERANCE * start / -fit["slope"]
+    if fit and start > 0 and fit.slope < 0 and fit.p_decay < 0.05:
+        months = DECAY_TOLERANCE * start / -fit.slope
         rate = 1 / months
-        out.update(method="decay", months_to_tolerance=months)
+        found.update(method="decay", months_to_tolerance=months)
         reason = (
             f"{trend}, a significant decay from {start:,.2f}: it loses {DECAY_TOLERANCE:.0%} in "
             f"{months:.1f} months, so retrain every {months:.1f} months"
         )
     elif drift_after_months is not None:
         rate = max(DEFAULT_RETRAINS_PER_MONTH, 1 / max(drift_after_months, 1e-9))
-        out.update(method="psi", drift_after_months=drift_after_months)
+        found.update(method="psi", drift_after_months=drift_after_months)
         reason = (
             f"{trend}: no significant decay. But major feature drift (PSI ≥ {PSI_MAJOR}: "
             f"{', '.join(drifted)}) appears within {drift_after_months:.1f} months of the end of "
@@ -145,7 +234,7 @@ def retraining_cadence(
         )
     else:
         rate = DEFAULT_RETRAINS_PER_MONTH
-        out.update(method="default")
+        found.update(method="default")
         reason = (
             f"{trend} and no feature drifts past PSI {PSI_MAJOR}: no evidence either way, so the "
             f"stated default of {DEFAULT_RETRAINS_PER_MONTH:g} retrain a month"
@@ -153,9 +242,7 @@ def retraining_cadence(
     clamped = min(MAX_RETRAINS, max(MIN_RETRAINS, rate))
     if clamped != rate:
         reason += f" ({rate:.2f} a month, clamped to [{MIN_RETRAINS}, {MAX_RETRAINS}])"
-    out["retrains_per_month"] = float(clamped)
-    out["reason"] = reason + "."
-    return out
+    return Cadence(float(clamped), reason=reason + ".", fit=fit, **found)
 
 
 def assess_drift(
@@ -173,7 +260,7 @@ def assess_drift(
     treatment: str | None = "ml",
     time_unit: str | None = None,
     reference: Reference | None = None,
-) -> dict:
+) -> Drift:
     """Per time window of the test split: costs, ML's advantage, PSI; and the cadence.
 
     `costs` maps policy name to per-row realised cost in the row order of `test`; ML's
@@ -229,115 +316,94 @@ def assess_drift(
         }
         levels = {f: noise.at(f, len(idx)) for f in binners}
         flags = {f: psi_flag(values[f], levels[f]) for f in binners}
-        window = {
-            "index": i,
-            "start": time_text(start),
-            "end": time_text(end),
-            "mid_months": months_between(mid - origin, time_unit),
-            "months_since_training": months_between(mid - fitted, time_unit),
-            "since_training": (
+        window = DriftWindow(
+            index=i,
+            start=time_text(start),
+            end=time_text(end),
+            mid_months=months_between(mid - origin, time_unit),
+            months_since_training=months_between(mid - fitted, time_unit),
+            since_training=(
                 months_between(mid - fitted, None) if time_unit is None else float(mid - fitted)
             ),
-            "n": len(idx),
-            "cost_per_decision": {n: interval(est[j], reps[:, j]) for j, n in enumerate(names)},
-            "ml_advantage": interval(est[-1], reps[:, -1]) if has_adv else None,
-            "psi": {f: v for f, v in values.items() if f != "prediction"},
-            "noise_psi": {f: v for f, v in levels.items() if f != "prediction"},
-            "prediction_psi": values.get("prediction"),
-            "prediction_flag": flags.get("prediction", "unknown"),
-            "flags": {
-                level: sorted(f for f, v in flags.items() if v == level and f != "prediction")
+            n=len(idx),
+            cost_per_decision={n: interval(est[j], reps[:, j]) for j, n in enumerate(names)},
+            ml_advantage=interval(est[-1], reps[:, -1]) if has_adv else None,
+            psi={f: v for f, v in values.items() if f != "prediction"},
+            noise_psi={f: v for f, v in levels.items() if f != "prediction"},
+            prediction_psi=values.get("prediction"),
+            prediction_flag=flags.get("prediction", "unknown"),
+            flags={
+                level: tuple(
+                    sorted(f for f, v in flags.items() if v == level and f != "prediction")
+                )
                 for level in ("moderate", "major")
             },
-        }
+        )
         windows.append(window)
-    major = [w for w in windows if w["flags"]["major"]]
-    cadence = None
-    if has_adv and windows[0]["mid_months"] is None:
-        cadence = {
-            "retrains_per_month": DEFAULT_RETRAINS_PER_MONTH,
-            "method": "default",
-            "reason": (
-                f"The time column counts periods of unknown length, so ML's decay cannot be "
-                "turned into retrains a month (set time_unit to day, week, month, quarter or "
-                f"year); using the stated default of {DEFAULT_RETRAINS_PER_MONTH:g} retrain a month."
-            ),
-        }
+    major = [w for w in windows if w.flags["major"]]
+    if has_adv and windows[0].mid_months is None:
+        cadence = Cadence(
+            DEFAULT_RETRAINS_PER_MONTH,
+            "default",
+            f"The time column counts periods of unknown length, so ML's decay cannot be "
+            "turned into retrains a month (set time_unit to day, week, month, quarter or "
+            f"year); using the stated default of {DEFAULT_RETRAINS_PER_MONTH:g} retrain a month.",
+        )
     elif has_adv:
         first = major[0] if major else None
         cadence = retraining_cadence(
-            windows,
-            first["months_since_training"] if first else None,
-            first["flags"]["major"] if first else (),
+            [w.mid_months for w in windows],
+            [w.ml_advantage for w in windows],
+            first.months_since_training if first else None,
+            first.flags["major"] if first else (),
         )
-    if cadence is None:
-        cadence = {
-            "retrains_per_month": DEFAULT_RETRAINS_PER_MONTH,
-            "method": "default",
-            "reason": "No ML advantage to track; using the stated default of monthly retraining.",
-        }
+    else:
+        cadence = Cadence(
+            DEFAULT_RETRAINS_PER_MONTH,
+            "default",
+            "No ML advantage to track; using the stated default of monthly retraining.",
+        )
     features = [f for f in binners if f != "prediction"]
-    worst = {f: max(w["psi"][f] for w in windows) for f in features}
-    flagged = sum(len(w["flags"]["moderate"]) + len(w["flags"]["major"]) for w in windows)
-    return {
-        "assessable": True,
-        "time_column": time_column,
-        "time_unit": time_unit,
-        "since_training_unit": "months" if time_unit is None else f"{time_unit}s",
-        "training_end": time_text(fitted),
-        "control": control,
-        "treatment": treatment,
-        "windows": windows,
-        "retrains_per_month": cadence["retrains_per_month"],
-        "cadence_method": cadence["method"],
-        "cadence_reason": cadence["reason"],
-        "cadence": cadence,
-        "max_psi": dict(sorted(worst.items(), key=lambda kv: -kv[1])),
-        "flagged_pairs": flagged,
-        "thresholds": {
-            "moderate": PSI_MODERATE,
-            "major": PSI_MAJOR,
-            "noise_quantile": NOISE_QUANTILE,
-            "rule": (
+    worst = {f: max(w.psi[f] for w in windows) for f in features}
+    flagged = sum(len(w.flags["moderate"]) + len(w.flags["major"]) for w in windows)
+    period = DriftPeriod(
+        time_column=time_column,
+        time_unit=time_unit,
+        since_training_unit="months" if time_unit is None else f"{time_unit}s",
+        training_end=time_text(fitted),
+        control=control,
+        treatment=treatment,
+        max_psi=dict(sorted(worst.items(), key=lambda kv: -kv[1])),
+        flagged_pairs=flagged,
+        thresholds=PsiThresholds(
+            moderate=PSI_MODERATE,
+            major=PSI_MAJOR,
+            noise_quantile=NOISE_QUANTILE,
+            rule=(
                 "a feature is flagged in a window when its PSI reaches the level and exceeds "
                 f"the {NOISE_QUANTILE:.1%} point of the PSI that windows of the same size drawn "
                 "from the training data reach by chance"
             ),
-        },
-        "bins": PSI_BINS,
-        "quantile_rows": QUANTILE_ROWS if len(train) > QUANTILE_ROWS else None,
-        "category_bins": PSI_LEVELS,
-        "min_window_rows": MIN_WINDOW_ROWS,
-        "bootstrap": resampler.to_dict(),
-        "resamples": resampler.resamples,
-    }
-
-
-def not_assessable(reason: str) -> dict:
-    """The drift entry when the data has no time to order windows by."""
-    return {
-        "assessable": False,
-        "reason": reason,
-        "windows": [],
-        "retrains_per_month": DEFAULT_RETRAINS_PER_MONTH,
-        "cadence_method": "default",
-        "cadence_reason": (
-            f"Drift cannot be assessed from this data; using the stated default of "
-            f"{DEFAULT_RETRAINS_PER_MONTH:g} retrain a month (monthly)."
         ),
-    }
+        bins=PSI_BINS,
+        quantile_rows=QUANTILE_ROWS if len(train) > QUANTILE_ROWS else None,
+        category_bins=PSI_LEVELS,
+        min_window_rows=MIN_WINDOW_ROWS,
+        bootstrap=resampler.scheme,
+        resamples=resampler.resamples,
+    )
+    return Drift(True, None, period, tuple(windows), cadence)
 
 
-@dataclass(frozen=True)
-class Drift:
-    """Drift and decay over the test period, and the retraining cadence (key `drift`)."""
-
-    assessable: bool
-    retrains_per_month: float
-    details: Mapping
-
-    def to_dict(self) -> dict:
-        return dict(self.details)
+def not_assessable(reason: str) -> Drift:
+    """The drift entry when the data has no time to order windows by."""
+    cadence = Cadence(
+        DEFAULT_RETRAINS_PER_MONTH,
+        "default",
+        f"Drift cannot be assessed from this data; using the stated default of "
+        f"{DEFAULT_RETRAINS_PER_MONTH:g} retrain a month (monthly).",
+    )
+    return Drift(False, reason, None, (), cadence)
 
 
 def track_drift(
@@ -352,16 +418,15 @@ def track_drift(
     """Windows over the time-ordered test period and the retraining cadence they imply."""
     time_column = split.ordered_by
     if not time_column:
-        details = not_assessable(
+        return not_assessable(
             "The case has no time column, so the test rows cannot be ordered into time windows."
         )
-        return Drift(False, details["retrains_per_month"], details)
     train, test = split.train, split.test
     train_pred = test_pred = None
     if ml is not None and ml.probabilistic:
         train_pred = ml.predict_proba(train.frame)[:, -1]
         test_pred = evaluation.policies[ml.name].proba[:, -1]
-    details = assess_drift(
+    return assess_drift(
         test.frame,
         time_column,
         {name: score.costs for name, score in evaluation.policies.items()},
@@ -376,4 +441,3 @@ def track_drift(
         time_unit=split.time_unit,
         reference=reference,
     )
-    return Drift(True, details["retrains_per_month"], details)

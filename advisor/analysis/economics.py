@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from advisor.core.record import Record
+
 DAYS_PER_YEAR = 365.25
 
 
@@ -59,3 +61,16 @@ class Inputs:
 
     def nets(self) -> dict[str, np.ndarray]:
         return {o: v - self.upkeep[o] for o, v in self.values().items()}
+
+
+@dataclass(frozen=True)
+class Conditions(Record):
+    """The rules-first tests on the estimates: ML ships only when it clears every one."""
+
+    ml_option: str
+    capture: float | None
+    capture_reached: bool
+    extra_net: float
+    difference_clear: bool
+    confirmable: bool
+    ml_feasible: bool

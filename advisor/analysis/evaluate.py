@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,58 +13,85 @@ import pandas as pd
 from advisor.analysis.roles import Roles
 from advisor.core.costs import UNDECIDED, CostMatrix
 from advisor.core.data import Part
+from advisor.core.record import Record, json_field
 from advisor.policies.base import Policy
-from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.bootstrap import BootstrapScheme, Resampler, interval
+from advisor.stats.interval import Interval
 from advisor.stats.probability_quality import AUC_RESAMPLES, METRIC_RESAMPLES, probability_metrics
 
 
 @dataclass(frozen=True)
-class PolicyScore:
-    """One policy on the test split: per-row realised cost, decisions, probabilities, summary."""
+class Confusion(Record):
+    """Counts and total realised cost by actual class (rows) and decision (columns)."""
 
-    name: str
-    version: str
-    costs: np.ndarray
-    decisions: np.ndarray
-    proba: np.ndarray | None
-    cost_per_decision: dict
-    decision_shares: dict
-    confusion: dict
-    description: dict
-    metrics: dict | None = None
-
-    def to_dict(self) -> dict:
-        out = {
-            "cost_per_decision": self.cost_per_decision,
-            "total_cost": float(self.costs.sum()),
-            "decision_shares": self.decision_shares,
-            "confusion": self.confusion,
-            "version": self.version,
-            "description": self.description,
-        }
-        if self.metrics is not None:
-            out["metrics"] = self.metrics
-        return out
+    classes: tuple[str, ...]
+    decisions: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]
+    total_cost: tuple[tuple[float, ...], ...]
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Every policy scored once on the test split, with paired bootstrap replicates that the
-    later stages reuse (so their intervals come from the same resampled rows)."""
+class PolicyScore(Record):
+    """One policy on the test split: its summary (what result.json holds) and, live, the
+    per-row realised cost, decisions and probabilities the later stages reuse."""
 
+    cost_per_decision: Interval
+    total_cost: float
+    decision_shares: Mapping[str, float]
+    confusion: Confusion
+    version: str
+    description: Mapping[str, Any]
+    metrics: Mapping[str, Interval] | None = json_field(omit_none=True, default=None)
+    name: str = json_field(internal=True, default="")
+    costs: np.ndarray = json_field(internal=True)
+    decisions: np.ndarray = json_field(internal=True)
+    proba: np.ndarray | None = json_field(internal=True)
+
+
+@dataclass(frozen=True)
+class Difference(Record):
+    """Cost per decision of `a` minus that of `b` (negative: `a` is cheaper), paired."""
+
+    a: str
+    b: str
+    cost: Interval = json_field(flatten=True)
+    share_a_cheaper: float
+    excludes_zero: bool
+
+
+@dataclass(frozen=True)
+class RulesCapture(Record):
+    """Share of ML's value over the baseline that the control rule list captures."""
+
+    share: Interval = json_field(flatten=True)
+    policy: str
+    ml_value_per_decision: float
+
+
+@dataclass(frozen=True)
+class Evaluation(Record):
+    """Every policy scored once on the test split (result.json key `evaluation`), with the
+    paired bootstrap replicates that the later stages reuse, live (so their intervals come
+    from the same resampled rows)."""
+
+    n_test: int
+    bootstrap: BootstrapScheme
+    metric_resamples: int
+    auc_resamples: int
     policies: Mapping[str, PolicyScore]
-    replicates: Mapping[str, np.ndarray]
-    resampler: Resampler
-    differences: tuple[dict, ...] = ()
-    rules_capture: dict | None = None
+    differences: tuple[Difference, ...] = ()
+    rules_capture: RulesCapture | None = json_field(omit_none=True, default=None)
+    split: str = "test"
+    replicates: Mapping[str, np.ndarray] = json_field(internal=True)
+    resampler: Resampler = json_field(internal=True)
 
     @property
     def n(self) -> int:
-        return len(next(iter(self.policies.values())).costs) if self.policies else 0
+        return self.n_test
 
     def cost(self, name: str) -> float:
         """The policy's test cost per decision (the point estimate)."""
-        return float(self.policies[name].cost_per_decision["estimate"])
+        return float(self.policies[name].cost_per_decision.estimate)
 
     def arms(self, roles: Roles) -> tuple[PolicyScore, PolicyScore] | None:
         """The control's and the ML treatment's scores, or None when either is missing."""
@@ -76,36 +104,31 @@ class Evaluation:
         return np.concatenate([[self.cost(name)], self.replicates[name]])
 
     def to_dict(self) -> dict:
-        out: dict = {
-            "split": "test",
-            "n_test": self.n,
-            "resamples": self.resampler.resamples,
-            "seed": self.resampler.seed,
-            "bootstrap": self.resampler.to_dict(),
-            "metric_resamples": min(self.resampler.resamples, METRIC_RESAMPLES),
-            "auc_resamples": min(self.resampler.resamples, METRIC_RESAMPLES, AUC_RESAMPLES),
-            "policies": {name: score.to_dict() for name, score in self.policies.items()},
-            "differences": list(self.differences),
+        out = super().to_dict()
+        scheme = out["bootstrap"]
+        return {
+            "split": out.pop("split"),
+            "n_test": out.pop("n_test"),
+            "resamples": scheme["resamples"],
+            "seed": scheme["seed"],
+            **out,
         }
-        if self.rules_capture is not None:
-            out["rules_capture"] = self.rules_capture
-        return out
 
 
 def confusion(
     costs: CostMatrix, y: np.ndarray, decisions: np.ndarray, row_costs: np.ndarray
-) -> dict:
+) -> Confusion:
     """Counts and total realised cost by actual class and decision."""
     k, d = costs.n_classes, costs.n_decisions
     flat = y * d + decisions
     counts = np.bincount(flat, minlength=k * d).reshape(k, d)
     totals = np.bincount(flat, weights=row_costs, minlength=k * d).reshape(k, d)
-    return {
-        "classes": [str(c) for c in costs.classes],
-        "decisions": list(costs.decisions),
-        "counts": counts.tolist(),
-        "total_cost": totals.round(2).tolist(),
-    }
+    return Confusion(
+        classes=tuple(str(c) for c in costs.classes),
+        decisions=tuple(costs.decisions),
+        counts=tuple(map(tuple, counts.tolist())),
+        total_cost=tuple(map(tuple, totals.round(2).tolist())),
+    )
 
 
 def evaluate(
@@ -142,40 +165,43 @@ def evaluate(
     for name, policy in policies.items():
         shares = np.bincount(codes[name], minlength=costs.n_decisions) / len(test)
         scores[name] = PolicyScore(
-            name=name,
+            cost_per_decision=interval(per_row[name].mean(), replicates[name]),
+            total_cost=float(per_row[name].sum()),
+            decision_shares={d: float(s) for d, s in zip(costs.decisions, shares, strict=True)},
+            confusion=confusion(costs, test.y, codes[name], per_row[name]),
             version=policy.version,
+            description=policy.describe(),
+            metrics=metrics.get(name),
+            name=name,
             costs=per_row[name],
             decisions=codes[name],
             proba=probas.get(name),
-            cost_per_decision=interval(per_row[name].mean(), replicates[name]),
-            decision_shares={d: float(s) for d, s in zip(costs.decisions, shares, strict=True)},
-            confusion=confusion(costs, test.y, codes[name], per_row[name]),
-            description=policy.describe(),
-            metrics=metrics.get(name),
         )
     differences = tuple(
         difference(a, b, scores, replicates) for i, a in enumerate(names) for b in names[i + 1 :]
     )
     return Evaluation(
+        n_test=len(test),
+        bootstrap=resampler.scheme,
+        metric_resamples=min(resampler.resamples, METRIC_RESAMPLES),
+        auc_resamples=min(resampler.resamples, METRIC_RESAMPLES, AUC_RESAMPLES),
         policies=scores,
-        replicates=replicates,
-        resampler=resampler,
         differences=differences,
         rules_capture=rules_capture(scores, replicates, roles),
+        replicates=replicates,
+        resampler=resampler,
     )
 
 
-def difference(a: str, b: str, per_policy: Mapping, replicates: Mapping) -> dict:
+def difference(a: str, b: str, per_policy: Mapping, replicates: Mapping) -> Difference:
     """Mean cost of `a` minus mean cost of `b` per decision (negative: `a` is cheaper)."""
     est = per_policy[a].costs.mean() - per_policy[b].costs.mean()
     reps = replicates[a] - replicates[b]
-    out = {"a": a, "b": b, **interval(est, reps)}
-    out["share_a_cheaper"] = float((reps < 0).mean())
-    out["excludes_zero"] = bool(out["low"] is not None and (out["low"] > 0 or out["high"] < 0))
-    return out
+    cost = interval(est, reps)
+    return Difference(a, b, cost, float((reps < 0).mean()), cost.excludes_zero())
 
 
-def rules_capture(scores: Mapping, replicates: Mapping, roles: Roles) -> dict | None:
+def rules_capture(scores: Mapping, replicates: Mapping, roles: Roles) -> RulesCapture | None:
     """Share of ML's value over the baseline that the control rule list captures, with a
     bootstrap interval; None when the run has no ML treatment."""
     base, ml, rules = roles.baseline, roles.treatment, roles.control
@@ -187,28 +213,21 @@ def rules_capture(scores: Mapping, replicates: Mapping, roles: Roles) -> dict | 
     rep_ml = replicates[base] - replicates[ml]
     with np.errstate(divide="ignore", invalid="ignore"):
         reps = np.where(rep_ml > 0, (replicates[base] - replicates[rules]) / rep_ml, np.nan)
-    out = interval(est, reps) if np.isfinite(est) else {"estimate": None, "low": None, "high": None}
-    out["policy"] = rules
-    out["ml_value_per_decision"] = float(ml_value)
-    return out
+    share = interval(est, reps) if np.isfinite(est) else Interval.unknown()
+    return RulesCapture(share, rules, float(ml_value))
 
 
-def comparison_frame(summary: Mapping, currency: str = "") -> pd.DataFrame:
+def comparison_frame(evaluation: Evaluation, currency: str = "") -> pd.DataFrame:
     """One row per policy: cost per decision with its interval (the notebook's `comparison`)."""
     rows = []
-    for name, entry in summary["policies"].items():
-        c = entry["cost_per_decision"]
-        row = {
-            "policy": name,
-            "cost_per_decision": c["estimate"],
-            "low": c["low"],
-            "high": c["high"],
-        }
-        m = entry.get("metrics", {})
+    for name, entry in evaluation.policies.items():
+        c = entry.cost_per_decision
+        row = {"policy": name, "cost_per_decision": c.estimate, "low": c.low, "high": c.high}
+        m = entry.metrics or {}
         for key in ("roc_auc", "accuracy"):
             if key in m:
-                row[key] = m[key]["estimate"]
-        row["version"] = entry["version"]
+                row[key] = m[key].estimate
+        row["version"] = entry.version
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("policy")
     frame.attrs["currency"] = currency

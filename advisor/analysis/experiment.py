@@ -13,35 +13,83 @@ ship-rules) and the treatment (ML). Two designs are sized from the test split:
 The design that needs less traffic is chosen. The simulation then runs many experiments of
 that design's size, drawing units from the test-split costs of each arm and judging each with
 Welch's t-test; the A/A check runs the same with both arms drawn from the control, so its
-false-positive rate must sit near alpha. The sample-ratio check and the rollout plan around
-the test are in `advisor.analysis.rollout`.
+false-positive rate must sit near alpha (`advisor.analysis.design_check`, with the
+sample-ratio check's bounds). The rollout plan around the test is in `advisor.analysis.rollout`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from advisor.analysis.design_check import DaysPower, DesignCheck, simulate_design
 from advisor.analysis.evaluate import Evaluation
 from advisor.analysis.roles import Roles
-from advisor.analysis.rollout import rollout_plan
+from advisor.analysis.rollout import Rollout, rollout_plan
 from advisor.analysis.shadow import Shadow
 from advisor.core.case import DecisionContext
+from advisor.core.record import Record, json_field
 from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.interval import Interval
 from advisor.stats.power import (
-    analytical_power,
     effect_size,
-    power_by_size,
     power_curve,
     solve_sample_size,
 )
-from advisor.stats.sample_ratio import SRM_THRESHOLD, srm_tolerance
-from advisor.stats.simulation import SIMULATIONS, binomial_band, simulate_experiments
+from advisor.stats.simulation import SIMULATIONS
 
 DESIGNS = ("all-units", "triggered")
+
+
+@dataclass(frozen=True)
+class DesignSize:
+    """One design sized: the effect on the units it analyses, the units to analyse and to
+    enrol per arm, and the days of traffic (None when no size would do)."""
+
+    trigger_rate: float
+    effect_size: float
+    difference: float
+    pooled_sd: float
+    control_mean: float
+    treatment_mean: float
+    n_analysed_per_arm: int | None = None
+    n_analysed_treatment: int | None = None
+    n_per_arm: int | None = None
+    n_treatment: int | None = None
+    days_enrolling: float | None = None
+    days_needed: float | None = None
+
+    @property
+    def n_total(self) -> int | None:
+        return None if self.n_per_arm is None else self.n_per_arm + self.n_treatment
+
+    def summary(self) -> DesignSummary:
+        return DesignSummary(
+            self.trigger_rate,
+            self.effect_size,
+            self.difference,
+            self.n_analysed_per_arm,
+            self.n_per_arm,
+            self.days_enrolling,
+            self.days_needed,
+        )
+
+
+@dataclass(frozen=True)
+class DesignSummary(Record):
+    """A design as result.json shows it beside the other (keys `all_units`, `triggered`)."""
+
+    trigger_rate: float
+    effect_size: float
+    difference: float
+    n_analysed_per_arm: int | None
+    n_per_arm: int | None
+    days_enrolling: float | None
+    days_needed: float | None
 
 
 def size_design(
@@ -54,25 +102,24 @@ def size_design(
     volume_per_day: float,
     label_delay_days: float,
     trigger_rate: float = 1.0,
-) -> dict:
+) -> DesignSize:
     """Units to analyse and to enrol per arm, and days of traffic, for one design.
 
     `control` and `treatment` are the per-unit costs of the units the design analyses;
     `trigger_rate` is the share of enrolled units it analyses (1 for all units).
     """
     eff = effect_size(control, treatment)
+    effect = DesignSize(
+        trigger_rate,
+        eff["d"],
+        eff["difference"],
+        eff["pooled_sd"],
+        eff["control_mean"],
+        eff["treatment_mean"],
+    )
     nobs1 = solve_sample_size(eff["d"], alpha, power, share)
-    out = {"effect_size": eff["d"], **eff, "trigger_rate": trigger_rate}
-    out.pop("d")
     if nobs1 is None:
-        return (
-            out
-            | dict.fromkeys(
-                ("n_analysed_per_arm", "n_per_arm", "n_control", "n_treatment", "days_enrolling"),
-                None,
-            )
-            | {"days_needed": None}
-        )
+        return effect
     analysed_c = math.ceil(nobs1)
     analysed_t = math.ceil(nobs1 * share / (1 - share))
     n_c = math.ceil(analysed_c / trigger_rate)
@@ -80,22 +127,22 @@ def size_design(
     enrol = float(
         math.ceil(max(n_c / ((1 - share) * volume_per_day), n_t / (share * volume_per_day)))
     )
-    return out | {
-        "n_analysed_per_arm": analysed_c,
-        "n_analysed_treatment": analysed_t,
-        "n_per_arm": n_c,
-        "n_control": n_c,
-        "n_treatment": n_t,
-        "days_enrolling": enrol,
-        "days_needed": enrol + label_delay_days,
-    }
+    return replace(
+        effect,
+        n_analysed_per_arm=analysed_c,
+        n_analysed_treatment=analysed_t,
+        n_per_arm=n_c,
+        n_treatment=n_t,
+        days_enrolling=enrol,
+        days_needed=enrol + label_delay_days,
+    )
 
 
-def _traffic(design: dict) -> float:
-    return math.inf if design["days_enrolling"] is None else design["days_enrolling"]
+def _traffic(design: DesignSize) -> float:
+    return math.inf if design.days_enrolling is None else design.days_enrolling
 
 
-def choose_design(all_units: dict, triggered: dict | None) -> tuple[str, str]:
+def choose_design(all_units: DesignSize, triggered: DesignSize | None) -> tuple[str, str]:
     """The design that needs less traffic, and why."""
     if triggered is None:
         return "all-units", "the two policies never disagree on the test split, so no unit triggers"
@@ -103,32 +150,92 @@ def choose_design(all_units: dict, triggered: dict | None) -> tuple[str, str]:
     if t < a:
         ratio = "no finite number of" if math.isinf(a) else f"{a / t:,.1f} times fewer"
         return "triggered", (
-            f"analysing only the {triggered['trigger_rate']:.1%} of units where the policies "
+            f"analysing only the {triggered.trigger_rate:.1%} of units where the policies "
             f"disagree needs {ratio} days of traffic than analysing every unit: elsewhere both "
             "arms decide alike and add only noise"
         )
     return "all-units", "analysing every unit needs no more traffic than analysing triggered units"
 
 
+@dataclass(frozen=True)
+class SizeRange(Record):
+    """Units to enrol per arm at the two ends of the effect's 95 % interval (`low` for the
+    larger effect; `high` None when the interval reaches zero or the other sign)."""
+
+    effect_interval: Interval
+    low: int | None
+    high: int | None
+
+
 def sample_size_range(
-    design: dict, effect_replicates: np.ndarray, *, alpha: float, power: float, share: float
-) -> dict:
+    design: DesignSize,
+    effect_replicates: np.ndarray,
+    *,
+    alpha: float,
+    power: float,
+    share: float,
+) -> SizeRange:
     """Units to enrol per arm at the two ends of the effect's 95 % interval.
 
     A larger effect needs fewer units (`low`); at the smaller end `high` is None when the
     interval reaches zero or the other sign (no size would then be enough).
     """
-    ci = interval(design["difference"], effect_replicates)
-    out = {"effect_interval": ci, "low": None, "high": None}
-    sd, rate = design["pooled_sd"], design["trigger_rate"]
-    if ci["low"] is None or not sd:
-        return out
-    sign = 1.0 if design["difference"] >= 0 else -1.0
-    ends = sorted((sign * ci["low"], sign * ci["high"]))
-    for key, effect in (("low", ends[1]), ("high", ends[0])):
+    ci = interval(design.difference, effect_replicates)
+    sd, rate = design.pooled_sd, design.trigger_rate
+    if ci.low is None or not sd:
+        return SizeRange(ci, None, None)
+    sign = 1.0 if design.difference >= 0 else -1.0
+    ends = sorted((sign * ci.low, sign * ci.high))
+    sizes = []
+    for effect in (ends[1], ends[0]):
         n = solve_sample_size(effect / sd, alpha, power, share) if effect > 0 else None
-        out[key] = None if n is None else math.ceil(math.ceil(n) / rate)
-    return out
+        sizes.append(None if n is None else math.ceil(math.ceil(n) / rate))
+    return SizeRange(ci, *sizes)
+
+
+NO_DIFFERENCE = (
+    "The two policies' mean costs do not differ on the test split, so no experiment of "
+    "any length could confirm a difference."
+)
+
+
+@dataclass(frozen=True)
+class ABTest(Record):
+    """The planned A/B test: the effect, both designs and the chosen one, its size and days,
+    and its simulated check (the body of result.json key `experiment`)."""
+
+    effect_size: float
+    difference: float
+    pooled_sd: float
+    control_mean: float
+    treatment_mean: float
+    direction: str
+    design: str
+    design_reason: str
+    all_units: DesignSummary
+    triggered: DesignSummary | None
+    n_per_arm_range: SizeRange
+    alpha: float
+    target_power: float
+    treatment_share: float
+    volume_per_day: float
+    label_delay_days: float
+    max_experiment_days: float
+    n_per_arm: int | None
+    n_treatment: int | None
+    n_analysed_per_arm: int | None
+    n_total: int | None
+    days_enrolling: float | None
+    days_needed: float | None
+    confirmable_within_max_days: bool
+    reason: str | None = json_field(omit_none=True)
+    check: DesignCheck = json_field(flatten=True)
+    simulated_at: str
+    power_curve: tuple[DaysPower, ...]
+    rollout: Rollout | None = json_field(omit_none=True, default=None)
+    control: str | None = json_field(omit_none=True, default=None)
+    treatment: str | None = json_field(omit_none=True, default=None)
+    summary: str | None = json_field(omit_none=True, default=None)
 
 
 def plan_experiment(
@@ -145,7 +252,7 @@ def plan_experiment(
     max_experiment_days: float = 90,
     simulations: int = SIMULATIONS,
     seed: int = 0,
-) -> dict:
+) -> ABTest:
     """Size both designs, choose one, and simulate it.
 
     `control` and `treatment` are per-unit costs on the same test rows; `disagree` marks the
@@ -168,63 +275,34 @@ def plan_experiment(
         volume_per_day=volume_per_day,
         label_delay_days=label_delay_days,
     )
-    designs = {"all-units": size_design(control, treatment, **settings)}
+    all_units = size_design(control, treatment, **settings)
     rate = float(disagree.mean())
+    triggered = None
     if disagree.sum() >= 2:
-        designs["triggered"] = size_design(
+        triggered = size_design(
             control[disagree], treatment[disagree], trigger_rate=rate, **settings
         )
-    design, why = choose_design(designs["all-units"], designs.get("triggered"))
-    chosen = designs[design]
+    design, why = choose_design(all_units, triggered)
+    chosen = triggered if design == "triggered" else all_units
     reps = resampler.means(np.column_stack([control - treatment, disagree]))
     with np.errstate(divide="ignore", invalid="ignore"):
         effect_reps = reps[:, 0] if design == "all-units" else reps[:, 0] / reps[:, 1]
-    d = chosen["effect_size"]
-    out: dict = {
-        **{k: chosen[k] for k in ("effect_size", "difference", "pooled_sd")},
-        **{k: chosen[k] for k in ("control_mean", "treatment_mean")},
-        "direction": "treatment cheaper" if d > 0 else "control cheaper" if d < 0 else "equal",
-        "design": design,
-        "design_reason": why,
-        "all_units": _design_summary(designs["all-units"]),
-        "triggered": _design_summary(designs["triggered"]) if "triggered" in designs else None,
-        "n_per_arm_range": sample_size_range(
-            chosen, effect_reps, alpha=alpha, power=power, share=share
-        ),
-        "alpha": alpha,
-        "target_power": power,
-        "treatment_share": share,
-        "volume_per_day": volume_per_day,
-        "label_delay_days": label_delay_days,
-        "max_experiment_days": max_experiment_days,
-    }
-    enrol = chosen["days_enrolling"]
+    d = chosen.effect_size
+    enrol = chosen.days_enrolling
     confirmable = enrol is not None and enrol <= max_experiment_days
-    out.update({k: chosen[k] for k in ("n_per_arm", "n_control", "n_treatment")})
-    out.update(
-        {
-            "n_analysed_per_arm": chosen["n_analysed_per_arm"],
-            "n_total": None if enrol is None else chosen["n_control"] + chosen["n_treatment"],
-            "days_enrolling": enrol,
-            "days_needed": chosen["days_needed"],
-            "confirmable_within_max_days": confirmable,
-        }
-    )
+    reason = None
     if enrol is None:
-        out["reason"] = (
-            "The two policies' mean costs do not differ on the test split, so no experiment of "
-            "any length could confirm a difference."
-        )
+        reason = NO_DIFFERENCE
     elif not confirmable:
-        out["reason"] = (
+        reason = (
             f"The difference is too small to confirm within {max_experiment_days:g} days: the "
             f"test would need {enrol:,.0f} days of traffic at {volume_per_day:,.0f} decisions a day."
         )
     # Simulate at the planned size; when that is out of reach, at what max_experiment_days buys.
     analysed = rate if design == "triggered" else 1.0
     if confirmable:
-        sizes = (chosen["n_analysed_per_arm"], chosen["n_analysed_treatment"])
-        total = chosen["n_control"] + chosen["n_treatment"]
+        sizes = (chosen.n_analysed_per_arm, chosen.n_analysed_treatment)
+        total = chosen.n_total
     else:
         days = float(max_experiment_days)
         sizes = (
@@ -232,116 +310,107 @@ def plan_experiment(
             max(2, int(volume_per_day * share * days * analysed)),
         )
         total = int(volume_per_day * days)
-    out.update(
-        simulate_design(
-            control[disagree] if design == "triggered" else control,
-            treatment[disagree] if design == "triggered" else treatment,
-            d,
-            sizes,
-            total,
-            alpha=alpha,
-            share=share,
-            simulations=simulations,
-            seed=seed,
-        )
+    check = simulate_design(
+        control[disagree] if design == "triggered" else control,
+        treatment[disagree] if design == "triggered" else treatment,
+        d,
+        sizes,
+        total,
+        alpha=alpha,
+        share=share,
+        simulations=simulations,
+        seed=seed,
     )
-    out["simulated_at"] = "planned size" if confirmable else f"{max_experiment_days:g} days"
-    out["power_curve"] = power_curve(
+    curve = power_curve(
         d,
         alpha,
         share,
-        volume_per_day * (rate if design == "triggered" else 1.0),
+        volume_per_day * analysed,
         label_delay_days,
         max(2 * (enrol or 0), max_experiment_days),
     )
-    return out
+    return ABTest(
+        effect_size=d,
+        difference=chosen.difference,
+        pooled_sd=chosen.pooled_sd,
+        control_mean=chosen.control_mean,
+        treatment_mean=chosen.treatment_mean,
+        direction="treatment cheaper" if d > 0 else "control cheaper" if d < 0 else "equal",
+        design=design,
+        design_reason=why,
+        all_units=all_units.summary(),
+        triggered=triggered.summary() if triggered is not None else None,
+        n_per_arm_range=sample_size_range(
+            chosen, effect_reps, alpha=alpha, power=power, share=share
+        ),
+        alpha=alpha,
+        target_power=power,
+        treatment_share=share,
+        volume_per_day=volume_per_day,
+        label_delay_days=label_delay_days,
+        max_experiment_days=max_experiment_days,
+        n_per_arm=chosen.n_per_arm,
+        n_treatment=chosen.n_treatment,
+        n_analysed_per_arm=chosen.n_analysed_per_arm,
+        n_total=chosen.n_total,
+        days_enrolling=enrol,
+        days_needed=chosen.days_needed,
+        confirmable_within_max_days=confirmable,
+        reason=reason,
+        check=check,
+        simulated_at="planned size" if confirmable else f"{max_experiment_days:g} days",
+        power_curve=tuple(DaysPower(**p) for p in curve),
+    )
 
 
-def _design_summary(design: dict) -> dict:
-    keys = ("trigger_rate", "effect_size", "difference", "n_analysed_per_arm", "n_per_arm")
-    return {k: design[k] for k in keys} | {
-        "days_enrolling": design["days_enrolling"],
-        "days_needed": design["days_needed"],
-    }
-
-
-def simulate_design(
-    control: np.ndarray,
-    treatment: np.ndarray,
-    d: float,
-    sizes: tuple[int, int],
-    total: int,
-    *,
-    alpha: float,
-    share: float,
-    simulations: int,
-    seed: int,
-) -> dict:
-    """Monte Carlo power and the A/A false-positive rate at `sizes` analysed units per arm,
-    the sample-ratio check's bounds for `total` enrolled units, and power against size."""
-    n_c, n_t = sizes
-    sim = simulate_experiments(control, treatment, n_c, n_t, alpha, simulations, seed)
-    aa = simulate_experiments(control, control, n_c, n_t, alpha, simulations, seed + 1)
-    band = binomial_band(simulations, alpha)
-    sim.pop("p_values")
-    tol = srm_tolerance(total, share)
-    return {
-        "analytical_power": analytical_power(d, n_c, alpha, share),
-        "power": sim["rejection_rate"],
-        "aa_false_positive_rate": aa["rejection_rate"],
-        "aa_band": {"low": band[0], "high": band[1], "level": 0.95},
-        "aa_within_band": band[0] <= aa["rejection_rate"] <= band[1],
-        "simulation": sim,
-        "aa_observed_difference": aa["observed_difference"],
-        "power_by_size": power_by_size(d, alpha, share, n_c),
-        "srm": {
-            "threshold": SRM_THRESHOLD,
-            "test": "chi-square of the arm counts against the planned split, checked daily",
-            "total_units": total,
-            "expected_treatment": total * share,
-            "flag_if_treatment_outside": [total * share - tol, total * share + tol],
-        },
-    }
-
-
-def summary_sentence(plan: Mapping, currency: str) -> str:
+def summary_sentence(plan: ABTest, currency: str) -> str:
     """The plan in one plain sentence."""
-    if plan["n_per_arm"] is None:
-        return plan["reason"]
-    who = "ML" if plan["direction"] == "treatment cheaper" else "the control"
-    days = plan["days_enrolling"]
-    if plan["design"] == "triggered":
+    if plan.n_per_arm is None:
+        return plan.reason
+    who = "ML" if plan.direction == "treatment cheaper" else "the control"
+    days = plan.days_enrolling
+    if plan.design == "triggered":
         analysed = (
-            f", analysing the {plan['triggered']['trigger_rate']:.1%} where the policies "
-            f"disagree ({plan['n_analysed_per_arm']:,} per arm)"
+            f", analysing the {plan.triggered.trigger_rate:.1%} where the policies "
+            f"disagree ({plan.n_analysed_per_arm:,} per arm)"
         )
         per = "decision where they disagree"
     else:
         analysed, per = "", "decision"
     text = (
-        f"At {plan['volume_per_day']:,.0f} decisions a day, a {plan['treatment_share']:.0%} test "
-        f"needs {plan['n_per_arm']:,} units per arm{analysed}: {days:,.0f} "
-        f"day{'s' if days != 1 else ''} of traffic plus {plan['label_delay_days']:g} days for the "
-        f"outcomes, {plan['days_needed']:,.0f} days in all, to confirm that {who} saves "
-        f"{abs(plan['difference']):,.2f} {currency} per {per}."
+        f"At {plan.volume_per_day:,.0f} decisions a day, a {plan.treatment_share:.0%} test "
+        f"needs {plan.n_per_arm:,} units per arm{analysed}: {days:,.0f} "
+        f"day{'s' if days != 1 else ''} of traffic plus {plan.label_delay_days:g} days for the "
+        f"outcomes, {plan.days_needed:,.0f} days in all, to confirm that {who} saves "
+        f"{abs(plan.difference):,.2f} {currency} per {per}."
     )
-    if not plan["confirmable_within_max_days"]:
-        text += " " + plan["reason"]
+    if not plan.confirmable_within_max_days:
+        text += " " + plan.reason
     return text
 
 
 @dataclass(frozen=True)
-class ExperimentPlan:
-    """The A/B test of the ML treatment against the control (result.json key `experiment`)."""
+class ExperimentPlan(Record):
+    """The A/B test of the ML treatment against the control (result.json key `experiment`):
+    `test` when there is one to plan, else the `reason` there is none."""
 
     available: bool
-    n_per_arm: int | None = None
-    days_enrolling: float | None = None
-    label_delay_days: float = 0.0
-    details: Mapping = field(default_factory=dict)
+    test: ABTest | None = json_field(flatten=True, default=None)
+    reason: str | None = json_field(omit_none=True, default=None)
 
-    def to_dict(self) -> dict:
-        return {**self.details, "available": self.available}
+    @property
+    def n_per_arm(self) -> int | None:
+        return self.test.n_per_arm if self.test else None
+
+    @property
+    def days_enrolling(self) -> float | None:
+        return self.test.days_enrolling if self.test else None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str | None = None) -> ExperimentPlan:
+        if not data.get("available"):
+            return cls(False, reason=data.get("reason"))
+        return cls(True, ABTest.from_dict(data, where=where or "experiment"))
 
 
 def plan_ab_test(
@@ -360,8 +429,8 @@ def plan_ab_test(
     """Size, time and simulate the A/B test, and put the rollout around it on a calendar."""
     arms = evaluation.arms(roles)
     if arms is None:
-        return ExperimentPlan(False, details={"reason": "no ML policy or control policy"})
-    (c, t), control, treatment = arms, roles.control, roles.treatment
+        return ExperimentPlan(False, reason="no ML policy or control policy")
+    c, t = arms
     plan = plan_experiment(
         c.costs,
         t.costs,
@@ -375,15 +444,17 @@ def plan_ab_test(
         max_experiment_days=max_experiment_days,
         seed=seed,
     )
-    plan["rollout"] = rollout_plan(
-        decision.volume_per_day,
+    plan = replace(
         plan,
-        shadow.disagreement_rate,
-        evaluation.policies[treatment].decision_shares,
-        decision.latency_budget_ms,
+        rollout=rollout_plan(
+            decision.volume_per_day,
+            plan,
+            shadow.disagreement_rate,
+            evaluation.policies[roles.treatment].decision_shares,
+            decision.latency_budget_ms,
+        ),
+        control=roles.control,
+        treatment=roles.treatment,
+        summary=summary_sentence(plan, currency),
     )
-    plan.update({"control": control, "treatment": treatment})
-    plan["summary"] = summary_sentence(plan, currency)
-    return ExperimentPlan(
-        True, plan["n_per_arm"], plan["days_enrolling"], decision.label_delay_days, plan
-    )
+    return ExperimentPlan(True, plan)

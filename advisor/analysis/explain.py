@@ -20,13 +20,15 @@ cost against the decision threshold. Computes numbers only; the report draws the
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from advisor.core.data import Part
+from advisor.core.record import Record, json_field
 
 if TYPE_CHECKING:
     from advisor.analysis.evaluate import Evaluation
@@ -39,6 +41,89 @@ DEPENDENCE_FEATURES = 3
 TOP_FEATURES = 10
 CALIBRATION_BINS = 10
 THRESHOLD_GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
+
+
+@dataclass(frozen=True)
+class FeatureImportance(Record):
+    feature: str
+    mean_abs_shap: float
+
+
+@dataclass(frozen=True)
+class Dependence(Record):
+    """A feature's values against their SHAP values on a sample of test rows."""
+
+    feature: str
+    kind: str
+    values: tuple[Any, ...]
+    shap: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ShapSummary(Record):
+    """Mean |SHAP| of the top features and dependence points of the top three."""
+
+    explained_class: str
+    class_reason: str
+    scale: str
+    rows: int
+    seed: int
+    base_value: float
+    n_features: int
+    other_features_mean_abs_shap: float
+    importance: tuple[FeatureImportance, ...]
+    dependence: tuple[Dependence, ...]
+
+
+@dataclass(frozen=True)
+class CalibrationBin(Record):
+    low: float
+    high: float
+    mean_predicted: float
+    observed: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Calibration(Record):
+    """Reliability bins on the test split and the expected calibration error."""
+
+    target: str
+    bins: tuple[CalibrationBin, ...]
+    expected_calibration_error: float
+    method: str = "none"
+
+
+@dataclass(frozen=True)
+class BestThreshold(Record):
+    threshold: float
+    cost_per_decision: float
+    validation_cost_per_decision: float
+    chosen_on: str
+
+
+@dataclass(frozen=True)
+class EffectiveThreshold(Record):
+    """The median P(last class) above which the ML policy acts, and its range over rows."""
+
+    estimate: float | None
+    low: float | None
+    high: float | None
+    varies: bool
+
+
+@dataclass(frozen=True)
+class ThresholdCurve(Record):
+    """Test cost per decision of acting when P(class) >= t, for t on a grid."""
+
+    class_: str = json_field(key="class")
+    decision: str
+    otherwise: str
+    grid: tuple[float, ...]
+    cost_per_decision: tuple[float, ...]
+    best: BestThreshold
+    ml_threshold: EffectiveThreshold
+    policies: Mapping[str, float]
 
 
 def explained_class(costs) -> tuple[int, str]:
@@ -89,7 +174,7 @@ def tree_shap(policy, X: np.ndarray, cls: int) -> tuple[np.ndarray, float]:
     return contrib[:, :-1], float(contrib[0, -1])
 
 
-def shap_summary(policy, spec, frame: pd.DataFrame, seed: int) -> dict:
+def shap_summary(policy, spec, frame: pd.DataFrame, seed: int) -> ShapSummary:
     """Global SHAP importance and dependence points for the top features of the ML policy."""
     rows = _sample(len(frame), SHAP_ROWS, seed)
     sample = frame.iloc[rows]
@@ -99,9 +184,9 @@ def shap_summary(policy, spec, frame: pd.DataFrame, seed: int) -> dict:
     names = spec.names_
     mean_abs = np.abs(values).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")
-    importance = [
-        {"feature": names[j], "mean_abs_shap": float(mean_abs[j])} for j in order[:TOP_FEATURES]
-    ]
+    importance = tuple(
+        FeatureImportance(names[j], float(mean_abs[j])) for j in order[:TOP_FEATURES]
+    )
     cleaned = spec.clean(sample)
     kinds = {e.name: e.kind for e in spec.encoders_}
     points = _sample(len(rows), DEPENDENCE_POINTS, seed + 1)
@@ -110,28 +195,30 @@ def shap_summary(policy, spec, frame: pd.DataFrame, seed: int) -> dict:
         name = names[j]
         col = cleaned[name].iloc[points]
         dependence.append(
-            {
-                "feature": name,
-                "kind": kinds[name],
-                "values": [_plain_value(v) for v in col.tolist()],
-                "shap": [round(float(v), 6) for v in values[points, j]],
-            }
+            Dependence(
+                feature=name,
+                kind=kinds[name],
+                values=tuple(_plain_value(v) for v in col.tolist()),
+                shap=tuple(round(float(v), 6) for v in values[points, j]),
+            )
         )
-    return {
-        "explained_class": str(policy.costs.classes[cls]),
-        "class_reason": why,
-        "scale": "log-odds" if policy.costs.n_classes == 2 else "raw score (softmax input)",
-        "rows": len(rows),
-        "seed": seed,
-        "base_value": base_value,
-        "n_features": len(names),
-        "other_features_mean_abs_shap": float(mean_abs[order[TOP_FEATURES:]].sum()),
-        "importance": importance,
-        "dependence": dependence,
-    }
+    return ShapSummary(
+        explained_class=str(policy.costs.classes[cls]),
+        class_reason=why,
+        scale="log-odds" if policy.costs.n_classes == 2 else "raw score (softmax input)",
+        rows=len(rows),
+        seed=seed,
+        base_value=base_value,
+        n_features=len(names),
+        other_features_mean_abs_shap=float(mean_abs[order[TOP_FEATURES:]].sum()),
+        importance=importance,
+        dependence=tuple(dependence),
+    )
 
 
-def calibration_curve(proba: np.ndarray, y: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+def calibration_curve(
+    proba: np.ndarray, y: np.ndarray, bins: int = CALIBRATION_BINS, method: str = "none"
+) -> Calibration:
     """Reliability bins: mean predicted probability against observed frequency, with counts."""
     if proba.shape[1] == 2:
         p, hit, target = proba[:, 1], (y == 1), "last"
@@ -144,24 +231,25 @@ def calibration_curve(proba: np.ndarray, y: np.ndarray, bins: int = CALIBRATION_
         mask = which == b
         if mask.any():
             out.append(
-                {
-                    "low": round(float(edges[b]), 6),
-                    "high": round(float(edges[b + 1]), 6),
-                    "mean_predicted": float(p[mask].mean()),
-                    "observed": float(hit[mask].mean()),
-                    "count": int(mask.sum()),
-                }
+                CalibrationBin(
+                    low=round(float(edges[b]), 6),
+                    high=round(float(edges[b + 1]), 6),
+                    mean_predicted=float(p[mask].mean()),
+                    observed=float(hit[mask].mean()),
+                    count=int(mask.sum()),
+                )
             )
-    weights = np.array([b["count"] for b in out], dtype=float)
-    gaps = np.array([abs(b["mean_predicted"] - b["observed"]) for b in out])
-    return {
-        "target": target,
-        "bins": out,
-        "expected_calibration_error": float((weights * gaps).sum() / max(weights.sum(), 1.0)),
-    }
+    weights = np.array([b.count for b in out], dtype=float)
+    gaps = np.array([abs(b.mean_predicted - b.observed) for b in out])
+    return Calibration(
+        target=target,
+        bins=tuple(out),
+        expected_calibration_error=float((weights * gaps).sum() / max(weights.sum(), 1.0)),
+        method=method,
+    )
 
 
-def effective_threshold(costs, frame: pd.DataFrame, act: int) -> dict:
+def effective_threshold(costs, frame: pd.DataFrame, act: int) -> EffectiveThreshold:
     """The P(last class) above which the minimum-expected-cost rule takes decision `act`.
 
     With row-dependent costs each row has its own threshold: the median and range are given.
@@ -174,14 +262,9 @@ def effective_threshold(costs, frame: pd.DataFrame, act: int) -> dict:
         row = np.where(extra <= 0, 0.0, np.where(saved <= 0, 1.0, extra / (extra + saved)))
     row = np.clip(row[np.isfinite(row)], 0.0, 1.0)
     if row.size == 0:
-        return {"estimate": None, "low": None, "high": None, "varies": False}
+        return EffectiveThreshold(None, None, None, False)
     low, high = float(row.min()), float(row.max())
-    return {
-        "estimate": float(np.median(row)),
-        "low": low,
-        "high": high,
-        "varies": bool(high - low > 1e-9),
-    }
+    return EffectiveThreshold(float(np.median(row)), low, high, bool(high - low > 1e-9))
 
 
 def _threshold_costs(p: np.ndarray, each: np.ndarray, act: int) -> np.ndarray:
@@ -192,7 +275,7 @@ def _threshold_costs(p: np.ndarray, each: np.ndarray, act: int) -> np.ndarray:
 
 def threshold_curve(
     costs, test: Part, evaluation, valid: Part, valid_proba: np.ndarray
-) -> dict | None:
+) -> ThresholdCurve | None:
     """Test cost per decision of acting when P(last class) >= t, for t on a grid (binary only).
 
     The cheapest threshold is chosen on the validation split and reported with its test cost,
@@ -208,41 +291,33 @@ def threshold_curve(
     each = costs.cost_of_each_decision(test.y, test.frame)  # (rows, decisions)
     cost = _threshold_costs(ml.proba[:, 1], each, act)
     best = int(np.argmin(valid_cost))
-    return {
-        "class": str(costs.classes[1]),
-        "decision": costs.decisions[act],
-        "otherwise": costs.decisions[1 - act],
-        "grid": [float(g) for g in THRESHOLD_GRID],
-        "cost_per_decision": [round(float(c), 6) for c in cost],
-        "best": {
-            "threshold": float(THRESHOLD_GRID[best]),
-            "cost_per_decision": float(cost[best]),
-            "validation_cost_per_decision": float(valid_cost[best]),
-            "chosen_on": "validation",
-        },
-        "ml_threshold": effective_threshold(costs, test.frame, act),
-        "policies": {name: float(pe.costs.mean()) for name, pe in evaluation.policies.items()},
-    }
+    return ThresholdCurve(
+        class_=str(costs.classes[1]),
+        decision=costs.decisions[act],
+        otherwise=costs.decisions[1 - act],
+        grid=tuple(float(g) for g in THRESHOLD_GRID),
+        cost_per_decision=tuple(round(float(c), 6) for c in cost),
+        best=BestThreshold(
+            threshold=float(THRESHOLD_GRID[best]),
+            cost_per_decision=float(cost[best]),
+            validation_cost_per_decision=float(valid_cost[best]),
+            chosen_on="validation",
+        ),
+        ml_threshold=effective_threshold(costs, test.frame, act),
+        policies={name: float(pe.costs.mean()) for name, pe in evaluation.policies.items()},
+    )
 
 
 @dataclass(frozen=True)
-class ModelReport:
-    """What the report shows about the ML policy: SHAP, calibration and the threshold curve."""
+class ModelReport(Record):
+    """What the report shows about the ML policy: SHAP, calibration and the threshold curve
+    (result.json key `model`)."""
 
     policy: str
     trees: int
-    shap: dict
-    calibration: dict
-    threshold: dict | None
-
-    def to_dict(self) -> dict:
-        return {
-            "policy": self.policy,
-            "trees": self.trees,
-            "shap": self.shap,
-            "calibration": self.calibration,
-            "threshold": self.threshold,
-        }
+    shap: ShapSummary
+    calibration: Calibration
+    threshold: ThresholdCurve | None
 
 
 def explain_model(
@@ -259,8 +334,9 @@ def explain_model(
     score = evaluation.policies.get(ml.name) if ml is not None else None
     if score is None or score.proba is None:
         return None
-    calibration = calibration_curve(score.proba, test.y)
-    calibration["method"] = ml.calibration_.get("method", "none")
+    calibration = calibration_curve(
+        score.proba, test.y, method=ml.calibration_.get("method", "none")
+    )
     return ModelReport(
         policy=ml.name,
         trees=int(ml.n_trees_),

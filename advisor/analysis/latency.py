@@ -12,12 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from advisor.core.case import DecisionContext
+from advisor.core.record import Record, json_field
 from advisor.policies.base import Policy
+from advisor.stats.interval import Histogram
 
 REQUESTS = 1000
 WARMUP = 50
@@ -120,20 +123,54 @@ def measure_policies(
 
 
 @dataclass(frozen=True)
-class Latency:
-    """Request latency and batch throughput per policy (result.json key `latency`); with
-    `service`, the same requests through the real service over HTTP (`--measure-service`),
-    and with `realtime_policy`, which figure the realtime-ml check read (`realtime_check`)."""
+class PolicyLatency(Record):
+    """One policy's request times in milliseconds, batch throughput, and the budget check."""
+
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    rows_per_second: float
+    n: int
+    within_budget: bool
+    histogram_ms: Histogram
+    version: str
+
+
+@dataclass(frozen=True)
+class RealtimeCheck(Record):
+    """Which p99 the realtime-ml check read, and whether it fits the budget."""
+
+    policy: str
+    figure: str
+    measured_p99_ms: float | None
+    budget_ms: float
+    within_budget: bool
+
+
+@dataclass(frozen=True)
+class Latency(Record):
+    """Request latency and batch throughput per policy (result.json key `latency`, where each
+    policy's figures sit under its name); with `service`, the same requests through the real
+    service over HTTP (`--measure-service`), and with `realtime_policy`, which figure the
+    realtime-ml check read (`realtime_check`)."""
 
     budget_ms: float
-    policies: Mapping[str, dict]
-    details: Mapping
-    service: Mapping | None = None
-    realtime_policy: str | None = None
+    requests: int
+    rounds: int
+    test_rows: int
+    throughput_rows: int
+    timing: str
+    precomputable: bool
+    note: str
+    policies: Mapping[str, PolicyLatency] = json_field(flatten=True)
+    service: Mapping[str, Any] | None = json_field(omit_none=True, default=None)
+    realtime_policy: str | None = json_field(internal=True)
 
     def p99_ms(self, name: str) -> float | None:
         entry = self.policies.get(name)
-        return None if entry is None else entry["p99_ms"]
+        return None if entry is None else entry.p99_ms
 
     def realtime_p99_ms(self, name: str) -> tuple[float | None, str]:
         """The p99 a real-time decision by `name` is judged on, and which figure it is: over
@@ -143,20 +180,53 @@ class Latency:
             return float(entry["p99_ms"]), "http"
         return self.p99_ms(name), "in-process"
 
+    @property
+    def realtime_check(self) -> RealtimeCheck | None:
+        if self.realtime_policy is None:
+            return None
+        p99, figure = self.realtime_p99_ms(self.realtime_policy)
+        return RealtimeCheck(
+            self.realtime_policy,
+            figure,
+            p99,
+            self.budget_ms,
+            p99 is not None and p99 <= self.budget_ms,
+        )
+
     def to_dict(self) -> dict:
-        out = {**self.details, **self.policies}
-        if self.service is not None:
-            out["service"] = dict(self.service)
-        if self.realtime_policy is not None:
-            p99, figure = self.realtime_p99_ms(self.realtime_policy)
-            out["realtime_check"] = {
-                "policy": self.realtime_policy,
-                "figure": figure,
-                "measured_p99_ms": p99,
-                "budget_ms": self.budget_ms,
-                "within_budget": p99 is not None and p99 <= self.budget_ms,
-            }
+        out = super().to_dict()
+        if self.realtime_check is not None:
+            out["realtime_check"] = self.realtime_check.to_dict()
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str | None = None) -> Latency:
+        """The policies are the entries with a `p99_ms`, beside the shared figures."""
+        policies = {
+            k: PolicyLatency.from_dict(v, where=f"latency.{k}")
+            for k, v in data.items()
+            if k != "service" and isinstance(v, Mapping) and "p99_ms" in v
+        }
+        shared = {k: v for k, v in data.items() if k not in policies}
+        check = data.get("realtime_check") or {}
+        return cls(
+            **{f: shared[f] for f in LATENCY_FIGURES if f in shared},
+            policies=policies,
+            service=data.get("service"),
+            realtime_policy=check.get("policy"),
+        )
+
+
+LATENCY_FIGURES = (
+    "budget_ms",
+    "requests",
+    "rounds",
+    "test_rows",
+    "throughput_rows",
+    "timing",
+    "precomputable",
+    "note",
+)
 
 
 def measure_latency(
@@ -164,15 +234,17 @@ def measure_latency(
 ) -> Latency:
     """Every policy's `decide_one` latency and `decide` throughput on the test rows."""
     measured = measure_policies(policies, test, decision.latency_budget_ms, seed=seed)
-    per_policy = {name: measured.pop(name) for name in policies}
-    measured.update(
-        {
-            "timing": decision.timing,
-            "precomputable": decision.precomputable,
-            "note": (
-                "Times are one process on this machine, without network or feature-store "
-                "lookups: a floor for what a service would add."
-            ),
-        }
+    return Latency(
+        budget_ms=measured["budget_ms"],
+        requests=measured["requests"],
+        rounds=measured["rounds"],
+        test_rows=measured["test_rows"],
+        throughput_rows=measured["throughput_rows"],
+        timing=decision.timing,
+        precomputable=decision.precomputable,
+        note=(
+            "Times are one process on this machine, without network or feature-store "
+            "lookups: a floor for what a service would add."
+        ),
+        policies={name: PolicyLatency.from_dict(measured[name]) for name in policies},
     )
-    return Latency(decision.latency_budget_ms, per_policy, measured)

@@ -5,7 +5,9 @@
 
 Choices (list length, calibration, which rule list stands for ship-rules) are made on the
 validation split while fitting and assigning roles; the test split is scored once, in
-`evaluate`, and every later stage reads that evaluation. The JSON is assembled from the returned `Analysis` by `advisor.artefacts.result`.
+`evaluate`, and every later stage reads that evaluation. Each stage value is a typed, frozen
+`Record` whose `to_dict()` is its result.json section and whose `from_dict()` reads it back;
+the JSON is assembled from the returned `Analysis` by `advisor.artefacts.result`.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from advisor.analysis.drift import track_drift
-from advisor.analysis.evaluate import evaluate
-from advisor.analysis.experiment import plan_ab_test
-from advisor.analysis.explain import explain_model
+from advisor.analysis.drift import Drift, track_drift
+from advisor.analysis.evaluate import Evaluation, evaluate
+from advisor.analysis.experiment import ExperimentPlan, plan_ab_test
+from advisor.analysis.explain import ModelReport, explain_model
 from advisor.analysis.latency import Latency, measure_latency
-from advisor.analysis.maintenance import price_upkeep
-from advisor.analysis.recommend import decision_inputs, recommend
-from advisor.analysis.roles import assign_roles, decide_validation
-from advisor.analysis.shadow import run_shadow
+from advisor.analysis.maintenance import Upkeep, price_upkeep
+from advisor.analysis.recommend import Recommendation, decision_inputs, recommend
+from advisor.analysis.roles import Roles, assign_roles, decide_validation
+from advisor.analysis.shadow import Shadow, run_shadow
 from advisor.core.case import Case
 from advisor.core.data import Split, load_dataset, split_dataset
 from advisor.core.features import FeatureSpec
@@ -95,16 +97,16 @@ class Analysis:
 
     case: Case
     data: dict
-    roles: object
-    evaluation: object
+    roles: Roles
+    evaluation: Evaluation
     rules: object
-    model: object
-    shadow: object
-    experiment: object
-    latency: object
-    drift: object
-    maintenance: object
-    recommendation: object
+    model: ModelReport | None
+    shadow: Shadow
+    experiment: ExperimentPlan
+    latency: Latency
+    drift: Drift
+    maintenance: Upkeep
+    recommendation: Recommendation
     data_sha256: str
     timings: dict
     policies: dict = field(repr=False)

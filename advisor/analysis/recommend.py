@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from advisor.analysis.economics import Inputs
+from advisor.analysis.economics import Conditions, Inputs
 from advisor.analysis.evaluate import Evaluation
 from advisor.analysis.experiment import ExperimentPlan
 from advisor.analysis.latency import Latency
@@ -20,9 +21,42 @@ from advisor.analysis.roles import Roles
 from advisor.analysis.wording import headline, reasons, settle
 from advisor.core.assumptions import OPTIONS
 from advisor.core.case import DecisionContext
+from advisor.core.record import Record, json_field
 from advisor.stats.bootstrap import interval
+from advisor.stats.interval import Interval
 
 VOLUME_RANGE = (1e-3, 1e3)  # break-even volumes are searched from 1/1000 to 1000 times today's
+
+
+@dataclass(frozen=True)
+class BreakEven(Record):
+    """The volume (decisions a day) nearest today's at which the answer flips, or why none does."""
+
+    volume_per_day: float | None
+    flips_to: str | None
+    verified: bool | None = json_field(omit_none=True, default=None)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class OptionValue(Record):
+    """What an option is worth a year against the baseline, its upkeep and its net value."""
+
+    policy: str | None
+    annual_value: Interval
+    annual_upkeep: float
+    net: Interval
+    feasible: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Sensitivity(Record):
+    """The option chosen when one input is multiplied."""
+
+    factor: str
+    multiplier: float
+    option: str
 
 
 def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -65,19 +99,19 @@ def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return np.where(ship_rules, "ship-rules", ml_option), facts
 
 
-def choose(inp: Inputs) -> tuple[str, dict]:
+def choose(inp: Inputs) -> tuple[str, Conditions]:
     """The option and the facts behind it: the rules ship unless ML clears every rules-first test."""
     options, facts = procedure(inp)
     capture = float(facts["capture"][0])
-    return str(options[0]), {
-        "ml_option": inp.ml_option,
-        "capture": None if np.isnan(capture) else capture,
-        "capture_reached": bool(facts["capture_reached"][0]),
-        "extra_net": float(facts["extra_net"][0]),
-        "difference_clear": bool(facts["difference_clear"][0]),
-        "confirmable": bool(facts["confirmable"][0]),
-        "ml_feasible": inp.feasible(inp.ml_option),
-    }
+    return str(options[0]), Conditions(
+        ml_option=inp.ml_option,
+        capture=None if np.isnan(capture) else capture,
+        capture_reached=bool(facts["capture_reached"][0]),
+        extra_net=float(facts["extra_net"][0]),
+        difference_clear=bool(facts["difference_clear"][0]),
+        confirmable=bool(facts["confirmable"][0]),
+        ml_feasible=inp.feasible(inp.ml_option),
+    )
 
 
 def is_tie(inp: Inputs) -> bool:
@@ -95,7 +129,7 @@ def confidence(inp: Inputs, option: str) -> float | None:
     return float((options[1:] == option).mean()) if options.size > 1 else None
 
 
-def break_even(inp: Inputs) -> dict:
+def break_even(inp: Inputs) -> BreakEven:
     """The volume (decisions a day) nearest today's at which the answer flips, found by
     re-running the decision at other volumes and verified on both sides; or why none does."""
     now = choose(inp)[0]
@@ -104,7 +138,7 @@ def break_even(inp: Inputs) -> dict:
     options = np.array([decide(f) for f in factors])
     flips = np.flatnonzero(options != now)
     if flips.size == 0:
-        return {"volume_per_day": None, "flips_to": None, "reason": _no_flip(inp, now)}
+        return BreakEven(None, None, reason=_no_flip(inp, now))
     i = int(flips[np.argmin(np.abs(np.log(factors[flips])))])
     inside, outside = (i + 1, i) if factors[i] < 1 else (i - 1, i)
     lo, hi = np.log(factors[inside]), np.log(factors[outside])
@@ -115,12 +149,12 @@ def break_even(inp: Inputs) -> dict:
         else:
             hi = mid
     flipped = decide(np.exp(hi))
-    return {
-        "volume_per_day": float(np.exp(hi) * inp.decisions_per_day),
-        "flips_to": flipped,
-        "verified": decide(np.exp(lo)) == options[inside] and flipped != options[inside],
-        "reason": None,
-    }
+    return BreakEven(
+        volume_per_day=float(np.exp(hi) * inp.decisions_per_day),
+        flips_to=flipped,
+        verified=bool(decide(np.exp(lo)) == options[inside] and flipped != options[inside]),
+        reason=None,
+    )
 
 
 def _no_flip(inp: Inputs, option: str) -> str:
@@ -128,16 +162,16 @@ def _no_flip(inp: Inputs, option: str) -> str:
     span = f"{VOLUME_RANGE[0] * inp.decisions_per_day:,.3g} to {VOLUME_RANGE[1] * inp.decisions_per_day:,.0f}"
     if option != "ship-rules":
         return f"ML stays ahead at every volume from {span} decisions a day."
-    if not facts["ml_feasible"]:
+    if not facts.ml_feasible:
         return "ML cannot serve this decision (latency or scores in advance), whatever the volume."
-    if facts["capture"] is None:
+    if facts.capture is None:
         return "ML is not cheaper per decision than the best constant decision, at any volume."
-    if facts["capture_reached"]:
+    if facts.capture_reached:
         return (
             "The rules capture enough of ML's value per decision; volume scales both alike, "
             "so no volume changes the answer."
         )
-    if not facts["difference_clear"]:
+    if not facts.difference_clear:
         return (
             "ML's advantage per decision cannot be told apart from zero; more decisions a day "
             "do not change that (more test data would)."
@@ -147,30 +181,31 @@ def _no_flip(inp: Inputs, option: str) -> str:
 
 def break_even_volume(inp: Inputs) -> float | None:
     """The volume at which the answer flips (see `break_even`), or None."""
-    return break_even(inp)["volume_per_day"]
+    return break_even(inp).volume_per_day
 
 
-def sensitivity(inp: Inputs) -> list[dict]:
+def sensitivity(inp: Inputs) -> list[Sensitivity]:
+    """The option when volume, the cost scale or the upkeep is halved or doubled."""
     return [
-        {"factor": factor, "multiplier": by, "option": choose(inp.scaled(factor, by))[0]}
+        Sensitivity(factor, by, choose(inp.scaled(factor, by))[0])
         for factor in ("volume", "cost scale", "maintenance")
         for by in (0.5, 2.0)
     ]
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class Recommendation(Record):
     """The answer and the numbers behind it (result.json key `recommendation`)."""
 
     option: str
-    facts: Mapping
-    confidence: float | None
-    break_even: Mapping
-    rules_policy: str
-    options: Mapping[str, dict]
-    sensitivity: tuple[dict, ...]
     headline: str
     reasons: tuple[str, ...]
+    confidence: float | None
+    break_even: BreakEven
+    rules_policy: str
+    facts: Conditions = json_field(key="conditions")
+    options: Mapping[str, OptionValue]
+    sensitivity: tuple[Sensitivity, ...]
     settle: str | None
     currency: str
 
@@ -181,22 +216,9 @@ class Recommendation:
             return "tie"
         return "high" if c >= 0.9 else "moderate" if c >= 0.7 else "low"
 
-    def to_dict(self) -> dict:
-        return {
-            "option": self.option,
-            "headline": self.headline,
-            "reasons": list(self.reasons),
-            "confidence": self.confidence,
-            "confidence_label": self.confidence_label,
-            "break_even_volume_per_day": self.break_even["volume_per_day"],
-            "break_even": dict(self.break_even),
-            "rules_policy": self.rules_policy,
-            "conditions": dict(self.facts),
-            "options": dict(self.options),
-            "sensitivity": list(self.sensitivity),
-            "settle": self.settle,
-            "currency": self.currency,
-        }
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        return {**out, "confidence_label": self.confidence_label}
 
 
 def decision_inputs(
@@ -217,7 +239,7 @@ def decision_inputs(
         rules=evaluation.series(roles.control),
         ml=evaluation.series(roles.treatment),
         decisions_per_day=decision.volume_per_day,
-        upkeep=dict(upkeep.annual_cost),
+        upkeep=upkeep.annual_cost,
         timing=decision.timing,
         precomputable=decision.precomputable,
         budget_ms=decision.latency_budget_ms,
@@ -266,14 +288,14 @@ def recommend(
         break_even=break_even(inp),
         rules_policy=rules_name,
         options={
-            o: {
-                "policy": rules_name if o == "ship-rules" else roles.treatment,
-                "annual_value": interval(float(values[o][0]), values[o][1:]),
-                "annual_upkeep": float(inp.upkeep[o]),
-                "net": interval(float(nets[o][0]), nets[o][1:]),
-                "feasible": inp.feasible(o),
-                "note": notes[o],
-            }
+            o: OptionValue(
+                policy=rules_name if o == "ship-rules" else roles.treatment,
+                annual_value=interval(float(values[o][0]), values[o][1:]),
+                annual_upkeep=float(inp.upkeep[o]),
+                net=interval(float(nets[o][0]), nets[o][1:]),
+                feasible=inp.feasible(o),
+                note=notes[o],
+            )
             for o in OPTIONS
         },
         sensitivity=tuple(sensitivity(inp)),
@@ -286,9 +308,7 @@ def recommend(
             base_decision=baseline_decision,
             confidence=sure,
         ),
-        reasons=tuple(
-            reasons(inp, facts, rules_name, baseline_decision, experiment.details, currency)
-        ),
-        settle=settle(sure, experiment.details, n_test),
+        reasons=tuple(reasons(inp, facts, rules_name, baseline_decision, experiment, currency)),
+        settle=settle(sure, experiment, n_test),
         currency=currency,
     )

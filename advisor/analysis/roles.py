@@ -16,6 +16,7 @@ import numpy as np
 
 from advisor.core.costs import CostMatrix
 from advisor.core.data import Part
+from advisor.core.record import Record, json_field
 from advisor.policies.base import Batch, Policy
 from advisor.stats.bootstrap import Resampler
 
@@ -24,24 +25,16 @@ RULE_LISTS = ("rules", "expert-rules")
 
 
 @dataclass(frozen=True)
-class Roles:
-    """The control rule list, the ML treatment and the do-nothing baseline, by policy name."""
+class Roles(Record):
+    """The control rule list, the ML treatment and the do-nothing baseline, by policy name
+    (result.json key `roles`)."""
 
     control: str
     treatment: str | None
     baseline: str
-    validation_cost: Mapping[str, float]
+    validation_cost: Mapping[str, float] = json_field(key="validation_cost_per_decision")
     reason: str
-
-    def to_dict(self) -> dict:
-        return {
-            "control": self.control,
-            "treatment": self.treatment,
-            "baseline": self.baseline,
-            "chosen_on": "validation",
-            "validation_cost_per_decision": dict(self.validation_cost),
-            "reason": self.reason,
-        }
+    chosen_on: str = "validation"
 
 
 def decide_validation(policies: Mapping[str, Policy], valid: Part) -> dict[str, Batch]:

@@ -3,13 +3,16 @@ computed. Wording lives here so the decision logic stays free of prose."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from advisor.analysis.economics import Inputs
+from advisor.analysis.economics import Conditions, Inputs
 from advisor.core.money import money
 from advisor.stats.bootstrap import interval
+
+if TYPE_CHECKING:
+    from advisor.analysis.experiment import ExperimentPlan
 
 LABELS = {
     "ship-rules": "Ship the rules",
@@ -24,15 +27,15 @@ def pct(value: float | None) -> str:
 
 def reasons(
     inp: Inputs,
-    facts: Mapping,
+    facts: Conditions,
     rules_name: str,
     base_decision: str,
-    exp: Mapping,
+    exp: ExperimentPlan,
     cur: str,
 ) -> list[str]:
     """The reasons behind the option, each a sentence with its numbers."""
     values, nets = inp.values(), inp.nets()
-    ml_option = facts["ml_option"]
+    ml_option = facts.ml_option
     rules_label = "hand-written rules" if rules_name == "expert-rules" else "learned rules"
     out = []
     if rules_name == "baseline":
@@ -41,7 +44,7 @@ def reasons(
             f"split, so the simplest rule list of all, always '{base_decision}', stands for the "
             "rules: nothing to build or maintain."
         )
-    if facts["capture"] is None:
+    if facts.capture is None:
         out.append(
             f"ML does not beat the best constant decision ('{base_decision}') on the test data, "
             "so it adds no value for the rules to capture."
@@ -50,10 +53,10 @@ def reasons(
         ml_value = inp.base[1:] - inp.ml[1:]
         with np.errstate(divide="ignore", invalid="ignore"):
             reps = np.where(ml_value > 0, (inp.base[1:] - inp.rules[1:]) / ml_value, np.nan)
-        ci = interval(facts["capture"], reps)
+        ci = interval(facts.capture, reps)
         out.append(
-            f"The {rules_label} capture {pct(ci['estimate'])} ({pct(ci['low'])} to "
-            f"{pct(ci['high'])}) of the value ML would add over always '{base_decision}' "
+            f"The {rules_label} capture {pct(ci.estimate)} ({pct(ci.low)} to "
+            f"{pct(ci.high)}) of the value ML would add over always '{base_decision}' "
             f"(target: {pct(inp.capture_target)})."
         )
     extra = interval(
@@ -61,34 +64,35 @@ def reasons(
         values[ml_option][1:] - values["ship-rules"][1:],
     )
     extra_upkeep = inp.upkeep[ml_option] - inp.upkeep["ship-rules"]
-    verb = "would add" if extra["estimate"] >= 0 else "would lose"
+    verb = "would add" if extra.estimate >= 0 else "would lose"
     out.append(
-        f"ML {verb} {money(abs(extra['estimate']), cur)} a year against the rules "
-        f"({money(extra['low'], cur)} to {money(extra['high'], cur)}) at "
+        f"ML {verb} {money(abs(extra.estimate), cur)} a year against the rules "
+        f"({money(extra.low, cur)} to {money(extra.high, cur)}) at "
         f"{inp.decisions_per_day:,.0f} decisions a day, and a {ml_option} deployment costs "
         f"{money(extra_upkeep, cur)} a year more to run than the rules, so its extra net value "
-        f"is {money(facts['extra_net'], cur)} a year."
+        f"is {money(facts.extra_net, cur)} a year."
     )
     diff = interval(float(inp.ml[0] - inp.rules[0]), inp.ml[1:] - inp.rules[1:])
-    clear = "excludes" if facts["difference_clear"] or (diff["low"] or 0) > 0 else "includes"
+    clear = "excludes" if facts.difference_clear or (diff.low or 0) > 0 else "includes"
     out.append(
-        f"ML's cost per decision minus the rules' is {money(diff['estimate'], cur)} "
-        f"({money(diff['low'], cur)} to {money(diff['high'], cur)}): the 95% interval {clear} zero."
+        f"ML's cost per decision minus the rules' is {money(diff.estimate, cur)} "
+        f"({money(diff.low, cur)} to {money(diff.high, cur)}): the 95% interval {clear} zero."
     )
-    if exp.get("n_per_arm") is None:
+    test = exp.test
+    if exp.n_per_arm is None:
         out.append(
             "No A/B test of any length could confirm a difference: the two policies cost the same on the test data."
         )
-    elif facts["confirmable"]:
+    elif facts.confirmable:
         out.append(
-            f"An A/B test could confirm it: {exp['n_per_arm']:,} decisions per arm{_design(exp)}, "
-            f"{inp.enrol_days:,.0f} days of traffic plus {exp.get('label_delay_days', 0):,.0f} days "
+            f"An A/B test could confirm it: {test.n_per_arm:,} decisions per arm{_design(exp)}, "
+            f"{inp.enrol_days:,.0f} days of traffic plus {test.label_delay_days:,.0f} days "
             "until the outcomes are known."
         )
     else:
         out.append(
             f"An A/B test could not confirm the difference within {inp.max_experiment_days:,.0f} days: "
-            f"it would need {exp['n_per_arm']:,} decisions per arm{_design(exp)}, "
+            f"it would need {test.n_per_arm:,} decisions per arm{_design(exp)}, "
             f"{inp.enrol_days:,.0f} days of traffic."
         )
     if inp.timing == "periodic":
@@ -124,17 +128,17 @@ def reasons(
     return out
 
 
-def _design(experiment: Mapping) -> str:
+def _design(experiment: ExperimentPlan) -> str:
     """How the test is analysed, when it is not on every unit."""
-    if experiment.get("design") != "triggered":
+    if experiment.test is None or experiment.test.design != "triggered":
         return ""
-    rate = experiment["triggered"]["trigger_rate"]
+    rate = experiment.test.triggered.trigger_rate
     return f" (analysing only the {pct(rate)} where the two decide differently)"
 
 
 def headline(
     option: str,
-    facts: Mapping,
+    facts: Conditions,
     inp: Inputs,
     cur: str,
     *,
@@ -154,7 +158,7 @@ def headline(
         days = f"{inp.enrol_days:,.0f}"
         plural = "s" if inp.enrol_days != 1 else ""
         core = (
-            f"{LABELS[option]}: after upkeep it nets {money(facts['extra_net'], cur)} a year more "
+            f"{LABELS[option]}: after upkeep it nets {money(facts.extra_net, cur)} a year more "
             f"than the rules, and an A/B test can confirm the gain in {days} day{plural} of traffic."
         )
     else:
@@ -162,18 +166,20 @@ def headline(
     return _none_pays(inp, cur) + _hedged(core, confidence)
 
 
-def _why_rules(facts: Mapping, inp: Inputs) -> str:
-    if facts["capture"] is not None and facts["capture"] >= 1:
-        return f"they do at least as well as ML ({pct(facts['capture'])} of its value) on the test data"
-    if facts["capture"] is not None and facts["capture_reached"]:
-        return f"they capture {pct(facts['capture'])} of the value ML would add"
-    if facts["capture"] is None:
+def _why_rules(facts: Conditions, inp: Inputs) -> str:
+    if facts.capture is not None and facts.capture >= 1:
+        return (
+            f"they do at least as well as ML ({pct(facts.capture)} of its value) on the test data"
+        )
+    if facts.capture is not None and facts.capture_reached:
+        return f"they capture {pct(facts.capture)} of the value ML would add"
+    if facts.capture is None:
         return "ML adds no value over the best constant decision"
-    if facts["extra_net"] <= 0:
+    if facts.extra_net <= 0:
         return "ML's extra value does not cover its extra upkeep"
-    if not facts["difference_clear"]:
+    if not facts.difference_clear:
         return "ML's advantage over the rules cannot be told apart from zero on the test data"
-    if not facts["confirmable"]:
+    if not facts.confirmable:
         return f"an A/B test could not confirm ML's advantage within {inp.max_experiment_days:,.0f} days"
     return f"the model misses the {inp.budget_ms:g} ms latency budget for this live decision"
 
@@ -184,12 +190,12 @@ def _none_pays(inp: Inputs, cur: str) -> str:
     feasible = [o for o in nets if inp.feasible(o)]
     best = max(feasible, key=lambda o: nets[o][0])
     net = interval(float(nets[best][0]), nets[best][1:])
-    if net["low"] is not None and net["low"] > 0:
+    if net.low is not None and net.low > 0:
         return ""
     return (
         f"No option clearly pays for its upkeep here: the best, {best}, nets "
-        f"{money(net['estimate'], cur)} a year ({money(net['low'], cur)} to "
-        f"{money(net['high'], cur)}). "
+        f"{money(net.estimate, cur)} a year ({money(net.low, cur)} to "
+        f"{money(net.high, cur)}). "
     )
 
 
@@ -209,7 +215,7 @@ def _hedged(core: str, confidence: float | None) -> str:
     )
 
 
-def settle(confidence: float | None, experiment: Mapping, n_test: int) -> str | None:
+def settle(confidence: float | None, experiment: ExperimentPlan, n_test: int) -> str | None:
     """What would settle a low-confidence answer, or None when the answer is settled."""
     if confidence is not None and confidence >= LEAN_BELOW:
         return None
@@ -217,9 +223,11 @@ def settle(confidence: float | None, experiment: Mapping, n_test: int) -> str | 
         f"More labelled data: the intervals come from {n_test:,} test rows and narrow with the "
         "square root of that number."
     )
-    if experiment.get("confirmable_within_max_days"):
+    test = experiment.test
+    if test is not None and test.confirmable_within_max_days:
         return (
-            f"{more} Or run the A/B test: {experiment['n_per_arm']:,} units per arm, "
-            f"{experiment['days_needed']:,.0f} days until the answer."
+            f"{more} Or run the A/B test: {test.n_per_arm:,} units per arm, "
+            f"{test.days_needed:,.0f} days until the answer."
         )
-    return f"{more} An A/B test could not settle it within {experiment.get('max_experiment_days', 90):g} days."
+    days = test.max_experiment_days if test is not None else 90
+    return f"{more} An A/B test could not settle it within {days:g} days."

@@ -1,4 +1,5 @@
-"""The Result of a run: the JSON payload every surface reads, plus the fitted policies."""
+"""The Result of a run: the JSON payload every surface reads, its sections as typed values
+(`advisor.artefacts.payload`), plus the fitted policies."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from advisor.artefacts.payload import SCHEMA_VERSION, Sections, upgrade
 from advisor.core.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ def _plain(value):
     return value
 
 
-SCHEMA_VERSION = 2
-
-
 def assemble(**sections) -> dict:
     """The result.json payload from the stages' values, in the order given.
 
@@ -53,16 +51,11 @@ def assemble(**sections) -> dict:
     return payload
 
 
-def _namespace(value):
-    if isinstance(value, dict):
-        return SimpleNamespace(**{k: _namespace(v) for k, v in value.items()})
-    return value
-
-
 @dataclass
-class Result:
-    """What a run found. `data` is exactly what `to_json` writes; `policies` are the live objects;
-    `examples` are a few test rows (the input example of the models `track` logs)."""
+class Result(Sections):
+    """What a run found. `data` is exactly what `to_json` writes, and its sections read as
+    typed values (`result.evaluation.policies["ml"].cost_per_decision.low`); `policies` are the
+    live objects; `examples` are a few test rows (the input example of the models `track` logs)."""
 
     data: dict
     policies: dict = field(default_factory=dict, repr=False)
@@ -100,6 +93,7 @@ class Result:
 
     @classmethod
     def from_json(cls, path: str | Path) -> Result:
+        """A result.json read back (a version-2 file upgraded; other versions refused)."""
         from advisor.core.errors import InputError
 
         path = Path(path)
@@ -111,24 +105,14 @@ class Result:
             raise InputError(f"not a JSON result file ({exc})", where=str(path)) from None
         if not isinstance(data, dict) or "evaluation" not in data or "case" not in data:
             raise InputError("not an advisor result (no 'evaluation' or 'case')", where=str(path))
-        return cls(data=data)
-
-    @property
-    def name(self) -> str:
-        return self.data["case"]["name"]
-
-    @property
-    def recommendation(self):
-        """The recommendation (option, headline, reasons, ...) as attributes, when computed."""
-        rec = self.data.get("recommendation")
-        return _namespace(rec) if rec else None
+        return cls(data=upgrade(data, str(path)))
 
     @property
     def comparison(self) -> pd.DataFrame:
         """One row per policy: cost per decision with its 95 % interval, and probability metrics."""
         from advisor.analysis.evaluate import comparison_frame
 
-        return comparison_frame(self.data["evaluation"], self.data["case"].get("currency", ""))
+        return comparison_frame(self.evaluation, self.currency)
 
     @property
     def rules(self):
@@ -171,5 +155,5 @@ class Result:
         return render_summary(self.to_dict())
 
     def __repr__(self) -> str:
-        rec = self.data.get("recommendation", {}).get("option")
+        rec = self.recommendation.option if self.recommendation else None
         return f"<advisor.Result {self.name!r}{' -> ' + rec if rec else ''}>"

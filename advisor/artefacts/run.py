@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.artefacts.bundle import bundle_files
+from advisor.artefacts.payload import ResultData, upgrade
 from advisor.core.atomic import replacing
 from advisor.core.errors import InputError
 from advisor.policies.base import Policy
@@ -21,15 +22,15 @@ def policy_files(
     payload: Mapping, policies: Mapping[str, Policy], reference: Reference | None
 ) -> dict[str, str]:
     """`policies/<name>/<file>` for every policy's bundle, with what the run measured of it."""
-    evaluation = payload.get("evaluation", {}).get("policies", {})
+    evaluation = ResultData(payload).evaluation
     out = {}
     for name, policy in policies.items():
-        scored = evaluation.get(name, {})
+        scored = evaluation.policies.get(name) if evaluation else None
         expected = {
             "split": "test",
-            "rows": payload.get("evaluation", {}).get("n_test"),
-            "cost_per_decision": scored.get("cost_per_decision"),
-            "decision_shares": scored.get("decision_shares"),
+            "rows": evaluation.n_test if evaluation else None,
+            "cost_per_decision": scored.cost_per_decision.to_dict() if scored else None,
+            "decision_shares": dict(scored.decision_shares) if scored else None,
         }
         files = bundle_files(
             policy,
@@ -79,7 +80,12 @@ class RunFolder:
 
     @property
     def name(self) -> str:
-        return self.result["case"]["name"]
+        return self.view.name
+
+    @property
+    def view(self) -> ResultData:
+        """result.json with typed access to its sections."""
+        return ResultData(self.result)
 
     def bundle(self, policy: str) -> Path:
         return self.path / POLICIES / policy
@@ -99,4 +105,4 @@ def open_run(path: str | Path) -> RunFolder:
         raise InputError(
             "not an advisor result (no 'case' or 'evaluation')", where=str(result_path)
         )
-    return RunFolder(result_path.parent, result)
+    return RunFolder(result_path.parent, upgrade(result, str(result_path)))

@@ -19,11 +19,11 @@ DISTRIBUTION = "advisor-ship"  # the name on the package index; the import and c
 
 
 def comparison_table(result) -> str:
-    cur = result.data["case"].get("currency", "")
+    cur = result.currency
     lines = [f"{'policy':<14} {'cost/decision':>14}  95% interval ({cur})"]
-    for name, p in result.data["evaluation"]["policies"].items():
-        c = p["cost_per_decision"]
-        lines.append(f"{name:<14} {c['estimate']:>14.2f}  {c['low']:.2f} to {c['high']:.2f}")
+    for name, p in result.evaluation.policies.items():
+        c = p.cost_per_decision
+        lines.append(f"{name:<14} {c.estimate:>14.2f}  {c.low:.2f} to {c.high:.2f}")
     return "\n".join(lines)
 
 
@@ -31,19 +31,18 @@ def finish(result, out: Path, quiet: bool) -> Path:
     """Write the run folder (report, result.json, a bundle per policy) and print the summary."""
     folder = result.save(out)
     click.echo(comparison_table(result))
-    rec = result.data.get("recommendation")
+    rec = result.recommendation
     if rec:
-        conf = rec["confidence"]
+        conf = rec.confidence
         sure = "a tie" if conf is None else f"confidence {conf:.0%}"
-        click.echo(f"\nRecommendation: {rec['option']} ({sure})")
-        click.echo(rec["headline"])
-        cur = result.data["case"].get("currency", "")
-        for option, o in rec["options"].items():
-            net = o["net"]
-            note = f"  [{o['note']}]" if o.get("note") else ""
+        click.echo(f"\nRecommendation: {rec.option} ({sure})")
+        click.echo(rec.headline)
+        for option, o in rec.options.items():
+            net = o.net
+            note = f"  [{o.note}]" if o.note else ""
             click.echo(
-                f"  {option:<12} net {net['estimate']:>14,.0f} {cur} a year "
-                f"({net['low']:,.0f} to {net['high']:,.0f}){note}"
+                f"  {option:<12} net {net.estimate:>14,.0f} {result.currency} a year "
+                f"({net.low:,.0f} to {net.high:,.0f}){note}"
             )
     click.echo(
         f"\nReport:   {folder / 'report.html'}\nResult:   {folder / 'result.json'}\n"
@@ -287,6 +286,19 @@ def render(result_json: str, output: Path | None) -> None:
         target = output or Path(result_json).with_name("report.html")
         result.to_html(target)
         click.echo(f"Report: {target}")
+
+    run_guarded(work)
+
+
+@main.command("schema")
+@click.argument("name")
+def schema(name: str) -> None:
+    """Print a published JSON Schema: result, bundle, monitor or prediction-log."""
+
+    def work():
+        from advisor.artefacts.schemas import schema_text
+
+        click.echo(schema_text(name), nl=False)
 
     run_guarded(work)
 

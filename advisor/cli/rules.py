@@ -27,7 +27,7 @@ def _prepare(case_path: str):
     return case, split, spec
 
 
-def _validation_summary(case, split, policy) -> tuple[dict, list[dict]]:
+def _validation_summary(case, split, policy) -> tuple:
     """Cost per decision with its interval, and per-rule coverage and cost, on the validation
     split: the test split is kept for the analysis, which scores it once."""
     from advisor.stats.bootstrap import interval, resampler_for
@@ -41,11 +41,11 @@ def _validation_summary(case, split, policy) -> tuple[dict, list[dict]]:
     return overall, policy.report(policy.spec.clean(valid.frame), each)["rules"]
 
 
-def _print_table(case, overall: dict, rows: list[dict], n_rows: int) -> None:
+def _print_table(case, overall, rows: list[dict], n_rows: int) -> None:
     cur = case.currency
-    low, high = overall["low"], overall["high"]
+    low, high = overall.low, overall.high
     click.echo(
-        f"Cost per decision on the {n_rows:,} validation rows: {overall['estimate']:.2f} {cur} "
+        f"Cost per decision on the {n_rows:,} validation rows: {overall.estimate:.2f} {cur} "
         f"(95% interval {low:.2f} to {high:.2f})"
     )
     click.echo(f"\n{'#':>3}  {'coverage':>8}  {'rows':>6}  {'cost/decision':>13}  rule")
@@ -86,7 +86,7 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
         overall, rows = _validation_summary(case, split, policy)
         comment = (
             f"Learned by advisor from {Path(case_file).name} (seed {case.seed}): first match wins.\n"
-            f"Validation-split cost per decision: {overall['estimate']:.2f} {case.currency}."
+            f"Validation-split cost per decision: {overall.estimate:.2f} {case.currency}."
         )
         learned = replace(policy.rules_, comment=comment)
         target = output or Path(f"{case.name}.rules.yaml")

@@ -76,7 +76,7 @@ def _pair(
         "shadow_right": shadow_right,
         "ties": int(disagree.sum()) - served_right - shadow_right,
         "shadow_right_share": proportion(shadow_right, int(disagree.sum())),
-        "shadow_saving_per_decision": interval(float(saving.mean()), reps),
+        "shadow_saving_per_decision": interval(float(saving.mean()), reps).to_dict(),
     }
     return out
 
@@ -139,7 +139,7 @@ def effect(rows: pd.DataFrame, costs: CostMatrix, plan: Mapping, seed: int) -> d
         "with_outcomes": {"control": len(control), "treatment": len(treatment)},
         "control_cost": float(control.mean()),
         "treatment_cost": float(treatment.mean()),
-        "saving": interval(float(control.mean() - treatment.mean()), reps_c - reps_t),
+        "saving": interval(float(control.mean() - treatment.mean()), reps_c - reps_t).to_dict(),
         "planned_saving": (plan.get("all_units") or {}).get("difference"),
     }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.artefacts.bundle import META, meta_plugin, read_meta
+from advisor.artefacts.payload import ResultData
 from advisor.artefacts.run import POLICIES, open_run
 from advisor.core.costs import CostMatrix, parse_costs
 from advisor.core.errors import InputError
@@ -121,18 +122,17 @@ def read_expectations(path: str | Path) -> Expectations:
 def model_importance(result: Mapping) -> tuple[dict[str, float], str]:
     """Each feature's share of the ML model's importance: mean |SHAP| from the run's model
     explanation, else LightGBM's gain shares; empty when the run has no ML model."""
-    model = result.get("model") or {}
-    shap = model.get("shap") or {}
-    rows = shap.get("importance") or []
-    if rows:
-        values = {r["feature"]: float(r["mean_abs_shap"]) for r in rows}
-        others = float(shap.get("other_features_mean_abs_shap") or 0.0)
-        total = sum(values.values()) + others
+    view = ResultData(result)
+    shap = view.model.shap if view.model else None
+    if shap and shap.importance:
+        values = {r.feature: float(r.mean_abs_shap) for r in shap.importance}
+        total = sum(values.values()) + float(shap.other_features_mean_abs_shap or 0.0)
         if total > 0:
             return {k: v / total for k, v in values.items()}, "mean |SHAP| on the test split"
-    treatment = (result.get("roles") or {}).get("treatment") or "ml"
-    policy = (result.get("evaluation") or {}).get("policies", {}).get(treatment) or {}
-    top = ((policy.get("description") or {}).get("details") or {}).get("top_features") or []
+    treatment = (view.roles.treatment if view.roles else None) or "ml"
+    policy = view.evaluation.policies.get(treatment) if view.evaluation else None
+    description = policy.description if policy else {}
+    top = (description.get("details") or {}).get("top_features") or []
     if top:
         return {r["feature"]: float(r["gain_share"]) for r in top}, "LightGBM's gain shares"
     return {}, "no ML model in the run"

@@ -163,7 +163,7 @@ def cost(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: i
         return out
     values = realised_costs(known, "decision", costs)
     reps = resampler(known["unit"], seed).means(values)[:, 0]
-    realised = interval(float(values.mean()), reps)
+    realised = interval(float(values.mean()), reps).to_dict()
     out["cost_per_decision"] = realised
     if len(known) < MIN_ROWS or not offline or offline.get("high") is None:
         out["position"] = "too few outcomes" if len(known) < MIN_ROWS else "no offline figure"

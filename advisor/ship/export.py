@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.artefacts.bundle import META, bundle_bytes, from_bytes, meta_plugin
+from advisor.artefacts.payload import ResultData
 from advisor.artefacts.run import RunFolder, open_run, write_folder
 from advisor.core.assumptions import OPTIONS
 from advisor.core.errors import InputError
@@ -30,10 +31,7 @@ class Exported:
 def option_policy(result: Mapping, option: str) -> str:
     """The policy that stands for an option in a run: the control rule list for ship-rules,
     the ML treatment for the two ML options."""
-    rec = result.get("recommendation") or {}
-    named = (rec.get("options") or {}).get(option, {}).get("policy")
-    roles = result.get("roles") or {}
-    policy = named or (roles.get("control") if option == "ship-rules" else roles.get("treatment"))
+    policy = ResultData(result).option_policy(option)
     if not policy:
         raise InputError(f"the run has no policy for {option!r} (no ML model was fitted)")
     return policy
@@ -42,8 +40,8 @@ def option_policy(result: Mapping, option: str) -> str:
 def export(run: str | Path, option: str | None = None, out: str | Path | None = None) -> Exported:
     """Write `out/README.md` and `out/bundle/` (the option's bundle, checked, byte for byte)."""
     folder = open_run(run)
-    rec = folder.result.get("recommendation") or {}
-    option = option or rec.get("option")
+    rec = folder.view.recommendation
+    option = option or (rec.option if rec else None)
     if option is None:
         raise InputError("the run has no recommendation; say which --option to export")
     if option not in OPTIONS:
@@ -65,10 +63,10 @@ def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:
     currency = case.get("currency", "")
     expected = meta.get("expected") or {}
     shares = expected.get("decision_shares") or {}
-    rec = result.get("recommendation") or {}
+    rec = run.view.recommendation
     ids = case.get("ignore") or []
     id_flag = f"--id {ids[0]}" if ids else "--id YOUR_ID_COLUMN"
-    chosen = rec.get("option")
+    chosen = rec.option if rec else None
     verdict = (
         f"advisor recommended `{option}` for this case."
         if chosen == option
@@ -140,8 +138,8 @@ def _rules_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
 
 def _batch_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
     volume = result["case"].get("decision", {}).get("volume", "")
-    drift = result.get("drift") or {}
-    retrains = drift.get("retrains_per_month")
+    drift = ResultData(result).drift
+    cadence = drift.cadence if drift else None
     return [
         "## Score a batch",
         "",
@@ -169,26 +167,26 @@ def _batch_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
         "## Keep it fresh",
         "",
         (
-            f"The run suggests retraining {retrains:g} times a month "
-            f"({drift.get('cadence_reason', '').rstrip('.')})."
-            if retrains
+            f"The run suggests retraining {cadence.retrains_per_month:g} times a month "
+            f"({cadence.reason.rstrip('.')})."
+            if cadence
             else "Retrain on a schedule; the run's report gives the cadence."
         ),
     ]
 
 
 def _realtime_body(result: Mapping, meta: Mapping, id_flag: str) -> list[str]:
-    figures = result.get("latency") or {}
-    latency = figures.get(meta["policy"]) or {}
-    http = (figures.get("service") or {}).get(meta["policy"]) or {}
-    budget = figures.get("budget_ms")
+    figures = ResultData(result).latency
+    latency = figures.policies.get(meta["policy"]) if figures else None
+    http = ((figures.service if figures else None) or {}).get(meta["policy"]) or {}
+    budget = figures.budget_ms if figures else None
     against = f" against a budget of {budget:g} ms" if budget else ""
     measured = (
         f"Measured in the run, one request at a time in one process: p50 "
-        f"{latency['p50_ms']:.2f} ms, p95 {latency['p95_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms"
+        f"{latency.p50_ms:.2f} ms, p95 {latency.p95_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms"
         + against
         + "."
-        if latency.get("p99_ms") is not None
+        if latency is not None
         else "The run did not measure this policy's latency."
     )
     if http.get("p99_ms") is not None:

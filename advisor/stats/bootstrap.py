@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from advisor.core.record import Record
+from advisor.stats.interval import Interval
+
 CHUNK = 250
 CHUNK_CELLS = 10_000_000  # resamples x units held at once: about 80 MB of counts
 MAX_DISTINCT_ROWS = 4096  # up to this many distinct rows, resample their counts, not the rows
@@ -26,14 +29,14 @@ CALENDAR_UNITS = (("hour", "h"), ("day", "D"), ("week", "W"), ("month", "M"))
 NUMERIC_WIDTHS = tuple(m * 10**e for e in range(-3, 10) for m in (1, 2, 5))
 
 
-def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> dict:
-    """`{estimate, low, high}` from bootstrap replicates (percentile interval)."""
+def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> Interval:
+    """The estimate with its percentile interval from bootstrap replicates."""
     tail = (1 - level) / 2 * 100
     finite = replicates[np.isfinite(replicates)]
     if finite.size == 0:
-        return {"estimate": float(estimate), "low": None, "high": None}
+        return Interval(float(estimate), None, None)
     low, high = np.percentile(finite, [tail, 100 - tail])
-    return {"estimate": float(estimate), "low": float(low), "high": float(high)}
+    return Interval(float(estimate), float(low), float(high))
 
 
 def bootstrap_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
@@ -103,6 +106,18 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 @dataclass(frozen=True)
+class BootstrapScheme(Record):
+    """How a split's rows were resampled, as written beside every interval (key `bootstrap`)."""
+
+    method: str
+    unit: str | None
+    blocks: int | None
+    resamples: int
+    seed: int
+    note: str
+
+
+@dataclass(frozen=True)
 class Resampler:
     """How a split's rows are resampled: one row at a time, or blocks of consecutive time."""
 
@@ -139,15 +154,19 @@ class Resampler:
     def n_blocks(self) -> int | None:
         return None if self.blocks is None else int(self.blocks.max()) + 1
 
+    @property
+    def scheme(self) -> BootstrapScheme:
+        return BootstrapScheme(
+            "rows" if self.blocks is None else "blocks",
+            self.unit,
+            self.n_blocks,
+            self.resamples,
+            self.seed,
+            self.note,
+        )
+
     def to_dict(self) -> dict:
-        return {
-            "method": "rows" if self.blocks is None else "blocks",
-            "unit": self.unit,
-            "blocks": self.n_blocks,
-            "resamples": self.resamples,
-            "seed": self.seed,
-            "note": self.note,
-        }
+        return self.scheme.to_dict()
 
 
 def time_blocks(times: pd.Series) -> tuple[np.ndarray, str] | None:

@@ -28,11 +28,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from advisor.artefacts.payload import ResultData
 from advisor.artefacts.run import POLICIES, REPORT, RESULT, open_run
 from advisor.core.errors import InputError, first_line
 from advisor.policies.output import output_fields
 from advisor.policies.registry import plugin_of
 from advisor.ship.export import option_policy
+from advisor.stats.interval import Interval
 
 CHAMPION = "champion"  # the registry alias of the recommended policy's model
 DIGEST_CHARS = 36  # the longest dataset digest MLflow stores
@@ -86,35 +88,36 @@ def check_request(track: bool | str | None, register: str | None) -> None:
         require_mlflow()
 
 
-def _bounds(prefix: str, interval: Mapping | None) -> dict[str, object]:
-    """`prefix`, `prefix_low` and `prefix_high` from an {estimate, low, high} interval."""
-    interval = interval or {}
-    keys = {"estimate": prefix, "low": f"{prefix}_low", "high": f"{prefix}_high"}
-    return {name: interval.get(part) for part, name in keys.items()}
+def _bounds(prefix: str, interval: Interval) -> dict[str, object]:
+    """`prefix`, `prefix_low` and `prefix_high` from an interval."""
+    return {
+        prefix: interval.estimate,
+        f"{prefix}_low": interval.low,
+        f"{prefix}_high": interval.high,
+    }
 
 
 def run_metrics(result: Mapping) -> dict[str, float]:
     """The run's figures as MLflow metrics; a figure the run did not measure is left out."""
-    evaluation = result.get("evaluation") or {}
+    view = ResultData(result)
     out: dict[str, object] = {}
-    for name, scored in (evaluation.get("policies") or {}).items():
-        out.update(_bounds(f"{name}/cost_per_decision", scored.get("cost_per_decision")))
-    capture = evaluation.get("rules_capture")
-    if capture:
-        out.update(_bounds("rules_capture", capture))
-    experiment = result.get("experiment") or {}
-    if experiment.get("available"):
-        out["experiment/n_per_arm"] = experiment.get("n_per_arm")
-        out["experiment/days_enrolling"] = experiment.get("days_enrolling")
-        out["experiment/days_needed"] = experiment.get("days_needed")
-    for name, measured in (result.get("latency") or {}).items():
-        if isinstance(measured, Mapping) and "p99_ms" in measured:
-            out[f"{name}/p99_latency_ms"] = measured["p99_ms"]
-    recommendation = result.get("recommendation") or {}
-    for option, values in (recommendation.get("options") or {}).items():
-        out.update(_bounds(f"{option}/net_annual_value", values.get("net")))
-        out[f"{option}/annual_upkeep"] = values.get("annual_upkeep")
-    out["confidence"] = recommendation.get("confidence")
+    evaluation = view.evaluation
+    for name, scored in (evaluation.policies if evaluation else {}).items():
+        out.update(_bounds(f"{name}/cost_per_decision", scored.cost_per_decision))
+    if evaluation and evaluation.rules_capture:
+        out.update(_bounds("rules_capture", evaluation.rules_capture.share))
+    test = view.experiment.test if view.experiment else None
+    if test is not None:
+        out["experiment/n_per_arm"] = test.n_per_arm
+        out["experiment/days_enrolling"] = test.days_enrolling
+        out["experiment/days_needed"] = test.days_needed
+    for name, measured in (view.latency.policies if view.latency else {}).items():
+        out[f"{name}/p99_latency_ms"] = measured.p99_ms
+    recommendation = view.recommendation
+    for option, values in (recommendation.options if recommendation else {}).items():
+        out.update(_bounds(f"{option}/net_annual_value", values.net))
+        out[f"{option}/annual_upkeep"] = values.annual_upkeep
+    out["confidence"] = recommendation.confidence if recommendation else None
     return {
         k: float(v)
         for k, v in out.items()
@@ -144,31 +147,31 @@ def run_params(result: Mapping) -> dict[str, str]:
     }
     for key, value in (case.get("options") or {}).items():
         params[f"option.{key}"] = value
-    assumptions = (result.get("maintenance") or {}).get("assumptions") or {}
-    for key, entry in assumptions.items():
-        params[f"assumption.{key}"] = entry.get("value") if isinstance(entry, Mapping) else entry
+    upkeep = ResultData(result).maintenance
+    for key, entry in (upkeep.assumptions if upkeep else {}).items():
+        params[f"assumption.{key}"] = entry.value
     return {k: str(v) for k, v in params.items() if v is not None and v != ""}
 
 
 def run_tags(result: Mapping) -> dict[str, str]:
     """What identifies the run: the recommendation, the data's sha256, the code version."""
     manifest = result.get("manifest") or {}
-    recommendation = result.get("recommendation") or {}
+    recommendation = ResultData(result).recommendation
     tags = {
         "case": result["case"].get("name"),
-        "recommendation": recommendation.get("option"),
+        "recommendation": recommendation.option if recommendation else None,
         "recommended_policy": _recommended_policy(result),
         "data_sha256": manifest.get("data_sha256"),
         "git_commit": manifest.get("git_commit"),
         "advisor_version": manifest.get("advisor_version"),
-        "mlflow.note.content": recommendation.get("headline"),
+        "mlflow.note.content": recommendation.headline if recommendation else None,
     }
     return {k: str(v) for k, v in tags.items() if v}
 
 
 def _recommended_policy(result: Mapping) -> str | None:
-    option = (result.get("recommendation") or {}).get("option")
-    return option_policy(result, option) if option else None
+    recommendation = ResultData(result).recommendation
+    return option_policy(result, recommendation.option) if recommendation else None
 
 
 def policy_signature(policy, columns: list[str]):
@@ -355,8 +358,8 @@ def track_run(
     mlflow = require_mlflow()
     run = open_run(folder)
     result = run.result
-    evaluated = (result.get("evaluation") or {}).get("policies") or {}
-    names = [n for n in evaluated if (run.path / POLICIES / n).is_dir()]
+    evaluation = run.view.evaluation
+    names = [n for n in evaluation.policies if (run.path / POLICIES / n).is_dir()]
     recommended = _recommended_policy(result)
     if register and recommended is None:
         raise InputError("the run has no recommendation to register", where=str(run.path))
@@ -365,7 +368,7 @@ def track_run(
         if progress:
             progress(f"Logging the run and its {len(names)} policies to MLflow ({store})")
         experiment = _experiment_id(mlflow, run.name, store)
-        option = (result.get("recommendation") or {}).get("option")
+        option = run.view.recommendation.option if run.view.recommendation else None
         with mlflow.start_run(
             experiment_id=experiment,
             run_name=f"{run.name} {option}" if option else run.name,
