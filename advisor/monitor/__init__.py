@@ -94,8 +94,8 @@ def monitor(
     if expectations.reference is not None:
         noise = NoiseLevels(expectations.reference.counts, seed)
     context = Context(expectations, set(important["features"]), noise, share, seed)
-    windows, overall = measure(frame, width, context)
-    found = review(windows, overall, expectations, important)
+    windows, overall, readings, whole = measure(frame, width, context)
+    found = review(readings, whole, expectations, important)
     payload = {
         "schema_version": SCHEMA_VERSION,
         "verdict": found["verdict"],

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from scipy import stats
 
+from advisor.monitor.calculators import Reading
 from advisor.stats.psi import PSI_MAJOR, PSI_MODERATE
 from advisor.stats.sample_ratio import SRM_THRESHOLD
 
@@ -62,25 +63,26 @@ def _money(value: float, currency: str) -> str:
     return f"{value:,.2f} {currency}".strip()
 
 
-def review(windows: Sequence[dict], overall: dict, run, important: Mapping) -> dict:
+def review(readings: Sequence[Reading], whole: Reading, run, important: Mapping) -> dict:
     """The alerts, notes and verdict for the measured windows and the whole log."""
     found = Findings()
     currency = run.currency
     treatment_policy = None
     earlier_errors, earlier_rows = 0, 0
-    for w in windows:
-        name = w["label"]
-        _operations(found, w["operations"], name, earlier_errors, earlier_rows)
-        earlier_errors += w["operations"]["errors"]["k"]
-        earlier_rows += w["operations"]["requests"]
-        _drift(found, w["drift"], name, w["operations"]["requests"], important)
-        exp = w.get("experiment")
-        if exp:
+    for w in readings:
+        name = w.label
+        ops = w.operations
+        _operations(found, ops.to_dict(), name, earlier_errors, earlier_rows)
+        earlier_errors += ops.errors["k"]
+        earlier_rows += ops.requests
+        _drift(found, w.drift.to_dict(), name, ops.requests, important)
+        if w.test is not None:
+            exp = w.test.to_dict()
             treatment_policy = exp["policies"].get("treatment")
             _experiment(found, exp, name, currency)
-        _policies(found, w["policies"], name, currency, treatment_policy)
-    exp = overall.get("experiment")
-    if exp:
+        _policies(found, w.policies(), name, currency, treatment_policy)
+    if whole.test is not None:
+        exp = whole.test.to_dict()
         _effect(found, exp, "all", currency)
         if exp.get("units_in_both_arms"):
             found.note(
@@ -90,7 +92,7 @@ def review(windows: Sequence[dict], overall: dict, run, important: Mapping) -> d
                 "keep one arm.",
                 True,
             )
-    _policies(found, overall["policies"], "all", currency, treatment_policy, mix=False)
+    _policies(found, whole.policies(), "all", currency, treatment_policy, mix=False)
     alerts = sorted(found.alerts.values(), key=lambda a: (a["severity"] != "critical", a["kind"]))
     return {"alerts": alerts, "notes": found.notes, "verdict": verdict(alerts, found.notes)}
 

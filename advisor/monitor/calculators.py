@@ -1,0 +1,271 @@
+"""The monitor's measures as objects: each is fitted once on the run's expectations
+(`fit(expectations)`) and then calculates a typed result for one window of log rows, or the
+whole log (`calculate(window)`); each names the template that shows its results.
+
+The split follows NannyML's calculators (fit on the reference, calculate per chunk, a result
+object per calculation) and Evidently's metric / renderer split: the results hold figures,
+`advisor/report/templates/monitor/<name>.html.j2` shows them, and the alerts read the results.
+A new measure is a class here with a result, a template and, if it can alert, a check in
+`advisor.monitor.alerts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from advisor.monitor import arms, measures
+from advisor.monitor.expectations import Expectations
+from advisor.stats.psi import NoiseLevels
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows to calculate on: one time window (`index` from 0 in time order) or the whole log
+    (`index` None); `seed` seeds its bootstrap intervals."""
+
+    label: str
+    rows: pd.DataFrame
+    index: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class OperationsResult:
+    """Requests, the error rate and the latency percentiles of a window."""
+
+    requests: int
+    errors: Mapping
+    latency: Mapping | None
+
+    def to_dict(self) -> dict:
+        out = {"requests": self.requests, "errors": dict(self.errors)}
+        return out | ({"latency": dict(self.latency)} if self.latency else {})
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Each logged feature's PSI, its noise level, flag and chi-square p-value."""
+
+    features: Mapping[str, Mapping]
+
+    def to_dict(self) -> dict:
+        return {name: dict(d) for name, d in self.features.items()}
+
+
+@dataclass(frozen=True)
+class PolicyFigures:
+    """One policy's rows in a window, and a figure (its decision mix or its cost) on them."""
+
+    version: str
+    rows: int
+    figure: Mapping
+
+
+@dataclass(frozen=True)
+class MixResult:
+    """Each logged policy's decision mix against the test split."""
+
+    policies: Mapping[str, PolicyFigures]
+
+    def to_dict(self) -> dict:
+        return {name: dict(p.figure) for name, p in self.policies.items()}
+
+
+@dataclass(frozen=True)
+class CostResult:
+    """Each logged policy's realised cost per decision on the rows with outcomes."""
+
+    policies: Mapping[str, PolicyFigures]
+
+    def to_dict(self) -> dict:
+        return {name: dict(p.figure) for name, p in self.policies.items()}
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """Per served / shadow pair: disagreement and who was right."""
+
+    pairs: tuple[Mapping, ...]
+
+    def to_dict(self) -> list[dict]:
+        return [dict(p) for p in self.pairs]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The canary or A/B test: the split and power to date, and this window's effect."""
+
+    to_date: Mapping
+    effect: Mapping | None
+
+    __test__ = False  # a result, not a pytest class
+
+    def to_dict(self) -> dict:
+        return {**self.to_date, "effect": None if self.effect is None else dict(self.effect)}
+
+
+class Measure:
+    """Fitted on the expectations, then calculates a result per window."""
+
+    name: str = ""
+    title: str = ""
+
+    @property
+    def template(self) -> str:
+        return f"monitor/{self.name}.html.j2"
+
+    def fit(self, expectations: Expectations) -> Measure:
+        self.expectations_ = expectations
+        return self
+
+    def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
+        """Once before the windows: `ends` is one past each window's last row (time order)."""
+
+    def calculate(self, window: Window):
+        raise NotImplementedError
+
+
+class Operations(Measure):
+    """Requests, errors and latency against the case's budget."""
+
+    name, title = "operations", "Operations"
+
+    def calculate(self, window: Window) -> OperationsResult:
+        out = measures.operations(window.rows, self.expectations_.budget_ms)
+        return OperationsResult(out["requests"], out["errors"], out.get("latency"))
+
+
+@dataclass
+class Drift(Measure):
+    """PSI of each logged feature against the training reference, with its test."""
+
+    important: set[str] = field(default_factory=set)
+    noise: NoiseLevels | None = None
+    name = "drift"
+    title = "Input drift"
+
+    def calculate(self, window: Window) -> DriftResult:
+        run = self.expectations_
+        if self.noise is None or run.reference is None:
+            return DriftResult({})
+        rows = window.rows
+        present = [f for f in run.reference.binners if f in rows]
+        clean = run.spec.clean(rows, columns=present) if present else pd.DataFrame()
+        return DriftResult(measures.drift(clean, run.reference, self.noise, self.important))
+
+
+def _in_run_policies(rows: pd.DataFrame):
+    return enumerate(rows[rows["in_run"]].groupby("policy", sort=True))
+
+
+class Mix(Measure):
+    """Each policy's share of each decision against the test split's."""
+
+    name, title = "mix", "Decision mix"
+
+    def calculate(self, window: Window) -> MixResult:
+        run = self.expectations_
+        out = {}
+        for _, (name, group) in _in_run_policies(window.rows):
+            expected = run.expected(name)
+            mix = measures.decision_mix(
+                group["decision"],
+                run.costs.decisions,
+                expected.get("decision_shares"),
+                expected.get("rows"),
+            )
+            out[name] = PolicyFigures(run.bundles[name]["version"], len(group), mix)
+        return MixResult(out)
+
+
+class Cost(Measure):
+    """Each policy's realised cost per decision against its offline interval."""
+
+    name, title = "cost", "Realised cost"
+
+    def calculate(self, window: Window) -> CostResult:
+        run = self.expectations_
+        out = {}
+        for i, (name, group) in _in_run_policies(window.rows):
+            offline = run.expected(name).get("cost_per_decision")
+            figure = measures.cost(group, run.costs, offline, window.seed + 10 * i)
+            out[name] = PolicyFigures(run.bundles[name]["version"], len(group), figure)
+        return CostResult(out)
+
+
+class Shadow(Measure):
+    """The shadow policy against the served one."""
+
+    name, title = "shadow", "Shadow"
+
+    def calculate(self, window: Window) -> ShadowResult:
+        run = self.expectations_
+        pairs = arms.shadow(window.rows, run.costs, run.result.get("shadow"), window.seed + 7)
+        return ShadowResult(tuple(pairs))
+
+
+@dataclass
+class Test(Measure):
+    """The canary or A/B test: units and power to date, the effect per window."""
+
+    share: float = 0.5
+    name = "test"
+    title = "Canary and A/B test"
+    __test__ = False  # a measure, not a pytest class
+
+    def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
+        run = self.expectations_
+        self.to_date_ = arms.split_to_date(frame, list(ends), run.plan, self.share)
+
+    def calculate(self, window: Window) -> TestResult | None:
+        if self.to_date_ is None:
+            return None
+        run = self.expectations_
+        step = len(self.to_date_) - 1 if window.index is None else window.index
+        effect = arms.effect(window.rows, run.costs, run.plan, window.seed + 3)
+        return TestResult(self.to_date_[step], effect)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Every measure's result for one window (or the whole log)."""
+
+    label: str
+    operations: OperationsResult
+    drift: DriftResult
+    mix: MixResult
+    cost: CostResult
+    shadow: ShadowResult
+    test: TestResult | None
+
+    def policies(self) -> dict:
+        """`policies.<name>`: version, rows, mix and cost, as monitor.json has them."""
+        return {
+            name: {
+                "version": p.version,
+                "rows": p.rows,
+                "mix": dict(p.figure),
+                "cost": dict(self.cost.policies[name].figure),
+            }
+            for name, p in self.mix.policies.items()
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "operations": self.operations.to_dict(),
+            "drift": self.drift.to_dict(),
+            "policies": self.policies(),
+            "shadow": self.shadow.to_dict(),
+            "experiment": None if self.test is None else self.test.to_dict(),
+        }
+
+
+MEASURES = (Operations, Cost, Mix, Drift, Shadow, Test)
+
+
+def sections() -> list[tuple[str, str, str]]:
+    """(name, title, template) of each measure, in the page's order."""
+    return [(m.name, m.title, f"monitor/{m.name}.html.j2") for m in MEASURES]
