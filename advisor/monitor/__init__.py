@@ -15,6 +15,7 @@ from pathlib import Path
 
 from advisor.artefacts.manifest import advisor_version
 from advisor.core.errors import InputError
+from advisor.monitor import family
 from advisor.monitor.alerts import review
 from advisor.monitor.expectations import read_expectations
 from advisor.monitor.logs import join_outcomes, read_log, read_outcomes
@@ -101,6 +102,7 @@ def monitor(
         "verdict": found["verdict"],
         "alerts": found["alerts"],
         "notes": found["notes"],
+        "family": family.summary(len(windows)),
         "run": _run_summary(expectations, share),
         "log": _log_summary(read, frame, expectations),
         "outcomes": joined | {"source": None if outcomes is None else str(outcomes)},
@@ -181,10 +183,10 @@ def _log_summary(read, frame, run) -> dict:
 
 
 def _thresholds() -> dict:
-    from advisor.monitor.alerts import ERROR_THRESHOLD, ERROR_TOLERANCE
+    from advisor.monitor import family
+    from advisor.monitor.alerts import ERROR_TOLERANCE
     from advisor.monitor.expectations import IMPORTANT_SHARE
     from advisor.monitor.measures import MIN_ROWS, MIX_THRESHOLD, RESAMPLES
-    from advisor.stats.sample_ratio import SRM_THRESHOLD
 
     return {
         "psi_moderate": PSI_MODERATE,
@@ -192,9 +194,12 @@ def _thresholds() -> dict:
         "psi_noise_quantile": NOISE_QUANTILE,
         "important_share": IMPORTANT_SHARE,
         "decision_mix_p": MIX_THRESHOLD,
-        "srm_p": SRM_THRESHOLD,
+        "srm_p": family.BUDGET["srm"],
         "error_tolerance": ERROR_TOLERANCE,
-        "error_p": ERROR_THRESHOLD,
+        "error_p": family.window_level("errors"),
+        "drift_p": family.window_level("drift"),
+        "latency_level": family.window_level("latency"),
+        "latency_span": family.LATENCY_SPAN,
         "min_rows": MIN_ROWS,
         "resamples": RESAMPLES,
     }

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from advisor.monitor import arms, measures
+from advisor.monitor import arms, family, measures
 from advisor.monitor.expectations import Expectations
 from advisor.stats.psi import NoiseLevels
 
@@ -182,9 +183,24 @@ class Mix(Measure):
 
 
 class Cost(Measure):
-    """Each policy's realised cost per decision against its offline interval."""
+    """Each policy's realised cost per decision against its offline interval: per window, and
+    to date as a confidence sequence (valid at every re-read) against the offline bar."""
 
     name, title = "cost", "Realised cost"
+
+    def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
+        run = self.expectations_
+        decided = (frame["in_run"] & frame["decision"].notna()).to_numpy()
+        known = decided & (frame["outcome"] >= 0).to_numpy()
+        names = sorted(set(frame.loc[decided, "policy"]))
+        alpha = family.BUDGET["cost"] / max(len(names), 1)
+        policy = frame["policy"].to_numpy()
+        self.to_date_ = {}
+        for name in names:
+            pos = np.flatnonzero(known & (policy == name))
+            values = measures.realised_costs(frame.iloc[pos], "decision", run.costs)
+            offline = run.expected(name).get("cost_per_decision")
+            self.to_date_[name] = to_date(values, pos, ends, alpha, family.offline_bar(offline))
 
     def calculate(self, window: Window) -> CostResult:
         run = self.expectations_
@@ -192,8 +208,43 @@ class Cost(Measure):
         for i, (name, group) in _in_run_policies(window.rows):
             offline = run.expected(name).get("cost_per_decision")
             figure = measures.cost(group, run.costs, offline, window.seed + 10 * i)
+            steps = self.to_date_.get(name)
+            if steps:
+                figure["to_date"] = steps[-1 if window.index is None else window.index]
             out[name] = PolicyFigures(run.bundles[name]["version"], len(group), figure)
         return CostResult(out)
+
+
+def to_date(
+    values: np.ndarray, rows: np.ndarray, ends: Sequence[int], alpha: float, bar: float | None
+) -> list[dict]:
+    """The realised cost per decision on the rows with outcomes up to each window's end (rows:
+    their positions in the log, ends: one past each window's last row), with a confidence
+    sequence at `alpha`, and whether it lies above the offline bar."""
+    window = np.searchsorted(np.asarray(ends), rows, side="right")
+    size = len(ends)
+    n = np.bincount(window, minlength=size)[:size].cumsum()
+    total = np.bincount(window, weights=values, minlength=size)[:size].cumsum()
+    squares = np.bincount(window, weights=values**2, minlength=size)[:size].cumsum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / n
+        sd = np.sqrt(np.maximum(squares / n - mean**2, 0.0) * n / np.maximum(n - 1, 1))
+    low, high = family.confidence_sequence(mean, sd, n, alpha)
+    out = []
+    for i in range(size):
+        seen = n[i] > 1
+        out.append(
+            {
+                "n": int(n[i]),
+                "estimate": float(mean[i]) if n[i] else None,
+                "low": float(low[i]) if seen else None,
+                "high": float(high[i]) if seen else None,
+                "level": alpha,
+                "bar": bar,
+                "above": bool(seen and bar is not None and low[i] > bar),
+            }
+        )
+    return out
 
 
 class Shadow(Measure):
@@ -219,6 +270,13 @@ class Test(Measure):
     def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
         run = self.expectations_
         self.to_date_ = arms.split_to_date(frame, list(ends), run.plan, self.share)
+        for step in self.to_date_ or ():
+            u = step["units"]
+            step["srm_sequential"] = (
+                family.srm_sequential(u["control"], u["treatment"], self.share)
+                if u["control"] and u["treatment"]
+                else None
+            )
 
     def calculate(self, window: Window) -> TestResult | None:
         if self.to_date_ is None:
