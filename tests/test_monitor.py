@@ -65,6 +65,9 @@ def test_no_change_gives_no_alert_and_exit_0(credit_run, rows, inputs, tmp_path)
     test = found["overall"]["experiment"]
     assert test["srm"]["mismatch"] is False and 0 < test["power"]["reached"] <= 1
     assert {p["policy"] for p in found["log"]["policies"]} == {"rules", "ml"}
+    estimated = found["windows"][-1]["policies"]["ml"]["estimated_cost"]  # before any outcome
+    assert estimated["reliable"] and estimated["low"] < estimated["estimate"] < estimated["high"]
+    assert "estimated_cost" not in found["windows"][-1]["policies"]["rules"]
 
 
 def test_a_shifted_input_raises_a_drift_alert_on_that_feature(credit_run, rows, inputs, tmp_path):

@@ -17,6 +17,7 @@ from advisor.artefacts.manifest import advisor_version
 from advisor.core.errors import InputError
 from advisor.monitor import family
 from advisor.monitor.alerts import review
+from advisor.monitor.estimate import CONCEPT_DRIFT, RELIABLE_RULE
 from advisor.monitor.expectations import read_expectations
 from advisor.monitor.logs import join_outcomes, read_log, read_outcomes
 from advisor.monitor.windows import Context, in_run, measure, parse_window
@@ -103,6 +104,8 @@ def monitor(
         "alerts": found["alerts"],
         "notes": found["notes"],
         "family": family.summary(len(windows)),
+        "estimated_cost_rule": RELIABLE_RULE,
+        "concept_drift": CONCEPT_DRIFT,
         "run": _run_summary(expectations, share),
         "log": _log_summary(read, frame, expectations),
         "outcomes": joined | {"source": None if outcomes is None else str(outcomes)},

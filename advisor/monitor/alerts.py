@@ -307,6 +307,22 @@ def _policies(
                 found.note("cost", window, text + ": above the offline interval.", True)
             elif c["position"] == "below":
                 found.note("cost", window, text + ": better than expected.", False)
+        e = p.get("estimated_cost")
+        if mix and e and e.get("estimate") is not None and e["reliable"] and e["above"]:
+            found.alert(
+                "estimated_cost",
+                name,
+                window,
+                f"{name}'s estimated cost from its probabilities is "
+                f"{_money(e['estimate'], currency)} per decision on {e['n']:,} decisions (95% "
+                f"interval {_money(e['low'], currency)} to {_money(e['high'], currency)}); its "
+                f"lower bound at {e['lower_bound']['level']:.2g} is "
+                f"{_money(e['lower_bound']['value'], currency)}, above the offline bar "
+                f"{_money(e['bar'], currency)}, before any outcome could show it.",
+                "roll back" if name == treatment else "retrain",
+                "bootstrap lower bound of the estimated cost vs the offline bar",
+                e["lower_bound"]["level"],
+            )
         seq = c.get("to_date")
         if mix and seq and seq["above"]:
             action = "roll back" if name == treatment else "retrain"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from advisor.monitor import arms, family, measures
+from advisor.monitor import arms, estimate, family, measures
 from advisor.monitor.expectations import Expectations
 from advisor.stats.psi import NoiseLevels
 
@@ -288,6 +288,58 @@ class Test(Measure):
 
 
 @dataclass(frozen=True)
+class EstimatedCostResult:
+    """Each ML policy's estimated cost per decision from its probabilities, before outcomes."""
+
+    policies: Mapping[str, Mapping]
+
+    def judged(self, drift: DriftResult, features: set[str]) -> EstimatedCostResult:
+        """Marked reliable or not by the window's drift on `features`."""
+        return EstimatedCostResult(
+            {
+                name: estimate.judged(dict(f), drift.features, features)
+                for name, f in self.policies.items()
+            }
+        )
+
+
+class EstimatedCost(Measure):
+    """The expected cost of the decisions an ML bundle made, from its calibrated probabilities:
+    the only cost figure before the outcomes arrive. Loads the ML bundles (pickle-free)."""
+
+    name, title = "estimated_cost", "Estimated cost before outcomes"
+
+    def fit(self, expectations: Expectations) -> EstimatedCost:
+        super().fit(expectations)
+        self.models_: dict = {}
+        return self
+
+    def _model(self, name: str):
+        from advisor.artefacts.bundle import load_policy
+        from advisor.artefacts.run import POLICIES
+
+        if name not in self.models_:
+            self.models_[name] = load_policy(self.expectations_.path / POLICIES / name)
+        return self.models_[name]
+
+    def calculate(self, window: Window) -> EstimatedCostResult:
+        run = self.expectations_
+        out = {}
+        for i, (name, group) in _in_run_policies(window.rows):
+            if run.bundles[name].get("kind") != "ml":
+                continue
+            rows = group[group["decision"].notna()]
+            if rows.empty:
+                continue
+            proba = self._model(name).predict_proba(rows)
+            offline = run.expected(name).get("cost_per_decision")
+            out[name] = estimate.estimated_cost(
+                proba, rows, run.costs, offline, window.seed + 20 + i
+            )
+        return EstimatedCostResult(out)
+
+
+@dataclass(frozen=True)
 class Reading:
     """Every measure's result for one window (or the whole log)."""
 
@@ -298,6 +350,7 @@ class Reading:
     cost: CostResult
     shadow: ShadowResult
     test: TestResult | None
+    estimated: EstimatedCostResult = EstimatedCostResult({})
 
     def policies(self) -> dict:
         """`policies.<name>`: version, rows, mix and cost, as monitor.json has them."""
@@ -308,6 +361,11 @@ class Reading:
                 "mix": dict(p.figure),
                 "cost": dict(self.cost.policies[name].figure),
             }
+            | (
+                {"estimated_cost": dict(self.estimated.policies[name])}
+                if name in self.estimated.policies
+                else {}
+            )
             for name, p in self.mix.policies.items()
         }
 
@@ -321,7 +379,7 @@ class Reading:
         }
 
 
-MEASURES = (Operations, Cost, Mix, Drift, Shadow, Test)
+MEASURES = (Operations, Cost, EstimatedCost, Mix, Drift, Shadow, Test)
 
 
 def sections() -> list[tuple[str, str, str]]:

@@ -15,7 +15,12 @@ from advisor.report.render import environment
 def render_monitor(payload: Mapping) -> str:
     """The page for a monitor.json payload."""
     template = environment().get_template("monitor.html.j2")
-    shown = {"shadow": payload["overall"]["shadow"], "test": payload["overall"]["experiment"]}
+    estimated = any(p.get("estimated_cost") for p in payload["overall"]["policies"].values())
+    shown = {
+        "shadow": payload["overall"]["shadow"],
+        "test": payload["overall"]["experiment"],
+        "estimated_cost": estimated,
+    }
     parts = [
         ("verdict", "Verdict"),
         ("alerts", "Alerts and notes"),

@@ -84,13 +84,15 @@ def fitted(context: Context) -> list[calculators.Measure]:
         calculators.Cost().fit(context.run),
         calculators.Shadow().fit(context.run),
         calculators.Test(context.share).fit(context.run),
+        calculators.EstimatedCost().fit(context.run),
     ]
 
 
 def read(window: calculators.Window, fit: list[calculators.Measure]) -> calculators.Reading:
     """Every measure's result for one window."""
-    operations, drift, mix, cost, shadow, test = (m.calculate(window) for m in fit)
-    return calculators.Reading(window.label, operations, drift, mix, cost, shadow, test)
+    operations, drift, mix, cost, shadow, test, estimated = (m.calculate(window) for m in fit)
+    estimated = estimated.judged(drift, set(drift.features))
+    return calculators.Reading(window.label, operations, drift, mix, cost, shadow, test, estimated)
 
 
 def measure(
