@@ -121,10 +121,10 @@ def stages(run: Path, log: Path, outcomes: Path) -> dict[str, float]:
         run_, set(important["features"]), NoiseLevels(run_.reference.counts, 0), 0.5, 0
     )
     start = time.perf_counter()
-    measured, overall = windows.measure(frame, pd.Timedelta(1, "D"), context)
+    _, _, measured, whole = windows.measure(frame, pd.Timedelta(1, "D"), context)
     times["measure windows"] = time.perf_counter() - start
     start = time.perf_counter()
-    alerts.review(measured, overall, run_, important)
+    alerts.review(measured, whole, run_, important)
     times["alerts"] = time.perf_counter() - start
     return times
 

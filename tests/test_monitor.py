@@ -65,6 +65,9 @@ def test_no_change_gives_no_alert_and_exit_0(credit_run, rows, inputs, tmp_path)
     test = found["overall"]["experiment"]
     assert test["srm"]["mismatch"] is False and 0 < test["power"]["reached"] <= 1
     assert {p["policy"] for p in found["log"]["policies"]} == {"rules", "ml"}
+    estimated = found["windows"][-1]["policies"]["ml"]["estimated_cost"]  # before any outcome
+    assert estimated["reliable"] and estimated["low"] < estimated["estimate"] < estimated["high"]
+    assert "estimated_cost" not in found["windows"][-1]["policies"]["rules"]
 
 
 def test_a_shifted_input_raises_a_drift_alert_on_that_feature(credit_run, rows, inputs, tmp_path):
@@ -82,6 +85,7 @@ def test_a_shifted_input_raises_a_drift_alert_on_that_feature(credit_run, rows, 
     drift = [a for a in found.alerts if a["kind"] == "drift"]
     assert [a["subject"] for a in drift] == ["Income"]
     assert drift[0]["windows"] == ["2026-03-04", "2026-03-05"]
+    assert drift[0]["test"].startswith("chi-square") and drift[0]["family_rate"] == 0.05
     assert "Income" in found.payload["important_features"]["features"]
     assert found.verdict["verdict"] == "retrain"
     assert "Income" in found.verdict["reason"]
@@ -113,6 +117,8 @@ def test_a_skewed_canary_split_raises_a_sample_ratio_alert(credit_run, rows, inp
     found = json.loads((tmp_path / "out" / "monitor.json").read_text())
     assert [a["kind"] for a in found["alerts"]] == ["srm"]
     assert found["alerts"][0]["severity"] == "critical"
+    assert found["alerts"][0]["level"] == found["family"]["budget"]["srm"]
+    assert "sequential" in found["alerts"][0]["test"]
     assert found["verdict"]["verdict"] == "roll back"
     assert found["overall"]["experiment"]["planned_share"] == 0.05
     assert "Verdict: roll back" in done.output

@@ -168,27 +168,20 @@ def _errors(k: int, n: int) -> dict:
 
 def test_a_rising_error_rate_alerts_and_a_steady_one_does_not():
     found = Findings()
-    _operations(found, _errors(50, 1000), "w3", errors=5, rows=2000)  # 5 % after 0.25 %
+    _operations(found, _errors(50, 1000), "w3", 5, 2000, [])  # 5 % after 0.25 %
     assert [a["kind"] for a in found.alerts.values()] == ["errors"]
     steady = Findings()
-    _operations(steady, _errors(22, 1000), "w3", errors=40, rows=2000)  # 2.2 % after 2 %
-    _operations(steady, _errors(12, 1000), "w1", errors=0, rows=0)  # 1.2 %: within tolerance
+    _operations(steady, _errors(22, 1000), "w3", 40, 2000, [])  # 2.2 % after 2 %
+    _operations(steady, _errors(12, 1000), "w1", 0, 0, [])  # 1.2 %: within tolerance
     assert steady.alerts == {}
 
 
-def test_latency_alerts_only_when_its_p99_interval_is_over_budget():
+def test_latency_alerts_only_when_more_than_one_percent_of_requests_are_over_budget():
     rng = np.random.default_rng(4)
-    slow = {"requests": 1000, "errors": measures.proportion(0, 1000)}
-    slow["latency"] = {
-        "n": 1000,
-        "p50_ms": measures.quantile_interval(rng.exponential(20, 1000), 0.5),
-        "p99_ms": measures.quantile_interval(rng.exponential(20, 1000), 0.99),
-        "budget_ms": 50.0,
-    }
+    rows = pd.DataFrame({"decision": "a", "latency_ms": rng.exponential(20, 1000)})
     found = Findings()
-    _operations(found, slow, "w1", 0, 0)
+    _operations(found, measures.operations(rows, 50.0), "w1", 0, 0, [])
     assert [a["kind"] for a in found.alerts.values()] == ["latency"]
-    slow["latency"]["budget_ms"] = 500.0
     calm = Findings()
-    _operations(calm, slow, "w1", 0, 0)
+    _operations(calm, measures.operations(rows, 500.0), "w1", 0, 0, [])
     assert calm.alerts == {} and calm.notes == []

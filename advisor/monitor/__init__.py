@@ -16,7 +16,9 @@ from pathlib import Path
 from advisor.artefacts.bundle import meta_plugin
 from advisor.artefacts.manifest import advisor_version
 from advisor.core.errors import InputError
+from advisor.monitor import family
 from advisor.monitor.alerts import review
+from advisor.monitor.estimate import CONCEPT_DRIFT, RELIABLE_RULE
 from advisor.monitor.expectations import read_expectations
 from advisor.monitor.logs import join_outcomes, read_log, read_outcomes
 from advisor.monitor.windows import Context, in_run, measure, parse_window
@@ -95,13 +97,16 @@ def monitor(
     if expectations.reference is not None:
         noise = NoiseLevels(expectations.reference.counts, seed)
     context = Context(expectations, set(important["features"]), noise, share, seed)
-    windows, overall = measure(frame, width, context)
-    found = review(windows, overall, expectations, important)
+    windows, overall, readings, whole = measure(frame, width, context)
+    found = review(readings, whole, expectations, important)
     payload = {
         "schema_version": SCHEMA_VERSION,
         "verdict": found["verdict"],
         "alerts": found["alerts"],
         "notes": found["notes"],
+        "family": family.summary(len(windows)),
+        "estimated_cost_rule": RELIABLE_RULE,
+        "concept_drift": CONCEPT_DRIFT,
         "run": _run_summary(expectations, share),
         "log": _log_summary(read, frame, expectations),
         "outcomes": joined | {"source": None if outcomes is None else str(outcomes)},
@@ -182,10 +187,10 @@ def _log_summary(read, frame, run) -> dict:
 
 
 def _thresholds() -> dict:
-    from advisor.monitor.alerts import ERROR_THRESHOLD, ERROR_TOLERANCE
+    from advisor.monitor import family
+    from advisor.monitor.alerts import ERROR_TOLERANCE
     from advisor.monitor.expectations import IMPORTANT_SHARE
     from advisor.monitor.measures import MIN_ROWS, MIX_THRESHOLD, RESAMPLES
-    from advisor.stats.sample_ratio import SRM_THRESHOLD
 
     return {
         "psi_moderate": PSI_MODERATE,
@@ -193,9 +198,12 @@ def _thresholds() -> dict:
         "psi_noise_quantile": NOISE_QUANTILE,
         "important_share": IMPORTANT_SHARE,
         "decision_mix_p": MIX_THRESHOLD,
-        "srm_p": SRM_THRESHOLD,
+        "srm_p": family.BUDGET["srm"],
         "error_tolerance": ERROR_TOLERANCE,
-        "error_p": ERROR_THRESHOLD,
+        "error_p": family.window_level("errors"),
+        "drift_p": family.window_level("drift"),
+        "latency_level": family.window_level("latency"),
+        "latency_span": family.LATENCY_SPAN,
         "min_rows": MIN_ROWS,
         "resamples": RESAMPLES,
     }

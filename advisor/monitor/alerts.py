@@ -1,11 +1,14 @@
 """Alerts on harm, notes on the rest, and the verdict.
 
-An alert fires only on harm beyond what sampling noise explains: a sample-ratio mismatch, p99
-latency over budget, a rising error rate, a treatment that costs more than control (these say
-"roll back"), the realised cost above the offline interval or drift on an important feature
-(these say "retrain"; a treatment arm costing more than expected says "roll back"). Doing
-better than expected, or a change that is not harm, is a note; notes marked `watch` make the
-verdict "watch". One alert per kind and subject: its latest window, and every window it fired in.
+An alert fires only on harm beyond what sampling noise explains, each test at its share of the
+family's false-alarm rate (`advisor.monitor.family`): a sample-ratio mismatch (sequential), p99
+latency over budget, a rising error rate (these say "roll back"), the realised cost to date
+above the offline bar (a confidence sequence) or drift on an important feature (Holm within the
+window) say "retrain" (a treatment arm costing more says "roll back"). A treatment that costs
+more than control (the A/B readout, with its own error rate) says "roll back". Doing better
+than expected, or a change that is not harm, is a note; notes marked `watch` make the verdict
+"watch". One alert per kind and subject: its latest window, and every window it fired in. Every
+alert names its test, the level it ran at and the family's rate.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from scipy import stats
 
 from advisor.core.money import money
+from advisor.monitor import family
+from advisor.monitor.calculators import Reading
 from advisor.stats.psi import PSI_MAJOR, PSI_MODERATE
-from advisor.stats.sample_ratio import SRM_THRESHOLD
 
 ERROR_TOLERANCE = 0.01  # an error rate up to 1 % is not an alert
-ERROR_THRESHOLD = 0.001  # one-sided binomial p-value below which the rate has risen
 CRITICAL = {"srm", "latency", "errors", "treatment_worse"}
 VERDICTS = ("keep", "watch", "retrain", "roll back")
 
@@ -31,7 +34,17 @@ class Findings:
         self.alerts: dict[tuple, dict] = {}
         self.notes: list[dict] = []
 
-    def alert(self, kind: str, subject: str, window: str, message: str, action: str) -> None:
+    def alert(
+        self,
+        kind: str,
+        subject: str,
+        window: str,
+        message: str,
+        action: str,
+        test: str,
+        level: float,
+        family_rate: float | None = family.FAMILY_RATE,
+    ) -> None:
         key = (kind, subject)
         entry = self.alerts.setdefault(
             key,
@@ -40,6 +53,9 @@ class Findings:
                 "subject": subject,
                 "severity": "critical" if kind in CRITICAL else "warning",
                 "action": action,
+                "test": test,
+                "level": level,
+                "family_rate": family_rate,
                 "windows": [],
             },
         )
@@ -59,25 +75,26 @@ class Findings:
         )
 
 
-def review(windows: Sequence[dict], overall: dict, run, important: Mapping) -> dict:
+def review(readings: Sequence[Reading], whole: Reading, run, important: Mapping) -> dict:
     """The alerts, notes and verdict for the measured windows and the whole log."""
     found = Findings()
     currency = run.currency
     treatment_policy = None
-    earlier_errors, earlier_rows = 0, 0
-    for w in windows:
-        name = w["label"]
-        _operations(found, w["operations"], name, earlier_errors, earlier_rows)
-        earlier_errors += w["operations"]["errors"]["k"]
-        earlier_rows += w["operations"]["requests"]
-        _drift(found, w["drift"], name, w["operations"]["requests"], important)
-        exp = w.get("experiment")
-        if exp:
+    earlier_errors, earlier_rows, slow, drifted = 0, 0, [], {}
+    for w in readings:
+        name = w.label
+        ops = w.operations
+        _operations(found, ops.to_dict(), name, earlier_errors, earlier_rows, slow)
+        earlier_errors += ops.errors["k"]
+        earlier_rows += ops.requests
+        _drift(found, w.drift.to_dict(), name, ops.requests, important, drifted)
+        if w.test is not None:
+            exp = w.test.to_dict()
             treatment_policy = exp["policies"].get("treatment")
             _experiment(found, exp, name, currency)
-        _policies(found, w["policies"], name, currency, treatment_policy)
-    exp = overall.get("experiment")
-    if exp:
+        _policies(found, w.policies(), name, currency, treatment_policy)
+    if whole.test is not None:
+        exp = whole.test.to_dict()
         _effect(found, exp, "all", currency)
         if exp.get("units_in_both_arms"):
             found.note(
@@ -87,43 +104,86 @@ def review(windows: Sequence[dict], overall: dict, run, important: Mapping) -> d
                 "keep one arm.",
                 True,
             )
-    _policies(found, overall["policies"], "all", currency, treatment_policy, mix=False)
+    _policies(found, whole.policies(), "all", currency, treatment_policy, mix=False)
     alerts = sorted(found.alerts.values(), key=lambda a: (a["severity"] != "critical", a["kind"]))
     return {"alerts": alerts, "notes": found.notes, "verdict": verdict(alerts, found.notes)}
 
 
-def _operations(found: Findings, ops: Mapping, window: str, errors: int, rows: int) -> None:
+def _operations(
+    found: Findings, ops: Mapping, window: str, errors: int, rows: int, slow: list[tuple]
+) -> None:
+    """Errors against the windows before; latency over the last LATENCY_SPAN windows (`slow`:
+    each earlier window's requests over budget and requests timed, appended here)."""
     rate = ops["errors"]
     if rate["n"]:
         before = max(errors / rows if rows else 0.0, ERROR_TOLERANCE)
         p = stats.binomtest(rate["k"], rate["n"], before, alternative="greater").pvalue
-        if p < ERROR_THRESHOLD:
+        level = family.window_level("errors")
+        if p < level:
             found.alert(
                 "errors",
                 "requests",
                 window,
                 f"{rate['k']:,} of {rate['n']:,} rows failed ({rate['estimate']:.1%}, 95% "
                 f"interval {rate['low']:.1%} to {rate['high']:.1%}), above the {before:.1%} "
-                f"before it beyond chance (one-sided binomial p = {p:.2g}).",
+                f"before it beyond chance (one-sided binomial p = {p:.2g} < {level:.2g}).",
                 "roll back",
+                "one-sided binomial test against the windows before",
+                level,
             )
     lat = ops.get("latency")
-    if lat and lat.get("budget_ms") is not None:
-        p99, budget = lat["p99_ms"], lat["budget_ms"]
-        text = (
-            f"p99 latency {p99['estimate']:.1f} ms (95% interval {p99['low']:.1f} to "
-            f"{p99['high']:.1f}) against the {budget:g} ms budget over {lat['n']:,} requests"
+    if not lat or lat.get("budget_ms") is None:
+        return
+    slow.append((lat["over_budget"], lat["n"]))
+    recent = slow[-family.LATENCY_SPAN :]
+    over, timed = sum(k for k, _ in recent), sum(n for _, n in recent)
+    p99, budget = lat["p99_ms"], lat["budget_ms"]
+    p = float(family.latency_p_values(over, timed))
+    level = family.window_level("latency")
+    text = (
+        f"p99 latency {p99['estimate']:.1f} ms (95% interval {p99['low']:.1f} to "
+        f"{p99['high']:.1f}) against the {budget:g} ms budget over {lat['n']:,} requests"
+    )
+    if p < level:
+        found.alert(
+            "latency",
+            "p99",
+            window,
+            text + f"; {over:,} of {timed:,} requests in the last {len(recent)} window"
+            f"{'s' if len(recent) != 1 else ''} took longer than the budget, more than the 1% "
+            f"a p99 within budget allows (one-sided binomial p = {p:.2g} < {level:.2g}).",
+            "roll back",
+            f"binomial test of the requests over budget in the last {family.LATENCY_SPAN} windows",
+            level,
         )
-        if p99["low"] > budget:
-            found.alert("latency", "p99", window, text + ".", "roll back")
-        elif p99["estimate"] > budget:
-            found.note("latency", window, text + ": over budget, not beyond chance yet.", True)
+    elif p99["estimate"] > budget:
+        found.note("latency", window, text + ": over budget, not beyond chance yet.", True)
 
 
-def _drift(found: Findings, drift: Mapping, window: str, rows: int, important: Mapping) -> None:
+def _drift(
+    found: Findings,
+    drift: Mapping,
+    window: str,
+    rows: int,
+    important: Mapping,
+    history: dict[str, list[bool]],
+) -> None:
+    """Drift alerts: an important feature whose PSI reaches the major level and whose test
+    rejects (Holm within the window) at the window level, or at the larger persisting level in
+    PERSIST of the last SPAN windows (`history`: each feature's earlier windows, appended)."""
     shares = important.get("shares") or {}
+    level, persisting = family.window_level("drift"), family.persist_level()
+    tested = {
+        n: d["p_value"] for n, d in drift.items() if d["important"] and d.get("p_value") is not None
+    }
+    clear, rejected = family.holm(tested, level), family.holm(tested, persisting)
     for name, d in drift.items():
-        if d["flag"] not in ("moderate", "major"):
+        major = d["psi"] >= PSI_MAJOR
+        seen = history.setdefault(name, [])
+        seen.append(rejected.get(name, False) and major)
+        repeated = seen[-1] and sum(seen[-family.SPAN :]) >= family.PERSIST
+        alarm = (clear.get(name, False) and major) or repeated
+        if d["flag"] not in ("moderate", "major") and not alarm:
             continue
         share = shares.get(name)
         why = (
@@ -133,20 +193,44 @@ def _drift(found: Findings, drift: Mapping, window: str, rows: int, important: M
             if name in important.get("rules", ())
             else "not an important feature"
         )
-        level = PSI_MAJOR if d["flag"] == "major" else PSI_MODERATE
+        if alarm:
+            how = (
+                f"at {level:.2g}"
+                if clear.get(name)
+                else f"at {persisting:.2g} in {sum(seen[-family.SPAN :])} of the last "
+                f"{min(len(seen), family.SPAN)} windows"
+            )
+            text = (
+                f"{name} drifted: PSI {d['psi']:.2f} over {rows:,} rows, above the major level "
+                f"{PSI_MAJOR:g}, and its bins differ from training beyond chance (chi-square p "
+                f"= {d['p_value']:.2g}, Holm over {len(tested)} important feature"
+                f"{'s' if len(tested) != 1 else ''} {how}) ({why})."
+            )
+            test = "chi-square vs training, Holm within the window" + (
+                "" if clear.get(name) else f", {family.PERSIST} of the last {family.SPAN} windows"
+            )
+            found.alert(
+                "drift",
+                name,
+                window,
+                text,
+                "retrain",
+                test,
+                level if clear.get(name) else persisting,
+            )
+            continue
+        flag = d["flag"]
         noise = d["noise"] or 0.0
         text = (
-            f"{name} drifted: PSI {d['psi']:.2f} over {rows:,} rows, above the {d['flag']} "
-            f"level {level:g} and the {noise:.3f} sampling noise reaches at that size ({why})."
+            f"{name} drifted: PSI {d['psi']:.2f} over {rows:,} rows, above the {flag} level "
+            f"{PSI_MAJOR if flag == 'major' else PSI_MODERATE:g} and the {noise:.3f} sampling "
+            f"noise reaches at that size ({why})."
         )
-        if d["flag"] == "major" and d["important"]:
-            found.alert("drift", name, window, text, "retrain")
-        else:
-            found.note("drift", window, text, watch=d["important"] or d["flag"] == "major")
+        found.note("drift", window, text, watch=d["important"] or flag == "major")
 
 
 def _experiment(found: Findings, exp: Mapping, window: str, currency: str) -> None:
-    srm = exp.get("srm")
+    srm = exp.get("srm_sequential")
     if srm and srm["mismatch"]:
         u = exp["units"]
         found.alert(
@@ -155,10 +239,12 @@ def _experiment(found: Findings, exp: Mapping, window: str, currency: str) -> No
             window,
             f"Sample-ratio mismatch: {u['treatment']:,} treatment and {u['control']:,} control "
             f"units to date ({exp['observed_share']:.1%} in treatment, planned "
-            f"{exp['planned_share']:.1%}; chi-square p = {srm['p_value']:.2g} < "
-            f"{SRM_THRESHOLD:g}). The assignment or the logging is broken: stop, fix it, and "
-            "do not read the test.",
+            f"{exp['planned_share']:.1%}; sequential p = {srm['p_value']:.2g} < "
+            f"{family.BUDGET['srm']:g}, valid at every re-read). The assignment or the "
+            "logging is broken: stop, fix it, and do not read the test.",
             "roll back",
+            "sequential beta-binomial mixture test of the split",
+            family.BUDGET["srm"],
         )
     _effect(found, exp, window, currency)
 
@@ -176,6 +262,9 @@ def _effect(found: Findings, exp: Mapping, window: str, currency: str) -> None:
             f"{money(s['estimate'], currency, 2)} per decision (95% interval "
             f"{money(s['low'], currency, 2)} to {money(s['high'], currency, 2)}).",
             "roll back",
+            "bootstrap 95% interval of control minus treatment (the A/B readout)",
+            0.025,
+            None,
         )
 
 
@@ -203,20 +292,51 @@ def _policies(
             )
         c = p["cost"]
         realised, offline = c["cost_per_decision"], c["offline"]
-        if c["position"] not in ("above", "below", "within"):
-            continue
-        text = (
-            f"{name} realised {money(realised['estimate'], currency, 2)} per decision on "
-            f"{c['with_outcomes']:,} rows with outcomes (95% interval "
-            f"{money(realised['low'], currency, 2)} to {money(realised['high'], currency, 2)}); "
-            f"offline {money(offline['estimate'], currency, 2)} ("
-            f"{money(offline['low'], currency, 2)} to {money(offline['high'], currency, 2)})"
-        )
-        if c["position"] == "above":
+        if c["position"] in ("above", "below", "within"):
+            text = (
+                f"{name} realised {money(realised['estimate'], currency, 2)} per decision on "
+                f"{c['with_outcomes']:,} rows with outcomes (95% interval "
+                f"{money(realised['low'], currency, 2)} to {money(realised['high'], currency, 2)})"
+                f"; offline {money(offline['estimate'], currency, 2)} ("
+                f"{money(offline['low'], currency, 2)} to {money(offline['high'], currency, 2)})"
+            )
+            if c["position"] == "above":
+                found.note("cost", window, text + ": above the offline interval.", True)
+            elif c["position"] == "below":
+                found.note("cost", window, text + ": better than expected.", False)
+        e = p.get("estimated_cost")
+        if mix and e and e.get("estimate") is not None and e["reliable"] and e["above"]:
+            found.alert(
+                "estimated_cost",
+                name,
+                window,
+                f"{name}'s estimated cost from its probabilities is "
+                f"{money(e['estimate'], currency, 2)} per decision on {e['n']:,} decisions (95% "
+                f"interval {money(e['low'], currency, 2)} to {money(e['high'], currency, 2)}); its "
+                f"lower bound at {e['lower_bound']['level']:.2g} is "
+                f"{money(e['lower_bound']['value'], currency, 2)}, above the offline bar "
+                f"{money(e['bar'], currency, 2)}, before any outcome could show it.",
+                "roll back" if name == treatment else "retrain",
+                "bootstrap lower bound of the estimated cost vs the offline bar",
+                e["lower_bound"]["level"],
+            )
+        seq = c.get("to_date")
+        if mix and seq and seq["above"]:
             action = "roll back" if name == treatment else "retrain"
-            found.alert("cost", name, window, text + ": above the offline interval.", action)
-        elif c["position"] == "below":
-            found.note("cost", window, text + ": better than expected.", False)
+            found.alert(
+                "cost",
+                name,
+                window,
+                f"{name}'s realised cost to date is {money(seq['estimate'], currency, 2)} per "
+                f"decision on {seq['n']:,} rows with outcomes; its confidence sequence (valid "
+                f"at every re-read, level {seq['level']:.2g}) starts at "
+                f"{money(seq['low'], currency, 2)}, above the offline bar "
+                f"{money(seq['bar'], currency, 2)} (the offline estimate plus its error at "
+                f"{family.BUDGET['offline']:g}).",
+                action,
+                "confidence sequence of the cost to date vs the offline bar",
+                seq["level"],
+            )
 
 
 def verdict(alerts: Sequence[Mapping], notes: Sequence[Mapping]) -> dict:

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from advisor.core.costs import CostMatrix
+from advisor.monitor import family
 from advisor.stats.bootstrap import Resampler, interval
 from advisor.stats.psi import NoiseLevels, Reference, psi, psi_flag
 
@@ -82,6 +83,7 @@ def operations(rows: pd.DataFrame, budget_ms: float | None) -> dict:
                 "p50_ms": quantile_interval(ms, 0.50),
                 "p99_ms": quantile_interval(ms, 0.99),
                 "budget_ms": budget_ms,
+                "over_budget": None if budget_ms is None else int((ms > budget_ms).sum()),
             }
     return out
 
@@ -90,8 +92,8 @@ def drift(
     clean: pd.DataFrame, reference: Reference, noise: NoiseLevels, important: set[str]
 ) -> dict:
     """PSI of each logged feature against the training reference, the PSI sampling noise
-    reaches at this many rows, and the flag (stable, moderate, major: the level and beyond
-    noise)."""
+    reaches at this many rows, the flag (stable, moderate, major: the level and beyond
+    noise) and the chi-square p-value of the window's bins against the training counts."""
     out = {}
     for name, binner in reference.binners.items():
         if name not in clean:
@@ -104,6 +106,7 @@ def drift(
             "noise": level if math.isfinite(level) else None,
             "flag": psi_flag(value, level),
             "important": name in important,
+            "p_value": float(family.drift_p_values(reference.counts[name], counts)[0]),
         }
     return out
 

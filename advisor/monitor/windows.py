@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.core.errors import InputError
-from advisor.monitor import arms, measures
+from advisor.monitor import calculators
 from advisor.monitor.expectations import Expectations
 from advisor.stats.psi import NoiseLevels
 
@@ -75,66 +75,55 @@ def label(start: pd.Timestamp, width: pd.Timedelta) -> str:
     return start.strftime("%Y-%m-%d" if whole_days else "%Y-%m-%dT%H:%MZ")
 
 
-def summarise(rows: pd.DataFrame, context: Context, seed: int) -> dict:
-    """Every measure on a set of rows."""
-    run = context.run
-    out: dict = {"operations": measures.operations(rows, run.budget_ms)}
-    if context.noise is not None and run.reference is not None:
-        present = [f for f in run.reference.binners if f in rows]
-        clean = run.spec.clean(rows, columns=present) if present else pd.DataFrame()
-        out["drift"] = measures.drift(clean, run.reference, context.noise, context.important)
-    else:
-        out["drift"] = {}
-    out["policies"] = {}
-    for i, (name, group) in enumerate(rows[rows["in_run"]].groupby("policy", sort=True)):
-        expected = run.expected(name)
-        out["policies"][name] = {
-            "version": run.bundles[name]["version"],
-            "rows": len(group),
-            "mix": measures.decision_mix(
-                group["decision"],
-                run.costs.decisions,
-                expected.get("decision_shares"),
-                expected.get("rows"),
-            ),
-            "cost": measures.cost(
-                group, run.costs, expected.get("cost_per_decision"), seed + 10 * i
-            ),
-        }
-    out["shadow"] = arms.shadow(rows, run.costs, run.result.get("shadow"), seed + 7)
-    return out
+def fitted(context: Context) -> list[calculators.Measure]:
+    """Every measure, fitted on the run's expectations."""
+    return [
+        calculators.Operations().fit(context.run),
+        calculators.Drift(context.important, context.noise).fit(context.run),
+        calculators.Mix().fit(context.run),
+        calculators.Cost().fit(context.run),
+        calculators.Shadow().fit(context.run),
+        calculators.Test(context.share).fit(context.run),
+        calculators.EstimatedCost().fit(context.run),
+    ]
 
 
-def measure(frame: pd.DataFrame, width: pd.Timedelta, context: Context) -> tuple[list, dict]:
-    """Every window's measures, and the whole log's; the test's split and power are to date."""
-    windows = []
-    run = context.run
+def read(window: calculators.Window, fit: list[calculators.Measure]) -> calculators.Reading:
+    """Every measure's result for one window."""
+    operations, drift, mix, cost, shadow, test, estimated = (m.calculate(window) for m in fit)
+    estimated = estimated.judged(drift, set(drift.features))
+    return calculators.Reading(window.label, operations, drift, mix, cost, shadow, test, estimated)
+
+
+def measure(
+    frame: pd.DataFrame, width: pd.Timedelta, context: Context
+) -> tuple[list[dict], dict, list[calculators.Reading], calculators.Reading]:
+    """Every window's readings and the whole log's, as monitor.json has them and as typed
+    results; the test's split and power are to date."""
     cuts = cut(frame, width)
-    to_date = arms.split_to_date(frame, [rows[-1] + 1 for _, rows in cuts], run.plan, context.share)
+    fit = fitted(context)
+    for m in fit:
+        m.prepare(frame, [rows[-1] + 1 for _, rows in cuts])
+    windows, readings = [], []
     for index, (start, rows) in enumerate(cuts):
         part = frame.iloc[rows]
+        name = label(start, width)
         seed = context.seed + 1000 * (index + 1)
-        window = {
-            "index": index,
-            "label": label(start, width),
-            "start": start.isoformat() + "Z",
-            "end": (start + width).isoformat() + "Z",
-            "first": part["ts"].iloc[0].isoformat() + "Z",
-            "last": part["ts"].iloc[-1].isoformat() + "Z",
-            **summarise(part, context, seed),
-        }
-        if to_date is not None:
-            effect = arms.effect(part, run.costs, run.plan, seed + 3)
-            window["experiment"] = {**to_date[index], "effect": effect}
-        else:
-            window["experiment"] = None
-        windows.append(window)
-    overall = summarise(frame, context, context.seed)
-    overall["experiment"] = None
-    if to_date is not None:
-        effect = arms.effect(frame, run.costs, run.plan, context.seed + 3)
-        overall["experiment"] = {**to_date[-1], "effect": effect}
-    return windows, overall
+        reading = read(calculators.Window(name, part, index, seed), fit)
+        readings.append(reading)
+        windows.append(
+            {
+                "index": index,
+                "label": name,
+                "start": start.isoformat() + "Z",
+                "end": (start + width).isoformat() + "Z",
+                "first": part["ts"].iloc[0].isoformat() + "Z",
+                "last": part["ts"].iloc[-1].isoformat() + "Z",
+                **reading.to_dict(),
+            }
+        )
+    whole = read(calculators.Window("all", frame, None, context.seed), fit)
+    return windows, whole.to_dict(), readings, whole
 
 
 def in_run(frame: pd.DataFrame, bundles: Mapping[str, Mapping]) -> np.ndarray:

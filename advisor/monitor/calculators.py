@@ -1,0 +1,387 @@
+"""The monitor's measures as objects: each is fitted once on the run's expectations
+(`fit(expectations)`) and then calculates a typed result for one window of log rows, or the
+whole log (`calculate(window)`); each names the template that shows its results.
+
+The split follows NannyML's calculators (fit on the reference, calculate per chunk, a result
+object per calculation) and Evidently's metric / renderer split: the results hold figures,
+`advisor/report/templates/monitor/<name>.html.j2` shows them, and the alerts read the results.
+A new measure is a class here with a result, a template and, if it can alert, a check in
+`advisor.monitor.alerts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from advisor.monitor import arms, estimate, family, measures
+from advisor.monitor.expectations import Expectations
+from advisor.stats.psi import NoiseLevels
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows to calculate on: one time window (`index` from 0 in time order) or the whole log
+    (`index` None); `seed` seeds its bootstrap intervals."""
+
+    label: str
+    rows: pd.DataFrame
+    index: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class OperationsResult:
+    """Requests, the error rate and the latency percentiles of a window."""
+
+    requests: int
+    errors: Mapping
+    latency: Mapping | None
+
+    def to_dict(self) -> dict:
+        out = {"requests": self.requests, "errors": dict(self.errors)}
+        return out | ({"latency": dict(self.latency)} if self.latency else {})
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Each logged feature's PSI, its noise level, flag and chi-square p-value."""
+
+    features: Mapping[str, Mapping]
+
+    def to_dict(self) -> dict:
+        return {name: dict(d) for name, d in self.features.items()}
+
+
+@dataclass(frozen=True)
+class PolicyFigures:
+    """One policy's rows in a window, and a figure (its decision mix or its cost) on them."""
+
+    version: str
+    rows: int
+    figure: Mapping
+
+
+@dataclass(frozen=True)
+class MixResult:
+    """Each logged policy's decision mix against the test split."""
+
+    policies: Mapping[str, PolicyFigures]
+
+    def to_dict(self) -> dict:
+        return {name: dict(p.figure) for name, p in self.policies.items()}
+
+
+@dataclass(frozen=True)
+class CostResult:
+    """Each logged policy's realised cost per decision on the rows with outcomes."""
+
+    policies: Mapping[str, PolicyFigures]
+
+    def to_dict(self) -> dict:
+        return {name: dict(p.figure) for name, p in self.policies.items()}
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """Per served / shadow pair: disagreement and who was right."""
+
+    pairs: tuple[Mapping, ...]
+
+    def to_dict(self) -> list[dict]:
+        return [dict(p) for p in self.pairs]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The canary or A/B test: the split and power to date, and this window's effect."""
+
+    to_date: Mapping
+    effect: Mapping | None
+
+    __test__ = False  # a result, not a pytest class
+
+    def to_dict(self) -> dict:
+        return {**self.to_date, "effect": None if self.effect is None else dict(self.effect)}
+
+
+class Measure:
+    """Fitted on the expectations, then calculates a result per window."""
+
+    name: str = ""
+    title: str = ""
+
+    @property
+    def template(self) -> str:
+        return f"monitor/{self.name}.html.j2"
+
+    def fit(self, expectations: Expectations) -> Measure:
+        self.expectations_ = expectations
+        return self
+
+    def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
+        """Once before the windows: `ends` is one past each window's last row (time order)."""
+
+    def calculate(self, window: Window):
+        raise NotImplementedError
+
+
+class Operations(Measure):
+    """Requests, errors and latency against the case's budget."""
+
+    name, title = "operations", "Operations"
+
+    def calculate(self, window: Window) -> OperationsResult:
+        out = measures.operations(window.rows, self.expectations_.budget_ms)
+        return OperationsResult(out["requests"], out["errors"], out.get("latency"))
+
+
+@dataclass
+class Drift(Measure):
+    """PSI of each logged feature against the training reference, with its test."""
+
+    important: set[str] = field(default_factory=set)
+    noise: NoiseLevels | None = None
+    name = "drift"
+    title = "Input drift"
+
+    def calculate(self, window: Window) -> DriftResult:
+        run = self.expectations_
+        if self.noise is None or run.reference is None:
+            return DriftResult({})
+        rows = window.rows
+        present = [f for f in run.reference.binners if f in rows]
+        clean = run.spec.clean(rows, columns=present) if present else pd.DataFrame()
+        return DriftResult(measures.drift(clean, run.reference, self.noise, self.important))
+
+
+def _in_run_policies(rows: pd.DataFrame):
+    return enumerate(rows[rows["in_run"]].groupby("policy", sort=True))
+
+
+class Mix(Measure):
+    """Each policy's share of each decision against the test split's."""
+
+    name, title = "mix", "Decision mix"
+
+    def calculate(self, window: Window) -> MixResult:
+        run = self.expectations_
+        out = {}
+        for _, (name, group) in _in_run_policies(window.rows):
+            expected = run.expected(name)
+            mix = measures.decision_mix(
+                group["decision"],
+                run.costs.decisions,
+                expected.get("decision_shares"),
+                expected.get("rows"),
+            )
+            out[name] = PolicyFigures(run.bundles[name]["version"], len(group), mix)
+        return MixResult(out)
+
+
+class Cost(Measure):
+    """Each policy's realised cost per decision against its offline interval: per window, and
+    to date as a confidence sequence (valid at every re-read) against the offline bar."""
+
+    name, title = "cost", "Realised cost"
+
+    def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
+        run = self.expectations_
+        decided = (frame["in_run"] & frame["decision"].notna()).to_numpy()
+        known = decided & (frame["outcome"] >= 0).to_numpy()
+        names = sorted(set(frame.loc[decided, "policy"]))
+        alpha = family.BUDGET["cost"] / max(len(names), 1)
+        policy = frame["policy"].to_numpy()
+        self.to_date_ = {}
+        for name in names:
+            pos = np.flatnonzero(known & (policy == name))
+            values = measures.realised_costs(frame.iloc[pos], "decision", run.costs)
+            offline = run.expected(name).get("cost_per_decision")
+            self.to_date_[name] = to_date(values, pos, ends, alpha, family.offline_bar(offline))
+
+    def calculate(self, window: Window) -> CostResult:
+        run = self.expectations_
+        out = {}
+        for i, (name, group) in _in_run_policies(window.rows):
+            offline = run.expected(name).get("cost_per_decision")
+            figure = measures.cost(group, run.costs, offline, window.seed + 10 * i)
+            steps = self.to_date_.get(name)
+            if steps:
+                figure["to_date"] = steps[-1 if window.index is None else window.index]
+            out[name] = PolicyFigures(run.bundles[name]["version"], len(group), figure)
+        return CostResult(out)
+
+
+def to_date(
+    values: np.ndarray, rows: np.ndarray, ends: Sequence[int], alpha: float, bar: float | None
+) -> list[dict]:
+    """The realised cost per decision on the rows with outcomes up to each window's end (rows:
+    their positions in the log, ends: one past each window's last row), with a confidence
+    sequence at `alpha`, and whether it lies above the offline bar."""
+    window = np.searchsorted(np.asarray(ends), rows, side="right")
+    size = len(ends)
+    n = np.bincount(window, minlength=size)[:size].cumsum()
+    total = np.bincount(window, weights=values, minlength=size)[:size].cumsum()
+    squares = np.bincount(window, weights=values**2, minlength=size)[:size].cumsum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / n
+        sd = np.sqrt(np.maximum(squares / n - mean**2, 0.0) * n / np.maximum(n - 1, 1))
+    low, high = family.confidence_sequence(mean, sd, n, alpha)
+    out = []
+    for i in range(size):
+        seen = n[i] > 1
+        out.append(
+            {
+                "n": int(n[i]),
+                "estimate": float(mean[i]) if n[i] else None,
+                "low": float(low[i]) if seen else None,
+                "high": float(high[i]) if seen else None,
+                "level": alpha,
+                "bar": bar,
+                "above": bool(seen and bar is not None and low[i] > bar),
+            }
+        )
+    return out
+
+
+class Shadow(Measure):
+    """The shadow policy against the served one."""
+
+    name, title = "shadow", "Shadow"
+
+    def calculate(self, window: Window) -> ShadowResult:
+        run = self.expectations_
+        pairs = arms.shadow(window.rows, run.costs, run.result.get("shadow"), window.seed + 7)
+        return ShadowResult(tuple(pairs))
+
+
+@dataclass
+class Test(Measure):
+    """The canary or A/B test: units and power to date, the effect per window."""
+
+    share: float = 0.5
+    name = "test"
+    title = "Canary and A/B test"
+    __test__ = False  # a measure, not a pytest class
+
+    def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
+        run = self.expectations_
+        self.to_date_ = arms.split_to_date(frame, list(ends), run.plan, self.share)
+        for step in self.to_date_ or ():
+            u = step["units"]
+            step["srm_sequential"] = (
+                family.srm_sequential(u["control"], u["treatment"], self.share)
+                if u["control"] and u["treatment"]
+                else None
+            )
+
+    def calculate(self, window: Window) -> TestResult | None:
+        if self.to_date_ is None:
+            return None
+        run = self.expectations_
+        step = len(self.to_date_) - 1 if window.index is None else window.index
+        effect = arms.effect(window.rows, run.costs, run.plan, window.seed + 3)
+        return TestResult(self.to_date_[step], effect)
+
+
+@dataclass(frozen=True)
+class EstimatedCostResult:
+    """Each ML policy's estimated cost per decision from its probabilities, before outcomes."""
+
+    policies: Mapping[str, Mapping]
+
+    def judged(self, drift: DriftResult, features: set[str]) -> EstimatedCostResult:
+        """Marked reliable or not by the window's drift on `features`."""
+        return EstimatedCostResult(
+            {
+                name: estimate.judged(dict(f), drift.features, features)
+                for name, f in self.policies.items()
+            }
+        )
+
+
+class EstimatedCost(Measure):
+    """The expected cost of the decisions an ML bundle made, from its calibrated probabilities:
+    the only cost figure before the outcomes arrive. Loads the ML bundles (pickle-free)."""
+
+    name, title = "estimated_cost", "Estimated cost before outcomes"
+
+    def fit(self, expectations: Expectations) -> EstimatedCost:
+        super().fit(expectations)
+        self.models_: dict = {}
+        return self
+
+    def _model(self, name: str):
+        from advisor.artefacts.bundle import load_policy
+        from advisor.artefacts.run import POLICIES
+
+        if name not in self.models_:
+            self.models_[name] = load_policy(self.expectations_.path / POLICIES / name)
+        return self.models_[name]
+
+    def calculate(self, window: Window) -> EstimatedCostResult:
+        run = self.expectations_
+        out = {}
+        for i, (name, group) in _in_run_policies(window.rows):
+            if run.bundles[name].get("kind") != "ml":
+                continue
+            rows = group[group["decision"].notna()]
+            if rows.empty:
+                continue
+            proba = self._model(name).predict_proba(rows)
+            offline = run.expected(name).get("cost_per_decision")
+            out[name] = estimate.estimated_cost(
+                proba, rows, run.costs, offline, window.seed + 20 + i
+            )
+        return EstimatedCostResult(out)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Every measure's result for one window (or the whole log)."""
+
+    label: str
+    operations: OperationsResult
+    drift: DriftResult
+    mix: MixResult
+    cost: CostResult
+    shadow: ShadowResult
+    test: TestResult | None
+    estimated: EstimatedCostResult = EstimatedCostResult({})
+
+    def policies(self) -> dict:
+        """`policies.<name>`: version, rows, mix and cost, as monitor.json has them."""
+        return {
+            name: {
+                "version": p.version,
+                "rows": p.rows,
+                "mix": dict(p.figure),
+                "cost": dict(self.cost.policies[name].figure),
+            }
+            | (
+                {"estimated_cost": dict(self.estimated.policies[name])}
+                if name in self.estimated.policies
+                else {}
+            )
+            for name, p in self.mix.policies.items()
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "operations": self.operations.to_dict(),
+            "drift": self.drift.to_dict(),
+            "policies": self.policies(),
+            "shadow": self.shadow.to_dict(),
+            "experiment": None if self.test is None else self.test.to_dict(),
+        }
+
+
+MEASURES = (Operations, Cost, EstimatedCost, Mix, Drift, Shadow, Test)
+
+
+def sections() -> list[tuple[str, str, str]]:
+    """(name, title, template) of each measure, in the page's order."""
+    return [(m.name, m.title, f"monitor/{m.name}.html.j2") for m in MEASURES]

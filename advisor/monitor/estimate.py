@@ -1,0 +1,92 @@
+"""The estimated cost before the outcomes arrive: for an ML bundle, the expected cost of the
+decisions logged, from the bundle's calibrated probabilities and the cost matrix (the cost
+analogue of NannyML's confidence-based performance estimation).
+
+Per row, the decision made has an expected cost Σ_k p_k c_k over the classes k (example-dependent
+costs read their columns from the log) and a variance Σ_k p_k c_k² − (Σ_k p_k c_k)². Their mean
+is the estimate, with a bootstrap interval over the rows; the 90 % prediction interval for the
+cost the same rows will realise adds the outcomes' own noise (Σ variance / n²) to the
+estimate's. The estimate trusts the probabilities: it is reliable only while the inputs stay
+where the model was trained (no logged feature drifted to the major level in the window), and it cannot see a change in outcomes for the same inputs (concept drift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from advisor.core.costs import CostMatrix
+from advisor.monitor import family
+from advisor.monitor.measures import decision_codes, resampler
+from advisor.stats.bootstrap import interval
+
+PREDICTION_LEVEL = 0.90
+RELIABLE_RULE = (
+    "reliable while no logged feature drifted to the major PSI level (0.25 and beyond sampling "
+    "noise) in the window: beyond it the inputs leave the support the model was trained on"
+)
+CONCEPT_DRIFT = (
+    "It cannot see a change in outcomes for the same inputs (concept drift): only the realised "
+    "cost can."
+)
+
+
+def row_costs(proba: np.ndarray, rows: pd.DataFrame, costs: CostMatrix) -> tuple[np.ndarray, ...]:
+    """Each row's expected cost of its logged decision and that cost's variance."""
+    codes = decision_codes(rows["decision"], costs.decisions)
+    n = len(rows)
+    tensor = np.broadcast_to(costs.tensor(rows, n), (n, costs.n_classes, costs.n_decisions))
+    chosen = tensor[np.arange(n), :, np.maximum(codes, 0)]  # (n, classes)
+    mean = (proba * chosen).sum(axis=1)
+    variance = np.maximum((proba * chosen**2).sum(axis=1) - mean**2, 0.0)
+    return mean, variance
+
+
+def estimated_cost(
+    proba: np.ndarray, rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int
+) -> dict:
+    """The estimate per decision with its 95 % bootstrap interval, the 90 % prediction interval
+    for the realised cost of these rows, and whether its lower bound at the family's
+    per-window level lies above the offline bar."""
+    mean, variance = row_costs(proba, rows, costs)
+    keep = np.isfinite(mean)
+    mean, variance = mean[keep], variance[keep]
+    if len(mean) < 2:
+        return {"n": len(mean), "estimate": None}
+    reps = resampler(rows["unit"][keep], seed).means(mean)[:, 0]
+    spread = float(np.std(reps, ddof=1))
+    noise = float(np.sqrt(variance.sum())) / len(mean)
+    z = stats.norm.ppf(0.5 + PREDICTION_LEVEL / 2)
+    estimate = float(mean.mean())
+    level = family.window_level("estimated_cost")
+    lower = float(estimate - stats.norm.isf(level) * spread)
+    bar = family.offline_bar(offline) if offline else None
+    half = z * float(np.hypot(spread, noise))
+    return {
+        **interval(estimate, reps).to_dict(),
+        "n": len(mean),
+        "prediction": {
+            "low": float(estimate - half),
+            "high": float(estimate + half),
+            "level": PREDICTION_LEVEL,
+        },
+        "lower_bound": {"value": lower, "level": level},
+        "bar": bar,
+        "above": bool(bar is not None and lower > bar),
+    }
+
+
+def judged(figure: dict, drift: Mapping, features: set[str]) -> dict:
+    """The estimate marked reliable or not, with the reason, by the window's drift on
+    `features`."""
+    drifted = sorted(name for name, d in drift.items() if name in features and d["flag"] == "major")
+    reason = (
+        None
+        if not drifted
+        else f"{', '.join(drifted)} drifted to the major level: the inputs left the training "
+        "support, where the probabilities were calibrated"
+    )
+    return {**figure, "reliable": not drifted, "unreliable_because": reason}

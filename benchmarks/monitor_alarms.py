@@ -1,0 +1,389 @@
+"""How often `advisor monitor` cries wolf, and how fast it sees harm, read every day.
+
+For each bundled case at its own volume (its case file's `decision.volume`, one window a day),
+production is the case's test rows drawn with replacement, decided by the run's bundles, with
+the outcomes known at once (the most data the cost check can get, so the hardest case for its
+false-alarm rate). Runs are simulated in bulk with numpy and judged by the monitor's own
+statistics (`advisor.monitor.family`: the drift p-values with Holm, the cost confidence
+sequence, the sequential sample-ratio test, the p99 lower bound), as a daily cron run would
+read them: a run "alerts" when any window's test fires at any read.
+
+(a) No change, 30 and 90 days: the share of runs with any alert, for the ML policy alone, for
+    the rules served with the ML policy in shadow (the rule list's inputs become important),
+    and for a 5 % canary of ML beside the rules (the sample-ratio test joins).
+(b) Harm from day 10 of 60: the case's most important numeric feature x3 (drift), outcomes that
+    raise the realised cost per decision by 20 % of the offline cost's magnitude (a share of the
+    good outcomes turned bad where that costs more), an 8 % canary planned at 5 % (SRM), the
+    p99 latency at 1.2 x the budget: the share of runs that catch it, and the days from onset
+    to the alert (0: on the first day of harm).
+
+`--rules before` judges the same draws by the rules of the monitor before the family control
+(drift: PSI major on an important feature and above the 99.9 % noise level; cost: a window's or
+the whole log's 95 % interval above the offline 95 % interval, normal intervals standing in for
+the bootstrap; SRM: chi-square p < 0.001 to date; latency: the p99's 95 % interval above budget).
+Errors are not simulated: production here has none, so no rule can fire on them.
+
+    uv run python benchmarks/monitor_alarms.py --runs RUNS [--sims 200] [--rules after|before]
+
+RUNS holds a run folder per case (`advisor analyze datasets/<case>.yaml --out RUNS`); without
+it the cases are analysed first (a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ("credit-scoring", "car-loans", "telco-churn")
+ONSET, HARM_DAYS = 9, 60  # harm from day 10 (index 9) of 60
+LATENCY_SIGMA = 0.4  # lognormal latencies around 2 ms, as tests/production.py draws them
+
+
+@dataclass
+class Case:
+    """A case ready to simulate: per test row, each feature's PSI bin, each policy's realised
+    cost, and what the run expects."""
+
+    name: str
+    per_day: int
+    budget_ms: float
+    bins: dict  # feature -> bin index per row of the drift rows
+    shifted_bins: np.ndarray  # the harm feature x3, bin index per row of the drift rows
+    drift_rows: str  # which split production's inputs are drawn from for drift
+    harm_feature: str
+    reference: dict  # feature -> training counts
+    important: dict  # scenario -> important features
+    cost: dict  # policy -> realised cost per test row
+    cost_flip: dict  # policy -> extra cost per test row when its outcome turns bad (>= 0)
+    offline: dict  # policy -> {estimate, low, high}
+
+
+def bin_index(binner, values: pd.Series) -> np.ndarray:
+    """Each value's PSI bin, from the binner's counts: numbers by their rank among the
+    distinct values (bins follow the order), categories one distinct value at a time."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    if binner.kind == "numeric":
+        order = np.argsort(np.asarray(distinct, dtype=float))
+        per_bin = binner.counts(pd.Series(np.asarray(distinct, dtype=float)[order]))
+        ranked = np.searchsorted(np.cumsum(per_bin), np.arange(len(distinct)), side="right")
+        one = np.empty(len(distinct), dtype=np.int64)
+        one[order] = ranked
+    else:
+        one = np.array(
+            [int(np.argmax(binner.counts(pd.Series([v], dtype=object)))) for v in distinct],
+            dtype=np.int64,
+        )
+    missing = int(np.argmax(binner.counts(pd.Series([None], dtype=object))))
+    return np.where(codes < 0, missing, one[np.maximum(codes, 0)] if len(one) else missing)
+
+
+def prepare(name: str, runs: Path) -> Case:
+    import advisor
+    from advisor.core.case import load_case
+    from advisor.core.data import load_dataset, split_dataset
+    from advisor.monitor.expectations import read_expectations
+
+    loaded = load_case(ROOT / "datasets" / f"{name}.yaml")
+    split = split_dataset(load_dataset(loaded), loaded.seed)
+    test = split.test.frame.reset_index(drop=True)
+    run = read_expectations(runs / name)
+    roles = run.roles
+    target = run.target
+    y = np.array([run.costs.class_index(v) for v in test[target]])
+    cost, flip, offline = {}, {}, {}
+    tensor = np.broadcast_to(
+        run.costs.tensor(test, len(test)), (len(test), run.costs.n_classes, run.costs.n_decisions)
+    )
+    for role in ("control", "treatment"):
+        policy = roles[role]
+        codes = advisor.load_policy(runs / name / "policies" / policy).decide_codes(test)
+        ok = codes >= 0
+        realised = tensor[np.arange(len(test)), y, np.maximum(codes, 0)]
+        worst = tensor[np.arange(len(test)), :, np.maximum(codes, 0)].max(axis=1)
+        cost[role] = np.where(ok, realised, np.nan)
+        flip[role] = np.where(ok, worst - realised, 0.0)
+        offline[role] = run.expected(policy)["cost_per_decision"]
+    keep = np.isfinite(cost["control"]) & np.isfinite(cost["treatment"])
+    test = test[keep].reset_index(drop=True)
+    cost = {k: v[keep] for k, v in cost.items()}
+    flip = {k: v[keep] for k, v in flip.items()}
+    # A case split by time (car-loans) has a test period that drifted from training: there
+    # "no change" is production like the training period, so its inputs are drawn from there.
+    timed = bool(run.case.get("time"))
+    inputs = split.train.frame.reset_index(drop=True) if timed else test
+    clean = run.spec.clean(inputs, columns=list(run.reference.binners))
+    bins = {f: bin_index(b, clean[f]) for f, b in run.reference.binners.items()}
+    rule_inputs = set(run.bundles[roles["control"]].get("inputs") or ())
+    important = {
+        "ml": run.important(set())["features"],
+        "shadow": run.important(rule_inputs)["features"],
+        "canary": run.important(rule_inputs)["features"],
+    }
+    numeric = [
+        f for f in run.important(set())["model"] if run.reference.binners[f].kind == "numeric"
+    ]
+    harm = "Income" if "Income" in numeric else numeric[0]
+    raw = test[harm] * 3
+    shifted = bin_index(
+        run.reference.binners[harm],
+        run.spec.clean(test.assign(**{harm: raw}), columns=[harm])[harm],
+    )
+    volume = run.case["decision"]["volume_per_day"]
+    return Case(
+        name,
+        round(volume),
+        float(run.budget_ms),
+        bins,
+        shifted,
+        "training split" if timed else "test split",
+        harm,
+        {f: np.asarray(c, dtype=float) for f, c in run.reference.counts.items()},
+        important,
+        cost,
+        flip,
+        offline,
+    )
+
+
+def counts(bins: np.ndarray, size: int) -> np.ndarray:
+    """(runs, windows, n) bin indices -> (runs, windows, size) counts."""
+    r, w, n = bins.shape
+    flat = (np.arange(r * w)[:, None] * size + bins.reshape(r * w, n)).ravel()
+    return np.bincount(flat, minlength=r * w * size).reshape(r, w, size)
+
+
+def drift_alarms(
+    case: Case, features: list[str], idx: np.ndarray, rules: str, harm: bool
+) -> np.ndarray:
+    """(runs, windows): a drift alert on some important feature."""
+    from advisor.monitor import family
+    from advisor.stats.psi import PSI_MAJOR, NoiseLevels, psi_rows
+
+    r, w, n = idx.shape
+    after = np.arange(w) >= ONSET
+    psis, ps, flags = [], [], []
+    noise = NoiseLevels({f: case.reference[f] for f in features}, 0)
+    for f in features:
+        b = case.bins[f][idx]
+        if harm and f == case.harm_feature:
+            b = np.where(after[None, :, None], case.shifted_bins[idx], b)
+        c = counts(b, len(case.reference[f])).reshape(r * w, -1).astype(float)
+        value = psi_rows(case.reference[f], c)
+        psis.append(value)
+        if rules == "after":
+            ps.append(family.drift_p_values(case.reference[f], c))
+        else:
+            flags.append(value >= max(PSI_MAJOR, noise.at(f, n)))
+    if rules == "before":
+        return np.any(flags, axis=0).reshape(r, w)
+    p, psi = np.array(ps), np.array(psis)  # features x windows
+    clear = holm_rows(p, family.window_level("drift")) & (psi >= PSI_MAJOR)
+    hit = holm_rows(p, family.persist_level()) & (psi >= PSI_MAJOR)
+    clear, hit = clear.reshape(len(features), r, w), hit.reshape(len(features), r, w)
+    repeated = hit & (family.rolling(hit, family.SPAN) >= family.PERSIST)
+    return (clear | repeated).any(axis=0)
+
+
+def holm_rows(p: np.ndarray, level: float) -> np.ndarray:
+    """Holm's procedure down each column of p (hypotheses x windows): which are rejected."""
+    m = len(p)
+    order = np.sort(p, axis=0)
+    passed = np.cumprod(order <= level / (m - np.arange(m))[:, None], axis=0).astype(bool)
+    count = passed.sum(axis=0)
+    cut = np.where(count > 0, order[np.maximum(count - 1, 0), np.arange(p.shape[1])], -1.0)
+    return p <= cut[None, :]
+
+
+def cost_alarms(
+    values: np.ndarray, kept: np.ndarray, offline: dict, rules: str, policies: int
+) -> np.ndarray:
+    """(runs, windows): a cost alert for one policy, read at every window. `values`: realised
+    cost per row (runs, windows, n), `kept`: which rows the policy decided."""
+    from advisor.monitor import family
+
+    s = np.where(kept, values, 0.0).sum(axis=2)
+    q = np.where(kept, values**2, 0.0).sum(axis=2)
+    m = kept.sum(axis=2).astype(float)
+    if rules == "before":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = s / m
+            sd = np.sqrt(np.maximum(q / m - mean**2, 0) * m / np.maximum(m - 1, 1))
+            window = (mean - 1.96 * sd / np.sqrt(m) > offline["high"]) & (m >= 30)
+            cs, cq, cm = s.cumsum(1), q.cumsum(1), m.cumsum(1)
+            cmean = cs / cm
+            csd = np.sqrt(np.maximum(cq / cm - cmean**2, 0) * cm / np.maximum(cm - 1, 1))
+            whole = (cmean - 1.96 * csd / np.sqrt(cm) > offline["high"]) & (cm >= 30)
+        return window | whole
+    cs, cq, cm = s.cumsum(1), q.cumsum(1), m.cumsum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = cs / cm
+        sd = np.sqrt(np.maximum(cq / cm - mean**2, 0) * cm / np.maximum(cm - 1, 1))
+    low, _ = family.confidence_sequence(mean, sd, cm, family.BUDGET["cost"] / policies)
+    return low > family.offline_bar(offline)
+
+
+def srm_alarms(treated: np.ndarray, share: float, rules: str) -> np.ndarray:
+    from advisor.monitor import family
+    from advisor.stats.sample_ratio import SRM_THRESHOLD
+
+    t = treated.sum(axis=2).cumsum(axis=1).astype(float)
+    total = np.arange(1, treated.shape[1] + 1) * treated.shape[2]
+    c = total - t
+    if rules == "before":
+        expected_t = total * share
+        chi2 = (t - expected_t) ** 2 / (total * share * (1 - share))
+        return stats.chi2.sf(chi2, 1) < SRM_THRESHOLD
+    return family.srm_log_evidence(c, t, share) >= math.log(1 / family.BUDGET["srm"])
+
+
+def latency_alarms(ms: np.ndarray, budget: float, rules: str) -> np.ndarray:
+    from advisor.monitor import family
+
+    if rules == "before":
+        x = np.sort(ms, axis=2)
+        r = int(max(stats.binom.ppf(0.025, x.shape[2], 0.99), 1))
+        return x[:, :, r - 1] > budget
+    over = (ms > budget).sum(axis=2)
+    k, n = family.rolling(over), family.rolling(np.full(over.shape, ms.shape[2]))
+    return family.latency_p_values(k, n) < family.window_level("latency")
+
+
+def simulate(
+    case: Case, scenario: str, days: int, sims: int, rules: str, harm: str | None, seed: int
+) -> dict:
+    """Alarms per run (runs, windows) by kind for one scenario."""
+    rng = np.random.default_rng(seed)
+    n = case.per_day
+    rows = len(case.cost["control"])
+    idx = rng.integers(0, rows, size=(sims, days, n))
+    after = (np.arange(days) >= ONSET)[None, :, None]
+    inputs = rng.integers(0, len(case.shifted_bins), size=idx.shape)
+    out = {"drift": drift_alarms(case, case.important[scenario], inputs, rules, harm == "drift")}
+    served = "treatment" if scenario == "ml" else "control"
+    arms = {served: np.ones(idx.shape, dtype=bool)}
+    if scenario == "canary":
+        share = 0.05
+        p = np.where(after, 0.08, share) if harm == "srm" else share
+        treated = rng.random(idx.shape) < p
+        arms = {"control": ~treated, "treatment": treated}
+        out["srm"] = srm_alarms(treated, share, rules)
+    for role, kept in arms.items():
+        values = case.cost[role][idx]
+        if harm == "cost":
+            flips = case.cost_flip[role][idx]
+            positive = case.cost_flip[role][case.cost_flip[role] > 0]
+            q = (
+                0.2
+                * abs(case.offline[role]["estimate"])
+                / (positive.mean() * (len(positive) / rows))
+            )
+            turned = (rng.random(idx.shape) < min(q, 1.0)) & after
+            values = values + np.where(turned, flips, 0.0)
+        out[f"cost {role}"] = cost_alarms(values, kept, case.offline[role], rules, len(arms))
+    mu = np.log(2.0)
+    ms = rng.lognormal(mu, LATENCY_SIGMA, idx.shape)
+    if harm == "latency":
+        slow = np.log(1.2 * case.budget_ms) - stats.norm.ppf(0.99) * LATENCY_SIGMA
+        ms = np.where(after, rng.lognormal(slow, LATENCY_SIGMA, idx.shape), ms)
+    out["latency"] = latency_alarms(ms, case.budget_ms, rules)
+    return out
+
+
+def any_alert(alarms: dict, days: int) -> float:
+    fired = np.zeros(next(iter(alarms.values())).shape[0], dtype=bool)
+    for a in alarms.values():
+        fired |= a[:, :days].any(axis=1)
+    return float(fired.mean())
+
+
+def by_kind(alarms: dict, days: int) -> str:
+    """Which tests fired: each kind's share of runs, where above zero."""
+    shares = {k: float(a[:, :days].any(axis=1).mean()) for k, a in alarms.items()}
+    return ", ".join(f"{k} {v:.1%}" for k, v in shares.items() if v > 0) or "-"
+
+
+def caught(alarms: np.ndarray) -> tuple[float, float | None, float | None]:
+    """Share of runs alerting on or after the onset; median and 90th percentile days."""
+    later = alarms[:, ONSET:]
+    hit = later.any(axis=1)
+    days = np.argmax(later, axis=1)[hit]
+    if not hit.any():
+        return 0.0, None, None
+    return float(hit.mean()), float(np.median(days)), float(np.quantile(days, 0.9))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=None)
+    parser.add_argument("--sims", type=int, default=200)
+    parser.add_argument("--rules", choices=("after", "before"), default="after")
+    parser.add_argument("--cases", nargs="*", default=list(CASES))
+    args = parser.parse_args()
+    runs = args.runs
+    if runs is None:
+        import tempfile
+
+        import advisor
+
+        runs = Path(tempfile.mkdtemp())
+        for name in args.cases:
+            advisor.advise(ROOT / "datasets" / f"{name}.yaml").save(runs / name)
+    from advisor.monitor import family
+
+    started = time.perf_counter()
+    print(
+        f"rules: {args.rules}; {args.sims} runs per cell; family target: "
+        f"{family.FAMILY_RATE:.0%} over {family.HORIZON} daily windows"
+    )
+    print("\n(a) no change: share of runs with any alert (outcomes known at once)")
+    print(
+        f"{'case':16} {'per day':>7} {'scenario':22} {'30 days':>8} {'90 days':>8}  which fired (90 days)"
+    )
+    names = {"ml": "ML alone", "shadow": "rules + ML shadow", "canary": "rules + 5% ML canary"}
+    prepared = {name: prepare(name, runs) for name in args.cases}
+    for name, case in prepared.items():
+        print(f"  {name}: inputs drawn from its {case.drift_rows}, costs from its test split")
+    for i, case in enumerate(prepared.values()):
+        for j, scenario in enumerate(names):
+            alarms = simulate(case, scenario, 90, args.sims, args.rules, None, 100 * i + j)
+            print(
+                f"{case.name:16} {case.per_day:7d} {names[scenario]:22} "
+                f"{any_alert(alarms, 30):8.1%} {any_alert(alarms, 90):8.1%}  {by_kind(alarms, 90)}"
+            )
+    print(f"\n(b) harm from day {ONSET + 1} of {HARM_DAYS}: share caught; days from onset to alert")
+    print(f"{'case':16} {'harm':34} {'caught':>7} {'median':>7} {'p90':>5}")
+    harms = {
+        "drift": ("ml", "drift"),
+        "cost": ("ml", "cost treatment"),
+        "srm": ("canary", "srm"),
+        "latency": ("ml", "latency"),
+    }
+    for i, case in enumerate(prepared.values()):
+        for j, (harm, (scenario, kind)) in enumerate(harms.items()):
+            alarms = simulate(
+                case, scenario, HARM_DAYS, args.sims, args.rules, harm, 7000 + 10 * i + j
+            )
+            share, median, p90 = caught(alarms[kind])
+            what = {
+                "drift": f"{case.harm_feature} x3",
+                "cost": "cost +20% of the offline magnitude",
+                "srm": "8% canary, 5% planned",
+                "latency": "p99 at 1.2x the budget",
+            }[harm]
+            print(
+                f"{case.name:16} {what:34} {share:7.1%} "
+                f"{'-' if median is None else f'{median:.0f}':>7} {'-' if p90 is None else f'{p90:.0f}':>5}"
+            )
+    print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""How well the monitor's estimated cost (`advisor.monitor.estimate`: the expected cost of the
+logged decisions from the ML bundle's probabilities) predicts the cost the outcomes later show.
+
+car-loans: its test split in time order cut into windows of 1,000 decisions (its inputs drift
+over time), and the same rows drawn with weights that favour high or low values of its most
+important numeric feature (a covariate shift: the outcome given the inputs unchanged). For each
+window: the estimate, its 90 % prediction interval, and the realised cost of the same rows. Prints
+the share of windows whose interval covers the realised cost, the mean absolute error against
+the offline cost's magnitude, and the mean error (the bias: calibration).
+
+    uv run python benchmarks/monitor_estimate.py --runs RUNS [--case car-loans]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = 1000
+
+
+def main() -> None:
+    import advisor
+    from advisor.core.case import load_case
+    from advisor.core.data import load_dataset, split_dataset
+    from advisor.monitor.estimate import estimated_cost
+    from advisor.monitor.expectations import read_expectations
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--case", default="car-loans")
+    args = parser.parse_args()
+    run = read_expectations(args.runs / args.case)
+    loaded = load_case(ROOT / "datasets" / f"{args.case}.yaml")
+    test = split_dataset(load_dataset(loaded), loaded.seed).test.frame.reset_index(drop=True)
+    if run.case.get("time"):
+        test = test.sort_values(run.case["time"], kind="stable").reset_index(drop=True)
+    policy = advisor.load_policy(run.path / "policies" / "ml")
+    costs = policy.costs
+    codes = policy.decide_codes(test)
+    keep = codes >= 0
+    test, codes = test[keep].reset_index(drop=True), codes[keep]
+    proba = policy.predict_proba(test)
+    y = np.array([costs.class_index(v) for v in test[run.target]])
+    realised = costs.realised(y, codes, test)
+    frame = test.assign(decision=np.array(costs.decisions, dtype=object)[codes])
+    magnitude = abs(run.expected("ml")["cost_per_decision"]["estimate"])
+    feature = next(
+        f for f in run.important(set())["model"] if run.reference.binners[f].kind == "numeric"
+    )
+    rng = np.random.default_rng(0)
+    groups = {
+        "in time order": [np.arange(s, s + SIZE) for s in range(0, len(test) - SIZE + 1, SIZE)]
+    }
+    x = frame[feature].fillna(frame[feature].median()).to_numpy(dtype=float)
+    z = (x - x.mean()) / x.std()
+    for shift in (1.0, -1.0):
+        weight = np.exp(shift * z)
+        groups[f"{feature} shifted {shift:+g} sd"] = [
+            rng.choice(len(test), SIZE, replace=False, p=weight / weight.sum()) for _ in range(20)
+        ]
+    print(f"{args.case}: windows of {SIZE:,} decisions; offline cost {magnitude:,.2f} per decision")
+    print(f"{'windows':28} {'n':>4} {'covered':>8} {'MAE':>8} {'MAE/offline':>12} {'bias':>8}")
+    every = []
+    for name, windows in groups.items():
+        rows = []
+        for idx in windows:
+            part = frame.iloc[idx].reset_index(drop=True)
+            part["unit"] = [str(i) for i in range(len(idx))]
+            e = estimated_cost(proba[idx], part, costs, None, int(rng.integers(1 << 30)))
+            truth = float(realised[idx].mean())
+            rows.append(
+                (e["prediction"]["low"] <= truth <= e["prediction"]["high"], e["estimate"] - truth)
+            )
+        every += rows
+        cover = np.mean([r[0] for r in rows])
+        err = np.array([r[1] for r in rows])
+        print(
+            f"{name:28} {len(rows):4d} {cover:8.1%} {np.abs(err).mean():8.2f} "
+            f"{np.abs(err).mean() / magnitude:12.1%} {err.mean():8.2f}"
+        )
+    err = np.array([r[1] for r in every])
+    print(
+        f"{'all':28} {len(every):4d} {np.mean([r[0] for r in every]):8.1%} "
+        f"{np.abs(err).mean():8.2f} {np.abs(err).mean() / magnitude:12.1%} {err.mean():8.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The monitor's alert family (`advisor.monitor.family`): each statistic against an independent
+reference (Holm's adjusted p-values, scipy's chi-square and binomial tests), and the error rates held
+over every read, by simulation pooled over many seeds at 90 daily windows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from advisor.monitor import family
+from advisor.stats.psi import PSI_MAJOR, psi_rows
+
+DAYS = 90
+
+
+def test_the_budget_adds_up_to_the_family_rate():
+    assert sum(family.BUDGET.values()) == pytest.approx(family.FAMILY_RATE)
+    read = family.summary(DAYS)
+    assert read["rate_for_this_read"] == pytest.approx(family.FAMILY_RATE)
+    assert family.summary(30)["rate_for_this_read"] < family.FAMILY_RATE
+    # Drift: a share in single windows, the rest in 2 of 3 windows (C(3, 2) * level^2).
+    drift, clear = family.BUDGET["drift"], family.CLEAR
+    assert DAYS * family.window_level("drift") == pytest.approx(drift * clear)
+    assert DAYS * 3 * family.persist_level() ** 2 == pytest.approx(drift * (1 - clear))
+
+
+def test_holm_rejects_what_its_adjusted_p_values_reject():
+    """Holm's adjusted p-values (the running maximum of (m - i) p_(i)) below the level are
+    exactly the hypotheses the step-down procedure rejects."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        p = rng.uniform(0, 0.05, 6) ** rng.uniform(1, 3)
+        got = family.holm({str(i): v for i, v in enumerate(p)}, 0.01)
+        order = np.argsort(p)
+        adjusted = np.maximum.accumulate((6 - np.arange(6)) * p[order])
+        want = np.empty(6, dtype=bool)
+        want[order] = adjusted <= 0.01
+        assert [got[str(i)] for i in range(6)] == list(want)
+
+
+def test_the_drift_p_value_is_pearsons_chi_square_of_both_samples():
+    reference = np.array([400.0, 300.0, 200.0, 100.0])
+    window = np.array([[30.0, 40.0, 20.0, 10.0], [25.0, 25.0, 25.0, 25.0]])
+    got = family.drift_p_values(reference, window)
+    for row, p in zip(window, got, strict=True):
+        want = stats.chi2_contingency(np.vstack([reference, row]), correction=False)[1]
+        assert p == pytest.approx(want)
+
+
+def test_the_latency_p_value_is_the_one_sided_binomial_test():
+    for over, n in ((0, 150), (3, 150), (9, 1050), (40, 1050)):
+        want = stats.binomtest(over, n, 0.01, alternative="greater").pvalue
+        assert float(family.latency_p_values(over, n)) == pytest.approx(want)
+
+
+def test_the_cost_sequence_holds_its_level_at_every_daily_read():
+    """2,000 logs of 90 days x 150 skewed costs, read every day: the share whose confidence
+    sequence ever misses the true mean stays below its level (the fixed-n interval would not)."""
+    rng = np.random.default_rng(1)
+    runs, alpha = 2000, 0.01
+    costs = rng.lognormal(3, 1, (runs, DAYS, 150))  # mean exp(3.5)
+    truth = math.exp(3.5)
+    n = np.arange(1, DAYS + 1) * 150.0
+    total, squares = costs.sum(2).cumsum(1), (costs**2).sum(2).cumsum(1)
+    mean = total / n
+    sd = np.sqrt((squares / n - mean**2) * n / (n - 1))
+    low, high = family.confidence_sequence(mean, sd, n, alpha)
+    missed = ((low > truth) | (high < truth)).any(axis=1).mean()
+    assert missed <= alpha * 1.5
+    z = stats.norm.isf(alpha / 2)
+    naive = ((np.abs(mean - truth) > z * sd / np.sqrt(n)).any(axis=1)).mean()
+    assert naive > 2 * missed  # re-reading a fixed-n interval every day inflates its error
+
+
+def test_the_sequential_sample_ratio_test_holds_its_level_and_sees_an_8_percent_canary():
+    rng = np.random.default_rng(2)
+    runs, share = 4000, 0.05
+    treated = rng.binomial(150, share, (runs, DAYS)).cumsum(1)
+    total = np.arange(1, DAYS + 1) * 150
+    bar = math.log(1 / family.BUDGET["srm"])
+    fired = (family.srm_log_evidence(total - treated, treated, share) >= bar).any(axis=1)
+    assert fired.mean() <= family.BUDGET["srm"] * 1.5
+    chi2 = stats.chi2.sf((treated - total * share) ** 2 / (total * share * (1 - share)), 1)
+    assert (chi2 < family.BUDGET["srm"]).any(axis=1).mean() > 3 * fired.mean()
+    skewed = rng.binomial(150, 0.08, (runs, 60)).cumsum(1)
+    seen = family.srm_log_evidence(np.arange(1, 61) * 150 - skewed, skewed, share) >= bar
+    assert seen.any(axis=1).mean() >= 0.95
+
+
+def test_drift_alerts_hold_their_share_over_90_windows_and_see_a_shift_at_once():
+    """Windows of 150 rows from the training distribution of seven features, read daily over
+    90 days in 1,000 runs: any drift alert (PSI at the major level and Holm within the window,
+    at the single-window level or in 2 of the last 3 windows) in at most the drift share; a
+    feature whose values moved to the top bins alerts on its first day."""
+    rng = np.random.default_rng(3)
+    runs, features, bins = 1000, 7, 10
+    reference = rng.integers(150, 400, (features, bins)).astype(float)
+    shares = reference / reference.sum(1, keepdims=True)
+
+    def holm(p: np.ndarray, level: float) -> np.ndarray:
+        order = np.sort(p, axis=0)
+        steps = level / (features - np.arange(features))[:, None]
+        passed = np.cumprod(order <= steps, axis=0).astype(bool)
+        count = passed.sum(0)
+        cut = np.where(count > 0, order[np.maximum(count - 1, 0), np.arange(p.shape[1])], -1)
+        return p <= cut
+
+    def alarms(counts: np.ndarray) -> np.ndarray:
+        p = np.stack([family.drift_p_values(reference[f], counts[f]) for f in range(features)])
+        major = np.stack([psi_rows(reference[f], counts[f]) for f in range(features)]) >= PSI_MAJOR
+        clear = (holm(p, family.window_level("drift")) & major).reshape(features, runs, -1)
+        hit = (holm(p, family.persist_level()) & major).reshape(features, runs, -1)
+        return (clear | (hit & (family.rolling(hit, family.SPAN) >= family.PERSIST))).any(0)
+
+    calm = np.stack([rng.multinomial(150, s, (runs * DAYS)) for s in shares]).astype(float)
+    assert alarms(calm).any(axis=1).mean() <= family.BUDGET["drift"]
+    shifted = np.stack([rng.multinomial(150, s, (runs * 2)) for s in shares]).astype(float)
+    shifted[0] = rng.multinomial(150, np.r_[np.full(bins - 2, 0.02), 0.42, 0.42], runs * 2)
+    fired = alarms(shifted)
+    assert fired[:, 0].mean() >= 0.95
