@@ -31,9 +31,10 @@ if not os.environ.get("CI"):
     pytest.importorskip("fastapi")
 
 from advisor.cli.main import main
+from advisor.core.predictionlog import FIELDS
 from advisor.serve import predictionlog
 from advisor.serve.app import Served, Service
-from advisor.serve.predictionlog import FIELDS, PredictionLog
+from advisor.serve.predictionlog import PredictionLog
 from advisor.serve.server import describe, running
 
 CLIENTS = 16
