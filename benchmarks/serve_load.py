@@ -1,19 +1,30 @@
 """`advisor serve` under load: open-loop requests at fixed rates against the real command on
-localhost (target: 500 requests/s with p99 under 20 ms and no errors for a bundled ML bundle).
+localhost, for each way of writing the prediction log (target: 500 requests/s with p99 under
+20 ms and no errors for a bundled ML bundle; `--log-sync process` no more than 1 ms above the
+asynchronous log in in-service p99 at 1,000 requests/s).
 
-The service runs as its own process (`advisor serve BUNDLE --port P -q`, one uvicorn worker,
-with `--log` to a temporary folder unless `--no-log`). An aiohttp client sends one-record
-`POST /decide` requests on a fixed schedule, request i at t0 + i / rate, whatever the answers
-before it: a slow answer does not slow the sending (open loop), and each latency is measured
-from the request's scheduled time, so time spent queueing in the client or the server counts.
-The records are the case's test rows in a seeded order, missing values included. Per rate it
-prints p50, p99, p99.9 and the maximum in milliseconds, the error rate (any status but 200, a
-timeout or a refused connection), the rate achieved, the service's CPU seconds per request and
-the load average (the machine has 2 cores shared with other work: the client runs on them too).
-Last, the highest rate held: no error and p99 under the case's latency budget (and under 20 ms).
+One service per mode runs as its own process (`advisor serve BUNDLE --port P -q`, one uvicorn
+worker): `--log-sync async` (the line is queued after the answer), `process` (written to the OS
+before it), `disk` (also fsynced before it), each with `--log` to a folder of its own, and `off`
+(no log) when asked for. An aiohttp client sends one-record `POST /decide` requests on a fixed
+schedule, request i at t0 + i / rate, whatever the answers before it: a slow answer does not
+slow the sending (open loop), and each latency is measured from the request's scheduled time, so
+time spent queueing in the client or the server counts. The modes take turns at each rate (the
+order reversed every other round), so that the neighbours' load falls on all of them alike. The
+records are the case's test rows in a seeded order, missing values included.
+
+Per mode and rate it prints p50, p99, p99.9 and the maximum in milliseconds, the error rate (any
+status but 200, a timeout or a refused connection), the rate achieved, the in-service p50 and
+p99 (the `Server-Timing` header: from the request's arrival in the application to its answer,
+the log's write included), how late the client sent, the service's CPU seconds per request and
+the load average (the machine has 2 cores shared with other work: the client runs on them
+too). Last, per rate and round, each mode's in-service p99 minus the asynchronous log's, the
+highest rate each mode held (no error and p99 under the case's latency budget and 20 ms), and
+the lines each log holds against the requests its service answered.
 
     uv run --all-extras python benchmarks/serve_load.py [--case credit-scoring]
-        [--bundle PATH] [--rates 100,500,1000] [--seconds 30] [--no-log]
+        [--bundle PATH] [--rates 500,1000] [--seconds 30] [--modes async,process,disk]
+        [--rounds 1] [--log-dir DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import asyncio
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 20.0
 TIMEOUT_SECONDS = 5.0
+START_SECONDS = 300.0
 
 
 def ml_bundle(case: str, tmp: Path) -> Path:
@@ -75,7 +88,8 @@ def cpu_seconds(pid: int) -> float:
 
 async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> dict:
     """Send `rate * seconds` requests open-loop; latencies from each scheduled time, the
-    service's own `latency_ms`, and how late the client sent (its own lag on a busy machine)."""
+    service's own time to each answer (`Server-Timing`), and how late the client sent (its own
+    lag on a busy machine)."""
     import aiohttp
 
     n = int(rate * seconds)
@@ -95,13 +109,14 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
             late[i] = time.perf_counter() - due
             try:
                 async with session.post(url, data=bodies[i % len(bodies)], headers=headers) as r:
-                    body = await r.read()
+                    await r.read()
                     ok = r.status == 200
+                    timing = r.headers.get("server-timing", "")
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if ok:
                 latency[i] = time.perf_counter() - due
-                inside[i] = json.loads(body)["latency_ms"]
+                inside[i] = float(timing.partition("dur=")[2] or "nan")
             else:
                 errors += 1
 
@@ -118,6 +133,7 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
         elapsed = time.perf_counter() - start
     ms = latency[np.isfinite(latency)] * 1000
     p50, p99, p999 = np.percentile(ms, [50, 99, 99.9]) if len(ms) else (np.nan,) * 3
+    in50, in99 = np.nanpercentile(inside, [50, 99]) if len(ms) else (np.nan,) * 2
     return {
         "sent": n,
         "errors": errors,
@@ -126,13 +142,14 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
         "p99": p99,
         "p999": p999,
         "max": float(ms.max()) if len(ms) else np.nan,
-        "inside_p99": float(np.nanpercentile(inside, 99)) if len(ms) else np.nan,
+        "inside_p50": float(in50),
+        "inside_p99": float(in99),
         "late_p99": float(np.percentile(late, 99) * 1000),
     }
 
 
 def wait_ready(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"advisor serve exited with {process.returncode}")
@@ -142,7 +159,7 @@ def wait_ready(base: str, process: subprocess.Popen) -> None:
                     return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit("advisor serve did not start within 60 s")
+    raise SystemExit(f"advisor serve did not start within {START_SECONDS:g} s")
 
 
 def free_port() -> int:
@@ -153,15 +170,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+MODES = ("off", "async", "process", "disk")
+
+
+class Served:
+    """One `advisor serve` process for a log mode, and what it was sent."""
+
+    def __init__(self, mode: str, bundle: Path, logs: Path) -> None:
+        self.mode, self.port, self.sent = mode, free_port(), 0
+        self.log = None if mode == "off" else logs / mode
+        command = [sys.executable, "-m", "advisor.cli", "serve", str(bundle)]
+        command += ["--port", str(self.port), "-q"]
+        if self.log is not None:
+            command += ["--log", str(self.log), "--log-sync", mode]
+        self.process = subprocess.Popen(command)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="credit-scoring")
     parser.add_argument("--bundle", type=Path, help="An ML bundle (default: analyse the case).")
-    parser.add_argument("--rates", default="100,500,1000")
+    parser.add_argument("--rates", default="500,1000")
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--no-log", action="store_true", help="Serve without the prediction log.")
+    parser.add_argument(
+        "--modes", default="async,process,disk", help=f"Log modes, of: {', '.join(MODES)}."
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="Turns of every rate and mode.")
+    parser.add_argument(
+        "--log-dir", type=Path, help="Where the logs go (default: a temporary folder)."
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
+    modes = args.modes.split(",")
+    if not set(modes) <= set(MODES):
+        parser.error(f"--modes: choose from {', '.join(MODES)}")
 
     import advisor
     from advisor.core.case import load_case
@@ -169,64 +216,86 @@ def main() -> None:
     budget = load_case(ROOT / "datasets" / f"{args.case}.yaml").decision.latency_budget_ms
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        logs = Path(tempfile.mkdtemp(dir=args.log_dir)) if args.log_dir else tmp / "logs"
         bundle = args.bundle or ml_bundle(args.case, tmp)
         policy = advisor.load_policy(bundle)
         bodies = request_bodies(args.case, 5000, list(dict.fromkeys(policy.input_columns())))
-        port = free_port()
-        command = [sys.executable, "-m", "advisor.cli", "serve", str(bundle), "--port", str(port)]
-        command += [] if args.no_log else ["--log", str(tmp / "log")]
-        server = subprocess.Popen([*command, "-q"])
-        base = f"http://127.0.0.1:{port}"
-        sent = 0
+        servers = [Served(mode, bundle, logs) for mode in modes]
         try:
-            wait_ready(base, server)
+            for s in servers:
+                wait_ready(s.base, s.process)
             print(
                 f"{args.case}: policy {policy.name!r} ({policy.version}), budget {budget:g} ms, "
-                f"{'no log' if args.no_log else 'prediction log on'}, {args.seconds:g} s per rate, "
-                f"{os.cpu_count()} CPUs"
+                f"modes {', '.join(modes)} (logs in {logs}), {args.seconds:g} s per rate and "
+                f"mode, {args.rounds} round(s), {os.cpu_count()} CPUs"
             )
             gc.collect()
             gc.freeze()  # the client's own full collections would count as service latency
-            run(drive(f"{base}/decide", bodies, 50, 2))  # warm-up, not reported
-            sent += 100
+            for s in servers:
+                run(drive(f"{s.base}/decide", bodies, 50, 2))  # warm-up, not reported
+                s.sent += 100
             print(
-                f"{'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} {'p99.9 ms':>9} "
-                f"{'max ms':>8} {'errors':>7} {'in-service p99':>14} {'client late p99':>15} "
-                f"{'CPU ms/req':>10}  load average"
+                f"{'mode':>7} {'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} "
+                f"{'p99.9 ms':>9} {'max ms':>8} {'errors':>7} {'in-svc p50':>10} "
+                f"{'in-svc p99':>10} {'client late p99':>15} {'CPU ms/req':>10}  load average"
             )
             limit = min(budget, TARGET_MS)
-            held = []
-            for rate in rates:
-                cpu0 = cpu_seconds(server.pid)
-                r = run(drive(f"{base}/decide", bodies, rate, args.seconds))
-                sent += r["sent"]
-                cpu = (cpu_seconds(server.pid) - cpu0) / r["sent"] * 1000
-                load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-                error_rate = r["errors"] / r["sent"]
+            missed: dict[str, set[float]] = {m: set() for m in modes}
+            inside: dict[tuple[int, float, str], float] = {}
+            for round_ in range(args.rounds):
+                for rate in rates:
+                    turn = servers if round_ % 2 == 0 else servers[::-1]
+                    for s in turn:
+                        cpu0 = cpu_seconds(s.process.pid)
+                        r = run(drive(f"{s.base}/decide", bodies, rate, args.seconds))
+                        s.sent += r["sent"]
+                        cpu = (cpu_seconds(s.process.pid) - cpu0) / r["sent"] * 1000
+                        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                        error_rate = r["errors"] / r["sent"]
+                        print(
+                            f"{s.mode:>7} {rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} "
+                            f"{r['p99']:>8.2f} {r['p999']:>9.2f} {r['max']:>8.1f} "
+                            f"{error_rate:>7.2%} {r['inside_p50']:>10.2f} "
+                            f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} {cpu:>10.2f}  "
+                            f"{load}",
+                            flush=True,
+                        )
+                        inside[round_, rate, s.mode] = r["inside_p99"]
+                        if r["errors"] or not r["p99"] < limit:
+                            missed[s.mode].add(rate)
+            if "async" in modes:
+                for (round_, rate, mode), p99 in inside.items():
+                    if mode not in ("async", "off"):
+                        above = p99 - inside[round_, rate, "async"]
+                        print(
+                            f"round {round_ + 1}, {rate:g}/s: {mode} in-service p99 is "
+                            f"{above:+.2f} ms from the asynchronous log's"
+                        )
+            for mode in modes:
+                held = [rate for rate in rates if rate not in missed[mode]]
                 print(
-                    f"{rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} {r['p99']:>8.2f} "
-                    f"{r['p999']:>9.2f} {r['max']:>8.1f} {error_rate:>7.2%} "
-                    f"{r['inside_p99']:>14.2f} {r['late_p99']:>15.2f} {cpu:>10.2f}  {load}",
-                    flush=True,
+                    f"Highest rate held by {mode} (no error, p99 under {limit:g} ms in every "
+                    "round): " + (f"{max(held):g} requests/s" if held else "none of the rates")
                 )
-                if r["errors"] == 0 and r["p99"] < limit:
-                    held.append(rate)
-            print(
-                f"Highest rate held (no error, p99 under {limit:g} ms): "
-                + (f"{max(held):g} requests/s" if held else "none of the rates")
-            )
-            if not args.no_log:
-                with urllib.request.urlopen(f"{base}/health") as h:
-                    dropped = json.load(h)["log"]["dropped"]
+            health = {}
+            for s in servers:
+                if s.log is not None:
+                    with urllib.request.urlopen(f"{s.base}/health") as h:
+                        health[s.mode] = json.load(h)["log"]
         finally:
-            server.terminate()
-            server.wait(30)
-        if not args.no_log:
-            lines = sum(p.read_bytes().count(b"\n") for p in (tmp / "log").glob("*.jsonl"))
-            print(
-                f"Prediction log: {lines:,} lines for {sent:,} requests sent (a request the client "
-                f"gave up on may still be answered and logged), {dropped:,} dropped"
-            )
+            for s in servers:
+                s.stop()
+            if args.log_dir:
+                shutil.rmtree(logs, ignore_errors=True)
+        for s in servers:
+            if s.log is not None:
+                lines = sum(p.read_bytes().count(b"\n") for p in s.log.glob("*.jsonl"))
+                h = health[s.mode]
+                print(
+                    f"Prediction log ({s.mode}): {lines:,} lines for {s.sent:,} requests sent "
+                    f"(a request the client gave up on may still be answered and logged), "
+                    f"{h['dropped']:,} dropped, {h['refused']:,} refused"
+                )
 
 
 def run(coroutine):

@@ -384,9 +384,13 @@ def test_a_failing_log_degrades_health_but_the_service_decides_on(
 ):
     folder = tmp_path / "log"
     if failure == "disk full":
-        log = PredictionLog(folder, opener=lambda path: open("/dev/full", "wb", buffering=0))  # noqa: SIM115
+        log = PredictionLog(
+            folder,
+            on_failure="degrade",
+            opener=lambda path: open("/dev/full", "wb", buffering=0),  # noqa: SIM115
+        )
     else:
-        log = PredictionLog(folder, max_bytes=400)
+        log = PredictionLog(folder, on_failure="degrade", max_bytes=400)
     with running(Service(Served.load(bundle(run_folder, "rules")), log=log)) as url:
         client = Http(url)
         assert client.get("/health")[1]["log"]["state"] == "ok"
@@ -422,7 +426,9 @@ def entry(i: int) -> dict:
 
 def test_the_log_recovers_when_the_disk_does_and_keeps_only_whole_lines(tmp_path: Path):
     disk = FailingDisk()
-    log = PredictionLog(tmp_path, opener=disk, retry_seconds=0.05, flush_seconds=0.01).start()
+    log = PredictionLog(
+        tmp_path, on_failure="degrade", opener=disk, retry_seconds=0.05, flush_seconds=0.01
+    ).start()
     for i in range(10):
         log.put(entry(i))
     wait_for(lambda: log.dropped == 10)
@@ -443,7 +449,7 @@ def test_the_log_recovers_when_the_disk_does_and_keeps_only_whole_lines(tmp_path
 
 
 def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path):
-    log = PredictionLog(tmp_path, queue_lines=5)
+    log = PredictionLog(tmp_path, sync="async", on_failure="degrade", queue_lines=5)
     for i in range(8):
         log.put(entry(i))
     assert log.status()["dropped"] == 3 and log.status()["state"] == "degraded"

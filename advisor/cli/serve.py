@@ -25,6 +25,19 @@ from advisor.serve import NEEDS_EXTRA, missing_extra
     help="Start a new log file past this size.",
 )
 @click.option(
+    "--log-sync",
+    type=click.Choice(["process", "disk", "async"]),
+    help="When an answer may leave: once its log line is written to the OS (process: survives "
+    "a killed service), also fsynced (disk: survives a machine crash), or before (async) "
+    "[default: process].",
+)
+@click.option(
+    "--on-log-failure",
+    type=click.Choice(["refuse", "degrade"]),
+    help="When a decision's line cannot be written: answer 503 (refuse) or decide anyway and "
+    "count the line dropped (degrade) [default: refuse].",
+)
+@click.option(
     "--shadow",
     type=click.Path(path_type=Path),
     help="Bundle that decides every request too; its decisions are logged, not returned.",
@@ -56,6 +69,8 @@ def serve(
     def work():
         if opts["treatment"] is None and (share is not None or salt is not None):
             raise InputError("--share and --salt need --treatment")
+        if log_dir is None and (opts["log_sync"] or opts["on_log_failure"]):
+            raise InputError("--log-sync and --on-log-failure need --log")
         try:
             from advisor.serve.server import serve_bundles
         except ImportError as exc:
@@ -68,6 +83,8 @@ def serve(
             port=opts["port"],
             log=str(log_dir) if log_dir else None,
             log_max_bytes=int(log_max_mb * 1024 * 1024),
+            log_sync=opts["log_sync"] or "process",
+            on_log_failure=opts["on_log_failure"] or "refuse",
             shadow=str(opts["shadow"]) if opts["shadow"] else None,
             treatment=str(opts["treatment"]) if opts["treatment"] else None,
             share=0.05 if share is None else share,

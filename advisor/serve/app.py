@@ -12,7 +12,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,55 +143,68 @@ class Service:
         }
 
     def health(self) -> dict:
-        """What `GET /health` says: ok, or degraded while the prediction log loses lines."""
+        """What `GET /health` says: ok; degraded while the prediction log loses lines and the
+        service answers anyway; refusing while it refuses decisions it cannot record."""
         log = self.log.status() if self.log is not None else {"state": "off"}
         return {
-            "status": "degraded" if log["state"] == "degraded" else "ok",
+            "status": log["state"] if log["state"] in ("degraded", "refusing") else "ok",
             "policy": self.control.policy.name,
             "model_version": self.control.policy.version,
             "log": log,
         }
 
     def decide(self, request: DecideRequest, started: float) -> tuple[dict, list[Outcome], float]:
-        """The response body, the outcomes and the latency in milliseconds."""
+        """The response body, the outcomes and the latency in milliseconds (counted in the
+        metrics once answered: `answered`)."""
         outcomes = self.decider.decide(request.items, request.batch)
-        for o in outcomes:
-            self.metrics.decided(o.policy, o.arm, o.decision)
         latency_ms = (time.perf_counter() - started) * 1000
         answers = [answer(o, latency_ms) for o in outcomes]
         body = {"decisions": answers, "latency_ms": latency_ms} if request.batch else answers[0]
         return body, outcomes, latency_ms
 
-    async def follow_up(
-        self, request: DecideRequest, outcomes: list[Outcome], latency_ms: float, ts: float
-    ) -> None:
-        """After the response is sent: the shadow decides, and every decision goes to the log
-        (a queue put; the log's own thread writes)."""
-        shadow = self.decider.shadow_codes(request.items, request.batch)
+    def answered(self, outcomes: list[Outcome], shadow: Sequence[int | None] = ()) -> None:
+        """Count the decisions of an answered request, the shadow's too."""
+        for o in outcomes:
+            self.metrics.decided(o.policy, o.arm, o.decision)
         s = self.decider.shadow
         if s is not None:
             for code in shadow:
                 if code is not None:
                     self.metrics.decided(s, SHADOW, s.costs.decisions[code])
-        if self.log is None:
-            return
-        for o, code in zip(outcomes, shadow, strict=True):
-            self.log.put(
-                {
-                    "ts": ts,
-                    "id": o.item.id,
-                    "unit": o.item.unit,
-                    "arm": o.arm,
-                    "policy": o.policy.name,
-                    "model_version": o.policy.version,
-                    "decision": o.decision,
-                    "shadow_policy": s.name if s else None,
-                    "shadow_version": s.version if s else None,
-                    "shadow_decision": s.costs.decisions[code] if s and code is not None else None,
-                    "record": o.item.record,
-                    "latency_ms": latency_ms,
-                }
-            )
+
+    async def follow_up(
+        self, request: DecideRequest, outcomes: list[Outcome], latency_ms: float, ts: float
+    ) -> None:
+        """After the response is sent, when the log does not wait for its lines: the shadow
+        decides, and every decision goes to the log (a queue put; the log's thread writes)."""
+        shadow = self.decider.shadow_codes(request.items, request.batch)
+        self.answered([], shadow)
+        if self.log is not None:
+            for entry in self.log_entries(outcomes, shadow, latency_ms, ts):
+                self.log.put(entry)
+
+    def log_entries(
+        self, outcomes: list[Outcome], shadow: list[int | None], latency_ms: float, ts: float
+    ) -> list[dict]:
+        """The request's decisions as log entries, the shadow's decision beside each."""
+        s = self.decider.shadow
+        return [
+            {
+                "ts": ts,
+                "id": o.item.id,
+                "unit": o.item.unit,
+                "arm": o.arm,
+                "policy": o.policy.name,
+                "model_version": o.policy.version,
+                "decision": o.decision,
+                "shadow_policy": s.name if s else None,
+                "shadow_version": s.version if s else None,
+                "shadow_decision": s.costs.decisions[code] if s and code is not None else None,
+                "record": o.item.record,
+                "latency_ms": latency_ms,
+            }
+            for o, code in zip(outcomes, shadow, strict=True)
+        ]
 
 
 def answer(o: Outcome, latency_ms: float) -> dict:
@@ -200,9 +213,31 @@ def answer(o: Outcome, latency_ms: float) -> dict:
     return {"id": o.item.id, **o.answer(), "arm": o.arm, "latency_ms": latency_ms}
 
 
-def _json(body: object, status: int = 200, background: BackgroundTask | None = None) -> Response:
+def _json(
+    body: object,
+    status: int = 200,
+    background: BackgroundTask | None = None,
+    started: float | None = None,
+) -> Response:
+    """A JSON response; from `started` on, a `Server-Timing: app;dur=<ms>` header with the
+    time from the request's arrival to its answer (the log's write included)."""
     text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return Response(text, status_code=status, media_type=JSON, background=background)
+    headers = None
+    if started is not None:
+        headers = {"server-timing": f"app;dur={(time.perf_counter() - started) * 1000:.3f}"}
+    return Response(
+        text, status_code=status, media_type=JSON, background=background, headers=headers
+    )
+
+
+def unrecorded(log: PredictionLog, started: float) -> Response:
+    """503 for a decision the log cannot record under `--on-log-failure refuse`."""
+    why = log.status()["error"] or "it cannot be written"
+    message = f"the prediction log cannot record the decision ({why}); none is given without it"
+    body = {"field": "log", "message": message, "errors": [{"field": "log", "message": message}]}
+    response = _json(body, 503, started=started)
+    response.headers["retry-after"] = "1"
+    return response
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -311,14 +346,25 @@ def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> 
             payload, outcomes, latency_ms = service.decide(parsed, started)
         except RequestError as exc:
             return _json(exc.to_dict(), exc.status)
-        follow = None
-        if service.log is not None or service.shadow is not None:
-            follow = BackgroundTask(service.follow_up, parsed, outcomes, latency_ms, ts)
-        return _json(payload, background=follow)
+        log, follow = service.log, None
+        if log is not None and log.waits:
+            shadow = service.decider.shadow_codes(parsed.items, parsed.batch)
+            entries = service.log_entries(outcomes, shadow, latency_ms, ts)
+            if not await log.record(entries):
+                return unrecorded(log, started)
+            service.answered(outcomes, shadow)
+        else:
+            if log is not None and not log.accepting(len(outcomes)):
+                return unrecorded(log, started)
+            service.answered(outcomes)
+            if log is not None or service.shadow is not None:
+                follow = BackgroundTask(service.follow_up, parsed, outcomes, latency_ms, ts)
+        return _json(payload, background=follow, started=started)
 
     @app.get("/health")
     async def health() -> Response:
-        return _json(service.health())
+        said = service.health()
+        return _json(said, 503 if said["status"] == "refusing" else 200)
 
     @app.get("/version")
     async def version() -> Response:

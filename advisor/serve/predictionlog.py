@@ -1,18 +1,32 @@
 """The prediction log: one JSON line per decision, written by a thread off the request path.
 
-The request path only appends an entry to a bounded queue and never waits: when the queue is
-full the entry is dropped and counted. The writer thread wakes every `flush_seconds` (it is not
-woken per entry, so it seldom takes the interpreter from a request), turns what is queued into
-JSON lines, writes them with one call per `BATCH_LINES` and moves to a new file when the next
-write would take the current one past `max_bytes`. A write that fails (disk full, folder gone, no
-permission) drops its lines, counts them, cuts the file back to its last whole line and marks
-the log degraded; the writer tries again after `retry_seconds` (lines arriving before then are
-dropped and counted), and a write that succeeds clears the mark. The service decides on
-regardless. The format is described field by field in docs/serving.md.
+How a line reaches the file depends on `sync`:
+
+- `process` (the default): the request hands its lines to the writer thread and waits. The
+  writer takes everything queued (requests that arrive together share one write: group commit),
+  writes it with one call to the operating system, then wakes each waiting request, which only
+  then answers. A line is in the OS before its answer leaves: a killed process loses no answered
+  decision (the OS writes its cache to disk on its own).
+- `disk`: as `process`, and each group is fsynced (a new file's folder entry too) before the
+  answers: a crash of the machine loses no answered decision either.
+- `async`: the line is queued after the answer has gone and the writer wakes every
+  `flush_seconds`; a killed process loses what was answered in its last moments.
+
+When lines cannot be written (a write fails: disk full, folder gone, no permission; or the queue
+holds `queue_lines` lines already), `on_failure` decides: `refuse` (the default) refuses the
+decision (the service answers 503: no decision without its record), `degrade` answers anyway and
+counts the line as dropped. A failed write is cut back to the file's last whole line and marks
+the log failing; until `retry_seconds` have passed, lines are refused or dropped without a try,
+then the next write tries again and a success clears the mark. Lines of one request stay in one
+write and one file: a new file is started before a request's lines would take the current one
+past `max_bytes` (lines longer than that get a file of their own). New files are created
+exclusively, so a restarted process never writes into a file that exists. The format is
+described field by field in docs/serving.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -34,12 +48,22 @@ BATCH_LINES = 1_000
 FLUSH_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 DROP_MEMORY_SECONDS = 10.0
+SYNC_MODES = ("process", "disk", "async")
+ON_FAILURE = ("refuse", "degrade")
+FULL = "the queue was full: the disk is slower than the decisions"
 
 Opener = Callable[[Path], BinaryIO]
+Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future]
 
 
-def _open_append(path: Path) -> BinaryIO:
-    return open(path, "ab", buffering=0)
+def _exclusive(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_EXCL, 0o666)
+
+
+def _open_new(path: Path) -> BinaryIO:
+    """A new file for appending, unbuffered (each write goes to the OS); FileExistsError when
+    the name is taken."""
+    return open(path, "ab", buffering=0, opener=_exclusive)
 
 
 def timestamp(epoch_seconds: float) -> str:
@@ -57,6 +81,12 @@ def log_line(entry: Mapping) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
+def _settle(futures: list[asyncio.Future], answer: bool) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(answer)
+
+
 class PredictionLog:
     """JSON Lines files `predictions-<UTC start>-<pid>-<n>.jsonl` in a folder, rotated by size."""
 
@@ -64,6 +94,8 @@ class PredictionLog:
         self,
         folder: str | Path,
         *,
+        sync: str = "process",
+        on_failure: str = "refuse",
         max_bytes: int = MAX_FILE_BYTES,
         queue_lines: int = QUEUE_LINES,
         retry_seconds: float = RETRY_SECONDS,
@@ -71,6 +103,10 @@ class PredictionLog:
         opener: Opener | None = None,
     ) -> None:
         self.folder = Path(folder)
+        if sync not in SYNC_MODES:
+            raise InputError(f"must be one of {', '.join(SYNC_MODES)}", where="--log-sync")
+        if on_failure not in ON_FAILURE:
+            raise InputError(f"must be one of {', '.join(ON_FAILURE)}", where="--on-log-failure")
         if max_bytes < 1:
             raise InputError("the log's file size must be at least one byte", where="--log")
         try:
@@ -81,13 +117,16 @@ class PredictionLog:
             ) from None
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise InputError("cannot write into the log folder", where=str(folder))
+        self.sync, self.on_failure = sync, on_failure
         self.max_bytes = max_bytes
         self.retry_seconds = retry_seconds
         self.flush_seconds = flush_seconds
-        self._open = opener or _open_append
-        self._pending: deque = deque()
+        self._open = opener or _open_new
+        self._pending: deque[tuple[list[Mapping], Waiter | None]] = deque()
         self._capacity = queue_lines
+        self._queued = 0
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._file: BinaryIO | None = None
@@ -99,117 +138,221 @@ class PredictionLog:
         self._overflowed_at = float("-inf")
         self.written = 0
         self.dropped = 0
+        self.refused = 0
         self.error: str | None = None
+
+    @property
+    def waits(self) -> bool:
+        """Whether a request waits for its lines to be written before it answers."""
+        return self.sync != "async"
+
+    @property
+    def refuses(self) -> bool:
+        return self.on_failure == "refuse"
 
     def start(self) -> PredictionLog:
         self._thread.start()
         return self
 
     def put(self, entry: Mapping) -> None:
-        """Queue one decision for the writer; never blocks (a full queue drops and counts it)."""
-        if len(self._pending) >= self._capacity:
-            self._drop(1, "the queue was full: the disk is slower than the decisions")
-            self._overflowed_at = time.monotonic()
-        else:
-            self._pending.append(entry)
+        """Queue one decision's line without waiting for it (it has been answered already): a
+        full queue, or a write failing, drops and counts it."""
+        if self._enqueue([entry], None) and self.waits:
+            self._wake.set()
+
+    def accepting(self, lines: int = 1) -> bool:
+        """Whether a decision of `lines` lines may be answered before its lines are queued (the
+        `async` mode): always under `degrade`; under `refuse`, unless writes are failing or the
+        queue has no room (such a decision is counted as refused)."""
+        if not self.refuses:
+            return True
+        with self._lock:
+            blocked = self._blocked(lines)
+            if blocked is not None:
+                self._lose(lines, True, blocked or None)
+            return blocked is None
+
+    async def record(self, entries: list[Mapping]) -> bool:
+        """Hand a decision's lines to the writer and wait until they are written (and fsynced
+        under `disk`): True when the decision may be answered (its lines are written, or they
+        could not be and the log degrades), False when it must be refused."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._enqueue(entries, (loop, future)):
+            return not self.refuses
+        self._wake.set()
+        return await future
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the writer and close the file."""
         self._stopping.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
     def status(self) -> dict:
-        """What /health shows: degraded while writes fail or for `DROP_MEMORY_SECONDS` after the
-        queue overflowed, else ok; lines written and dropped; the last error."""
+        """What /health shows: `refusing` (under refuse) or `degraded` (under degrade) while
+        writes fail and for `DROP_MEMORY_SECONDS` after the queue overflowed, else ok; the
+        modes; lines written, dropped and refused; the last error."""
         with self._lock:
             recent = time.monotonic() - self._overflowed_at < DROP_MEMORY_SECONDS
+            trouble = "refusing" if self.refuses else "degraded"
             return {
-                "state": "degraded" if self._failing or recent else "ok",
+                "state": trouble if self._failing or recent else "ok",
+                "sync": self.sync,
+                "on_failure": self.on_failure,
                 "folder": str(self.folder),
                 "file": self._path.name if self._path else None,
                 "written": self.written,
                 "dropped": self.dropped,
-                "queued": len(self._pending),
+                "refused": self.refused,
+                "queued": self._queued,
                 "error": self.error,
             }
 
-    def _drop(self, lines: int, reason: str | None) -> None:
+    def _blocked(self, lines: int) -> str | None:
+        """Why `lines` more lines cannot be queued now (`""`: writes are failing), or None."""
+        if self._queued + lines > self._capacity:
+            self._overflowed_at = time.monotonic()
+            return FULL
+        if self._failing and time.monotonic() < self._retry_at:
+            return ""
+        return None
+
+    def _enqueue(self, entries: list[Mapping], waiter: Waiter | None) -> bool:
         with self._lock:
+            blocked = self._blocked(len(entries))
+            if blocked is None:
+                self._queued += len(entries)
+                self._pending.append((entries, waiter))
+                return True
+            self._lose(len(entries), waiter is not None, blocked or None)
+            return False
+
+    def _lose(self, lines: int, unanswered: bool, reason: str | None) -> None:
+        """Count lines that will not be written: refused when their decision is not answered
+        yet and the log refuses, else dropped. Called holding the lock."""
+        if unanswered and self.refuses:
+            self.refused += lines
+        else:
             self.dropped += lines
-            if reason:
-                self.error = reason
+        if reason:
+            self.error = reason
 
     def _run(self) -> None:
-        while not self._stopping.wait(self.flush_seconds):
-            self._drain()
+        if self.waits:
+            while not self._stopping.is_set():
+                self._wake.wait()
+                self._wake.clear()
+                self._drain()
+        else:
+            while not self._stopping.wait(self.flush_seconds):
+                self._drain()
         self._drain()
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
 
     def _drain(self) -> None:
-        """Write everything queued, `BATCH_LINES` at a time."""
-        pending = self._pending
-        while pending:
-            batch = []
-            while pending and len(batch) < BATCH_LINES:
-                batch.append(pending.popleft())
-            self._write(batch)
-
-    def _write(self, entries: list[Mapping]) -> None:
-        """Write the entries' lines, starting a new file before a line that would take the
-        current one past `max_bytes` (a line longer than that gets a file of its own)."""
-        if self._failing and time.monotonic() < self._retry_at:
-            self._drop(len(entries), None)
-            return
-        done = 0
-        try:
-            lines = [log_line(e) for e in entries]
-            while done < len(lines):
-                if self._file is None or (
-                    self._size and self._size + len(lines[done]) > self.max_bytes
-                ):
-                    self._next_file()
-                end, size = done, 0
-                while end < len(lines) and (
-                    end == done or self._size + size + len(lines[end]) <= self.max_bytes
-                ):
-                    size += len(lines[end])
-                    end += 1
-                self._write_all(b"".join(lines[done:end]))
-                self._size += size
-                done = end
-        except Exception as exc:  # the writer must outlive any failure: the service decides on
-            self._count_written(done)
-            self._fail(exc, len(entries) - done)
-            return
-        self._count_written(done)
+        """Write everything queued: requests packed into writes of at most `BATCH_LINES` lines
+        (a batch request's lines stay in one write) that fit the current file or a new one."""
         with self._lock:
-            self._failing = False
+            groups, self._pending = self._pending, deque()
+        chunk: list[tuple[list[Mapping], Waiter | None, bytes]] = []
+        size = lines = room = 0
+        for entries, waiter in groups:
+            try:
+                data = b"".join(log_line(e) for e in entries)
+            except (TypeError, ValueError) as exc:  # not JSON: that request's fault alone
+                self._settle([(entries, waiter, b"")], f"not a log line: {exc}")
+                continue
+            if chunk and (lines + len(entries) > BATCH_LINES or size + len(data) > room):
+                self._commit(chunk)
+                chunk, size, lines = [], 0, 0
+            if not chunk:
+                room = self._room(len(data))
+            chunk.append((entries, waiter, data))
+            size, lines = size + len(data), lines + len(entries)
+        if chunk:
+            self._commit(chunk)
+
+    def _room(self, first: int) -> int:
+        """The bytes a write starting with `first` bytes may take: what the current file has
+        left when they fit in it, else a new file's whole size."""
+        if self._file is not None and self._size + first <= self.max_bytes:
+            return self.max_bytes - self._size
+        return self.max_bytes
+
+    def _commit(self, chunk: list[tuple[list[Mapping], Waiter | None, bytes]]) -> None:
+        """One write (and fsync under `disk`) of the chunk's lines, then its requests told."""
+        if self._failing and time.monotonic() < self._retry_at:
+            self._settle(chunk, None)
+            return
+        data = b"".join(d for _, _, d in chunk)
+        try:
+            if self._file is None or (self._size and self._size + len(data) > self.max_bytes):
+                self._next_file()
+            self._write_all(data)
+            if self.sync == "disk":
+                os.fsync(self._file.fileno())  # type: ignore[union-attr]
+        except Exception as exc:  # the writer must outlive any failure
+            self._settle(chunk, self._fail(exc))
+            return
+        self._size += len(data)
+        self._settle(chunk, True)
+
+    def _settle(self, chunk, outcome: bool | str | None) -> None:
+        """Count the chunk's lines (written when `outcome` is True, else lost, with the error
+        when it is text) and wake its waiting requests with whether they may answer."""
+        written = outcome is True
+        waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+        with self._lock:
+            for entries, waiter, _ in chunk:
+                self._queued -= len(entries)
+                if written:
+                    self.written += len(entries)
+                else:
+                    self._lose(len(entries), waiter is not None, outcome or None)
+                if waiter is not None:
+                    waiting.setdefault(waiter[0], []).append(waiter[1])
+            if written:
+                self._failing = False
+        answer = written or not self.refuses
+        for loop, futures in waiting.items():
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(_settle, futures, answer)
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[self._file.write(view) or 0 :]  # type: ignore[union-attr]
 
-    def _count_written(self, lines: int) -> None:
-        with self._lock:
-            self.written += lines
-
     def _next_file(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._sequence += 1
         start = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = self.folder / f"predictions-{start}-{os.getpid()}-{self._sequence:06d}.jsonl"
-        self._file = self._open(path)
+        for _ in range(100):
+            self._sequence += 1
+            path = self.folder / f"predictions-{start}-{os.getpid()}-{self._sequence:06d}.jsonl"
+            try:
+                self._file = self._open(path)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free file name in {self.folder}")
         self._path, self._size = path, 0
+        if self.sync == "disk":
+            folder = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
 
-    def _fail(self, exc: Exception, lines: int) -> None:
-        """Drop the lines, cut the file back to its last whole line (or let it go), and retry
-        after `retry_seconds`."""
+    def _fail(self, exc: Exception) -> str:
+        """Cut the file back to its last whole line (or let it go), mark the log failing until
+        `retry_seconds` have passed, and say what failed."""
         if self._file is not None:
             try:
                 self._file.truncate(self._size)
@@ -222,7 +365,7 @@ class PredictionLog:
             if isinstance(exc, OSError) and exc.strerror and exc.filename
             else (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
         )
-        self._drop(lines, f"write failed: {reason or type(exc).__name__}")
         with self._lock:
             self._failing = True
-        self._retry_at = time.monotonic() + self.retry_seconds
+            self._retry_at = time.monotonic() + self.retry_seconds
+        return f"write failed: {reason or type(exc).__name__}"

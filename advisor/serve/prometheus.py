@@ -8,8 +8,12 @@
 - `advisor_decide_seconds{policy, version}`: a histogram of each policy call's time;
 - `advisor_serving_info{role, policy, version}`: 1 for each served bundle (control, treatment,
   shadow);
-- `advisor_log_lines_total{outcome}` and `advisor_log_degraded`: the prediction log's lines
-  written and dropped, and 1 while it is degraded.
+- `advisor_log_lines_total{outcome}`: the prediction log's lines written, dropped (answered
+  without their line, under `--on-log-failure degrade` or `--log-sync async`) and refused
+  (decisions answered 503 for want of their line, under `refuse`);
+- `advisor_log_degraded`, `advisor_log_refusing`: 1 while the log loses lines and the service
+  answers anyway, or refuses the decisions it cannot record;
+- `advisor_log_info{sync, on_failure}`: 1, with the log's modes.
 """
 
 from __future__ import annotations
@@ -53,11 +57,24 @@ class LogCollector:
         )
         lines.add_metric(["written"], s["written"])
         lines.add_metric(["dropped"], s["dropped"])
+        lines.add_metric(["refused"], s["refused"])
         degraded = GaugeMetricFamily(
-            "advisor_log_degraded", "1 while the prediction log cannot keep every decision"
+            "advisor_log_degraded",
+            "1 while the prediction log loses lines and the service answers anyway",
         )
         degraded.add_metric([], 1.0 if s["state"] == "degraded" else 0.0)
-        return [lines, degraded]
+        refusing = GaugeMetricFamily(
+            "advisor_log_refusing",
+            "1 while the service refuses (503) decisions the prediction log cannot record",
+        )
+        refusing.add_metric([], 1.0 if s["state"] == "refusing" else 0.0)
+        info = GaugeMetricFamily(
+            "advisor_log_info",
+            "The prediction log's modes",
+            labels=["sync", "on_failure"],
+        )
+        info.add_metric([s["sync"], s["on_failure"]], 1.0)
+        return [lines, degraded, refusing, info]
 
 
 class Metrics:

@@ -102,6 +102,8 @@ def serve_bundles(
     port: int,
     log: str | None = None,
     log_max_bytes: int | None = None,
+    log_sync: str = "process",
+    on_log_failure: str = "refuse",
     shadow: str | None = None,
     treatment: str | None = None,
     share: float = 0.05,
@@ -119,7 +121,14 @@ def serve_bundles(
         share=share,
         salt=salt,
         shadow=Served.load(shadow) if shadow else None,
-        log=PredictionLog(log, max_bytes=log_max_bytes or MAX_FILE_BYTES) if log else None,
+        log=PredictionLog(
+            log,
+            sync=log_sync,
+            on_failure=on_log_failure,
+            max_bytes=log_max_bytes or MAX_FILE_BYTES,
+        )
+        if log
+        else None,
     )
 
     def ready(url: str) -> None:
@@ -145,5 +154,12 @@ def describe(service: Service, url: str) -> str:
         s = service.shadow.policy
         lines.append(f"shadow {s.name!r} ({s.version}) decides every request, logged only")
     if service.log:
-        lines.append(f"prediction log: {service.log.folder}")
+        log = service.log
+        when = "before each answer" if log.waits else "after each answer"
+        fsync = ", fsynced" if log.sync == "disk" else ""
+        failing = "refused (503)" if log.refuses else "answered, the line dropped"
+        lines.append(
+            f"prediction log: {log.folder} (written {when}{fsync}; a decision it cannot record "
+            f"is {failing})"
+        )
     return "\n".join(lines)
