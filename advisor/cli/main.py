@@ -11,6 +11,7 @@ import click
 
 from advisor.cli import options
 from advisor.cli.console import Reporter, run_guarded
+from advisor.cli.init import init
 from advisor.cli.rules import rules
 from advisor.cli.serve import serve
 from advisor.core.errors import InputError
@@ -421,5 +422,6 @@ def monitor_command(
     sys.exit(run_guarded(work))
 
 
+main.add_command(init)
 main.add_command(rules)
 main.add_command(serve)
