@@ -177,6 +177,12 @@ class Policy(ABC):
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         raise NotImplementedError(f"policy {self.name!r} gives no probabilities")
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows a policy: what it is, its version, inputs and decisions."""
+        from advisor.policies.display import policy_html
+
+        return policy_html(self)
+
 
 class BaselinePolicy(Policy):
     """The best constant decision on the training rows: the do-nothing reference."""
