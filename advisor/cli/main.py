@@ -321,6 +321,19 @@ def export_command(run: Path, option: str | None, out: Path | None, quiet: bool)
 @click.option("--id", "ids", multiple=True, help="Input column copied to the output (repeatable).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
+@click.option(
+    "--reasons",
+    type=click.IntRange(0, 20),
+    default=0,
+    help="Add reason_1 ... reason_K: why each row got its decision (local engine).",
+)
+@click.option(
+    "--reasons-method",
+    type=click.Choice(["exact", "paths"]),
+    default="exact",
+    show_default=True,
+    help="ML contributions: exact TreeSHAP, or the faster per-tree path attribution.",
+)
 @options.quiet("No progress bar or closing summary.")
 def score_command(
     bundle: Path,
@@ -329,6 +342,8 @@ def score_command(
     ids: tuple[str, ...],
     engine: str,
     scheduler: str | None,
+    reasons: int,
+    reasons_method: str,
     quiet: bool,
 ) -> None:
     """Decide every row of INPUT (CSV, CSV.gz, Parquet or a folder of Parquet files) with a
@@ -341,14 +356,22 @@ def score_command(
 
         if scheduler and engine != "dask":
             raise InputError("--scheduler needs --engine dask")
+        if reasons and engine == "dask":
+            raise InputError("--reasons works with the local engine only, not --engine dask")
         bar = ProgressBar(quiet, "scoring")
         if engine == "dask":
             from advisor.ship.distributed import score_with_dask as run
         else:
             from advisor.ship.score import score as run
         start = time.perf_counter()
-        options = {"scheduler": scheduler} if engine == "dask" else {}
-        done = run(bundle, source, output, ids, progress=bar.advance, on_start=bar.start, **options)
+        engine_options = (
+            {"scheduler": scheduler}
+            if engine == "dask"
+            else {"reasons": reasons, "reasons_method": reasons_method}
+        )
+        done = run(
+            bundle, source, output, ids, progress=bar.advance, on_start=bar.start, **engine_options
+        )
         bar.close()
         seconds = time.perf_counter() - start
         Reporter(quiet)(

@@ -42,6 +42,8 @@ class Scorer:
     policy: Policy
     ids: tuple[str, ...]
     scored_at: datetime
+    reasons: int = 0  # reason_1 ... reason_K text columns (`Policy.explain`)
+    reasons_method: str = "exact"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -64,6 +66,7 @@ class Scorer:
         fields += [pa.field(name, ARROW[kind]) for name, kind in decided[:3]]
         fields.append(pa.field("scored_at", pa.timestamp("us", tz="UTC")))
         fields += [pa.field(name, ARROW[kind]) for name, kind in decided[3:]]
+        fields += [pa.field(f"reason_{j + 1}", pa.string()) for j in range(self.reasons)]
         taken = [f.name for f in fields[: len(self.ids)]]
         clash = [f.name for f in fields[len(self.ids) :] if f.name in taken]
         if clash:
@@ -109,6 +112,9 @@ class Scorer:
                 columns.append(pa.array(values, field.type, mask=mask, from_pandas=True))
             if name == "model_version":
                 columns.append(stamp.cast(pa.timestamp("us", tz="UTC")))
+        if self.reasons:
+            text = self.policy.explain(frame, self.reasons, self.reasons_method).text
+            columns += [pa.array(text[:, j], pa.string(), mask=none) for j in range(self.reasons)]
         return pa.RecordBatch.from_arrays(columns, schema=schema), int(none.sum())
 
 
@@ -256,11 +262,14 @@ def score(
     progress: Progress | None = None,
     on_start: Callable[[int | None], None] | None = None,
     batch_rows: int = BATCH_ROWS,
+    reasons: int = 0,
+    reasons_method: str = "exact",
 ) -> Scored:
     """Decide every row of `source` with the bundle's policy into the Parquet file `output`
-    (written atomically). `on_start` hears the row count when it is known."""
+    (written atomically), with `reasons` reason columns. `on_start` hears the row count when
+    it is known."""
     policy = read_bundle(bundle).policy
-    scorer = Scorer(policy, tuple(dict.fromkeys(ids)), datetime.now(UTC))
+    scorer = Scorer(policy, tuple(dict.fromkeys(ids)), datetime.now(UTC), reasons, reasons_method)
     path, output = Path(source), Path(output)
     if output.is_dir():
         raise InputError("is a folder; give a .parquet file to write", where=str(output))

@@ -84,6 +84,18 @@ class RulesPolicy(Policy):
     def decide_record(self, record: Mapping) -> Batch:
         return self._batch(np.array([self.rules_.match_one(self.spec.clean_record(record))]))
 
+    def explain(self, frame: pd.DataFrame, k: int = 3, method: str = "exact"):
+        """One reason per row: the rule that decided it, in words, or the default."""
+        from advisor.policies.reasons import rule_reasons
+
+        return rule_reasons(self.rules_, self.match_index(frame), k)
+
+    def explain_record(self, record: Mapping, k: int = 3, method: str = "exact"):
+        from advisor.policies.reasons import rule_reasons
+
+        index = self.rules_.match_one(self.spec.clean_record(record))
+        return rule_reasons(self.rules_, np.array([index]), k)
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.proba_[self.match_index(frame)]
 
