@@ -143,18 +143,23 @@ def test_score_gives_the_librarys_reasons(small_run, rows, tmp_path, name):
     assert scored["reason_1"].str.len().gt(0).all()
 
 
-def test_the_service_gives_the_librarys_reasons(small_run, rows):
+def test_the_service_gives_the_librarys_reasons_and_logs_them(small_run, rows, tmp_path):
     pytest.importorskip("fastapi")
+    import json
+    import time
+
     from conftest import Http
 
     import advisor
     from advisor.serve.app import Served, Service
+    from advisor.serve.predictionlog import PredictionLog
     from advisor.serve.server import running
 
     folder = small_run[1] / "policies" / "ml"
     policy = advisor.load_policy(folder)
     records = json_records(rows[:20])
-    with running(Service(Served.load(folder))) as url:
+    log = PredictionLog(tmp_path / "log")
+    with running(Service(Served.load(folder), log=log)) as url:
         client = Http(url)
         for record in records[:5]:
             status, body = client.post({"record": record, "reasons": 3})
@@ -168,3 +173,15 @@ def test_the_service_gives_the_librarys_reasons(small_run, rows):
         assert "reasons" not in body
         status, body = client.post({"record": records[0], "reasons": "3"})
         assert status == 422 and "reasons" in str(body)
+        deadline = time.monotonic() + 30
+        while log.written < 26 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    lines = [
+        json.loads(line)
+        for path in sorted((tmp_path / "log").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert len(lines) == 26
+    asked = [line for line in lines if "reasons" in line]
+    assert len(asked) == 25  # the request that did not ask logs none
+    assert asked[0]["reasons"] == policy.explain_record(records[0], 3).records()[0]
