@@ -13,7 +13,9 @@ the load average (the machine has 2 cores shared with other work: the client run
 Last, the highest rate held: no error and p99 under the case's latency budget (and under 20 ms).
 
     uv run --all-extras python benchmarks/serve_load.py [--case credit-scoring]
-        [--bundle PATH] [--rates 100,500,1000] [--seconds 30] [--no-log]
+        [--bundle PATH] [--rates 100,500,1000] [--seconds 30] [--no-log] [--reasons K]
+
+`--reasons 3` asks every request for three reasons (exact TreeSHAP on the one record).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def ml_bundle(case: str, tmp: Path) -> Path:
     return tmp / "runs" / case / "policies" / "ml"
 
 
-def request_bodies(case: str, n: int, columns: list[str]) -> list[bytes]:
-    """`n` one-record request bodies from the case's test rows (seeded order, nulls kept)."""
+def request_bodies(case: str, n: int, columns: list[str], reasons: int = 0) -> list[bytes]:
+    """`n` one-record request bodies from the case's test rows (seeded order, nulls kept),
+    asking for `reasons` reasons each when given."""
     from advisor.analysis.latency import request_records
     from advisor.core.case import load_case
     from advisor.core.data import load_dataset, split_dataset
@@ -63,7 +66,8 @@ def request_bodies(case: str, n: int, columns: list[str]) -> list[bytes]:
     bodies = []
     for i, record in enumerate(request_records(test, n, seed=0)):
         plain = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
-        bodies.append(json.dumps({"id": f"r-{i}", "record": plain}).encode())
+        body = {"id": f"r-{i}", "record": plain, **({"reasons": reasons} if reasons else {})}
+        bodies.append(json.dumps(body).encode())
     return bodies
 
 
@@ -160,6 +164,7 @@ def main() -> None:
     parser.add_argument("--rates", default="100,500,1000")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--no-log", action="store_true", help="Serve without the prediction log.")
+    parser.add_argument("--reasons", type=int, default=0, help="Ask each request for K reasons.")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
@@ -171,7 +176,9 @@ def main() -> None:
         tmp = Path(tmp_name)
         bundle = args.bundle or ml_bundle(args.case, tmp)
         policy = advisor.load_policy(bundle)
-        bodies = request_bodies(args.case, 5000, list(dict.fromkeys(policy.input_columns())))
+        bodies = request_bodies(
+            args.case, 5000, list(dict.fromkeys(policy.input_columns())), args.reasons
+        )
         port = free_port()
         command = [sys.executable, "-m", "advisor.cli", "serve", str(bundle), "--port", str(port)]
         command += [] if args.no_log else ["--log", str(tmp / "log")]

@@ -3,6 +3,7 @@ outputs agree with the run folder it saved and with the policy loaded again here
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -52,7 +53,7 @@ def test_the_walkthrough_runs_in_a_real_kernel():
     option = re.search(r"recommendation: (\S+)", text).group(1)
     folder = Path(re.search(r"run folder: (\S+)", text).group(1))
     shipped = re.search(r"shipped policy: (\S+)", text).group(1)
-    decisions = json.loads(re.search(r"decisions: (\[.*\])", text).group(1).replace("'", '"'))
+    decisions = ast.literal_eval(re.search(r"decisions: (\[.*\])", text).group(1))
     try:
         saved = json.loads((folder / "result.json").read_text())
         assert option == saved["recommendation"]["option"]
@@ -64,6 +65,8 @@ def test_the_walkthrough_runs_in_a_real_kernel():
         rows = pd.read_csv(ROOT / "datasets" / "telco-churn.csv.gz").drop(columns="churn").iloc[:6]
         assert decisions == list(policy.decide(rows).astype(str))
         assert set(decisions) <= {"no_offer", "offer"}
+        reasons = ast.literal_eval(re.search(r"reasons: (\[.*\])", text).group(1))
+        assert reasons == list(policy.explain(rows, 3).frame()["reason_1"])
         assert any("advisor-policy" in h and policy.version in h for h in html)  # the policy card
         assert any(
             "image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", [])
