@@ -185,6 +185,11 @@ class Policy(ABC):
         """`explain` for one record (a dict of column -> value)."""
         return self.explain(pd.DataFrame([dict(record)]), k, method)
 
+    def explain_decided(self, frame: pd.DataFrame, decided: Batch, k: int, method: str = "exact"):
+        """`explain` for rows already decided (`decided` is their `decide_batch`): a policy
+        whose batch already holds the reason (a rule list's rule) need not decide again."""
+        return self.explain(frame, k, method)
+
     def _repr_html_(self) -> str:
         """How a notebook shows a policy: what it is, its version, inputs and decisions."""
         from advisor.policies.display import policy_html

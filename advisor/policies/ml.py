@@ -302,7 +302,9 @@ class MLPolicy(Policy):
         """Per-feature contributions to the raw score and the base value (see `reasons`)."""
         from advisor.policies.reasons import raw_contributions
 
-        return raw_contributions(self.booster_, X, self.n_trees_, self.costs.n_classes, method)
+        return raw_contributions(
+            self.booster_, X, self.n_trees_, self.costs.n_classes, method, self.num_threads
+        )
 
     def _explain(self, X: np.ndarray, tensor: np.ndarray, k: int, method: str):
         from advisor.policies.reasons import constant_reasons, top_reasons, toward_decision

@@ -18,10 +18,8 @@ import pandas as pd
 METHODS = ("exact", "paths")
 
 
-@dataclass(frozen=True)
-class Reasons:
-    """K reasons per row as (n, k) arrays: feature names, values, contributions toward the
-    decision taken and sentences; a row with fewer reasons has None there (text '')."""
+class _Readout:
+    """What every kind of reasons offers: per-row records and reason_1..K columns."""
 
     feature: np.ndarray
     value: np.ndarray
@@ -55,6 +53,51 @@ class Reasons:
         )
 
 
+@dataclass(frozen=True)
+class Reasons(_Readout):
+    """K reasons per row as (n, k) arrays: feature names, values, contributions toward the
+    decision taken and sentences; a row with fewer reasons has None there (text '')."""
+
+    feature: np.ndarray
+    value: np.ndarray
+    contribution: np.ndarray
+    text: np.ndarray
+
+
+@dataclass(frozen=True)
+class RuleReasons(_Readout):
+    """A rule list's one reason per row, kept as the deciding rule's position (`index`, the
+    default last) into its sentences, so a million rows need no million strings until asked."""
+
+    index: np.ndarray
+    sentences: tuple[str, ...]
+    columns: tuple[str | None, ...]
+    k: int
+
+    def _column(self, first: np.ndarray, fill) -> np.ndarray:
+        out = np.empty((len(self.index), self.k), dtype=object)
+        if self.k:
+            out[:, 0] = first[self.index]
+            out[:, 1:] = fill
+        return out
+
+    @property
+    def text(self) -> np.ndarray:
+        return self._column(np.array(self.sentences, dtype=object), "")
+
+    @property
+    def feature(self) -> np.ndarray:
+        return self._column(np.array(self.columns, dtype=object), None)
+
+    @property
+    def value(self) -> np.ndarray:
+        return np.empty((len(self.index), self.k), dtype=object)
+
+    @property
+    def contribution(self) -> np.ndarray:
+        return np.full((len(self.index), self.k), math.nan)
+
+
 def _plain(value):
     if isinstance(value, np.generic):
         value = value.item()
@@ -76,7 +119,7 @@ def constant_reasons(n: int, k: int, text: str) -> Reasons:
     )
 
 
-def rule_reasons(rules, index: np.ndarray, k: int) -> Reasons:
+def rule_reasons(rules, index: np.ndarray, k: int) -> RuleReasons:
     """The rule that decided each row (`index`: its position, `len(rules)` for the default):
     one reason, in words; the rule's columns as its feature."""
     sentences = [
@@ -85,32 +128,27 @@ def rule_reasons(rules, index: np.ndarray, k: int) -> Reasons:
     ]
     sentences.append(f"no rule matched: the default ({rules.default})")
     columns = [" and ".join(rule.columns) for rule in rules.rules] + [None]
-    n, width = len(index), max(k, 1)
-    text = np.full((n, width), "", dtype=object)
-    feature = np.full((n, width), None, dtype=object)
-    text[:, 0] = np.array(sentences, dtype=object)[index]
-    feature[:, 0] = np.array(columns, dtype=object)[index]
-    return Reasons(
-        feature[:, :k],
-        np.full((n, k), None, dtype=object),
-        np.full((n, k), math.nan),
-        text[:, :k],
-    )
+    return RuleReasons(np.asarray(index, dtype=np.int64), tuple(sentences), tuple(columns), k)
 
 
-def raw_contributions(booster, X: np.ndarray, n_trees: int, n_classes: int, method: str):
+def raw_contributions(
+    booster, X: np.ndarray, n_trees: int, n_classes: int, method: str, num_threads: int = 0
+):
     """(contributions (n, classes, features), base (n, classes)) of LightGBM's raw score, by
-    exact TreeSHAP or the per-tree path attribution; both sum to the raw score exactly."""
+    exact TreeSHAP or the per-tree path attribution; both sum to the raw score exactly. One
+    row runs on one thread (no pool start-up on the request path)."""
+    threads = {"num_threads": 1 if len(X) == 1 else num_threads}
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     k = 1 if n_classes == 2 else n_classes
     features = X.shape[1]
     if method == "exact":
-        raw = booster.predict(X, pred_contrib=True, num_iteration=n_trees)
+        raw = booster.predict(X, pred_contrib=True, num_iteration=n_trees, **threads)
         raw = np.asarray(raw).reshape(len(X), k, features + 1)
         return raw[:, :, :features], raw[:, :, features]
     table, offsets, roots = path_table(booster, n_trees, features)
-    leaves = booster.predict(X, pred_leaf=True, num_iteration=n_trees).astype(np.int64)
+    leaves = booster.predict(X, pred_leaf=True, num_iteration=n_trees, **threads)
+    leaves = leaves.astype(np.int64)
     leaves = leaves.reshape(len(X), -1) + offsets
     from scipy import sparse
 

@@ -113,9 +113,24 @@ class Scorer:
             if name == "model_version":
                 columns.append(stamp.cast(pa.timestamp("us", tz="UTC")))
         if self.reasons:
-            text = self.policy.explain(frame, self.reasons, self.reasons_method).text
-            columns += [pa.array(text[:, j], pa.string(), mask=none) for j in range(self.reasons)]
+            why = self.policy.explain_decided(frame, decided, self.reasons, self.reasons_method)
+            columns += reason_columns(why, self.reasons, none)
         return pa.RecordBatch.from_arrays(columns, schema=schema), int(none.sum())
+
+
+def reason_columns(why, k: int, none: np.ndarray) -> list[pa.Array]:
+    """reason_1 ... reason_K as text, null where no decision was made; a rule list's reasons
+    decoded from the deciding rule's position (a dictionary), not from a string per row."""
+    from advisor.policies.reasons import RuleReasons
+
+    if isinstance(why, RuleReasons):
+        codes = pa.array(why.index.astype(np.int32), mask=none)
+        first = pa.DictionaryArray.from_arrays(codes, pa.array(why.sentences, pa.string()))
+        zeros = pa.array(np.zeros(len(none), dtype=np.int32), mask=none)
+        blank = pa.DictionaryArray.from_arrays(zeros, pa.array([""], pa.string()))
+        return [first.dictionary_decode()] + [blank.dictionary_decode()] * (k - 1)
+    text = why.text
+    return [pa.array(text[:, j], pa.string(), mask=none) for j in range(k)]
 
 
 def _repeat(text: str, n: int) -> pa.Array:

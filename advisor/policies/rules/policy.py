@@ -90,6 +90,13 @@ class RulesPolicy(Policy):
 
         return rule_reasons(self.rules_, self.match_index(frame), k)
 
+    def explain_decided(self, frame: pd.DataFrame, decided: Batch, k: int, method: str = "exact"):
+        """The rule that decided, from the batch's rule numbers (0: the default)."""
+        from advisor.policies.reasons import rule_reasons
+
+        number = np.asarray(decided.rule)
+        return rule_reasons(self.rules_, np.where(number == 0, len(self.rules_), number - 1), k)
+
     def explain_record(self, record: Mapping, k: int = 3, method: str = "exact"):
         from advisor.policies.reasons import rule_reasons
 
