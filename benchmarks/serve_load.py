@@ -24,7 +24,9 @@ the lines each log holds against the requests its service answered.
 
     uv run --all-extras python benchmarks/serve_load.py [--case credit-scoring]
         [--bundle PATH] [--rates 500,1000] [--seconds 30] [--modes async,process,disk]
-        [--rounds 1] [--log-dir DIR]
+        [--rounds 1] [--log-dir DIR] [--reasons K]
+
+`--reasons 3` asks every request for three reasons (exact TreeSHAP on the one record).
 """
 
 from __future__ import annotations
@@ -64,8 +66,9 @@ def ml_bundle(case: str, tmp: Path) -> Path:
     return tmp / "runs" / case / "policies" / "ml"
 
 
-def request_bodies(case: str, n: int, columns: list[str]) -> list[bytes]:
-    """`n` one-record request bodies from the case's test rows (seeded order, nulls kept)."""
+def request_bodies(case: str, n: int, columns: list[str], reasons: int = 0) -> list[bytes]:
+    """`n` one-record request bodies from the case's test rows (seeded order, nulls kept),
+    asking for `reasons` reasons each when given."""
     from advisor.analysis.latency import request_records
     from advisor.core.case import load_case
     from advisor.core.data import load_dataset, split_dataset
@@ -76,7 +79,8 @@ def request_bodies(case: str, n: int, columns: list[str]) -> list[bytes]:
     bodies = []
     for i, record in enumerate(request_records(test, n, seed=0)):
         plain = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
-        bodies.append(json.dumps({"id": f"r-{i}", "record": plain}).encode())
+        body = {"id": f"r-{i}", "record": plain, **({"reasons": reasons} if reasons else {})}
+        bodies.append(json.dumps(body).encode())
     return bodies
 
 
@@ -204,6 +208,7 @@ def main() -> None:
     parser.add_argument(
         "--log-dir", type=Path, help="Where the logs go (default: a temporary folder)."
     )
+    parser.add_argument("--reasons", type=int, default=0, help="Ask each request for K reasons.")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     modes = args.modes.split(",")
@@ -219,7 +224,9 @@ def main() -> None:
         logs = Path(tempfile.mkdtemp(dir=args.log_dir)) if args.log_dir else tmp / "logs"
         bundle = args.bundle or ml_bundle(args.case, tmp)
         policy = advisor.load_policy(bundle)
-        bodies = request_bodies(args.case, 5000, list(dict.fromkeys(policy.input_columns())))
+        bodies = request_bodies(
+            args.case, 5000, list(dict.fromkeys(policy.input_columns())), args.reasons
+        )
         servers = [Served(mode, bundle, logs) for mode in modes]
         try:
             for s in servers:

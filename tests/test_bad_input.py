@@ -78,6 +78,11 @@ CASES: dict[str, Bad] = {
     "missing target field": Bad("c.yaml", "missing field 'target'", case={"target": DROP}),
     "missing costs field": Bad("c.yaml", "missing field 'costs'", case={"costs": DROP}),
     "missing data field": Bad("c.yaml", "missing field 'data'", case={"data": DROP}),
+    "cost cells left null": Bad(
+        "c.yaml",
+        "costs.matrix: 2 cost cell(s) still empty (null), fill in each: no.yes, yes.no",
+        case={"costs": {"matrix": {"no": {"no": 0, "yes": None}, "yes": {"no": None, "yes": 3}}}},
+    ),
     "name not text": Bad("c.yaml", "name: expected text", case={"name": [1, 2]}),
     "negative seed": Bad("c.yaml", "seed: expected a non-negative", case={"seed": -1}),
     "unknown option": Bad("c.yaml", "unknown option 'speed'", case={"options": {"speed": 3}}),
@@ -454,3 +459,70 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert bad.file in lines[0], lines[0]
     assert bad.says in lines[0], lines[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+# `advisor init DATA`: the same contract (args after `init`; the file the line names; a fragment).
+INIT_CASES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "data missing": (("nope.csv",), "nope.csv", "no such data file"),
+    "data empty": (("empty.csv",), "empty.csv", "the file is empty"),
+    "unknown target": (("d.csv", "--target", "colour"), "d.csv", "no column 'colour'"),
+    "target not a label": (("d.csv", "--target", "income"), "d.csv", "distinct values"),
+    "unclear target in a pipe": (("two.csv",), "two.csv", "candidates: b, a"),
+    "unknown --time": (("d.csv", "--target", "outcome", "--time", "when"), "d.csv", "'when'"),
+    "cost names an unknown class": (
+        ("d.csv", "--target", "outcome", "--cost", "maybe:act=1"),
+        "--cost maybe:act=1",
+        "unknown class 'maybe'",
+    ),
+    "cost names an unknown decision": (
+        ("d.csv", "--target", "outcome", "--cost", "yes:call=1"),
+        "--cost yes:call=1",
+        "unknown decision 'call'",
+    ),
+    "cost malformed": (
+        ("d.csv", "--target", "outcome", "--cost", "yes=1"),
+        "--cost yes=1",
+        "expected ACTUAL:DECISION=VALUE",
+    ),
+    "cost value unreadable": (
+        ("d.csv", "--target", "outcome", "--cost", "yes:act=2 * * amount"),
+        "--cost yes:act",
+        "cannot read",
+    ),
+    "cost given twice": (
+        ("d.csv", "--target", "outcome", "--cost", "yes:act=1", "--cost", "yes:act=2"),
+        "--cost yes:act=2",
+        "given twice",
+    ),
+    "decisions repeated": (
+        ("d.csv", "--target", "outcome", "--decisions", "a,a"),
+        "--decisions",
+        "distinct",
+    ),
+    "output exists": (("d.csv", "-o", "c.yaml"), "c.yaml", "pass --force"),
+    "output not yaml": (("d.csv", "-o", "case.txt"), "case.txt", ".yaml"),
+}
+
+
+@pytest.mark.parametrize("name", list(INIT_CASES))
+def test_init_bad_input_exits_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+):
+    args, file, says = INIT_CASES[name]
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "d.csv", _csv())
+    _write(tmp_path / "empty.csv", "")
+    _write(
+        tmp_path / "two.csv",
+        "a,b,x\n" + "".join(f"{i % 2},{i % 3 == 0},{i}.5\n" for i in range(90)),
+    )
+    _write(tmp_path / "c.yaml", "name: kept\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(main, ["init", *args])
+
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("advisor: error: "), result.stderr
+    assert file in lines[0] and says in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "c.yaml").read_text() == "name: kept\n"

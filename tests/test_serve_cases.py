@@ -104,14 +104,17 @@ def test_http_decides_exactly_as_advisor_score_writes(case_rows):
 
 
 def explained(got: pd.DataFrame, expected: pd.DataFrame, exact: bool) -> None:
-    """The probabilities and expected costs (ML) or the deciding rule (rules) as score wrote."""
-    if "probabilities" in got:
-        for field, prefix in (("probabilities", "p_"), ("expected_costs", "expected_cost_")):
-            values = pd.DataFrame(got[field].tolist()).add_prefix(prefix)
-            theirs = expected[values.columns].to_numpy()
-            if exact:
-                assert np.array_equal(values.to_numpy(), theirs)
-            else:
-                np.testing.assert_allclose(values.to_numpy(), theirs, rtol=1e-12, atol=1e-12)
+    """The probabilities (ML and rule lists), expected costs (ML) and the deciding rule (rule
+    lists) as score wrote them."""
+    for field, prefix in (("probabilities", "p_"), ("expected_costs", "expected_cost_")):
+        if field not in got:
+            assert not any(c.startswith(prefix) for c in expected.columns), field
+            continue
+        values = pd.DataFrame(got[field].tolist()).add_prefix(prefix)
+        theirs = expected[values.columns].to_numpy()
+        if exact:
+            assert np.array_equal(values.to_numpy(), theirs)
+        else:
+            np.testing.assert_allclose(values.to_numpy(), theirs, rtol=1e-12, atol=1e-12)
     if "rule" in expected:
         assert got["rule"].tolist() == expected["rule"].tolist()

@@ -153,6 +153,10 @@ def test_each_logged_model_decides_as_its_bundle(tracked, tmp_path):
                     np.testing.assert_allclose(got[f"p_{cls}"], proba[:, j])
             if policy.kind == "rules":
                 np.testing.assert_array_equal(got["rule"], policy.decide_batch(rows).rule)
+            why = loaded.predict(rows, params={"reasons": 2})
+            library = policy.explain(rows, 2).frame()
+            assert list(why["reason_1"]) == list(library["reason_1"])
+            assert list(why["reason_2"]) == list(library["reason_2"])
             inputs = loaded.metadata.get_input_schema()
             required = {c.name for c in inputs.inputs if c.required}
             assert required == set(policy.input_columns())

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
+from advisor.cli import options
 from advisor.cli.console import Reporter, run_guarded
+from advisor.cli.init import init
 from advisor.cli.rules import rules
 from advisor.cli.serve import serve
 from advisor.core.errors import InputError
@@ -60,14 +62,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-)
-@click.option("--seed", type=int, default=None, help="Override the case's seed.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@options.out_folder("Folder for the run folder.", default=Path("reports"))
+@options.seed()
+@options.quiet()
 def demo(out: Path, seed: int | None, quiet: bool) -> None:
     """Run the bundled telco-churn case; its run folder (report, result, bundles) goes to
     ./reports/telco-churn/ in the current folder."""
@@ -129,13 +126,8 @@ def _file_size(size: int) -> str:
 @click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
 @click.option("--rules", "rules_file", type=click.Path(), help="Expert rule file.")
 @click.option("--currency", default="USD", show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-)
-@click.option("--seed", type=int, default=None)
+@options.out_folder("Folder for the run folder.", default=Path("reports"))
+@options.seed()
 @click.option(
     "--track",
     is_flag=False,
@@ -154,7 +146,7 @@ def _file_size(size: int) -> str:
     is_flag=True,
     help="Also time each policy through advisor serve over HTTP on localhost (serve extra).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@options.quiet()
 def analyze(source: str, **opts) -> None:
     """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn."""
     _analyze(source, **opts)
@@ -172,8 +164,6 @@ def _analyze(
 ) -> None:
     def work():
         nonlocal source
-        from dataclasses import replace
-
         from advisor.api import advise
         from advisor.core.case import resolve_case
 
@@ -221,10 +211,7 @@ def _analyze(
                 rules=opts.get("rules_file"),
                 currency=opts["currency"],
             )
-        if seed is not None:
-            if seed < 0:
-                raise InputError("--seed must be a non-negative whole number")
-            case = replace(case, seed=seed)
+        case = options.with_seed(case, seed)
         from advisor.artefacts.run import RESULT, replaceable
 
         if not replaceable(out / case.name, RESULT):
@@ -269,13 +256,9 @@ _DATA_ONLY = {
 
 @main.command()
 @click.argument("result_json", type=click.Path(dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the report.",
-)
-def render(result_json: str, output: Path | None) -> None:
+@options.output_file("Where to write the report (default: report.html beside RESULT_JSON).")
+@options.quiet("Print nothing on success.")
+def render(result_json: str, output: Path | None, quiet: bool) -> None:
     """Re-render a report from a result.json (default: report.html beside it), without
     recomputing."""
 
@@ -285,7 +268,8 @@ def render(result_json: str, output: Path | None) -> None:
         result = Result.from_json(result_json)
         target = output or Path(result_json).with_name("report.html")
         result.to_html(target)
-        click.echo(f"Report: {target}")
+        if not quiet:
+            click.echo(f"Report: {target}")
 
     run_guarded(work)
 
@@ -310,21 +294,18 @@ def schema(name: str) -> None:
     type=click.Choice(["ship-rules", "batch-ml", "realtime-ml"]),
     help="Default: the run's recommendation.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write (default: ./<case>-<option>).",
-)
-def export_command(run: Path, option: str | None, output: Path | None) -> None:
+@options.out_folder("Folder to write (default: ./<case>-<option>).", old=("-o", "--output"))
+@options.quiet("Print nothing on success.")
+def export_command(run: Path, option: str | None, out: Path | None, quiet: bool) -> None:
     """Export an option of a run (its folder or result.json): the policy bundle and how to run it."""
 
     def work():
         from advisor.ship.export import export
 
-        done = export(run, option, output)
-        click.echo(f"{done.option}: policy {done.policy!r} ({done.version})")
-        click.echo(f"Bundle: {done.path / 'bundle'}\nREADME: {done.path / 'README.md'}")
+        done = export(run, option, out)
+        if not quiet:
+            click.echo(f"{done.option}: policy {done.policy!r} ({done.version})")
+            click.echo(f"Bundle: {done.path / 'bundle'}\nREADME: {done.path / 'README.md'}")
 
     run_guarded(work)
 
@@ -332,17 +313,28 @@ def export_command(run: Path, option: str | None, output: Path | None) -> None:
 @main.command("score")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
+@options.output_file(
+    "Parquet file to write (a folder of Parquet files with --engine dask).",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Parquet file to write (a folder of Parquet files with --engine dask).",
+    dir_okay=True,
 )
 @click.option("--id", "ids", multiple=True, help="Input column copied to the output (repeatable).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or closing summary.")
+@click.option(
+    "--reasons",
+    type=click.IntRange(0, 20),
+    default=0,
+    help="Add reason_1 ... reason_K: why each row got its decision (local engine).",
+)
+@click.option(
+    "--reasons-method",
+    type=click.Choice(["exact", "paths"]),
+    default="exact",
+    show_default=True,
+    help="ML contributions: exact TreeSHAP, or the faster per-tree path attribution.",
+)
+@options.quiet("No progress bar or closing summary.")
 def score_command(
     bundle: Path,
     source: Path,
@@ -350,6 +342,8 @@ def score_command(
     ids: tuple[str, ...],
     engine: str,
     scheduler: str | None,
+    reasons: int,
+    reasons_method: str,
     quiet: bool,
 ) -> None:
     """Decide every row of INPUT (CSV, CSV.gz, Parquet or a folder of Parquet files) with a
@@ -362,14 +356,22 @@ def score_command(
 
         if scheduler and engine != "dask":
             raise InputError("--scheduler needs --engine dask")
+        if reasons and engine == "dask":
+            raise InputError("--reasons works with the local engine only, not --engine dask")
         bar = ProgressBar(quiet, "scoring")
         if engine == "dask":
             from advisor.ship.distributed import score_with_dask as run
         else:
             from advisor.ship.score import score as run
         start = time.perf_counter()
-        options = {"scheduler": scheduler} if engine == "dask" else {}
-        done = run(bundle, source, output, ids, progress=bar.advance, on_start=bar.start, **options)
+        engine_options = (
+            {"scheduler": scheduler}
+            if engine == "dask"
+            else {"reasons": reasons, "reasons_method": reasons_method}
+        )
+        done = run(
+            bundle, source, output, ids, progress=bar.advance, on_start=bar.start, **engine_options
+        )
         bar.close()
         seconds = time.perf_counter() - start
         Reporter(quiet)(
@@ -409,12 +411,8 @@ def score_command(
     type=float,
     help="Planned treatment share of a canary or A/B test (default: the run's A/B plan).",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for monitor.json and monitor.html (default: monitoring/<case>).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
+@options.out_folder("Folder for monitor.json and monitor.html (default: monitoring/<case>).")
+@options.quiet("Print only the verdict line.")
 def monitor_command(
     run: Path,
     log: Path,
@@ -447,5 +445,6 @@ def monitor_command(
     sys.exit(run_guarded(work))
 
 
+main.add_command(init)
 main.add_command(rules)
 main.add_command(serve)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from advisor.cli import options
 from advisor.cli.console import run_guarded
 
 
@@ -14,13 +15,13 @@ def rules() -> None:
     """Learn, check and render transparent rule lists."""
 
 
-def _prepare(case_path: str):
-    """Case, split and fitted features, as a run prepares them."""
+def _prepare(case_path: str, seed: int | None = None):
+    """Case, split and fitted features, as a run prepares them (`--seed` overrides the case's)."""
     from advisor.core.case import resolve_case
     from advisor.core.data import load_dataset, split_dataset
     from advisor.core.features import FeatureSpec
 
-    case = resolve_case(case_path)
+    case = options.with_seed(resolve_case(case_path), seed)
     data = load_dataset(case)
     split = split_dataset(data, case.seed)
     spec = FeatureSpec(data.schema).fit(split.train.frame)
@@ -63,13 +64,12 @@ def _print_table(case, overall, rows: list[dict], n_rows: int) -> None:
 @click.option(
     "--max-rules", type=click.IntRange(0, 50), default=None, help="Default: the case's (8)."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rule file to write (default: <case name>.rules.yaml).",
-)
-def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
+@options.output_file("Rule file to write (default: <case name>.rules.yaml).")
+@options.seed()
+@options.quiet("Print only where the rule file went.")
+def learn(
+    case_file: str, max_rules: int | None, output: Path | None, seed: int | None, quiet: bool
+) -> None:
     """Learn a cost-aware rule list for a case, print it in English and write the rule file."""
 
     def work() -> None:
@@ -79,7 +79,7 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
         from advisor.core.atomic import write_atomic
         from advisor.policies.rules.policy import LearnedRulesPolicy
 
-        case, split, spec = _prepare(case_file)
+        case, split, spec = _prepare(case_file, seed)
         policy = LearnedRulesPolicy(
             case.costs, spec, rule_learner(case, max_rules), list_name=f"{case.name}-rules"
         ).fit(split.train, split.valid)
@@ -90,9 +90,10 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
         )
         learned = replace(policy.rules_, comment=comment)
         target = output or Path(f"{case.name}.rules.yaml")
-        click.echo(learned.english())
-        click.echo("")
-        _print_table(case, overall, rows, len(split.valid))
+        if not quiet:
+            click.echo(learned.english())
+            click.echo("")
+            _print_table(case, overall, rows, len(split.valid))
         write_atomic(target, str(learned))
         click.echo(f"\nRule file: {target}")
 
@@ -102,13 +103,14 @@ def learn(case_file: str, max_rules: int | None, output: Path | None) -> None:
 @rules.command()
 @click.argument("rules_file", type=click.Path(dir_okay=False))
 @click.argument("case_file", type=click.Path(dir_okay=False))
-def check(rules_file: str, case_file: str) -> None:
+@options.seed()
+def check(rules_file: str, case_file: str, seed: int | None) -> None:
     """Evaluate a rule file on a case's validation split: cost with interval, coverage per rule."""
 
     def work() -> None:
         from advisor.policies.rules.policy import ExpertRulesPolicy
 
-        case, split, spec = _prepare(case_file)
+        case, split, spec = _prepare(case_file, seed)
         policy = ExpertRulesPolicy(rules_file, case.costs, spec).fit(split.train, split.valid)
         overall, rows = _validation_summary(case, split, policy)
         click.echo(f"{policy.rules_.name}: {len(policy.rules_)} rules, version {policy.version}")

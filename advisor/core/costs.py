@@ -174,6 +174,7 @@ class CostMatrix:
             raise InputError("decisions must be distinct", where=f"{where}.decisions")
         if len(decisions) < 1:
             raise InputError("at least one decision is needed", where=f"{where}.decisions")
+        _refuse_empty_cells(matrix, where)
         rows = []
         for c in classes:
             row = matrix[c]
@@ -305,6 +306,22 @@ class CostMatrix:
                 for c, row in zip(self.classes, self.cells, strict=True)
             },
         }
+
+
+def _refuse_empty_cells(matrix: Mapping, where: str) -> None:
+    """Name every cell still `null` (as `advisor init` leaves them to fill in), in one line."""
+    empty = [
+        f"{c}.{d}"
+        for c, row in matrix.items()
+        if isinstance(row, Mapping)
+        for d, cell in row.items()
+        if cell is None
+    ]
+    if empty:
+        raise InputError(
+            f"{len(empty)} cost cell(s) still empty (null), fill in each: {', '.join(empty)}",
+            where=f"{where}.matrix",
+        )
 
 
 def label_key(value) -> str:

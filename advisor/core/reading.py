@@ -37,18 +37,20 @@ NA_TEXT = (
 )
 
 
-def read_frame(path: Path) -> pd.DataFrame:
-    """Read CSV, CSV.gz or Parquet, turning every read failure into a one-line InputError."""
+def read_frame(path: Path, nrows: int | None = None) -> pd.DataFrame:
+    """Read CSV, CSV.gz or Parquet (the first `nrows` rows when given), turning every read
+    failure into a one-line InputError."""
     name = path.name.lower()
     sep = None
     try:
         if name.endswith(".parquet") or name.endswith(".pq"):
             frame = pd.read_parquet(path)
+            frame = frame if nrows is None else frame.head(nrows)
         elif name.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz")):
             sep = "\t" if ".tsv" in name else ","
             with _warnings.catch_warnings():
                 _warnings.simplefilter("ignore")
-                frame = pd.read_csv(path, sep=sep, low_memory=False)
+                frame = pd.read_csv(path, sep=sep, low_memory=False, nrows=nrows)
         else:
             raise InputError(
                 "unsupported file type; use .csv, .csv.gz or .parquet", where=str(path)

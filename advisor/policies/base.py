@@ -177,6 +177,25 @@ class Policy(ABC):
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         raise NotImplementedError(f"policy {self.name!r} gives no probabilities")
 
+    def explain(self, frame: pd.DataFrame, k: int = 3, method: str = "exact"):
+        """The main reasons for each row's decision, at most `k` (`reasons.Reasons`)."""
+        raise NotImplementedError(f"policy {self.name!r} gives no reasons")
+
+    def explain_record(self, record: Mapping, k: int = 3, method: str = "exact"):
+        """`explain` for one record (a dict of column -> value)."""
+        return self.explain(pd.DataFrame([dict(record)]), k, method)
+
+    def explain_decided(self, frame: pd.DataFrame, decided: Batch, k: int, method: str = "exact"):
+        """`explain` for rows already decided (`decided` is their `decide_batch`): a policy
+        whose batch already holds the reason (a rule list's rule) need not decide again."""
+        return self.explain(frame, k, method)
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows a policy: what it is, its version, inputs and decisions."""
+        from advisor.policies.display import policy_html
+
+        return policy_html(self)
+
 
 class BaselinePolicy(Policy):
     """The best constant decision on the training rows: the do-nothing reference."""
@@ -213,6 +232,16 @@ class BaselinePolicy(Policy):
         cls, costs: CostMatrix, spec: FeatureSpec, parameters: Mapping, files: Mapping[str, str]
     ) -> BaselinePolicy:
         return cls(costs, spec)._set(costs.decisions.index(parameters["decision"]))
+
+    def explain(self, frame: pd.DataFrame, k: int = 3, method: str = "exact"):
+        """One reason for every row: the constant decision."""
+        from advisor.policies.reasons import constant_reasons
+
+        decision = self.costs.decisions[self.code_]
+        return constant_reasons(len(frame), k, f"always {decision}: the cheapest constant decision")
+
+    def explain_record(self, record: Mapping, k: int = 3, method: str = "exact"):
+        return self.explain(pd.DataFrame(index=[0]), k, method)
 
     def describe(self) -> dict:
         decision = self.costs.decisions[self.code_]

@@ -285,6 +285,53 @@ class MLPolicy(Policy):
         expected = np.einsum("nk,nkd->nd", proba, record_tensor(self.costs, record))
         return Batch(np.argmin(expected, axis=1), proba=proba, expected_costs=expected)
 
+    def explain(self, frame: pd.DataFrame, k: int = 3, method: str = "exact"):
+        """The k features that pushed each row most toward its decision against the runner-up
+        (`Reasons`); `method` "exact" (TreeSHAP) or "paths" (per-tree path attribution)."""
+        return self._explain(
+            self.spec.encode(frame), self.costs.tensor(frame, len(frame)), k, method
+        )
+
+    def explain_record(self, record: Mapping, k: int = 3, method: str = "exact"):
+        """`explain` for one record through the single-record path (what the service uses)."""
+        return self._explain(
+            self.spec.encode_record(record), record_tensor(self.costs, record), k, method
+        )
+
+    def raw_contributions(self, X: np.ndarray, method: str = "exact"):
+        """Per-feature contributions to the raw score and the base value (see `reasons`)."""
+        from advisor.policies.reasons import raw_contributions
+
+        return raw_contributions(
+            self.booster_, X, self.n_trees_, self.costs.n_classes, method, self.num_threads
+        )
+
+    def _explain(self, X: np.ndarray, tensor: np.ndarray, k: int, method: str):
+        from advisor.policies.reasons import constant_reasons, top_reasons, toward_decision
+
+        if self.costs.n_decisions < 2:
+            return constant_reasons(len(X), k, f"the only decision: {self.costs.decisions[0]}")
+        raw = self._raw_proba(X)
+        proba = self.calibrator_.transform(raw) if self.calibrator_ is not None else raw
+        expected = np.einsum(
+            "nk,nkd->nd", proba, np.broadcast_to(tensor, (len(X), *tensor.shape[1:]))
+        )
+        codes = self.costs.choose(expected)
+        decided = codes >= 0
+        ranked = np.argsort(
+            np.where(np.isfinite(expected), expected, np.inf), axis=1, kind="stable"
+        )
+        runner_up = np.where(ranked[:, 0] == codes, ranked[:, 1], ranked[:, 0])
+        contrib, base = self.raw_contributions(X, method)
+        slope = (
+            float(self.calibrator_.model_.coef_.ravel()[0]) if self.calibrator_ is not None else 1.0
+        )
+        toward, _ = toward_decision(
+            contrib, base, raw, tensor, np.where(decided, codes, 0), runner_up, slope
+        )
+        labels = np.asarray(self.costs.decisions, dtype=object)[np.where(decided, codes, 0)]
+        return top_reasons(toward, X, self.spec.encoders_, k, decided, labels)
+
     def feature_importance(self) -> dict[str, float]:
         gain = self.booster_.feature_importance(importance_type="gain", iteration=self.n_trees_)
         total = gain.sum() or 1.0

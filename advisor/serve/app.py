@@ -156,7 +156,7 @@ class Service:
     def decide(self, request: DecideRequest, started: float) -> tuple[dict, list[Outcome], float]:
         """The response body, the outcomes and the latency in milliseconds (counted in the
         metrics once answered: `answered`)."""
-        outcomes = self.decider.decide(request.items, request.batch)
+        outcomes = self.decider.decide(request.items, request.batch, request.reasons)
         latency_ms = (time.perf_counter() - started) * 1000
         answers = [answer(o, latency_ms) for o in outcomes]
         body = {"decisions": answers, "latency_ms": latency_ms} if request.batch else answers[0]
@@ -202,6 +202,7 @@ class Service:
                 "shadow_decision": s.costs.decisions[code] if s and code is not None else None,
                 "record": o.item.record,
                 "latency_ms": latency_ms,
+                **({"reasons": o.reasons} if o.reasons is not None else {}),
             }
             for o, code in zip(outcomes, shadow, strict=True)
         ]
@@ -209,8 +210,12 @@ class Service:
 
 def answer(o: Outcome, latency_ms: float) -> dict:
     """One decision as the response gives it: its id, the decision with what explains it
-    (`advisor.policies.output.decision_record`), its arm and the latency."""
-    return {"id": o.item.id, **o.answer(), "arm": o.arm, "latency_ms": latency_ms}
+    (`advisor.policies.output.decision_record`), its arm, its reasons when asked, the latency."""
+    out = {"id": o.item.id, **o.answer(), "arm": o.arm}
+    if o.reasons is not None:
+        out["reasons"] = o.reasons
+    out["latency_ms"] = latency_ms
+    return out
 
 
 def _json(

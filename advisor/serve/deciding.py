@@ -49,6 +49,7 @@ class Outcome:
     policy: Policy
     batch: Batch
     row: int = 0
+    reasons: list[dict] | None = None  # when asked: {feature, value, contribution, text}
 
     @property
     def code(self) -> int:
@@ -100,7 +101,7 @@ class Decider:
             return CONTROL
         return assign(self.salt, unit, self.share)
 
-    def decide(self, items: Sequence[Item], batch: bool) -> list[Outcome]:
+    def decide(self, items: Sequence[Item], batch: bool, reasons: int = 0) -> list[Outcome]:
         """The decision of every item by its arm's policy, in order. A record whose costs cannot
         be known (a cost column null) is refused, and so is a batch holding one: a batch is
         decided whole or not at all, and a record gets the same answer alone or in a batch."""
@@ -112,8 +113,9 @@ class Decider:
                 continue
             group = [items[i] for i in where]
             decided = self._run(policy, group, batch, where)
+            why = explain(policy, group, batch, reasons) if reasons else [None] * len(group)
             for j, i in enumerate(where):
-                out[i] = Outcome(items[i], arm, policy, decided, j)
+                out[i] = Outcome(items[i], arm, policy, decided, j, why[j])
         return out  # type: ignore[return-value]
 
     def shadow_codes(self, items: Sequence[Item], batch: bool) -> list[int | None]:
@@ -158,6 +160,15 @@ class Decider:
                 ) from None
         self.observe(policy, time.perf_counter() - start)
         return decided
+
+
+def explain(policy: Policy, group: Sequence[Item], batch: bool, k: int) -> list[list[dict]]:
+    """The k reasons of each decision, as the library's `Policy.explain` gives them (one
+    record through the single-record path, a batch as a frame)."""
+    if batch:
+        frame = record_frame([it.record for it in group], _columns(policy))
+        return policy.explain(frame, k).records()
+    return policy.explain_record(group[0].record, k).records()
 
 
 def _columns(policy: Policy) -> list[str]:

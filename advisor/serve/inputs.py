@@ -24,6 +24,7 @@ MAX_RECORDS = 1000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_ID_CHARS = 200
 MAX_PROBLEMS = 50
+MAX_REASONS = 20
 SINGLE_KEYS = ("id", "unit", "record")
 
 
@@ -75,6 +76,7 @@ class DecideRequest:
 
     items: list[Item]
     batch: bool
+    reasons: int = 0  # the K reasons asked for each decision (0: none)
 
 
 def _shown(value: object) -> str:
@@ -174,8 +176,9 @@ class RequestReader:
         data = parse_json(body)
         if not isinstance(data, dict):
             raise refuse(422, "body", f"expected a JSON object, got {_shown(data)}")
+        reasons = self._reasons(data)
         if "records" in data:
-            extra = sorted(set(data) - {"records"})
+            extra = sorted(set(data) - {"records", "reasons"})
             if extra:
                 raise refuse(
                     422,
@@ -183,12 +186,22 @@ class RequestReader:
                     "unknown field beside records (give each record's id and unit "
                     "inside its own request)",
                 )
-            return DecideRequest(self._batch(data["records"]), batch=True)
+            return DecideRequest(self._batch(data["records"]), batch=True, reasons=reasons)
         problems: list[Problem] = []
-        item = self._item(data, "", problems)
+        item = self._item({k: v for k, v in data.items() if k != "reasons"}, "", problems)
         if problems:
             raise RequestError(422, problems)
-        return DecideRequest([item], batch=False)
+        return DecideRequest([item], batch=False, reasons=reasons)
+
+    @staticmethod
+    def _reasons(data: dict) -> int:
+        """`reasons`: how many reasons each decision comes with, a whole number 0 to 20."""
+        k = data.get("reasons", 0)
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_REASONS:
+            raise refuse(
+                422, "reasons", f"expected a whole number from 0 to {MAX_REASONS}, got {_shown(k)}"
+            )
+        return k
 
     def _batch(self, records: object) -> list[Item]:
         if not isinstance(records, list):

@@ -76,6 +76,8 @@ def log_line(entry: Mapping) -> bytes:
     """One entry as a JSON line, fields in the documented order, `ts` as ISO 8601 UTC."""
     fields = {name: entry.get(name) for name in FIELDS}
     fields["format"] = FORMAT
+    if entry.get("reasons") is not None:  # only when the request asked for reasons
+        fields["reasons"] = entry["reasons"]
     fields["ts"] = timestamp(entry["ts"])
     text = json.dumps(fields, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8") + b"\n"

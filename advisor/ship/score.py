@@ -42,6 +42,8 @@ class Scorer:
     policy: Policy
     ids: tuple[str, ...]
     scored_at: datetime
+    reasons: int = 0  # reason_1 ... reason_K text columns (`Policy.explain`)
+    reasons_method: str = "exact"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -64,6 +66,7 @@ class Scorer:
         fields += [pa.field(name, ARROW[kind]) for name, kind in decided[:3]]
         fields.append(pa.field("scored_at", pa.timestamp("us", tz="UTC")))
         fields += [pa.field(name, ARROW[kind]) for name, kind in decided[3:]]
+        fields += [pa.field(f"reason_{j + 1}", pa.string()) for j in range(self.reasons)]
         taken = [f.name for f in fields[: len(self.ids)]]
         clash = [f.name for f in fields[len(self.ids) :] if f.name in taken]
         if clash:
@@ -109,7 +112,25 @@ class Scorer:
                 columns.append(pa.array(values, field.type, mask=mask, from_pandas=True))
             if name == "model_version":
                 columns.append(stamp.cast(pa.timestamp("us", tz="UTC")))
+        if self.reasons:
+            why = self.policy.explain_decided(frame, decided, self.reasons, self.reasons_method)
+            columns += reason_columns(why, self.reasons, none)
         return pa.RecordBatch.from_arrays(columns, schema=schema), int(none.sum())
+
+
+def reason_columns(why, k: int, none: np.ndarray) -> list[pa.Array]:
+    """reason_1 ... reason_K as text, null where no decision was made; a rule list's reasons
+    decoded from the deciding rule's position (a dictionary), not from a string per row."""
+    from advisor.policies.reasons import RuleReasons
+
+    if isinstance(why, RuleReasons):
+        codes = pa.array(why.index.astype(np.int32), mask=none)
+        first = pa.DictionaryArray.from_arrays(codes, pa.array(why.sentences, pa.string()))
+        zeros = pa.array(np.zeros(len(none), dtype=np.int32), mask=none)
+        blank = pa.DictionaryArray.from_arrays(zeros, pa.array([""], pa.string()))
+        return [first.dictionary_decode()] + [blank.dictionary_decode()] * (k - 1)
+    text = why.text
+    return [pa.array(text[:, j], pa.string(), mask=none) for j in range(k)]
 
 
 def _repeat(text: str, n: int) -> pa.Array:
@@ -256,11 +277,14 @@ def score(
     progress: Progress | None = None,
     on_start: Callable[[int | None], None] | None = None,
     batch_rows: int = BATCH_ROWS,
+    reasons: int = 0,
+    reasons_method: str = "exact",
 ) -> Scored:
     """Decide every row of `source` with the bundle's policy into the Parquet file `output`
-    (written atomically). `on_start` hears the row count when it is known."""
+    (written atomically), with `reasons` reason columns. `on_start` hears the row count when
+    it is known."""
     policy = read_bundle(bundle).policy
-    scorer = Scorer(policy, tuple(dict.fromkeys(ids)), datetime.now(UTC))
+    scorer = Scorer(policy, tuple(dict.fromkeys(ids)), datetime.now(UTC), reasons, reasons_method)
     path, output = Path(source), Path(output)
     if output.is_dir():
         raise InputError("is a folder; give a .parquet file to write", where=str(output))

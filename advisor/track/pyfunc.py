@@ -9,6 +9,7 @@ MLflow is imported here at the top: only `tracking.py` and `model_code.py` impor
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from advisor.artefacts.bundle import load_policy
@@ -18,10 +19,19 @@ from advisor.policies.output import decision_columns
 BUNDLE = "bundle"  # the name of the model's artefact: the policy bundle folder
 
 
-def decisions_frame(policy: Policy, frame: pd.DataFrame) -> pd.DataFrame:
+def decisions_frame(
+    policy: Policy, frame: pd.DataFrame, reasons: int = 0, method: str = "exact"
+) -> pd.DataFrame:
     """The policy's decisions for every row, with what explains them: the columns `advisor
-    score` writes (`advisor.policies.output`), without its `scored_at`."""
-    columns = decision_columns(policy, policy.decide_batch(frame))
+    score` writes (`advisor.policies.output`), without its `scored_at`; and `reason_1` ...
+    `reason_K` when `reasons` is K (`Policy.explain`), null where no decision was made."""
+    batch = policy.decide_batch(frame)
+    columns = decision_columns(policy, batch)
+    if reasons:
+        decided = np.asarray(batch.codes) >= 0
+        text = policy.explain_decided(frame, batch, reasons, method).text
+        for j in range(reasons):
+            columns[f"reason_{j + 1}"] = np.where(decided, text[:, j], None)
     return pd.DataFrame(columns, index=frame.index)
 
 
@@ -32,4 +42,12 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
         self.policy = load_policy(context.artifacts[BUNDLE])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return decisions_frame(self.policy, pd.DataFrame(model_input))
+        """Decisions; `params={"reasons": K}` adds reason_1 ... reason_K (`reasons_method`:
+        "exact" or "paths")."""
+        params = params or {}
+        return decisions_frame(
+            self.policy,
+            pd.DataFrame(model_input),
+            int(params.get("reasons", 0) or 0),
+            str(params.get("reasons_method", "exact")),
+        )

@@ -183,7 +183,7 @@ def policy_signature(policy, columns: list[str]):
     unseen levels), where MLflow's own types would refuse an int64 column declared double, a
     missing value in one declared long, or a pandas category declared string."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
     from mlflow.types.schema import AnyType
 
     reads = set(policy.input_columns())
@@ -193,7 +193,13 @@ def policy_signature(policy, columns: list[str]):
         ColSpec(types[kind], name, required=name != "decision")
         for name, kind in output_fields(policy)
     ]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+    params = ParamSchema(
+        [
+            ParamSpec("reasons", DataType.long, 0),
+            ParamSpec("reasons_method", DataType.string, "exact"),
+        ]
+    )
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
 
 
 def _column_type(kind: str | None, values: pd.Series):

@@ -84,6 +84,25 @@ class RulesPolicy(Policy):
     def decide_record(self, record: Mapping) -> Batch:
         return self._batch(np.array([self.rules_.match_one(self.spec.clean_record(record))]))
 
+    def explain(self, frame: pd.DataFrame, k: int = 3, method: str = "exact"):
+        """One reason per row: the rule that decided it, in words, or the default."""
+        from advisor.policies.reasons import rule_reasons
+
+        return rule_reasons(self.rules_, self.match_index(frame), k)
+
+    def explain_decided(self, frame: pd.DataFrame, decided: Batch, k: int, method: str = "exact"):
+        """The rule that decided, from the batch's rule numbers (0: the default)."""
+        from advisor.policies.reasons import rule_reasons
+
+        number = np.asarray(decided.rule)
+        return rule_reasons(self.rules_, np.where(number == 0, len(self.rules_), number - 1), k)
+
+    def explain_record(self, record: Mapping, k: int = 3, method: str = "exact"):
+        from advisor.policies.reasons import rule_reasons
+
+        index = self.rules_.match_one(self.spec.clean_record(record))
+        return rule_reasons(self.rules_, np.array([index]), k)
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.proba_[self.match_index(frame)]
 
