@@ -75,6 +75,20 @@ def test_score_writes_the_bundles_decisions(small_run, rows, tmp_path: Path, nam
     assert "unused" not in got.columns
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_policy_that_reads_no_column_decides_every_row(small_run, rows, tmp_path, fmt):
+    """The constant decision reads no input column; without --id every row still gets one."""
+    _, folder = small_run
+    source = tmp_path / f"rows.{fmt}"
+    rows.to_parquet(source, index=False) if fmt == "parquet" else rows.to_csv(source, index=False)
+    out = tmp_path / "decisions.parquet"
+    result = run("score", folder / "policies" / "baseline", source, "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    got = pq.read_table(out).to_pandas()
+    assert len(got) == len(rows)
+    assert got["decision"].tolist() == expected(folder, "baseline", rows).tolist()
+
+
 def test_stray_text_in_a_number_column_reads_as_missing(small_run, rows, tmp_path: Path):
     _, folder = small_run
     frame = rows.head(400).copy()

@@ -96,6 +96,8 @@ class Scorer:
     def score(self, batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, int]:
         """One output batch and how many of its rows got no decision."""
         frame = self.conform(batch).to_pandas()
+        if batch.num_columns == 0:  # a policy that reads no column: pandas would drop the rows
+            frame = frame.reindex(range(batch.num_rows))
         decided = self.policy.decide_batch(frame)
         none = np.asarray(decided.codes) < 0
         n = len(none)
