@@ -192,3 +192,49 @@ def test_a_coarse_time_column_gets_one_window_per_value():
     windows = time_windows(hours, np.argsort(hours, kind="stable"), count=4)
     assert [len(w) for w in windows] == [5, 5, 5, 5]
     assert windows[0].tolist() == [19, 18, 17, 16, 15]
+
+
+def test_the_cadence_reads_the_validation_windows_not_the_test_windows():
+    """Validation costs with a clear decay of ML's edge set the cadence; flat test costs do not."""
+    from types import SimpleNamespace
+
+    from advisor.analysis.drift import track_drift
+    from advisor.analysis.roles import Roles
+    from advisor.core.data import Part, Schema, Split
+    from advisor.core.features import FeatureSpec
+    from advisor.stats.bootstrap import Resampler
+
+    rng = np.random.default_rng(0)
+    n = 3600
+    when = pd.date_range("2024-01-01", periods=n, freq="2h")
+    frame = pd.DataFrame({"x": rng.normal(size=n), "when": when})
+    y = np.zeros(n, dtype=np.int64)
+    parts = [
+        Part(frame.iloc[a:b].reset_index(drop=True), y[a:b])
+        for a, b in ((0, 2160), (2160, 2880), (2880, n))
+    ]
+    split = Split(*parts, ordered_by="when")
+    spec = FeatureSpec(Schema({"x": "numeric"}, "y", time="when")).fit(parts[0].frame)
+    flat = np.full(len(parts[2]), 1.0)
+
+    def score(costs):
+        return SimpleNamespace(costs=costs)
+
+    evaluation = SimpleNamespace(
+        policies={"rules": score(flat + 5), "ml": score(flat)}, resampler=Resampler(200, 0)
+    )
+    roles = Roles("rules", "ml", "baseline", {}, "")
+    m = len(parts[1])
+    fading = 5 * (1 - np.arange(m) / m) + rng.normal(0, 0.5, m)  # ML's edge fades to nothing
+    drift = track_drift(
+        split,
+        evaluation,
+        roles,
+        None,
+        spec,
+        0,
+        valid_costs={"rules": np.full(m, 6.0), "ml": 6.0 - fading},
+    )
+    assert drift.cadence.split == "validation"
+    assert drift.cadence.method == "decay"
+    assert drift.cadence.reason.startswith("On the validation period's windows")

@@ -163,3 +163,22 @@ def test_rule_lists_no_better_than_the_constant_ship_the_constant(tmp_path):
     assert rec["headline"].endswith(
         "Keep it simple: always skip; neither a rule list nor a model pays for its upkeep here."
     )
+
+
+def test_changing_only_the_test_rows_cannot_change_the_retraining_cadence(tmp_path):
+    frame = synthetic_frame(1500, seed=6, with_time=True)
+    before = _analyse(tmp_path, frame)
+    # Over the test period (the last 20 % by time) the outcomes turn against the features, so
+    # every test window's cost, and ML's advantage in it, moves.
+    tampered = frame.copy()
+    late = tampered.index[-300:]
+    tampered.loc[late, "outcome"] = np.where(tampered.loc[late, "outcome"] == "yes", "no", "yes")
+    after = _analyse(tmp_path, tampered)
+    edge = [
+        [w["ml_advantage"]["estimate"] for w in r.data["drift"]["windows"]] for r in (before, after)
+    ]
+    assert all(a != b for a, b in zip(*edge, strict=True))
+    assert before.data["drift"]["cadence"] == after.data["drift"]["cadence"]
+    assert after.data["drift"]["cadence"]["split"] == "validation"
+    assert before.data["maintenance"] == after.data["maintenance"]
+    assert before.data["roles"] == after.data["roles"]

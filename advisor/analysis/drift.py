@@ -1,5 +1,9 @@
 """Drift and decay over the test period, and the retraining cadence the maintenance model uses.
 
+The cadence is a choice that enters each option's net value, so it is estimated on the
+validation split's windows (the period right after training), never on the test rows that
+score the options; the test windows are shown as they are.
+
 When the case has a time column, the time-ordered test split is cut into windows of equal row
 count (or one window per distinct time, when a coarse column such as a month has fewer). Per window: each policy's cost per decision (bootstrap interval), ML's advantage over
 the control policy, the population stability index (PSI) of every feature against the
@@ -25,7 +29,7 @@ from advisor.core.features import FeatureSpec
 from advisor.core.record import Record, json_field
 from advisor.core.timecolumn import months_between, time_text
 from advisor.policies.base import Policy
-from advisor.stats.bootstrap import BootstrapScheme, Resampler, interval
+from advisor.stats.bootstrap import BootstrapScheme, Resampler, interval, resampler_for
 from advisor.stats.interval import Interval
 from advisor.stats.psi import (
     NOISE_QUANTILE,
@@ -74,6 +78,7 @@ class Cadence(Record):
     tolerance: float | None = json_field(omit_none=True, default=None)
     months_to_tolerance: float | None = json_field(omit_none=True, default=None)
     drift_after_months: float | None = json_field(omit_none=True, default=None)
+    split: str | None = json_field(omit_none=True, default=None)  # whose windows: "validation"
 
 
 @dataclass(frozen=True)
@@ -414,8 +419,11 @@ def track_drift(
     spec: FeatureSpec,
     seed: int,
     reference: Reference | None = None,
+    valid_costs: Mapping[str, np.ndarray] | None = None,
 ) -> Drift:
-    """Windows over the time-ordered test period and the retraining cadence they imply."""
+    """Windows over the time-ordered test period, and the retraining cadence from the same
+    windows over the validation period (`valid_costs`: each policy's per-row validation cost),
+    so that no choice reads the rows that score the options."""
     time_column = split.ordered_by
     if not time_column:
         return not_assessable(
@@ -426,7 +434,7 @@ def track_drift(
     if ml is not None and ml.probabilistic:
         train_pred = ml.predict_proba(train.frame)[:, -1]
         test_pred = evaluation.policies[ml.name].proba[:, -1]
-    return assess_drift(
+    drift = assess_drift(
         test.frame,
         time_column,
         {name: score.costs for name, score in evaluation.policies.items()},
@@ -441,3 +449,23 @@ def track_drift(
         time_unit=split.time_unit,
         reference=reference,
     )
+    if valid_costs is None:
+        return drift
+    valid_pred = None if train_pred is None else ml.predict_proba(split.valid.frame)[:, -1]
+    chosen = assess_drift(
+        split.valid.frame,
+        time_column,
+        valid_costs,
+        roles.control,
+        spec,
+        train.frame,
+        train_pred,
+        valid_pred,
+        resampler=resampler_for(split.times(split.valid), WINDOW_RESAMPLES, seed),
+        seed=seed,
+        treatment=roles.treatment,
+        time_unit=split.time_unit,
+        reference=reference,
+    )
+    reason = f"On the validation period's windows: {chosen.cadence.reason}"
+    return replace(drift, cadence=replace(chosen.cadence, split="validation", reason=reason))

@@ -26,7 +26,7 @@ from advisor.analysis.explain import ModelReport, explain_model
 from advisor.analysis.latency import Latency, measure_latency
 from advisor.analysis.maintenance import Upkeep, price_upkeep
 from advisor.analysis.recommend import Recommendation, decision_inputs, recommend
-from advisor.analysis.roles import Roles, assign_roles, decide_validation
+from advisor.analysis.roles import Roles, assign_roles, decide_validation, validation_costs
 from advisor.analysis.shadow import Shadow, run_shadow
 from advisor.core.case import Case
 from advisor.core.data import Split, load_dataset, split_dataset
@@ -187,7 +187,14 @@ def analyse(
         latency = replace(latency, realtime_policy=roles.treatment)
     with clock("drift", "Checking drift and decay over time"):
         drift = track_drift(
-            split, evaluation, roles, policies.get(roles.treatment), spec, case.seed, reference
+            split,
+            evaluation,
+            roles,
+            policies.get(roles.treatment),
+            spec,
+            case.seed,
+            reference,
+            valid_costs=validation_costs(decided, split.valid, case.costs),
         )
     with clock("maintenance", "Pricing the upkeep of each option"):
         upkeep = price_upkeep(

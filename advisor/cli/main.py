@@ -123,6 +123,12 @@ def _file_size(size: int) -> str:
     help="Unit of a numeric time column: day, week, month, quarter, year, period, "
     "epoch_seconds or epoch_milliseconds.",
 )
+@click.option(
+    "--keep-time-features",
+    is_flag=True,
+    help="Keep features that only encode the date (calendar parts of the time column, values "
+    "that move on with time); by default they are left out.",
+)
 @click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
 @click.option("--rules", "rules_file", type=click.Path(), help="Expert rule file.")
 @click.option("--currency", default="USD", show_default=True)
@@ -211,6 +217,10 @@ def _analyze(
                 rules=opts.get("rules_file"),
                 currency=opts["currency"],
             )
+        if opts.get("keep_time_features"):
+            from dataclasses import replace
+
+            case = replace(case, time_features="keep")
         case = options.with_seed(case, seed)
         from advisor.artefacts.run import RESULT, replaceable
 

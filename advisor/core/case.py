@@ -28,6 +28,7 @@ _KNOWN_KEYS = {
     "target",
     "time",
     "time_unit",
+    "time_features",
     "ignore",
     "currency",
     "costs",
@@ -74,6 +75,7 @@ class Case:
     question: str = ""
     time: str | None = None
     time_unit: str | None = None
+    time_features: str = "drop"  # features that only encode the date: "drop" or "keep"
     ignore: tuple[str, ...] = ()
     currency: str = "USD"
     decision: DecisionContext = DecisionContext()
@@ -96,6 +98,7 @@ class Case:
             "target": self.target,
             "time": self.time,
             "time_unit": self.time_unit,
+            "time_features": self.time_features,
             "ignore": list(self.ignore),
             "currency": self.currency,
             "costs": self.costs.to_dict(),
@@ -213,6 +216,13 @@ def _name_list(raw: object, where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _time_features(value: object) -> str:
+    """What to do with features that only encode the date: "drop" (the default) or "keep"."""
+    if value not in ("drop", "keep"):
+        raise InputError(f"expected 'drop' or 'keep', got {value!r}", where="time_features")
+    return str(value)
+
+
 def _time_unit(time: object, unit: object) -> str | None:
     """The time column's unit: for numeric time (an ordering, or Unix time); needs a column."""
     if unit is not None and not time:
@@ -293,6 +303,7 @@ def _case_from_mapping(raw: Mapping, path: Path) -> Case:
         target=raw["target"],
         time=raw.get("time"),
         time_unit=_time_unit(raw.get("time"), raw.get("time_unit")),
+        time_features=_time_features(raw.get("time_features", "drop")),
         ignore=_name_list(raw.get("ignore"), "ignore"),
         currency=raw.get("currency", "USD"),
         costs=parse_costs(raw["costs"]),
@@ -314,6 +325,7 @@ def case_from_arguments(
     question: str = "",
     time: str | None = None,
     time_unit: str | None = None,
+    time_features: str = "drop",
     ignore: tuple[str, ...] | list[str] = (),
     currency: str = "USD",
     volume: str | float = "1000 per day",
@@ -368,6 +380,7 @@ def case_from_arguments(
         target=target,
         time=time,
         time_unit=_time_unit(time, time_unit),
+        time_features=_time_features(time_features),
         ignore=tuple(ignore),
         currency=currency,
         costs=matrix,

@@ -11,6 +11,7 @@ from advisor.core.costs import CostMatrix, label_key
 from advisor.core.errors import InputError
 from advisor.core.reading import file_sha256, frame_sha256, preview_columns, read_frame
 from advisor.core.timecolumn import normalise_time, time_text
+from advisor.core.timeproxy import time_proxies
 
 KINDS = ("numeric", "boolean", "categorical", "datetime")
 _BOOL_TEXT = {"true", "false"}
@@ -49,6 +50,7 @@ class Dataset:
     sha256: str
     classes: tuple = ()
     warnings: list[str] = field(default_factory=list)
+    time_proxies: dict[str, str] = field(default_factory=dict)  # column -> why it encodes time
     dropped_rows: int = 0
     source: str = "data"  # the data file (or "data" for a frame), for error messages
 
@@ -64,6 +66,10 @@ class Dataset:
             "sha256": self.sha256,
             "schema": self.schema.to_dict(),
             "warnings": list(self.warnings),
+            "time_proxies": [
+                {"column": c, "reason": why, "used": c in self.schema.features}
+                for c, why in self.time_proxies.items()
+            ],
         }
 
 
@@ -227,6 +233,23 @@ def load_dataset(case) -> Dataset:
             )
             continue
         features[col] = kind
+    proxies: dict[str, str] = {}
+    if case.time and features:
+        proxies = time_proxies(frame, features, case.time, time_unit)
+        keep = case.time_features == "keep"
+        for col, why in proxies.items():
+            if keep:
+                warnings.append(
+                    f"Column {col!r} only encodes the date ({why}); it is kept as a feature "
+                    "(time_features: keep), so the model may learn periods it will not see again."
+                )
+            else:
+                warnings.append(
+                    f"Column {col!r} only encodes the date ({why}): later periods bring values "
+                    "the training rows never had, so it is left out of the rules and the model. "
+                    "Set time_features: keep (or --keep-time-features) to use it."
+                )
+                del features[col]
     if not features:
         raise InputError("no usable feature columns remain", where=where)
     frame = frame.reset_index(drop=True)
@@ -246,6 +269,7 @@ def load_dataset(case) -> Dataset:
         sha256=sha,
         classes=costs.classes,
         warnings=warnings,
+        time_proxies=proxies,
         dropped_rows=dropped,
         source=where,
     )
