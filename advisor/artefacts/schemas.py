@@ -184,3 +184,10 @@ def result_schema() -> dict:
 def result_schema_text() -> str:
     """`result_schema()` as the file is written (`advisor/schemas/result.schema.json`)."""
     return json.dumps(result_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":  # regenerate the published file after a stage value changes
+    from pathlib import Path
+
+    target = Path(__file__).resolve().parents[1] / "schemas" / "result.schema.json"
+    target.write_text(result_schema_text(), encoding="utf-8")
