@@ -223,7 +223,8 @@ class Cost(Measure):
 
 def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict:
     """Per policy, whether its outcomes arrive selectively (`advisor.monitor.arrival`), with
-    the predicted cost of each row from the run's ML bundle when it has one."""
+    the predicted cost of each row from the run's ML bundle when it has one and the log holds
+    its inputs."""
     ml = sorted(n for n, meta in run.bundles.items() if meta.get("kind") == "ml")
     model = None
     if ml:
@@ -231,6 +232,8 @@ def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict
         from advisor.artefacts.run import POLICIES
 
         model = load_policy(run.path / POLICIES / ml[0])
+        if any(c not in frame for c in model.input_columns()):
+            model = None
     policy = frame["policy"].to_numpy()
     out = {}
     for name in names:
