@@ -18,6 +18,7 @@ from advisor.artefacts.manifest import advisor_version
 from advisor.core.errors import InputError
 from advisor.monitor import family
 from advisor.monitor.alerts import review
+from advisor.monitor.arrival import RULE as ARRIVAL_RULE
 from advisor.monitor.estimate import CONCEPT_DRIFT, RELIABLE_RULE
 from advisor.monitor.expectations import read_expectations
 from advisor.monitor.logs import join_outcomes, read_log, read_outcomes
@@ -106,6 +107,7 @@ def monitor(
         "notes": found["notes"],
         "family": family.summary(len(windows)),
         "estimated_cost_rule": RELIABLE_RULE,
+        "arrival_rule": ARRIVAL_RULE,
         "concept_drift": CONCEPT_DRIFT,
         "run": _run_summary(expectations, share),
         "log": _log_summary(read, frame, expectations),
@@ -189,6 +191,7 @@ def _log_summary(read, frame, run) -> dict:
 def _thresholds() -> dict:
     from advisor.monitor import family
     from advisor.monitor.alerts import ERROR_TOLERANCE
+    from advisor.monitor.arrival import HOLD_LEVEL
     from advisor.monitor.expectations import IMPORTANT_SHARE
     from advisor.monitor.measures import MIN_ROWS, MIX_THRESHOLD, RESAMPLES
 
@@ -205,6 +208,7 @@ def _thresholds() -> dict:
         "latency_level": family.window_level("latency"),
         "latency_span": family.LATENCY_SPAN,
         "min_rows": MIN_ROWS,
+        "arrival_hold_p": HOLD_LEVEL,
         "resamples": RESAMPLES,
     }
 

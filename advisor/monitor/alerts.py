@@ -292,6 +292,8 @@ def _policies(
             )
         c = p["cost"]
         realised, offline = c["cost_per_decision"], c["offline"]
+        if mix and c.get("arrival", {}).get("selective"):
+            found.note("arrival", window, _selective(name, c["arrival"]), True)
         if c["position"] in ("above", "below", "within"):
             text = (
                 f"{name} realised {money(realised['estimate'], currency, 2)} per decision on "
@@ -321,7 +323,17 @@ def _policies(
                 e["lower_bound"]["level"],
             )
         seq = c.get("to_date")
-        if mix and seq and seq["above"]:
+        if mix and seq and seq["above"] and seq.get("held"):
+            found.note(
+                "cost",
+                window,
+                f"{name}'s realised cost to date ({money(seq['estimate'], currency, 2)} per "
+                f"decision) lies above the offline bar, but its outcomes arrive selectively "
+                "(by decision or predicted risk), so the figure is biased: the cost alert is "
+                "held until the outcomes catch up.",
+                True,
+            )
+        elif mix and seq and seq["above"]:
             action = "roll back" if name == treatment else "retrain"
             found.alert(
                 "cost",
@@ -337,6 +349,19 @@ def _policies(
                 "confidence sequence of the cost to date vs the offline bar",
                 seq["level"],
             )
+
+
+def _selective(name: str, arrived: Mapping) -> str:
+    """What a window whose outcomes are not missing at random says."""
+    shares = ", ".join(
+        f"{d} {v:.0%}" for d, v in (arrived.get("by_decision") or {}).items() if v is not None
+    )
+    tests = ", ".join(f"by {k} p = {v:.2g}" for k, v in arrived["p_values"].items())
+    return (
+        f"{name}'s outcomes are selectively missing: the share arrived differs ({tests}; level "
+        f"{arrived['level']:.2g} each); arrived by decision: {shares}. Its realised cost here "
+        "is biased and no cost alert is read from it."
+    )
 
 
 def verdict(alerts: Sequence[Mapping], notes: Sequence[Mapping]) -> dict:

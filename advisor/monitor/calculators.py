@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from advisor.monitor import arms, estimate, family, measures
+from advisor.monitor import arms, arrival, estimate, family, measures
 from advisor.monitor.expectations import Expectations
 from advisor.stats.psi import NoiseLevels
 
@@ -201,6 +201,7 @@ class Cost(Measure):
             values = measures.realised_costs(frame.iloc[pos], "decision", run.costs)
             offline = run.expected(name).get("cost_per_decision")
             self.to_date_[name] = to_date(values, pos, ends, alpha, family.offline_bar(offline))
+        self.arrival_ = _arrival(frame, decided, names, ends, run) if known.any() else {}
 
     def calculate(self, window: Window) -> CostResult:
         run = self.expectations_
@@ -208,11 +209,45 @@ class Cost(Measure):
         for i, (name, group) in _in_run_policies(window.rows):
             offline = run.expected(name).get("cost_per_decision")
             figure = measures.cost(group, run.costs, offline, window.seed + 10 * i)
+            step = -1 if window.index is None else window.index
             steps = self.to_date_.get(name)
             if steps:
-                figure["to_date"] = steps[-1 if window.index is None else window.index]
+                figure["to_date"] = steps[step]
+            if name in self.arrival_:
+                figure["arrival"] = self.arrival_[name].at(step)
+                if steps:
+                    figure["to_date"] = {**steps[step], "held": figure["arrival"]["held"]}
             out[name] = PolicyFigures(run.bundles[name]["version"], len(group), figure)
         return CostResult(out)
+
+
+def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict:
+    """Per policy, whether its outcomes arrive selectively (`advisor.monitor.arrival`), with
+    the predicted cost of each row from the run's ML bundle when it has one and the log holds
+    its inputs."""
+    ml = sorted(n for n, meta in run.bundles.items() if meta.get("kind") == "ml")
+    model = None
+    if ml:
+        from advisor.artefacts.bundle import load_policy
+        from advisor.artefacts.run import POLICIES
+
+        model = load_policy(run.path / POLICIES / ml[0])
+        if any(c not in frame for c in model.input_columns()):
+            model = None
+    policy = frame["policy"].to_numpy()
+    out = {}
+    for name in names:
+        pos = np.flatnonzero(decided & (policy == name))
+        rows = frame.iloc[pos]
+        risk = None
+        if model is not None:
+            risk = estimate.row_costs(model.predict_proba(rows), rows, run.costs)[0]
+        window = np.searchsorted(np.asarray(ends), pos, side="right")
+        codes = measures.decision_codes(rows["decision"], run.costs.decisions)
+        arrived = (rows["outcome"] >= 0).to_numpy()
+        found = arrival.arrival(arrived, codes, list(run.costs.decisions), risk, window, len(ends))
+        out[name] = arrival.Arrival(*found)
+    return out
 
 
 def to_date(

@@ -76,6 +76,7 @@ def read_log(path: str | Path, decisions: Sequence[str]) -> Log:
     if not frames:
         raise InputError("the log has no rows", where=str(path))
     frame = pd.concat(frames, ignore_index=True, sort=False)
+    frames.clear()
     known = set(decisions)
     for col in ("decision", "shadow_decision"):
         if col in frame:
@@ -99,7 +100,8 @@ def read_log(path: str | Path, decisions: Sequence[str]) -> Log:
         frame["unit"] = frame["id"] if "id" in frame else pd.Series(range(len(frame))).astype(str)
     elif "id" in frame:
         frame["unit"] = frame["unit"].fillna(frame["id"])
-    frame = frame.sort_values("ts", kind="stable", ignore_index=True)
+    if not frame["ts"].is_monotonic_increasing:  # a log already in time order is not copied
+        frame = frame.sort_values("ts", kind="stable", ignore_index=True)
     return Log(frame, str(path), len(files), partial)
 
 
@@ -249,8 +251,10 @@ def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) ->
 def join_outcomes(
     frame: pd.DataFrame, outcomes: pd.DataFrame | None, key: str, where: str
 ) -> tuple[pd.DataFrame, dict]:
-    """The log with an `outcome` column (class code, -1 while waiting), and how the join went."""
-    frame = frame.copy()
+    """The log with an `outcome` column (class code, -1 while waiting), and how the join went.
+    The log's columns are shared, not copied (copy-on-write keeps the given frame unchanged):
+    the monitor holds one copy of the log, not two."""
+    frame = frame.copy(deep=False)
     if outcomes is None:
         frame["outcome"] = -1
         return frame, {"given": False}
