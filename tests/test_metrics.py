@@ -40,15 +40,15 @@ def test_probability_metrics_match_scikit_learn_and_cover_it():
     y, proba = _data(2, n=5000, seed=3)
     out = probability_metrics(y, {"a": proba, "b": proba[:, ::-1]}, Resampler(400, 2))
     a = out["a"]
-    assert a["log_loss"]["estimate"] == pytest.approx(log_loss(y, proba))
-    assert a["roc_auc"]["estimate"] == pytest.approx(roc_auc_score(y, proba[:, 1]))
+    assert a["log_loss"].estimate == pytest.approx(log_loss(y, proba))
+    assert a["roc_auc"].estimate == pytest.approx(roc_auc_score(y, proba[:, 1]))
     for metric in ("accuracy", "brier", "log_loss", "roc_auc"):
-        assert a[metric]["low"] < a[metric]["estimate"] < a[metric]["high"]
+        assert a[metric].low < a[metric].estimate < a[metric].high
     # The AUC's interval is about what normal theory gives for an AUC of this size (Hanley-McNeil).
-    auc, n1, n0 = a["roc_auc"]["estimate"], (y == 1).sum(), (y == 0).sum()
+    auc, n1, n0 = a["roc_auc"].estimate, (y == 1).sum(), (y == 0).sum()
     q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
     se = np.sqrt(
         (auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0)
     )
-    assert a["roc_auc"]["high"] - a["roc_auc"]["low"] == pytest.approx(2 * 1.96 * se, rel=0.25)
-    assert out["b"]["roc_auc"]["estimate"] == pytest.approx(1 - a["roc_auc"]["estimate"])
+    assert a["roc_auc"].high - a["roc_auc"].low == pytest.approx(2 * 1.96 * se, rel=0.25)
+    assert out["b"]["roc_auc"].estimate == pytest.approx(1 - a["roc_auc"].estimate)

@@ -23,7 +23,7 @@ from advisor.core.errors import InputError, first_line
 from advisor.core.features import FeatureSpec
 from advisor.core.money import money_interval
 from advisor.policies.base import Policy
-from advisor.policies.registry import PLUGINS, PolicyPlugin, plugin_named, plugin_of
+from advisor.policies.registry import EXPECTED_COSTS, PLUGINS, PolicyPlugin, plugin_named, plugin_of
 from advisor.stats.psi import Reference
 
 FORMAT = "advisor-bundle/1"
@@ -216,6 +216,13 @@ def meta_plugin(meta: Mapping, where: str) -> PolicyPlugin:
             where=where,
         )
     return plugin
+
+
+def decides_by_expected_cost(meta: Mapping) -> bool:
+    """Whether a `bundle.json`'s policy decides by expected cost from calibrated class
+    probabilities (its plugin declares expected costs), so its cost can be estimated from them."""
+    plugin = plugin_named(str(meta["policy"]), str(meta["kind"]))
+    return plugin is not None and EXPECTED_COSTS in plugin.outputs
 
 
 def from_bytes(files: Mapping[str, bytes], folder: str | Path = ".") -> Bundle:

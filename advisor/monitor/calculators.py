@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from advisor.artefacts.bundle import decides_by_expected_cost
 from advisor.monitor import arms, arrival, estimate, family, measures
 from advisor.monitor.expectations import Expectations
 from advisor.stats.psi import NoiseLevels
@@ -225,7 +226,7 @@ def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict
     """Per policy, whether its outcomes arrive selectively (`advisor.monitor.arrival`), with
     the predicted cost of each row from the run's ML bundle when it has one and the log holds
     its inputs."""
-    ml = sorted(n for n, meta in run.bundles.items() if meta.get("kind") == "ml")
+    ml = sorted(n for n, meta in run.bundles.items() if decides_by_expected_cost(meta))
     model = None
     if ml:
         from advisor.artefacts.bundle import load_policy
@@ -361,7 +362,7 @@ class EstimatedCost(Measure):
         run = self.expectations_
         out = {}
         for i, (name, group) in _in_run_policies(window.rows):
-            if run.bundles[name].get("kind") != "ml":
+            if not decides_by_expected_cost(run.bundles[name]):
                 continue
             rows = group[group["decision"].notna()]
             if rows.empty:
