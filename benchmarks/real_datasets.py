@@ -360,7 +360,8 @@ def describe(real: RealCase, run: dict) -> None:
     for warning in data["warnings"]:
         print(f"   warning: {warning}")
     rec = result["recommendation"]
-    sure = "a tie" if rec["confidence"] is None else f"confidence {rec['confidence']:.0%}"
+    sure = "a tie" if rec["p_best"] is None else f"p_best {rec['p_best']:.0%}"
+    sure += ", tied" if rec.get("tied") else ""
     print(f"   recommendation: {rec['option']} ({sure}, ships {rec['rules_policy']} as the rules)")
     for name, policy in result["evaluation"]["policies"].items():
         c = policy["cost_per_decision"]

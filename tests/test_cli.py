@@ -50,6 +50,12 @@ def test_analyze_writes_report_and_json(small_case_file: Path, tmp_path: Path):
     ]
     assert f"Report:   {run_folder / 'report.html'}" in proc.stdout
     assert f"Ship it:  advisor export {run_folder}" in proc.stdout
+    rec = data["recommendation"]
+    sure = "a tie" if rec["p_best"] is None else f"best in {rec['p_best']:.0%} of resamples"
+    if rec["tied"] and rec["p_best"] is not None:
+        sure = f"tied; {sure}"
+    assert f"Recommendation: {rec['option']} ({sure})" in proc.stdout
+    assert "confidence" not in proc.stdout
 
     rerendered = tmp_path / "again.html"
     assert run("render", str(run_folder / "result.json"), "-o", str(rerendered)).exit_code == 0

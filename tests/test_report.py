@@ -45,7 +45,16 @@ def fake_recommendation() -> dict:
         "option": "batch-ml",
         "headline": "Ship a batch ML model: it nets 12,000 USD a year more than the rules.",
         "reasons": ["The rules capture 60% of ML's value.", "An A/B test confirms it in 9 days."],
-        "confidence": 0.87,
+        "p_best": 0.87,
+        "p_best_by_option": {"ship-rules": 0.13, "batch-ml": 0.87},
+        "p_best_includes": "paired resamples of the rows that score the options",
+        "tied": False,
+        "tie_rule": "no option has the highest net value in 80% of the resamples",
+        "top_two": {
+            "options": ["batch-ml", "ship-rules"],
+            "net_difference": iv(4000, 1000, 7000),
+        },
+        "procedure_option": "batch-ml",
         "break_even": {"volume_per_day": 123.4, "flips_to": "ship-rules", "reason": None},
         "rules_policy": "rules",
         "options": {
@@ -226,6 +235,8 @@ def test_executive_summary_and_maintenance_from_a_fake_payload(small_result: Res
     assert h[0] == "Executive summary" and "Maintenance" in h
     assert h.index("Maintenance") == len(h) - 2
     assert "Ship a batch ML model" in html and "87%" in html and "123" in html
+    assert "Chance it is best" in html and "ship-rules 13%, batch-ml 87%" in html
+    assert "Confidence" not in html
     assert "24,000 USD" in html and "−29,600 USD" in html and "misses the latency budget" in html
     assert "Net value per year of each option" in html and "Upkeep per year of each option" in html
     assert "(changed)" in html and "hourly_rate" in html

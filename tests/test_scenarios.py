@@ -131,6 +131,6 @@ def test_scenario_gives_its_known_answer(name: str, seed: int):
     assert rec.option == expected, (rec.headline, rec.reasons)
     assert rec.headline and len(rec.reasons) >= 3
     # A tie (every policy costs the same in every resample, as pure noise can give) has no
-    # confidence; otherwise it is a share.
-    assert (rec.confidence is None) == (rec.confidence_label == "tie")
-    assert rec.confidence is None or 0 <= rec.confidence <= 1
+    # p_best; otherwise it is a share, and the options are tied below the rule's level.
+    assert rec.p_best is None or 0 <= rec.p_best <= 1
+    assert rec.p_best is not None or rec.tied

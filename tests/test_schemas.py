@@ -96,7 +96,9 @@ def test_a_version_2_result_is_upgraded_and_renders(bundled_analysis, tmp_path):
         cadence_method=cadence["method"],
         cadence_reason=cadence["reason"],
     )
-    old["recommendation"]["break_even_volume_per_day"] = None
+    old["recommendation"].update(
+        break_even_volume_per_day=None, confidence=1.0, confidence_label="high"
+    )
     old["experiment"]["n_control"] = old["experiment"]["n_per_arm"]
     old["schema_version"] = 2
     assert upgrade(old, "old.json") == payload
@@ -106,6 +108,24 @@ def test_a_version_2_result_is_upgraded_and_renders(bundled_analysis, tmp_path):
     assert done.exit_code == 0, done.output
     assert "cannot be assessed" in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert Result.from_json(path).drift.cadence.method == cadence["method"]
+    # A version-3 file has `confidence` instead of p_best: it reads, p_best marked unmeasured.
+    three = copy.deepcopy(payload)
+    rec = three["recommendation"]
+    for key in ("p_best", "p_best_by_option", "p_best_includes", "tied", "tie_rule"):
+        rec.pop(key)
+    rec.pop("top_two")
+    rec.pop("procedure_option")
+    rec["conditions"].pop("capture_interval")
+    rec.update(confidence=0.55, confidence_label="low")
+    three["schema_version"] = 3
+    upgraded = upgrade(three, "three.json")
+    assert errors("result", upgraded) == []
+    assert upgraded["recommendation"]["p_best"] is None
+    assert "confidence" not in upgraded["recommendation"]
+    path.write_text(json.dumps(three), encoding="utf-8")
+    assert CliRunner().invoke(main, ["render", str(path)]).exit_code == 0
+    assert "not measured" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert Result.from_json(path).recommendation.procedure_option == rec["option"]
     old["schema_version"] = 1
     path.write_text(json.dumps(old), encoding="utf-8")
     refused = CliRunner().invoke(main, ["render", str(path)])

@@ -113,6 +113,9 @@ def test_the_run_holds_the_analysis_params_metrics_tags_and_artefacts(tracked, t
     for option, values in result["recommendation"]["options"].items():
         assert metrics[f"{option}/net_annual_value"] == pytest.approx(values["net"]["estimate"])
         assert metrics[f"{option}/net_annual_value_low"] == pytest.approx(values["net"]["low"])
+    p_best = result["recommendation"]["p_best"]
+    assert metrics.get("p_best") == (None if p_best is None else pytest.approx(p_best))
+    assert "confidence" not in metrics
 
     tags, manifest = run.data.tags, result["manifest"]
     assert tags["recommendation"] == result["recommendation"]["option"]

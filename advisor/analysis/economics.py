@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from advisor.core.record import Record
+from advisor.stats.interval import Interval
 
 DAYS_PER_YEAR = 365.25
 
@@ -69,8 +70,24 @@ class Conditions(Record):
 
     ml_option: str
     capture: float | None
+    capture_interval: Interval | None  # the capture's 95 % interval over the resamples
     capture_reached: bool
     extra_net: float
     difference_clear: bool
     confirmable: bool
     ml_feasible: bool
+
+
+@dataclass(frozen=True)
+class TopTwo(Record):
+    """The two options compared for a tie, higher net value first, and the 95 % interval of
+    their net difference (a year) over the resamples."""
+
+    options: tuple[str, str]
+    net_difference: Interval
+
+    @property
+    def overlaps(self) -> bool:
+        """Whether the net difference's interval includes zero: they cannot be told apart."""
+        d = self.net_difference
+        return d.known and d.low <= 0 <= d.high

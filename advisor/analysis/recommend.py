@@ -2,17 +2,22 @@
 
 Rules first: ML must beat the rules by more than it costs to run, by a margin an A/B test can
 confirm, and must capture clearly more than the rules already do.
+
+`p_best` says how sure the answer is: the share of resamples in which the recommended option
+has the highest net value of the feasible options (what the resamples include is stated with
+it). When no option is best in TIE_BELOW of them, or the 95 % interval of the top two options'
+net difference includes zero, the options are within noise of each other: the answer is
+called a tie and the rules-first principle picks the rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from advisor.analysis.economics import Conditions, Inputs
+from advisor.analysis.economics import Conditions, Inputs, TopTwo
 from advisor.analysis.evaluate import Evaluation
 from advisor.analysis.experiment import ExperimentPlan
 from advisor.analysis.latency import Latency
@@ -26,6 +31,16 @@ from advisor.stats.bootstrap import interval
 from advisor.stats.interval import Interval
 
 VOLUME_RANGE = (1e-3, 1e3)  # break-even volumes are searched from 1/1000 to 1000 times today's
+TIE_BELOW = 0.8  # p_best below this: the options are within noise of each other
+P_BEST_INCLUDES = (
+    "paired resamples of the rows that score the options; the fitted policies, the rule list "
+    "that stands for the rules, calibration and the retraining cadence are held as fitted"
+)
+TIE_RULE = (
+    f"no option has the highest net value in {TIE_BELOW:.0%} of the resamples, or the 95 % "
+    "interval of the top two options' net difference includes zero: the options are called "
+    "tied and the rules-first principle picks ship-rules"
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +79,10 @@ def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
     Each replicate's costs per decision stand in for the estimates; the widths of the
     intervals it needs are those of the estimates (the difference's upper bound moves with
-    the replicate's difference), and the A/B test's days scale as 1 / effect² from the plan.
-    Returns the option per entry and the facts per entry.
+    the replicate's difference). Each replicate sizes its own A/B test from its own saving by
+    the plan's rule (units, and so days, scale as 1 / effect², anchored on the plan's days at
+    the estimate's effect, whichever arm that favoured); a replicate in which ML saves nothing
+    cannot confirm it. Returns the option per entry and the facts per entry.
     """
     nets = inp.nets()
     ml_option = inp.ml_option
@@ -75,10 +92,8 @@ def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     diff = inp.ml - inp.rules  # ML minus the rules: negative when ML is cheaper
     high = np.percentile(diff[1:], 97.5) if diff.size > 1 else np.nan
     saving = -diff
-    if inp.enrol_days is None:
+    if inp.enrol_days is None or saving[0] == 0:
         enrol = np.full(diff.shape, np.inf)
-    elif saving[0] <= 0:  # the plan sizes a test of the control's advantage: keep its days
-        enrol = np.full(diff.shape, float(inp.enrol_days))
     else:
         with np.errstate(divide="ignore"):
             enrol = np.where(saving > 0, inp.enrol_days * (saving[0] / saving) ** 2, np.inf)
@@ -103,9 +118,11 @@ def choose(inp: Inputs) -> tuple[str, Conditions]:
     """The option and the facts behind it: the rules ship unless ML clears every rules-first test."""
     options, facts = procedure(inp)
     capture = float(facts["capture"][0])
+    known = not np.isnan(capture)
     return str(options[0]), Conditions(
         ml_option=inp.ml_option,
-        capture=None if np.isnan(capture) else capture,
+        capture=capture if known else None,
+        capture_interval=interval(capture, facts["capture"][1:]) if known else None,
         capture_reached=bool(facts["capture_reached"][0]),
         extra_net=float(facts["extra_net"][0]),
         difference_clear=bool(facts["difference_clear"][0]),
@@ -120,13 +137,45 @@ def is_tie(inp: Inputs) -> bool:
     return bool(np.allclose(inp.base, inp.rules) and np.allclose(inp.rules, inp.ml))
 
 
-def confidence(inp: Inputs, option: str) -> float | None:
-    """Share of bootstrap resamples in which the whole decision procedure gives `option`;
-    None for a tie, where agreement says nothing."""
-    if is_tie(inp):
+def top_two(inp: Inputs) -> TopTwo | None:
+    """The rules against the better feasible ML option (batch and real-time ML are one policy
+    and differ only in upkeep), higher net value first, and the interval of their difference
+    over the resamples; None when no ML option is feasible."""
+    nets = inp.nets()
+    ml = [o for o in OPTIONS[1:] if inp.feasible(o)]
+    if not ml:
         return None
-    options, _ = procedure(inp)
-    return float((options[1:] == option).mean()) if options.size > 1 else None
+    best_ml = max(ml, key=lambda o: nets[o][0])
+    a, b = sorted(("ship-rules", best_ml), key=lambda o: -nets[o][0])
+    gap = nets[a] - nets[b]
+    return TopTwo((a, b), interval(float(gap[0]), gap[1:]))
+
+
+def best_shares(inp: Inputs) -> dict[str, float] | None:
+    """Per feasible option, the share of resamples in which its net value is the highest (ties
+    go to the option listed first, the rules); None without resamples or for a tie."""
+    if is_tie(inp) or inp.base.size < 2:
+        return None
+    nets = inp.nets()
+    feasible = [o for o in OPTIONS if inp.feasible(o)]
+    best = np.argmax(np.column_stack([nets[o][1:] for o in feasible]), axis=1)
+    counts = np.bincount(best, minlength=len(feasible)) / best.size
+    return {o: float(c) for o, c in zip(feasible, counts, strict=True)}
+
+
+def settle_ties(
+    option: str, shares: Mapping[str, float] | None, pair: TopTwo | None = None
+) -> tuple[str, float | None, bool]:
+    """The option after the tie rule, its p_best, and whether the options are tied: when no
+    option has the highest net value in TIE_BELOW of the resamples, or the 95 % interval of
+    the top two's net difference (`pair`, from `top_two`) includes zero, they are within noise
+    of each other, and rules first means the rules."""
+    if shares is None:
+        return option, None, True
+    tied = max(shares.values()) < TIE_BELOW or (pair is not None and pair.overlaps)
+    if tied:
+        option = "ship-rules"
+    return option, shares.get(option, 0.0), tied
 
 
 def break_even(inp: Inputs) -> BreakEven:
@@ -200,7 +249,13 @@ class Recommendation(Record):
     option: str
     headline: str
     reasons: tuple[str, ...]
-    confidence: float | None
+    p_best: float | None
+    p_best_by_option: Mapping[str, float] | None
+    p_best_includes: str
+    tied: bool
+    tie_rule: str
+    top_two: TopTwo | None
+    procedure_option: str
     break_even: BreakEven
     rules_policy: str
     facts: Conditions = json_field(key="conditions")
@@ -208,17 +263,6 @@ class Recommendation(Record):
     sensitivity: tuple[Sensitivity, ...]
     settle: str | None
     currency: str
-
-    @property
-    def confidence_label(self) -> str:
-        c = self.confidence
-        if c is None:
-            return "tie"
-        return "high" if c >= 0.9 else "moderate" if c >= 0.7 else "low"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        return {**out, "confidence_label": self.confidence_label}
 
 
 def decision_inputs(
@@ -276,15 +320,23 @@ def recommend(
     n_test: int,
 ) -> Recommendation:
     """Choose the option, and say why in numbers."""
-    option, facts = choose(inp)
+    chosen, facts = choose(inp)
+    shares = best_shares(inp)
+    pair = top_two(inp)
+    option, p_best, tied = settle_ties(chosen, shares, pair)
     values, nets = inp.values(), inp.nets()
     notes = option_notes(inp)
     rules_name = roles.control
-    sure = confidence(inp, option)
     return Recommendation(
         option=option,
         facts=facts,
-        confidence=sure,
+        p_best=p_best,
+        p_best_by_option=shares,
+        p_best_includes=P_BEST_INCLUDES,
+        tied=tied,
+        tie_rule=TIE_RULE,
+        top_two=pair,
+        procedure_option=chosen,
         break_even=break_even(inp),
         rules_policy=rules_name,
         options={
@@ -306,9 +358,12 @@ def recommend(
             currency,
             rules_name=rules_name,
             base_decision=baseline_decision,
-            confidence=sure,
+            shares=shares,
+            tied=tied,
+            pair=pair,
+            tie_below=TIE_BELOW,
         ),
         reasons=tuple(reasons(inp, facts, rules_name, baseline_decision, experiment, currency)),
-        settle=settle(sure, experiment, n_test),
+        settle=settle(tied, experiment, n_test),
         currency=currency,
     )

@@ -3,11 +3,12 @@ computed. Wording lives here so the decision logic stays free of prose."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from advisor.analysis.economics import Conditions, Inputs
+from advisor.analysis.economics import Conditions, Inputs, TopTwo
 from advisor.core.money import money
 from advisor.stats.bootstrap import interval
 
@@ -144,35 +145,70 @@ def headline(
     *,
     rules_name: str,
     base_decision: str,
-    confidence: float | None,
+    shares: Mapping[str, float] | None,
+    tied: bool = False,
+    pair: TopTwo | None = None,
+    tie_below: float = 0.8,
 ) -> str:
     """The answer in one sentence or two: whether any option pays for itself first, then the
-    option and its deciding reason, leaning rather than telling when confidence is low."""
-    if option == "ship-rules" and rules_name == "baseline":
-        core = (
+    option and its deciding reason; when `tied` (no option best in `tie_below` of the
+    resamples, `shares` being each option's share, or the top two's net difference interval,
+    `pair`, including zero), that the options are tied and rules first picks the rules."""
+    if shares is None:
+        core = _rules_core(facts, inp, rules_name, base_decision)
+        return f"The data cannot tell the options apart (a tie). {core}"
+    if tied:
+        split = ", ".join(f"{o} in {pct(v)}" for o, v in shares.items() if v > 0)
+        rules = _rules_core(facts, inp, rules_name, base_decision, tied=True)
+        if max(shares.values()) < tie_below or pair is None:
+            why = f"no option has the highest net value in {pct(tie_below)} of resamples ({split})"
+        else:
+            a, b = pair.options
+            d = pair.net_difference
+            why = (
+                f"{a} nets {money(d.estimate, cur)} a year more than {b}, but the 95% interval "
+                f"({money(d.low, cur)} to {money(d.high, cur)}) includes zero (best in {split})"
+            )
+        return (
+            f"Too close to call: {why}, so they are tied and rules first prefers the rules. {rules}"
+        )
+    if option == "ship-rules":
+        core = _rules_core(facts, inp, rules_name, base_decision)
+        return core if rules_name == "baseline" else _none_pays(inp, cur) + core
+    days = f"{inp.enrol_days:,.0f}"
+    plural = "s" if inp.enrol_days != 1 else ""
+    return _none_pays(inp, cur) + (
+        f"{LABELS[option]}: after upkeep it nets {money(facts.extra_net, cur)} a year more "
+        f"than the rules, and an A/B test can confirm the gain in {days} day{plural} of traffic."
+    )
+
+
+def _rules_core(
+    facts: Conditions, inp: Inputs, rules_name: str, base_decision: str, tied: bool = False
+) -> str:
+    """The rules' sentence: the constant decision in words, or why the rules ship."""
+    if rules_name == "baseline":
+        return (
             f"Keep it simple: always {base_decision}; neither a rule list nor a model pays for "
             "its upkeep here."
         )
-        return _hedged(core, confidence)
-    if option != "ship-rules":
-        days = f"{inp.enrol_days:,.0f}"
-        plural = "s" if inp.enrol_days != 1 else ""
-        core = (
-            f"{LABELS[option]}: after upkeep it nets {money(facts.extra_net, cur)} a year more "
-            f"than the rules, and an A/B test can confirm the gain in {days} day{plural} of traffic."
-        )
-    else:
-        core = f"Ship the rules: {_why_rules(facts, inp)}."
-    return _none_pays(inp, cur) + _hedged(core, confidence)
+    if tied:
+        if facts.capture is None:
+            return "Ship the rules: ML adds no value over the best constant decision."
+        return f"Ship the rules: {_capture_text(facts)}."
+    return f"Ship the rules: {_why_rules(facts, inp)}."
+
+
+def _capture_text(facts: Conditions) -> str:
+    """What share of ML's value the rules capture, with its interval."""
+    ci = facts.capture_interval
+    span = f" ({pct(ci.low)} to {pct(ci.high)})" if ci is not None and ci.known else ""
+    return f"they capture {pct(facts.capture)}{span} of the value ML would add"
 
 
 def _why_rules(facts: Conditions, inp: Inputs) -> str:
-    if facts.capture is not None and facts.capture >= 1:
-        return (
-            f"they do at least as well as ML ({pct(facts.capture)} of its value) on the test data"
-        )
     if facts.capture is not None and facts.capture_reached:
-        return f"they capture {pct(facts.capture)} of the value ML would add"
+        return _capture_text(facts)
     if facts.capture is None:
         return "ML adds no value over the best constant decision"
     if facts.extra_net <= 0:
@@ -199,25 +235,9 @@ def _none_pays(inp: Inputs, cur: str) -> str:
     )
 
 
-LEAN_BELOW = 0.6
-
-
-def _hedged(core: str, confidence: float | None) -> str:
-    """The headline as it is, or leaning when the data cannot separate the options."""
-    if confidence is None:
-        return f"The data cannot tell the options apart (a tie). {core}"
-    if confidence >= LEAN_BELOW:
-        return core
-    verb, _, rest = core.partition(": ")
-    return (
-        f"Lean towards “{verb}”, but the data cannot separate the options (this answer holds "
-        f"in {pct(confidence)} of resamples): {rest}"
-    )
-
-
-def settle(confidence: float | None, experiment: ExperimentPlan, n_test: int) -> str | None:
-    """What would settle a low-confidence answer, or None when the answer is settled."""
-    if confidence is not None and confidence >= LEAN_BELOW:
+def settle(tied: bool, experiment: ExperimentPlan, n_test: int) -> str | None:
+    """What would settle a tied answer, or None when the answer is settled."""
+    if not tied:
         return None
     more = (
         f"More labelled data: the intervals come from {n_test:,} test rows and narrow with the "

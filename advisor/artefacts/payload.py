@@ -20,14 +20,16 @@ from advisor.analysis.roles import Roles
 from advisor.analysis.shadow import Shadow
 from advisor.core.errors import InputError
 
-SCHEMA_VERSION = 3
-READS = (2, 3)  # the schema versions this advisor reads; 2 is upgraded on reading
+SCHEMA_VERSION = 4
+READS = (2, 3, 4)  # the schema versions this advisor reads; 2 and 3 are upgraded on reading
+UNMEASURED = "not measured: the file was written before p_best (schema 4)"
 
 
 def upgrade(data: dict, where: str) -> dict:
     """The payload at SCHEMA_VERSION: a version-2 file loses its duplicated keys (the drift
     cadence at the top of `drift`, `recommendation.break_even_volume_per_day`,
-    `experiment.n_control`); any other version is refused in one line."""
+    `experiment.n_control`); a version-2 or 3 file's `confidence` is dropped and p_best is
+    marked as not measured; any other version is refused in one line."""
     version = data.get("schema_version")
     if version == SCHEMA_VERSION:
         return data
@@ -57,6 +59,19 @@ def upgrade(data: dict, where: str) -> dict:
         rec = dict(out["recommendation"])
         volume = rec.pop("break_even_volume_per_day", None)
         rec.setdefault("break_even", {"volume_per_day": volume, "flips_to": None, "reason": None})
+        rec.pop("confidence", None)
+        rec.pop("confidence_label", None)
+        for key, value in (
+            ("p_best", None),
+            ("p_best_by_option", None),
+            ("p_best_includes", UNMEASURED),
+            ("tied", False),
+            ("tie_rule", UNMEASURED),
+            ("top_two", None),
+            ("procedure_option", rec.get("option")),
+        ):
+            rec.setdefault(key, value)
+        rec["conditions"] = {"capture_interval": None, **(rec.get("conditions") or {})}
         out["recommendation"] = rec
     if out.get("experiment"):
         out["experiment"] = {k: v for k, v in out["experiment"].items() if k != "n_control"}

@@ -126,8 +126,6 @@ def _adjust(cls: type, node: dict, defs: dict) -> dict:
         node["additionalProperties"] = _node(PolicyLatency, defs)
     if name == "Evaluation":
         node["properties"].update(resamples={"type": "integer"}, seed={"type": "integer"})
-    if name == "Recommendation":
-        node["properties"]["confidence_label"] = {"enum": ["high", "moderate", "low", "tie"]}
     return node
 
 

@@ -35,8 +35,10 @@ def finish(result, out: Path, quiet: bool) -> Path:
     click.echo(comparison_table(result))
     rec = result.recommendation
     if rec:
-        conf = rec.confidence
-        sure = "a tie" if conf is None else f"confidence {conf:.0%}"
+        best = rec.p_best
+        sure = "a tie" if best is None else f"best in {best:.0%} of resamples"
+        if rec.tied and best is not None:
+            sure = f"tied; {sure}"
         click.echo(f"\nRecommendation: {rec.option} ({sure})")
         click.echo(rec.headline)
         for option, o in rec.options.items():

@@ -117,7 +117,7 @@ def run_metrics(result: Mapping) -> dict[str, float]:
     for option, values in (recommendation.options if recommendation else {}).items():
         out.update(_bounds(f"{option}/net_annual_value", values.net))
         out[f"{option}/annual_upkeep"] = values.annual_upkeep
-    out["confidence"] = recommendation.confidence if recommendation else None
+    out["p_best"] = recommendation.p_best if recommendation else None
     return {
         k: float(v)
         for k, v in out.items()
