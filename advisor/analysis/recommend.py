@@ -64,7 +64,8 @@ def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
     Each replicate's costs per decision stand in for the estimates; the widths of the
     intervals it needs are those of the estimates (the difference's upper bound moves with
-    the replicate's difference), and the A/B test's days scale as 1 / effect² from the plan.
+    the replicate's difference), and the A/B test's days scale as 1 / effect² from the plan,
+    whose effect is the cautious end of the saving's interval (it moves with the replicate).
     Returns the option per entry and the facts per entry.
     """
     nets = inp.nets()
@@ -80,8 +81,10 @@ def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     elif saving[0] <= 0:  # the plan sizes a test of the control's advantage: keep its days
         enrol = np.full(diff.shape, float(inp.enrol_days))
     else:
-        with np.errstate(divide="ignore"):
-            enrol = np.where(saving > 0, inp.enrol_days * (saving[0] / saving) ** 2, np.inf)
+        sized = saving[0] * inp.sized_fraction
+        moved = sized + saving - saving[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            enrol = np.where(moved > 0, inp.enrol_days * (sized / moved) ** 2, np.inf)
     facts = {
         "capture": capture,
         "capture_reached": np.isnan(capture) | (capture >= inp.capture_target),
@@ -249,7 +252,17 @@ def decision_inputs(
         enrol_days=experiment.days_enrolling,
         max_experiment_days=max_experiment_days,
         capture_target=capture_target,
+        label_delay_days=decision.label_delay_days,
+        sized_fraction=_sized_fraction(experiment),
     )
+
+
+def _sized_fraction(experiment: ExperimentPlan) -> float:
+    """The effect the A/B test is sized for as a share of the point estimate (1 without one)."""
+    test = experiment.test
+    if test is None or not test.difference:
+        return 1.0
+    return float(test.sized_on.effect / test.difference)
 
 
 def option_notes(inp: Inputs) -> dict[str, str | None]:

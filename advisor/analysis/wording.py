@@ -87,7 +87,9 @@ def reasons(
         out.append(
             f"An A/B test could confirm it: {test.n_per_arm:,} decisions per arm{_design(exp)}, "
             f"{inp.enrol_days:,.0f} days of traffic plus {test.label_delay_days:,.0f} days "
-            "until the outcomes are known."
+            "until the outcomes are known, sized on the cautious end of the saving's 95% interval"
+            + _optimistic(exp)
+            + "."
         )
     else:
         out.append(
@@ -128,6 +130,15 @@ def reasons(
     return out
 
 
+def _optimistic(experiment: ExperimentPlan) -> str:
+    """The point estimate's size, the optimistic figure, when it differs."""
+    test = experiment.test
+    opt = test.optimistic.n_per_arm if test is not None else None
+    if opt is None or opt == test.n_per_arm:
+        return ""
+    return f" (at the point estimate, optimistically, {opt:,} per arm)"
+
+
 def _design(experiment: ExperimentPlan) -> str:
     """How the test is analysed, when it is not on every unit."""
     if experiment.test is None or experiment.test.design != "triggered":
@@ -155,11 +166,13 @@ def headline(
         )
         return _hedged(core, confidence)
     if option != "ship-rules":
-        days = f"{inp.enrol_days:,.0f}"
-        plural = "s" if inp.enrol_days != 1 else ""
+        total = inp.enrol_days + inp.label_delay_days
         core = (
             f"{LABELS[option]}: after upkeep it nets {money(facts.extra_net, cur)} a year more "
-            f"than the rules, and an A/B test can confirm the gain in {days} day{plural} of traffic."
+            f"than the rules, and an A/B test sized on the cautious end of the saving's interval "
+            f"can confirm the gain within {total:,.0f} day{'s' if total != 1 else ''} "
+            f"({inp.enrol_days:,.0f} of traffic plus {inp.label_delay_days:,.0f} until the "
+            "outcomes are known)."
         )
     else:
         core = f"Ship the rules: {_why_rules(facts, inp)}."
