@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 import advisor
-from advisor.analysis.experiment import MAX_LOOKS
+from advisor.analysis.sizing import MAX_LOOKS
 from advisor.core.case import load_case
 from advisor.core.data import load_dataset, split_dataset
 from advisor.stats.simulation import arm_sums, simulate_looks
