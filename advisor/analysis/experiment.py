@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -257,30 +257,33 @@ NO_DIFFERENCE = (
 @dataclass(frozen=True)
 class ABTest(Record):
     """The planned A/B test: the effect, both designs and the chosen one, its size and days,
-    and its simulated check (the body of result.json key `experiment`)."""
+    and its simulated check (the body of result.json key `experiment`). The variances, the
+    effect it is sized on, the optimistic size, the sizing method and the sequential readout's
+    size are None in a plan written before they were planned."""
 
     effect_size: float
     difference: float
     pooled_sd: float
     control_mean: float
     treatment_mean: float
-    control_var: float
-    treatment_var: float
+    _: KW_ONLY
+    control_var: float | None = None
+    treatment_var: float | None = None
     direction: str
     design: str
     design_reason: str
     all_units: DesignSummary
     triggered: DesignSummary | None
     n_per_arm_range: SizeRange
-    sized_on: SizedOn
-    optimistic: Optimistic
+    sized_on: SizedOn | None = None
+    optimistic: Optimistic | None = None
     alpha: float
     target_power: float
     treatment_share: float
     volume_per_day: float
     label_delay_days: float
     max_experiment_days: float
-    sized_by: str
+    sized_by: str | None = None
     sizing_note: str | None = json_field(omit_none=True)
     n_per_arm: int | None
     n_treatment: int | None
@@ -292,8 +295,8 @@ class ABTest(Record):
     reason: str | None = json_field(omit_none=True)
     check: DesignCheck = json_field(flatten=True)
     simulated_at: str
-    sequential: SequentialPlan
-    variance_reduction: VarianceReduction | None
+    sequential: SequentialPlan | None = None
+    variance_reduction: VarianceReduction | None = None
     power_curve: tuple[DaysPower, ...]
     rollout: Rollout | None = json_field(omit_none=True, default=None)
     control: str | None = json_field(omit_none=True, default=None)

@@ -260,7 +260,7 @@ def decision_inputs(
 def _sized_fraction(experiment: ExperimentPlan) -> float:
     """The effect the A/B test is sized for as a share of the point estimate (1 without one)."""
     test = experiment.test
-    if test is None or not test.difference:
+    if test is None or test.sized_on is None or not test.difference:
         return 1.0
     return float(test.sized_on.effect / test.difference)
 

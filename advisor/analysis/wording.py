@@ -133,7 +133,7 @@ def reasons(
 def _optimistic(experiment: ExperimentPlan) -> str:
     """The point estimate's size, the optimistic figure, when it differs."""
     test = experiment.test
-    opt = test.optimistic.n_per_arm if test is not None else None
+    opt = test.optimistic.n_per_arm if test is not None and test.optimistic else None
     if opt is None or opt == test.n_per_arm:
         return ""
     return f" (at the point estimate, optimistically, {opt:,} per arm)"
