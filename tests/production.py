@@ -86,6 +86,9 @@ def simulate(
         mine = log["policy"].to_numpy() == name
         decided[mine], versions[mine] = _decide(run, name, drawn[mine])
     log["model_version"], log["decision"] = versions, decided
+    if treatment is not None:  # the service has both arms' policies decide every unit
+        log["control_decision"], _ = _decide(run, control, drawn)
+        log["treatment_decision"], _ = _decide(run, treatment, drawn)
     if shadow is not None:
         log["shadow_policy"] = shadow
         log["shadow_decision"], log["shadow_version"] = _decide(run, shadow, drawn)
@@ -106,7 +109,14 @@ def write_log(log: pd.DataFrame, folder: Path, inputs: list[str], lines: int = 1
     """The log as `advisor serve` writes it: JSON Lines files of at most `lines` lines, the
     inputs under `record`, a missing value as null."""
     folder.mkdir(parents=True, exist_ok=True)
-    fields = [c for c in (*LOG_FIELDS, "shadow_policy", "shadow_version", "shadow_decision")]
+    fields = [
+        *LOG_FIELDS,
+        "control_decision",
+        "treatment_decision",
+        "shadow_policy",
+        "shadow_version",
+        "shadow_decision",
+    ]
     out = log[[c for c in fields if c in log]].copy()
     out["ts"] = out["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     records = log[inputs].astype(object).where(log[inputs].notna(), None)

@@ -13,6 +13,7 @@ from statsmodels.stats.power import TTestIndPower
 from advisor.analysis.experiment import plan_experiment
 from advisor.analysis.shadow import rule_hits, rules_on_disagreements, shadow_summary
 from advisor.stats.bootstrap import Resampler
+from advisor.stats.power import normal_sample_size, welch_sample_size
 from advisor.stats.sample_ratio import sample_ratio_mismatch, srm_tolerance
 from advisor.stats.simulation import arm_statistics, binomial_band, simulate_experiments, welch_test
 
@@ -98,30 +99,42 @@ def test_rule_hits_reads_a_rule_policy_and_skips_others():
 
 
 @pytest.mark.parametrize("share", [0.5, 0.3])
-def test_sample_size_equals_statsmodels(share):
+def test_sizes_are_welch_at_the_cautious_end_and_at_the_point_estimate(share):
     control = costs_from([0.0, 40.0, 600.0], [0.6, 0.25, 0.15], 3000, 1)
-    treatment = costs_from([0.0, 40.0, 600.0], [0.55, 0.33, 0.12], 3000, 2)
+    treatment = costs_from([0.0, 40.0, 600.0], [0.5, 0.4, 0.1], 3000, 2)
     everyone = np.ones(len(control), dtype=bool)  # every unit triggers: the plain design
+    resampler = Resampler(1000, 4)
     plan = plan_experiment(
         control,
         treatment,
         500,
         disagree=everyone,
+        resampler=resampler,
         treatment_share=share,
         label_delay_days=30,
         simulations=200,
     )
     assert plan.design == "all-units"
-    sd = math.sqrt((control.var(ddof=1) + treatment.var(ddof=1)) / 2)
-    d = (control.mean() - treatment.mean()) / sd
+    vc, vt = control.var(ddof=1), treatment.var(ddof=1)
+    diff = control.mean() - treatment.mean()
     ratio = share / (1 - share)
-    n1 = TTestIndPower().solve_power(effect_size=abs(d), alpha=0.05, power=0.8, ratio=ratio)
-    assert plan.effect_size == pytest.approx(d)
-    assert plan.n_per_arm == math.ceil(n1)
-    assert plan.n_treatment == math.ceil(n1 * ratio)
+    # The optimistic figure: the point estimate, Welch's variance.
+    n1 = normal_sample_size(diff, vc, vt, 0.05, 0.8, share)
+    assert plan.optimistic.n_per_arm == math.ceil(welch_sample_size(diff, vc, vt, 0.05, 0.8, share))
+    assert n1 <= plan.optimistic.n_per_arm <= n1 * 1.001 + 5  # the t correction
+    # The plan: the end of the effect's 95 % interval nearer zero.
+    reps = resampler.means(control - treatment)[:, 0]
+    cautious = np.percentile(reps, 2.5)
+    assert 0 < cautious < diff
+    assert plan.sized_on.effect == pytest.approx(cautious)
+    assert plan.sized_on.basis == "lower end of the 95% interval"
+    n_c = welch_sample_size(cautious, vc, vt, 0.05, 0.8, share)
+    assert plan.n_per_arm == math.ceil(n_c)
+    assert plan.n_treatment == math.ceil(n_c * ratio)
     enrol = math.ceil(max(plan.n_per_arm / (500 * (1 - share)), plan.n_treatment / (500 * share)))
     assert plan.days_enrolling == enrol
     assert plan.days_needed == enrol + 30
+    assert plan.optimistic.days_enrolling < plan.days_enrolling
 
 
 def test_no_difference_is_not_confirmable():
@@ -231,7 +244,7 @@ def test_triggered_design_sizes_on_the_disagreements_against_statsmodels():
     )
     power = TTestIndPower()
 
-    def needed(c, t):
+    def needed(c, t):  # equal shares: Welch's variance is the pooled one
         sd = math.sqrt((c.var(ddof=1) + t.var(ddof=1)) / 2)
         return power.solve_power(effect_size=(c.mean() - t.mean()) / sd, alpha=0.05, power=0.8)
 
@@ -243,12 +256,13 @@ def test_triggered_design_sizes_on_the_disagreements_against_statsmodels():
     assert plan.all_units.n_per_arm == math.ceil(needed(control, treatment))
     assert plan.design == "triggered" and "disagree" in plan.design_reason
     assert plan.triggered.n_per_arm < plan.all_units.n_per_arm
-    assert plan.n_per_arm == plan.triggered.n_per_arm
-    assert plan.days_needed == plan.triggered.days_needed
+    assert plan.optimistic.n_per_arm == plan.triggered.n_per_arm
+    assert plan.optimistic.days_needed == plan.triggered.days_needed
+    assert plan.n_per_arm > plan.triggered.n_per_arm  # sized on the cautious end
     low, high = plan.n_per_arm_range.low, plan.n_per_arm_range.high
-    assert low < plan.n_per_arm < high
+    assert low < plan.optimistic.n_per_arm < high
     # The Monte Carlo draws the triggered units of each arm at the planned size.
-    assert plan.check.simulation.n_control == analysed
+    assert plan.check.simulation.n_control == plan.n_analysed_per_arm
     assert abs(plan.check.power - plan.check.analytical_power) <= 0.03
     assert abs(plan.check.analytical_power - 0.8) <= 0.01
 

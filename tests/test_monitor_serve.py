@@ -25,7 +25,7 @@ from advisor.serve.predictionlog import PredictionLog
 from advisor.serve.server import running
 
 pytestmark = pytest.mark.slow
-BATCH = 200
+BATCH = 1  # one record a request: each line logs its request's latency, held to the budget
 
 
 def serve_rows(run: Path, rows: pd.DataFrame, log: Path, prefix: str) -> list[str]:
@@ -94,6 +94,17 @@ def test_the_services_log_and_late_partial_outcomes_give_keep(credit_run, served
     assert all(0.2 < w < 0.4 for w in waiting)
     (shadow,) = overall["shadow"]
     assert (shadow["policy"], shadow["shadow_policy"]) == ("rules", "ml")
+    lines = [json.loads(x) for f in sorted(log.iterdir()) for x in f.read_text().splitlines()]
+    assert all(x["decision"] == x[f"{x['arm']}_decision"] for x in lines)
+    assert any(x["control_decision"] != x["treatment_decision"] for x in lines)
+    # The test is read as planned: the triggered units, with the always-valid readout.
+    assert found["run"]["plan"]["design"] == found["test"]["design"] == "triggered"
+    readout = found["test"]["readout"]
+    assert readout["decision"] in ("better", "not yet")
+    assert readout["looks"] == found["window"]["count"]
+    assert readout["effect"]["low"] <= readout["effect"]["estimate"] <= readout["effect"]["high"]
+    triggered = sum(x["control_decision"] != x["treatment_decision"] for x in lines)
+    assert sum(found["test"]["analysed"].values()) <= triggered
     test = overall["experiment"]
     assert test["srm"]["mismatch"] is False
     assert test["units"]["control"] + test["units"]["treatment"] == len(rows)

@@ -290,3 +290,22 @@ def test_a_tied_answer_says_what_would_settle_it():
     assert settle(False, plan, 2000) is None
     _, tie = _headline(_inputs(), shares=None)
     assert tie.startswith("The data cannot tell the options apart (a tie).")
+
+
+def test_the_headline_counts_days_until_the_answer_on_the_cautious_size():
+    inp = _inputs(enrol_days=10.0, label_delay_days=30.0)
+    _, text = _headline(inp)
+    assert "sized on the cautious end of the saving's interval" in text
+    assert "within 40 days (10 of traffic plus 30 until the outcomes are known)" in text
+
+
+def test_a_test_sized_on_the_cautious_end_scales_with_it_in_every_resample():
+    # Sized on half the saving: a replicate whose saving is 1 lower loses 1 of the 1.5 sized for.
+    from advisor.analysis.recommend import procedure
+
+    inp = _inputs(enrol_days=10.0, sized_fraction=0.5)
+    _, facts = procedure(inp)
+    saving = inp.rules - inp.ml
+    moved = 0.5 * saving[0] + saving - saving[0]
+    days = np.where(moved > 0, 10.0 * (0.5 * saving[0] / moved) ** 2, np.inf)
+    assert np.array_equal(facts["confirmable"], days <= inp.max_experiment_days)

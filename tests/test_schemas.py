@@ -134,6 +134,28 @@ def test_a_version_2_result_is_upgraded_and_renders(bundled_analysis, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_plan_written_before_the_cautious_sizing_still_reads_and_renders(
+    bundled_analysis, tmp_path
+):
+    """A schema-3 result.json from before the plan held Welch's variances, the cautious effect,
+    the optimistic size and the sequential readout's size reads (those parts None), is valid
+    and renders."""
+    payload = json.loads(bundled_analysis("telco-churn").to_json())
+    new = ("control_var", "treatment_var", "sized_on", "optimistic", "sized_by", "sizing_note")
+    for key in (*new, "sequential", "variance_reduction"):
+        payload["experiment"].pop(key, None)
+    jsonschema.validate(payload, schema("result"))
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    plan = Result.from_json(path).experiment.test
+    assert plan.sized_on is None and plan.sequential is None and plan.n_per_arm is not None
+    done = CliRunner().invoke(main, ["render", str(path)])
+    assert done.exit_code == 0, done.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Two designs" in html and "always-valid readout" not in html
+
+
+@pytest.mark.slow
 def test_a_bundle_of_each_policy_kind_is_valid(credit_run):
     kinds = {}
     for meta_path in sorted((credit_run / "policies").glob("*/bundle.json")):

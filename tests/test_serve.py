@@ -344,6 +344,13 @@ def test_the_canary_sends_each_unit_to_one_arm_and_logs_it(run_folder: Path, tmp
     lines = {line["id"]: line for line in log_lines(tmp_path / "log")}
     assert len(lines) == 600 + 200 + 1
     assert all(lines[f"r-{i}"]["arm"] == assign("exp-1", units[i], 0.3) for i in range(600))
+    # Both arms decided every unit: the triggered analysis knows where they disagree.
+    for i in range(600):
+        line = lines[f"r-{i}"]
+        assert line["control_decision"] == own["rules"][i]
+        assert line["treatment_decision"] == own["ml"][i]
+        assert line["decision"] == line[f"{line['arm']}_decision"]
+    assert all(lines[f"b-{i}"]["treatment_decision"] == own["ml"][i] for i in range(200))
 
 
 def own_version(folder: Path, name: str) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from advisor.core.record import Record
 from advisor.stats.interval import Histogram
-from advisor.stats.power import analytical_power, power_by_size
+from advisor.stats.power import power_by_size, welch_power
 from advisor.stats.sample_ratio import SRM_THRESHOLD, srm_tolerance
 from advisor.stats.simulation import binomial_band, simulate_experiments
 
@@ -95,7 +95,7 @@ class DesignCheck(Record):
 def simulate_design(
     control: np.ndarray,
     treatment: np.ndarray,
-    d: float,
+    sizing: Mapping[str, float],
     sizes: tuple[int, int],
     total: int,
     *,
@@ -105,7 +105,8 @@ def simulate_design(
     seed: int,
 ) -> DesignCheck:
     """Monte Carlo power and the A/A false-positive rate at `sizes` analysed units per arm,
-    the sample-ratio check's bounds for `total` enrolled units, and power against size."""
+    the sample-ratio check's bounds for `total` enrolled units, and power against size, at the
+    effect and variances in `sizing` (Welch)."""
     n_c, n_t = sizes
     sim = simulate_experiments(control, treatment, n_c, n_t, alpha, simulations, seed)
     aa = simulate_experiments(control, control, n_c, n_t, alpha, simulations, seed + 1)
@@ -113,14 +114,16 @@ def simulate_design(
     sim.pop("p_values")
     tol = srm_tolerance(total, share)
     return DesignCheck(
-        analytical_power=analytical_power(d, n_c, alpha, share),
+        analytical_power=welch_power(
+            sizing["effect"], sizing["control_var"], sizing["treatment_var"], n_c, alpha, share
+        ),
         power=sim["rejection_rate"],
         aa_false_positive_rate=aa["rejection_rate"],
         aa_band=Band(band[0], band[1], 0.95),
         aa_within_band=band[0] <= aa["rejection_rate"] <= band[1],
         simulation=Simulated.from_dict(sim),
         aa_observed_difference=ObservedDifferences.from_dict(aa["observed_difference"]),
-        power_by_size=tuple(SizePower(**p) for p in power_by_size(d, alpha, share, n_c)),
+        power_by_size=tuple(SizePower(**p) for p in power_by_size(sizing, alpha, share, n_c)),
         srm=SampleRatioCheck(
             threshold=SRM_THRESHOLD,
             test="chi-square of the arm counts against the planned split, checked daily",

@@ -33,6 +33,8 @@ class Inputs:
     max_experiment_days: float
     capture_target: float
     latency_figure: str = "in-process"  # which p99 ml_p99_ms is: "in-process" or "http"
+    label_delay_days: float = 0.0  # days after the traffic until the test's outcomes are known
+    sized_fraction: float = 1.0  # the effect the test is sized for over the point estimate
 
     def scaled(self, factor: str, by: float) -> Inputs:
         if factor == "volume":

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
 from advisor.analysis.drift import Drift, track_drift
@@ -117,6 +118,16 @@ class Analysis:
 ServiceTimer = Callable[[Latency, dict, pd.DataFrame, int], Latency]
 
 
+def _model_expected(
+    evaluation: Evaluation, roles: Roles, case: Case, frame: pd.DataFrame
+) -> np.ndarray | None:
+    """The ML model's expected cost of each decision on each test row, or None without a model."""
+    score = evaluation.policies.get(roles.treatment) if roles.treatment else None
+    if score is None or score.proba is None:
+        return None
+    return case.costs.expected_costs(score.proba, frame)
+
+
 def analyse(
     case: Case,
     *,
@@ -179,6 +190,7 @@ def analyse(
             max_experiment_days=case.option("max_experiment_days"),
             currency=case.currency,
             seed=case.seed,
+            model_expected=_model_expected(evaluation, roles, case, split.test.frame),
         )
     with clock("latency", "Measuring serving latency"):
         latency = measure_latency(policies, split.test.frame, case.decision, case.seed)

@@ -80,8 +80,9 @@ def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     Each replicate's costs per decision stand in for the estimates; the widths of the
     intervals it needs are those of the estimates (the difference's upper bound moves with
     the replicate's difference). Each replicate sizes its own A/B test from its own saving by
-    the plan's rule (units, and so days, scale as 1 / effect², anchored on the plan's days at
-    the estimate's effect, whichever arm that favoured); a replicate in which ML saves nothing
+    the plan's rule: units, and so days, scale as 1 / effect² from the plan, whose effect is the
+    cautious end of the saving's interval (moved by the replicate's own saving; anchored on the
+    plan's days whichever arm the estimate favoured); a replicate in which ML saves nothing
     cannot confirm it. Returns the option per entry and the facts per entry.
     """
     nets = inp.nets()
@@ -95,8 +96,10 @@ def procedure(inp: Inputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if inp.enrol_days is None or saving[0] == 0:
         enrol = np.full(diff.shape, np.inf)
     else:
-        with np.errstate(divide="ignore"):
-            enrol = np.where(saving > 0, inp.enrol_days * (saving[0] / saving) ** 2, np.inf)
+        sized = saving[0] * inp.sized_fraction
+        moved = sized + saving - saving[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            enrol = np.where(moved > 0, inp.enrol_days * (sized / moved) ** 2, np.inf)
     facts = {
         "capture": capture,
         "capture_reached": np.isnan(capture) | (capture >= inp.capture_target),
@@ -293,7 +296,17 @@ def decision_inputs(
         enrol_days=experiment.days_enrolling,
         max_experiment_days=max_experiment_days,
         capture_target=capture_target,
+        label_delay_days=decision.label_delay_days,
+        sized_fraction=_sized_fraction(experiment),
     )
+
+
+def _sized_fraction(experiment: ExperimentPlan) -> float:
+    """The effect the A/B test is sized for as a share of the point estimate (1 without one)."""
+    test = experiment.test
+    if test is None or test.sized_on is None or not test.difference:
+        return 1.0
+    return float(test.sized_on.effect / test.difference)
 
 
 def option_notes(inp: Inputs) -> dict[str, str | None]:

@@ -88,7 +88,9 @@ def reasons(
         out.append(
             f"An A/B test could confirm it: {test.n_per_arm:,} decisions per arm{_design(exp)}, "
             f"{inp.enrol_days:,.0f} days of traffic plus {test.label_delay_days:,.0f} days "
-            "until the outcomes are known."
+            "until the outcomes are known, sized on the cautious end of the saving's 95% interval"
+            + _optimistic(exp)
+            + "."
         )
     else:
         out.append(
@@ -127,6 +129,15 @@ def reasons(
             f"({money(inp.upkeep['ship-rules'], cur)} a year): consider whether the current process should stay."
         )
     return out
+
+
+def _optimistic(experiment: ExperimentPlan) -> str:
+    """The point estimate's size, the optimistic figure, when it differs."""
+    test = experiment.test
+    opt = test.optimistic.n_per_arm if test is not None and test.optimistic else None
+    if opt is None or opt == test.n_per_arm:
+        return ""
+    return f" (at the point estimate, optimistically, {opt:,} per arm)"
 
 
 def _design(experiment: ExperimentPlan) -> str:
@@ -175,11 +186,13 @@ def headline(
     if option == "ship-rules":
         core = _rules_core(facts, inp, rules_name, base_decision)
         return core if rules_name == "baseline" else _none_pays(inp, cur) + core
-    days = f"{inp.enrol_days:,.0f}"
-    plural = "s" if inp.enrol_days != 1 else ""
+    total = inp.enrol_days + inp.label_delay_days
     return _none_pays(inp, cur) + (
         f"{LABELS[option]}: after upkeep it nets {money(facts.extra_net, cur)} a year more "
-        f"than the rules, and an A/B test can confirm the gain in {days} day{plural} of traffic."
+        f"than the rules, and an A/B test sized on the cautious end of the saving's interval "
+        f"can confirm the gain within {total:,.0f} day{'s' if total != 1 else ''} "
+        f"({inp.enrol_days:,.0f} of traffic plus {inp.label_delay_days:,.0f} until the "
+        "outcomes are known)."
     )
 
 

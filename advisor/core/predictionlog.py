@@ -16,8 +16,11 @@ FORMAT = "advisor-log/1"
 CONTROL, TREATMENT, SHADOW = "control", "treatment", "shadow"
 ARMS = (CONTROL, TREATMENT)  # the arms that answer requests; the shadow only logs
 DECISION_FIELDS = ("id", "unit", "arm", "policy", "model_version", "decision")
+# While a treatment is set, what each arm's policy decided for the unit (the one acted on is
+# `decision`): the triggered analysis of the A/B test reads the units where they differ.
+ARM_FIELDS = ("control_decision", "treatment_decision")
 SHADOW_FIELDS = ("shadow_policy", "shadow_version", "shadow_decision")
-FIELDS = ("format", "ts", *DECISION_FIELDS, *SHADOW_FIELDS, "record", "latency_ms")
+FIELDS = ("format", "ts", *DECISION_FIELDS, *ARM_FIELDS, *SHADOW_FIELDS, "record", "latency_ms")
 
 
 def check_format(values: Iterable[object], where: str) -> None:

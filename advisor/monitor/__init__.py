@@ -115,6 +115,7 @@ def monitor(
         "window": {"width": window_text, "count": len(windows)},
         "important_features": important,
         "thresholds": _thresholds(),
+        "test": _test(overall),
         "windows": windows,
         "overall": overall,
         "manifest": {
@@ -125,6 +126,21 @@ def monitor(
     }
     payload["exit_status"] = EXIT_ALERT if payload["alerts"] else 0
     return Monitoring(payload)
+
+
+def _test(overall: dict) -> dict | None:
+    """The A/B test as read to date: its design, the always-valid readout and the power."""
+    exp = overall.get("experiment")
+    if not exp or not exp.get("readout"):
+        return None
+    read = exp["readout"]
+    return {
+        "design": read["design"],
+        "analysed": read["analysed"],
+        "readout": {k: read[k] for k in ("effect", "decision", "looks")},
+        "alpha": read["alpha"],
+        "power": exp.get("power"),
+    }
 
 
 def _run_summary(run, share: float) -> dict:

@@ -95,7 +95,6 @@ def review(readings: Sequence[Reading], whole: Reading, run, important: Mapping)
         _policies(found, w.policies(), name, currency, treatment_policy)
     if whole.test is not None:
         exp = whole.test.to_dict()
-        _effect(found, exp, "all", currency)
         if exp.get("units_in_both_arms"):
             found.note(
                 "srm",
@@ -250,22 +249,26 @@ def _experiment(found: Findings, exp: Mapping, window: str, currency: str) -> No
 
 
 def _effect(found: Findings, exp: Mapping, window: str, currency: str) -> None:
-    effect = exp.get("effect")
-    if effect and effect["saving"]["high"] is not None and effect["saving"]["high"] < 0:
-        s = effect["saving"]
-        found.alert(
-            "treatment_worse",
-            "treatment",
-            window,
-            f"The treatment ({exp['policies']['treatment']}) costs more than control "
-            f"({exp['policies']['control']}): control minus treatment is "
-            f"{money(s['estimate'], currency, 2)} per decision (95% interval "
-            f"{money(s['low'], currency, 2)} to {money(s['high'], currency, 2)}).",
-            "roll back",
-            "bootstrap 95% interval of control minus treatment (the A/B readout)",
-            0.025,
-            None,
-        )
+    """`treatment_worse` from the always-valid readout only, once: at the first window whose
+    readout to date excludes zero on the harmful side."""
+    read = exp.get("readout")
+    if not read or read["decision"] != "worse" or ("treatment_worse", "treatment") in found.alerts:
+        return
+    e = read["effect"]
+    found.alert(
+        "treatment_worse",
+        "treatment",
+        window,
+        f"The treatment ({exp['policies']['treatment']}) costs more than control "
+        f"({exp['policies']['control']}): control minus treatment is "
+        f"{money(e['estimate'], currency, 2)} per decision on the {read['design']} analysed "
+        f"to date ({money(e['low'], currency, 2)} to {money(e['high'], currency, 2)}, an "
+        f"always-valid {1 - read['alpha']:.0%} interval after {read['looks']} looks).",
+        "roll back",
+        "confidence sequence of control minus treatment on the analysed units (the A/B readout)",
+        read["alpha"],
+        None,
+    )
 
 
 def _policies(

@@ -5,7 +5,11 @@ outcome is known, which of the two decisions realised the lower cost. The test: 
 units to date against the planned split (the sample-ratio check of `advisor.analysis.rollout`), the power
 the outcomes gathered so far give against the plan in result.json (`advisor.stats.power`), and the
 effect in each window and overall (control's cost per decision minus treatment's, with a
-bootstrap interval).
+bootstrap interval), and the readout: the effect to date read with the always-valid
+confidence sequence of `advisor.stats.sequential`, on the units the plan's design analyses
+(where the two arms' policies decide differently, for the triggered design; every unit
+otherwise). The readout is the only reading that may raise `treatment_worse`: it can be read
+after every window without raising the false-positive rate above alpha.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from advisor.core.costs import CostMatrix
 from advisor.core.predictionlog import ARMS
 from advisor.monitor.measures import proportion, realised_costs, resampler
 from advisor.stats.bootstrap import interval
-from advisor.stats.power import analytical_power
+from advisor.stats.power import analytical_power, welch_power
 from advisor.stats.sample_ratio import sample_ratio_mismatch
+from advisor.stats.sequential import DEFAULT_TUNING, readout
 
 
 def shadow(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> list[dict]:
@@ -144,20 +149,35 @@ def effect(rows: pd.DataFrame, costs: CostMatrix, plan: Mapping, seed: int) -> d
     }
 
 
-def power_so_far(plan: Mapping, policies: Mapping, control_units: int, share: float) -> dict | None:
-    """The power the control units with outcomes give at the plan's effect size (its design:
-    all units, or only the share where the policies disagree), against the planned power."""
+def power_so_far(
+    plan: Mapping,
+    policies: Mapping,
+    control_units: int,
+    share: float,
+    analysed: float | None = None,
+) -> dict | None:
+    """The power the control units with outcomes give at the effect the plan was sized for,
+    for its design: `analysed` control units (the triggered ones counted in the log, when it
+    says what each arm decided; else the control units times the planned trigger rate)."""
     if not plan or (policies.get("control"), policies.get("treatment")) != (
         plan.get("control"),
         plan.get("treatment"),
     ):
         return None
-    trigger = (plan.get("triggered") or {}).get("trigger_rate") or 1.0
-    analysed = control_units * (trigger if plan.get("design") == "triggered" else 1.0)
+    if analysed is None:
+        trigger = (plan.get("triggered") or {}).get("trigger_rate") or 1.0
+        analysed = control_units * (trigger if plan.get("design") == "triggered" else 1.0)
     d = float(plan["effect_size"])
     alpha = float(plan.get("alpha", 0.05))
+    sized = plan.get("sized_on")
+    if sized and plan.get("control_var") is not None:
+        reached = welch_power(
+            sized["effect"], plan["control_var"], plan["treatment_var"], analysed, alpha, share
+        )
+    else:  # a plan from before Welch's sizes: the standardised effect
+        reached = analytical_power(d, analysed, alpha, share)
     return {
-        "reached": analytical_power(d, analysed, alpha, share),
+        "reached": reached,
         "effect_size": d,
         "design": plan.get("design"),
         "analysed_units": float(analysed),
@@ -166,3 +186,79 @@ def power_so_far(plan: Mapping, policies: Mapping, control_units: int, share: fl
         "target_power": plan.get("target_power"),
         "progress": control_units / plan["n_per_arm"] if plan.get("n_per_arm") else None,
     }
+
+
+def analysed_rows(frame: pd.DataFrame, plan: Mapping) -> tuple[np.ndarray, str]:
+    """Which decided rows the test analyses, and the design read: the rows where the two arms'
+    policies decided differently when the plan chose the triggered design and the log says
+    what each arm decided; every row otherwise."""
+    decided = (frame["decision"].notna() & frame["arm"].isin(ARMS)).to_numpy()
+    if (plan or {}).get("design") != "triggered":
+        return decided, "all units"
+    if not {"control_decision", "treatment_decision"} <= set(frame.columns):
+        return decided, "all units (the log does not say what each arm decided)"
+    c, t = frame["control_decision"], frame["treatment_decision"]
+    differ = (c.notna() & t.notna() & (c != t)).to_numpy()
+    return decided & differ, "triggered"
+
+
+def readout_to_date(
+    frame: pd.DataFrame, ends: Sequence[int], plan: Mapping, costs: CostMatrix
+) -> list[dict] | None:
+    """The always-valid readout after each window (`ends`: one past its last row, in time
+    order): the effect on the analysed units with outcomes to date (first row of each unit in
+    each arm), its confidence-sequence interval and the decision; None without a treatment."""
+    if not (frame["arm"] == "treatment").any():
+        return None
+    mask, design = analysed_rows(frame, plan)
+    rows = frame[mask].assign(row=np.flatnonzero(mask))
+    rows = rows[rows["outcome"] >= 0].drop_duplicates(["unit", "arm"])
+    cost = realised_costs(rows, "decision", costs) if len(rows) else np.zeros(0)
+    alpha = float((plan or {}).get("alpha", 0.05))
+    tuning = ((plan or {}).get("sequential") or {}).get("tuning")
+    reads = sequence_readouts(
+        (rows["arm"] == "treatment").to_numpy(), cost, rows["row"].to_numpy(), ends, tuning, alpha
+    )
+    return [r | {"design": design} for r in reads]
+
+
+def sequence_readouts(
+    treated: np.ndarray,
+    cost: np.ndarray,
+    position: np.ndarray,
+    ends: Sequence[int],
+    tuning: float | None,
+    alpha: float,
+) -> list[dict]:
+    """The readout after each look from the analysed units' arms, costs and positions in time
+    order (a look sees the units before its end): running sums, so the cost is linear in the
+    units whatever the number of looks. `tuning` is the plan's (the analysed units at its
+    sequential horizon); without one, gbstats' default (it must not change between looks)."""
+    sums = {}
+    for arm, own in (("control", ~treated), ("treatment", treated)):
+        sums[arm] = (position[own], np.cumsum(cost[own]), np.cumsum(cost[own] ** 2))
+    out = []
+    for look, end in enumerate(ends, start=1):
+        seen = {}
+        for arm, (at, s, ss) in sums.items():
+            n = int(np.searchsorted(at, end))
+            mean = s[n - 1] / n if n else np.nan
+            var = max((ss[n - 1] - n * mean**2) / (n - 1), 0.0) if n > 1 else np.nan
+            seen[arm] = (n, mean, var)
+        (n_c, m_c, v_c), (n_t, m_t, v_t) = seen["control"], seen["treatment"]
+        at = float(tuning or DEFAULT_TUNING)
+        if n_c > 1 and n_t > 1:
+            se = float(np.sqrt(v_c / n_c + v_t / n_t))
+            read = readout(float(m_c - m_t), se, n_c + n_t, at, alpha)
+        else:
+            read = {"effect": {"estimate": None, "low": None, "high": None}, "decision": "not yet"}
+        out.append(
+            read
+            | {
+                "looks": look,
+                "analysed": {"control": n_c, "treatment": n_t},
+                "alpha": alpha,
+                "tuning": at,
+            }
+        )
+    return out

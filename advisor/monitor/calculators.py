@@ -296,7 +296,8 @@ class Shadow(Measure):
 
 @dataclass
 class Test(Measure):
-    """The canary or A/B test: units and power to date, the effect per window."""
+    """The canary or A/B test: units and power to date, the always-valid readout to date on the
+    units the plan's design analyses (and the power for that design), the effect per window."""
 
     share: float = 0.5
     name = "test"
@@ -306,6 +307,19 @@ class Test(Measure):
     def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
         run = self.expectations_
         self.to_date_ = arms.split_to_date(frame, list(ends), run.plan, self.share)
+        reads = arms.readout_to_date(frame, ends, run.plan, run.costs) if self.to_date_ else None
+        for step, read in zip(self.to_date_ or (), reads or (), strict=True):
+            step["readout"] = read
+            if step["power"] is not None and read["design"] == "triggered":
+                step["power"] = arms.power_so_far(
+                    run.plan,
+                    step["policies"],
+                    step["control_units_with_outcomes"],
+                    self.share,
+                    analysed=read["analysed"]["control"],
+                )
+            if step["power"] is not None:
+                step["power"]["design_read"] = read["design"]
         for step in self.to_date_ or ():
             u = step["units"]
             step["srm_sequential"] = (

@@ -48,8 +48,8 @@ CS_TUNED_ROWS = 5000  # the confidence sequence is tightest near this many outco
 LATENCY_SPAN = 7  # the latency test reads a window and the 6 before it
 MIN_EXPECTED = 5.0  # bins expected to hold fewer window rows than this are pooled for the test
 EXCLUDED = (
-    "treatment_worse (the A/B readout) keeps its own error rate, stated with the test; it comes "
-    "on top of this family's"
+    "treatment_worse (the A/B test's always-valid readout) keeps its own error rate, the test's "
+    "alpha over every read, stated with the test; it comes on top of this family's"
 )
 
 

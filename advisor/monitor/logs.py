@@ -23,7 +23,14 @@ import pandas as pd
 
 from advisor.core.costs import CostMatrix, label_key
 from advisor.core.errors import InputError
-from advisor.core.predictionlog import ARMS, CONTROL, DECISION_FIELDS, SHADOW_FIELDS, check_format
+from advisor.core.predictionlog import (
+    ARM_FIELDS,
+    ARMS,
+    CONTROL,
+    DECISION_FIELDS,
+    SHADOW_FIELDS,
+    check_format,
+)
 from advisor.core.reading import read_frame
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz")
@@ -78,7 +85,7 @@ def read_log(path: str | Path, decisions: Sequence[str]) -> Log:
     frame = pd.concat(frames, ignore_index=True, sort=False)
     frames.clear()
     known = set(decisions)
-    for col in ("decision", "shadow_decision"):
+    for col in ("decision", "shadow_decision", *ARM_FIELDS):
         if col in frame:
             seen = frame[col].dropna().unique()
             unknown = sorted(str(v) for v in seen if str(v) not in known)
@@ -174,7 +181,7 @@ def _normalised(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         if col not in frame:
             raise InputError(f"no column {col!r} in the log", where=str(path))
     frame["ts"] = _timestamps(frame["ts"], path)
-    for col in (*DECISION_FIELDS, *SHADOW_FIELDS):
+    for col in (*DECISION_FIELDS, *ARM_FIELDS, *SHADOW_FIELDS):
         if col in frame:
             frame[col] = key_text(frame[col])
     return frame

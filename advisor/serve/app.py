@@ -197,6 +197,8 @@ class Service:
                 "policy": o.policy.name,
                 "model_version": o.policy.version,
                 "decision": o.decision,
+                "control_decision": o.arm_decision(CONTROL),
+                "treatment_decision": o.arm_decision(TREATMENT),
                 "shadow_policy": s.name if s else None,
                 "shadow_version": s.version if s else None,
                 "shadow_decision": s.costs.decisions[code] if s and code is not None else None,

@@ -1,6 +1,12 @@
 """Deciding requests with the served bundles: the control policy, the treatment for the units a
 salted hash assigns to it, and the shadow on every request.
 
+While a treatment is set, both arms' policies decide every unit before the response is sent
+(the one not acted on costs one more decision on the same record): the log then says what
+each arm would have decided, which the triggered analysis of the A/B test needs (the units
+where the two disagree are known in both arms). The other arm's decision never changes the
+answer; where it cannot decide a record, it is left unknown.
+
 A single record goes through `Policy.decide_record` (the policy's single-record feature path,
 `clean_record`/`encode_record`, as fast as `decide_one`); a batch is built into a frame and
 goes through `Policy.decide_batch`, the path `advisor score` takes. Both are the bundle's own
@@ -16,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +32,8 @@ from advisor.core.predictionlog import CONTROL, TREATMENT
 from advisor.policies.base import Batch, Policy
 from advisor.policies.output import decision_record
 from advisor.serve.inputs import Item, Problem, RequestError, unknown_costs
+
+RECORD_PATH_MAX = 16  # the other arm decides up to this many units record by record
 
 
 def treatment_score(salt: str, unit: str) -> float:
@@ -50,6 +58,7 @@ class Outcome:
     batch: Batch
     row: int = 0
     reasons: list[dict] | None = None  # when asked: {feature, value, contribution, text}
+    arms: tuple[int | None, int | None] | None = None  # (control, treatment) codes in a test
 
     @property
     def code(self) -> int:
@@ -62,6 +71,13 @@ class Outcome:
     def answer(self) -> dict:
         """The decision as the response and `advisor score` give it (`decision_record`)."""
         return decision_record(self.policy, self.batch, self.row)
+
+    def arm_decision(self, arm: str) -> str | None:
+        """What `arm`'s policy decided for this unit (None outside a test or when it could not)."""
+        if self.arms is None:
+            return None
+        code = self.arms[0 if arm == CONTROL else 1]
+        return None if code is None else self.policy.costs.decisions[code]
 
 
 def record_frame(records: Sequence[dict], columns: Sequence[str]) -> pd.DataFrame:
@@ -104,9 +120,15 @@ class Decider:
     def decide(self, items: Sequence[Item], batch: bool, reasons: int = 0) -> list[Outcome]:
         """The decision of every item by its arm's policy, in order. A record whose costs cannot
         be known (a cost column null) is refused, and so is a batch holding one: a batch is
-        decided whole or not at all, and a record gets the same answer alone or in a batch."""
+        decided whole or not at all, and a record gets the same answer alone or in a batch.
+        While a treatment is set, each outcome also carries what the other arm's policy decides
+        for the unit (`_other`), which never refuses a request."""
         arms = [self.arm(item.unit) for item in items]
         out: list[Outcome | None] = [None] * len(items)
+        codes: dict[str, list[int | None]] = {
+            CONTROL: [None] * len(items),
+            TREATMENT: [None] * len(items),
+        }
         for arm, policy in ((CONTROL, self.control), (TREATMENT, self.treatment)):
             where = [i for i, a in enumerate(arms) if a == arm]
             if not where:
@@ -116,7 +138,33 @@ class Decider:
             why = explain(policy, group, batch, reasons) if reasons else [None] * len(group)
             for j, i in enumerate(where):
                 out[i] = Outcome(items[i], arm, policy, decided, j, why[j])
-        return out  # type: ignore[return-value]
+                codes[arm][i] = int(decided.codes[j])
+        if self.treatment is None:
+            return out  # type: ignore[return-value]
+        for arm, policy in ((CONTROL, self.control), (TREATMENT, self.treatment)):
+            rest = [i for i, a in enumerate(arms) if a != arm]
+            decided = self._other(policy, [items[i] for i in rest], batch)
+            for i, code in zip(rest, decided, strict=True):
+                codes[arm][i] = code
+        return [
+            replace(o, arms=(codes[CONTROL][i], codes[TREATMENT][i]))  # type: ignore[arg-type]
+            for i, o in enumerate(out)
+        ]
+
+    def _other(self, policy: Policy, group: list[Item], batch: bool) -> list[int | None]:
+        """`policy`'s codes for units of the other arm (None where it cannot decide): record by
+        record on the single-record path for a few units (a small frame costs more than the
+        decisions), as a frame for more."""
+        if not group:
+            return []
+        start = time.perf_counter()
+        if batch and len(group) > RECORD_PATH_MAX:
+            frame = record_frame([it.record for it in group], _columns(policy))
+            codes = [int(c) if c >= 0 else None for c in policy.decide_batch(frame).codes]
+        else:
+            codes = [_record_code(policy, it.record) for it in group]
+        self.observe(policy, time.perf_counter() - start)
+        return codes
 
     def shadow_codes(self, items: Sequence[Item], batch: bool) -> list[int | None]:
         """The shadow policy's decision codes (None where it cannot decide); never raises for a
@@ -169,6 +217,13 @@ def explain(policy: Policy, group: Sequence[Item], batch: bool, k: int) -> list[
         frame = record_frame([it.record for it in group], _columns(policy))
         return policy.explain(frame, k).records()
     return policy.explain_record(group[0].record, k).records()
+
+
+def _record_code(policy: Policy, record: dict) -> int | None:
+    try:
+        return int(policy.decide_record(record).codes[0])
+    except InputError:
+        return None
 
 
 def _columns(policy: Policy) -> list[str]:

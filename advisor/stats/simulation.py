@@ -106,3 +106,71 @@ def binomial_band(simulations: int, alpha: float, level: float = 0.95) -> tuple[
     """Where the A/A false-positive rate of `simulations` experiments falls with prob. `level`."""
     low, high = stats.binom.interval(level, simulations, alpha)
     return float(low) / simulations, float(high) / simulations
+
+
+def arm_sums(
+    costs: np.ndarray, n: int, simulations: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and sum of squares of `n` units drawn from `costs`, for each simulated experiment
+    (from `arm_statistics`; one unit is drawn directly)."""
+    if n == 1:
+        x = rng.choice(np.asarray(costs, dtype=float), size=simulations)
+        return x, x**2
+    means, var, _ = arm_statistics(costs, n, simulations, rng)
+    return n * means, (n - 1) * var + n * means**2
+
+
+def simulate_looks(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    looks: np.ndarray,
+    *,
+    share: float,
+    tuning: float,
+    alpha: float,
+    simulations: int = SIMULATIONS,
+    seed: int = 0,
+) -> dict:
+    """Many tests read with the confidence sequence after each look (vectorised over tests).
+
+    `looks` holds the analysed control units to date at each look; the treatment gets
+    share / (1 − share) times as many. Each look adds the new units' sums to every test, so
+    the looks of one test share their units, as a test read every day does. Returns the
+    share of tests that ever said "better" or "worse" and the look at which each first did
+    (−1: never)."""
+    from advisor.stats.sequential import boundary
+
+    rng = np.random.default_rng(seed)
+    sums = np.zeros((4, simulations))  # control sum, sum of squares; treatment the same
+    first = np.full(simulations, -1)
+    side = np.zeros(simulations, dtype=int)
+    had_c = had_t = 0
+    ratio = share / (1 - share)
+    for k, n_c in enumerate(np.asarray(looks, dtype=float)):
+        now_c, now_t = int(n_c), int(np.rint(n_c * ratio))
+        for arm, costs, had, now in ((0, control, had_c, now_c), (2, treatment, had_t, now_t)):
+            if now > had:
+                s, ss = arm_sums(costs, now - had, simulations, rng)
+                sums[arm] += s
+                sums[arm + 1] += ss
+        had_c, had_t = max(had_c, now_c), max(had_t, now_t)
+        if had_c < 2 or had_t < 2:
+            continue
+        mc, mt = sums[0] / had_c, sums[2] / had_t
+        vc = np.maximum(sums[1] - had_c * mc**2, 0) / (had_c - 1)
+        vt = np.maximum(sums[3] - had_t * mt**2, 0) / (had_t - 1)
+        estimate = mc - mt
+        half = np.sqrt(vc / had_c + vt / had_t) * boundary(had_c + had_t, tuning, alpha)
+        better, worse = estimate - half > 0, estimate + half < 0
+        new = (first < 0) & (better | worse)
+        first[new] = k
+        side[new] = np.where(better, 1, -1)[new]
+    return {
+        "simulations": simulations,
+        "looks": len(looks),
+        "better_rate": float((side == 1).mean()),
+        "worse_rate": float((side == -1).mean()),
+        "ever_rate": float((first >= 0).mean()),
+        "first_look": first,
+        "side": side,
+    }
