@@ -216,7 +216,7 @@ def test_options_within_noise_are_called_tied_and_the_rules_ship():
 def test_each_resample_sizes_its_own_ab_test_by_the_plans_rule():
     """No fixed gate: where ML is dearer on the estimate, a resample in which ML saves
     enough can still be confirmed; days scale as the plan's sizing does (statsmodels)."""
-    from advisor.stats.power import solve_sample_size
+    from statsmodels.stats.power import NormalIndPower
 
     inp = _inputs(rules=5.0, ml=5.02, sd=0.3, enrol_days=40.0)
     _, facts = procedure(inp)
@@ -227,7 +227,7 @@ def test_each_resample_sizes_its_own_ab_test_by_the_plans_rule():
     expected = (saving[1:] > 0) & (40.0 * (saving[0] / saving[1:]) ** 2 <= 90.0)
     assert np.array_equal(confirmable, expected)
     # The 1 / effect² scaling is the plan's: statsmodels' sizing at two effects agrees.
-    n1, n2 = (solve_sample_size(d, 0.05, 0.8, 0.5) for d in (0.02, 0.03))
+    n1, n2 = (NormalIndPower().solve_power(d, alpha=0.05, power=0.8) for d in (0.02, 0.03))
     assert n1 / n2 == pytest.approx((0.03 / 0.02) ** 2, rel=0.01)
 
 
