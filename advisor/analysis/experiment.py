@@ -38,6 +38,7 @@ from advisor.analysis.shadow import Shadow
 from advisor.analysis.sizing import (
     AGREEMENT,
     SequentialPlan,
+    Sizes,
     VarianceReduction,
     monte_carlo_size,
     plan_sequential,
@@ -55,10 +56,10 @@ from advisor.stats.simulation import SIMULATIONS
 DESIGNS = ("all-units", "triggered")
 
 
-@dataclass(frozen=True)
-class DesignSize:
-    """One design sized: the effect on the units it analyses, the units to analyse and to
-    enrol per arm, and the days of traffic (None when no size would do)."""
+@dataclass(frozen=True, kw_only=True)
+class DesignSize(Sizes):
+    """One design sized: the effect on the units it analyses, and its `Sizes` (the units to
+    analyse and to enrol per arm, and the days; None when no size would do)."""
 
     trigger_rate: float
     effect_size: float
@@ -68,16 +69,6 @@ class DesignSize:
     treatment_mean: float
     control_var: float
     treatment_var: float
-    n_analysed_per_arm: int | None = None
-    n_analysed_treatment: int | None = None
-    n_per_arm: int | None = None
-    n_treatment: int | None = None
-    days_enrolling: float | None = None
-    days_needed: float | None = None
-
-    @property
-    def n_total(self) -> int | None:
-        return None if self.n_per_arm is None else self.n_per_arm + self.n_treatment
 
     def summary(self) -> DesignSummary:
         return DesignSummary(
@@ -122,16 +113,6 @@ def size_design(
     `trigger_rate` is the share of enrolled units it analyses (1 for all units).
     """
     eff = effect_size(control, treatment)
-    effect = DesignSize(
-        trigger_rate,
-        eff["d"],
-        eff["difference"],
-        eff["pooled_sd"],
-        eff["control_mean"],
-        eff["treatment_mean"],
-        eff["control_var"],
-        eff["treatment_var"],
-    )
     nobs1 = welch_sample_size(
         eff["difference"], eff["control_var"], eff["treatment_var"], alpha, power, share
     )
@@ -142,14 +123,16 @@ def size_design(
         label_delay_days=label_delay_days,
         trigger_rate=trigger_rate,
     )
-    return replace(
-        effect,
-        n_analysed_per_arm=planned.n_analysed_per_arm,
-        n_analysed_treatment=planned.n_analysed_treatment,
-        n_per_arm=planned.n_per_arm,
-        n_treatment=planned.n_treatment,
-        days_enrolling=planned.days_enrolling,
-        days_needed=planned.days_needed,
+    return DesignSize(
+        **vars(planned),
+        trigger_rate=trigger_rate,
+        effect_size=eff["d"],
+        difference=eff["difference"],
+        pooled_sd=eff["pooled_sd"],
+        control_mean=eff["control_mean"],
+        treatment_mean=eff["treatment_mean"],
+        control_var=eff["control_var"],
+        treatment_var=eff["treatment_var"],
     )
 
 
