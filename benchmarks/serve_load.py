@@ -191,7 +191,7 @@ def resolve_bundle(given: str | None, bundle: Path) -> Path | None:
     if given is None:
         return None
     path = Path(given)
-    if not path.exists() and (bundle.parent / given).is_dir():
+    if "/" not in given and (bundle.parent / given / "bundle.json").is_file():
         return bundle.parent / given
     if not path.exists():
         raise SystemExit(f"no bundle at {given} (nor a policy {given!r} beside {bundle})")
