@@ -24,9 +24,18 @@ the lines each log holds against the requests its service answered.
 
     uv run --all-extras python benchmarks/serve_load.py [--case credit-scoring]
         [--bundle PATH] [--rates 500,1000] [--seconds 30] [--modes async,process,disk]
-        [--rounds 1] [--log-dir DIR] [--reasons K]
+        [--rounds 1] [--log-dir DIR] [--reasons K] [--treatment BUNDLE [--share 0.5]]
+        [--shadow BUNDLE]
 
-`--reasons 3` asks every request for three reasons (exact TreeSHAP on the one record).
+`--reasons 3` asks every request for three reasons (exact TreeSHAP on the one record; issue
+28's target: p99 under 20 ms at 200 requests/s). `--treatment` serves an A/B test (every
+service runs `--treatment BUNDLE --share S`): both arms' policies decide every unit before the
+answer (issue 23's target: p99 under 20 ms at 500 requests/s). `--shadow` adds a shadow policy.
+A bundle given by a bare name (`rules`, `expert-rules`, `ml`) is that policy of the analysed
+case. Before the load, the decision's own cost per one-record request is timed in this process
+with the same bundles (`Decider.decide`, median and p99 of 2,000 calls): the control alone, with
+the second arm's decision when a treatment is set, and with the reasons when asked: the
+difference is what the second arm (or the reasons) adds to every request.
 """
 
 from __future__ import annotations
@@ -53,7 +62,7 @@ START_SECONDS = 300.0
 
 
 def ml_bundle(case: str, tmp: Path) -> Path:
-    """The case's ML bundle, from a fresh analysis into `tmp`."""
+    """The case's ML bundle, from a fresh analysis into `tmp` (its other policies beside it)."""
     print(f"Analysing {case} to get its ML bundle ...", flush=True)
     subprocess.run(
         [
@@ -177,13 +186,57 @@ def free_port() -> int:
 MODES = ("off", "async", "process", "disk")
 
 
+def resolve_bundle(given: str | None, bundle: Path) -> Path | None:
+    """A bundle path, or a bare policy name looked up beside the served bundle."""
+    if given is None:
+        return None
+    path = Path(given)
+    if "/" not in given and (bundle.parent / given / "bundle.json").is_file():
+        return bundle.parent / given
+    if not path.exists():
+        raise SystemExit(f"no bundle at {given} (nor a policy {given!r} beside {bundle})")
+    return path
+
+
+def decision_cost(bundle: Path, treatment: Path | None, share: float, bodies: list[bytes],
+                  reasons: int, n: int = 2000) -> None:  # fmt: skip
+    """Print the median and p99 microseconds of `Decider.decide` per one-record request: the
+    control alone, with the treatment's second decision, with the reasons."""
+    from advisor.serve.app import Served as Loaded
+    from advisor.serve.app import Service
+
+    control = Loaded.load(bundle)
+    setups = [("control alone", Service(control), 0)]
+    if treatment is not None:
+        test = Service(control, treatment=Loaded.load(treatment), share=share)
+        setups.append((f"A/B test (share {share:g}): both arms decide", test, 0))
+    if reasons:
+        last = setups[-1]
+        setups.append((f"{last[0]}, {reasons} reasons", last[1], reasons))
+    for label, service, k in setups:
+        requests = [service.reader.read(b) for b in bodies[:n]]
+        for r in requests[:50]:
+            service.decider.decide(r.items, r.batch, k)
+        times = np.empty(len(requests))
+        for i, r in enumerate(requests):
+            start = time.perf_counter()
+            service.decider.decide(r.items, r.batch, k)
+            times[i] = time.perf_counter() - start
+        p50, p99 = np.percentile(times * 1e6, [50, 99])
+        print(f"  decision per request, {label}: median {p50:.0f} us, p99 {p99:.0f} us")
+        if label == setups[0][0]:
+            base = p50
+        else:
+            print(f"    {p50 - base:+.0f} us per request (median) over the control alone")
+
+
 class Served:
     """One `advisor serve` process for a log mode, and what it was sent."""
 
-    def __init__(self, mode: str, bundle: Path, logs: Path) -> None:
+    def __init__(self, mode: str, bundle: Path, logs: Path, extra: list[str]) -> None:
         self.mode, self.port, self.sent = mode, free_port(), 0
         self.log = None if mode == "off" else logs / mode
-        command = [sys.executable, "-m", "advisor.cli", "serve", str(bundle)]
+        command = [sys.executable, "-m", "advisor.cli", "serve", str(bundle), *extra]
         command += ["--port", str(self.port), "-q"]
         if self.log is not None:
             command += ["--log", str(self.log), "--log-sync", mode]
@@ -209,6 +262,9 @@ def main() -> None:
         "--log-dir", type=Path, help="Where the logs go (default: a temporary folder)."
     )
     parser.add_argument("--reasons", type=int, default=0, help="Ask each request for K reasons.")
+    parser.add_argument("--treatment", help="Serve an A/B test with this bundle as treatment.")
+    parser.add_argument("--share", type=float, default=0.5, help="Treatment share (0.5).")
+    parser.add_argument("--shadow", help="Serve this bundle as a shadow too.")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     modes = args.modes.split(",")
@@ -224,10 +280,20 @@ def main() -> None:
         logs = Path(tempfile.mkdtemp(dir=args.log_dir)) if args.log_dir else tmp / "logs"
         bundle = args.bundle or ml_bundle(args.case, tmp)
         policy = advisor.load_policy(bundle)
-        bodies = request_bodies(
-            args.case, 5000, list(dict.fromkeys(policy.input_columns())), args.reasons
-        )
-        servers = [Served(mode, bundle, logs) for mode in modes]
+        treatment = resolve_bundle(args.treatment, bundle)
+        shadow = resolve_bundle(args.shadow, bundle)
+        extra: list[str] = []
+        columns = list(policy.input_columns())
+        for option, other in (("--treatment", treatment), ("--shadow", shadow)):
+            if other is not None:
+                extra += [option, str(other)]
+                columns += advisor.load_policy(other).input_columns()
+        if treatment is not None:
+            extra += ["--share", f"{args.share:g}"]
+        bodies = request_bodies(args.case, 5000, list(dict.fromkeys(columns)), args.reasons)
+        print(f"In this process (load average {os.getloadavg()[0]:.2f}):")
+        decision_cost(bundle, treatment, args.share, bodies, args.reasons)
+        servers = [Served(mode, bundle, logs, extra) for mode in modes]
         try:
             for s in servers:
                 wait_ready(s.base, s.process)
@@ -235,6 +301,8 @@ def main() -> None:
                 f"{args.case}: policy {policy.name!r} ({policy.version}), budget {budget:g} ms, "
                 f"modes {', '.join(modes)} (logs in {logs}), {args.seconds:g} s per rate and "
                 f"mode, {args.rounds} round(s), {os.cpu_count()} CPUs"
+                + (f", served with {' '.join(extra)}" if extra else "")
+                + (f", {args.reasons} reasons per request" if args.reasons else "")
             )
             gc.collect()
             gc.freeze()  # the client's own full collections would count as service latency

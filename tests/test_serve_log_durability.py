@@ -10,6 +10,7 @@ decision that cannot be recorded is answered 503, under `degrade` it is answered
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import http.client
 import json
@@ -422,3 +423,75 @@ def test_a_real_disk_that_fills_up_and_frees(ml: Path, tiny_disk: Path, on_failu
         assert log.dropped > 0 and log.written + log.dropped == len(sent) + 20
         assert log.refused == 0
     assert log.written == len(lines) and {f"after-{i}" for i in range(20)} <= set(lines)
+
+
+class ThreadNoting:
+    """Opens log files whose writes note the thread that made them; `slow` makes the next
+    write take `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.threads: list[str] = []
+        self.slow, self.seconds = False, seconds
+
+    def __call__(self, path: Path):
+        disk, raw = self, predictionlog._open_new(path)
+
+        class File:
+            def write(self, data) -> int:
+                disk.threads.append(threading.current_thread().name)
+                if disk.slow:
+                    disk.slow = False
+                    time.sleep(disk.seconds)
+                return raw.write(data)
+
+            def truncate(self, size: int) -> int:
+                return raw.truncate(size)
+
+            def fileno(self) -> int:
+                return raw.fileno()
+
+            def close(self) -> None:
+                raw.close()
+
+        return File()
+
+
+def line(i: int) -> dict:
+    return {"ts": 1.7e9 + i, "id": f"q-{i}", "unit": f"q-{i}", "arm": "control", "policy": "ml",
+            "model_version": "ml-0", "decision": "skip", "record": {"age": i}, "latency_ms": 1.0}  # fmt: skip
+
+
+def test_a_quick_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_back(
+    tmp_path: Path, monkeypatch
+):
+    monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.05)
+    disk, quick = ThreadNoting(0.06), predictionlog.QUICK_WRITES
+    log = PredictionLog(tmp_path, opener=disk).start()
+    here, writer = threading.current_thread().name, "prediction-log"
+
+    def answered(first: int, n: int) -> list[bool]:
+        async def requests() -> list[bool]:
+            return [await log.record([line(i)]) for i in range(first, first + n)]
+
+        return asyncio.run(requests())
+
+    assert all(answered(0, quick + 2))
+    assert disk.threads == [writer] * quick + [here] * 2  # the writer's quick run, then here
+    disk.slow = True
+    assert all(answered(quick + 2, 1 + quick + 1))  # a slow write here: the writer again
+    assert disk.threads[quick + 2 :] == [here] + [writer] * quick + [here]
+    log.close()
+    ids = [json.loads(x)["id"] for f in sorted(tmp_path.glob("*.jsonl")) for x in f.open()]
+    assert ids == [f"q-{i}" for i in range(2 * quick + 4)] and log.written == len(ids)
+
+
+def test_disk_mode_always_writes_from_the_writer_thread(tmp_path: Path):
+    disk = ThreadNoting(0.0)
+    log = PredictionLog(tmp_path, sync="disk", opener=disk).start()
+
+    async def requests() -> list[bool]:
+        return [await log.record([line(i)]) for i in range(predictionlog.QUICK_WRITES + 3)]
+
+    assert all(asyncio.run(requests()))
+    log.close()
+    assert set(disk.threads) == {"prediction-log"}

@@ -243,19 +243,26 @@ def top_reasons(
     value = np.full((n, k), None, dtype=object)
     contribution = np.full((n, k), math.nan)
     text = np.full((n, k), "", dtype=object)
-    names = [e.name for e in encoders]
-    for i in np.flatnonzero(decided):
-        if k and not picked[i, 0] > 0:
-            text[i, 0] = f"no feature pushed toward {labels[i]}: the model's base rate decides"
-        for j in range(k_eff):
-            if not picked[i, j] > 0:
-                break
-            f = order[i, j]
-            shown, sentence = describe_value(encoders[f], X[i, f])
-            feature[i, j] = names[f]
-            value[i, j] = shown
-            contribution[i, j] = picked[i, j]
-            text[i, j] = sentence
+    if k:
+        none = np.flatnonzero(decided & ~(picked[:, 0] > 0))
+        text[none, 0] = [
+            f"no feature pushed toward {label}: the model's base rate decides"
+            for label in np.asarray(labels, dtype=object)[none]
+        ]
+    # A cell holds a reason while every contribution before it in its row is positive.
+    shown = decided[:, None] & np.logical_and.accumulate(picked > 0, axis=1)
+    names = np.array([e.name for e in encoders], dtype=object)
+    for f, encoder in enumerate(encoders):  # per feature, each distinct value described once
+        rows, cols = np.nonzero(shown & (order == f))
+        if not len(rows):
+            continue
+        bits = np.ascontiguousarray(X[rows, f], dtype=np.float64).view(np.int64)  # -0.0 kept
+        codes, first = np.unique(bits, return_inverse=True)
+        said = [describe_value(encoder, float(c)) for c in codes.view(np.float64)]
+        feature[rows, cols] = names[f]
+        value[rows, cols] = [said[u][0] for u in first]
+        text[rows, cols] = [said[u][1] for u in first]
+        contribution[rows, cols] = picked[rows, cols]
     return Reasons(feature, value, contribution, text)
 
 

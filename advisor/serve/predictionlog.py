@@ -2,10 +2,17 @@
 
 How a line reaches the file depends on `sync`:
 
-- `process` (the default): the request hands its lines to the writer thread and waits. The
-  writer takes everything queued (requests that arrive together share one write: group commit),
-  writes it with one call to the operating system, then wakes each waiting request, which only
-  then answers. A line is in the OS before its answer leaves: a killed process loses no answered
+- `process` (the default): the request encodes its lines and, while the disk answers quickly
+  (the last `QUICK_WRITES` writes each took under `QUICK_SECONDS`) and the writer has nothing
+  queued or in hand, writes them itself with one call to the operating system: no hand-over to
+  the writer thread and back, which costs a busy service milliseconds per request. Otherwise it
+  hands the bytes to the writer thread and waits: the writer takes everything queued (requests
+  that arrive together share one write: group commit), writes it with one call, then wakes the
+  waiting requests with one call into their event loop per group. Either way a request
+  answers only once its lines are written. A write that turns slow sends the following ones
+  back to the writer thread, so a stalled disk holds up the requests that wait for it, not the
+  event loop; only a write already started from the event loop when the disk stalls holds the
+  loop until it returns. A line is in the OS before its answer leaves: a killed process loses no answered
   decision (the OS writes its cache to disk on its own).
 - `disk`: as `process`, and each group is fsynced (a new file's folder entry too) before the
   answers: a crash of the machine loses no answered decision either.
@@ -48,12 +55,15 @@ BATCH_LINES = 1_000
 FLUSH_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 DROP_MEMORY_SECONDS = 10.0
+QUICK_SECONDS = 0.001  # a write under this is quick ...
+QUICK_WRITES = 8  # ... and after this many quick ones in a row a request may write its own lines
 SYNC_MODES = ("process", "disk", "async")
 ON_FAILURE = ("refuse", "degrade")
 FULL = "the queue was full: the disk is slower than the decisions"
 
 Opener = Callable[[Path], BinaryIO]
 Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future]
+Lines = list[Mapping] | bytes  # a request's entries, or their lines already encoded
 
 
 def _exclusive(path: str, flags: int) -> int:
@@ -81,6 +91,10 @@ def log_line(entry: Mapping) -> bytes:
     fields["ts"] = timestamp(entry["ts"])
     text = json.dumps(fields, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8") + b"\n"
+
+
+def _encoded(entries: list[Mapping]) -> bytes:
+    return b"".join(log_line(e) for e in entries)
 
 
 def _settle(futures: list[asyncio.Future], answer: bool) -> None:
@@ -124,12 +138,14 @@ class PredictionLog:
         self.retry_seconds = retry_seconds
         self.flush_seconds = flush_seconds
         self._open = opener or _open_new
-        self._pending: deque[tuple[list[Mapping], Waiter | None]] = deque()
+        self._pending: deque[tuple[Lines, int, Waiter | None]] = deque()
         self._capacity = queue_lines
         self._queued = 0
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        self._io = threading.Lock()  # held by whoever writes to the file
+        self._quick = 0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._file: BinaryIO | None = None
         self._path: Path | None = None
@@ -159,7 +175,7 @@ class PredictionLog:
     def put(self, entry: Mapping) -> None:
         """Queue one decision's line without waiting for it (it has been answered already): a
         full queue, or a write failing, drops and counts it."""
-        if self._enqueue([entry], None) and self.waits:
+        if self._enqueue([entry], 1, None) and self.waits:
             self._wake.set()
 
     def accepting(self, lines: int = 1) -> bool:
@@ -178,11 +194,21 @@ class PredictionLog:
         """Hand a decision's lines to the writer and wait until they are written (and fsynced
         under `disk`): True when the decision may be answered (its lines are written, or they
         could not be and the log degrades), False when it must be refused."""
+        try:
+            data = _encoded(entries)
+        except (TypeError, ValueError) as exc:  # not JSON: that request's fault alone
+            with self._lock:
+                self._lose(len(entries), True, f"not a log line: {exc}")
+            return not self.refuses
+        here = self._write_here(data, len(entries))
+        if here is not None:
+            return here
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        if not self._enqueue(entries, (loop, future)):
+        if not self._enqueue(data, len(entries), (loop, future)):
             return not self.refuses
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
         return await future
 
     def close(self, timeout: float = 10.0) -> None:
@@ -212,6 +238,29 @@ class PredictionLog:
                 "error": self.error,
             }
 
+    def _write_here(self, data: bytes, count: int) -> bool | None:
+        """Under `process`, when the last writes were quick and the writer holds and expects
+        nothing: write a request's lines from the calling thread and say whether it may answer
+        (as `record`); None when the writer must take them."""
+        if self.sync != "process" or self._quick < QUICK_WRITES:
+            return None
+        if not self._io.acquire(blocking=False):
+            return None
+        try:
+            with self._lock:
+                if self._pending or self._blocked(count) is not None:
+                    return None
+            outcome = self._write(data)
+            with self._lock:
+                if outcome is True:
+                    self.written += count
+                    self._failing = False
+                else:
+                    self._lose(count, True, outcome or None)
+        finally:
+            self._io.release()
+        return outcome is True or not self.refuses
+
     def _blocked(self, lines: int) -> str | None:
         """Why `lines` more lines cannot be queued now (`""`: writes are failing), or None."""
         if self._queued + lines > self._capacity:
@@ -221,14 +270,14 @@ class PredictionLog:
             return ""
         return None
 
-    def _enqueue(self, entries: list[Mapping], waiter: Waiter | None) -> bool:
+    def _enqueue(self, lines: Lines, count: int, waiter: Waiter | None) -> bool:
         with self._lock:
-            blocked = self._blocked(len(entries))
+            blocked = self._blocked(count)
             if blocked is None:
-                self._queued += len(entries)
-                self._pending.append((entries, waiter))
+                self._queued += count
+                self._pending.append((lines, count, waiter))
                 return True
-            self._lose(len(entries), waiter is not None, blocked or None)
+            self._lose(count, waiter is not None, blocked or None)
             return False
 
     def _lose(self, lines: int, unanswered: bool, reason: str | None) -> None:
@@ -246,35 +295,39 @@ class PredictionLog:
             while not self._stopping.is_set():
                 self._wake.wait()
                 self._wake.clear()
-                self._drain()
+                with self._io:
+                    self._drain()
         else:
             while not self._stopping.wait(self.flush_seconds):
-                self._drain()
-        self._drain()
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
+                with self._io:
+                    self._drain()
+        with self._io:
+            self._drain()
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+                self._file = None
 
     def _drain(self) -> None:
         """Write everything queued: requests packed into writes of at most `BATCH_LINES` lines
         (a batch request's lines stay in one write) that fit the current file or a new one."""
         with self._lock:
             groups, self._pending = self._pending, deque()
-        chunk: list[tuple[list[Mapping], Waiter | None, bytes]] = []
+        chunk: list[tuple[int, Waiter | None, bytes]] = []
         size = lines = room = 0
-        for entries, waiter in groups:
+        for entries, count, waiter in groups:
             try:
-                data = b"".join(log_line(e) for e in entries)
+                data = entries if isinstance(entries, bytes) else _encoded(entries)
             except (TypeError, ValueError) as exc:  # not JSON: that request's fault alone
-                self._settle([(entries, waiter, b"")], f"not a log line: {exc}")
+                self._settle([(count, waiter, b"")], f"not a log line: {exc}")
                 continue
-            if chunk and (lines + len(entries) > BATCH_LINES or size + len(data) > room):
+            if chunk and (lines + count > BATCH_LINES or size + len(data) > room):
                 self._commit(chunk)
                 chunk, size, lines = [], 0, 0
             if not chunk:
                 room = self._room(len(data))
-            chunk.append((entries, waiter, data))
-            size, lines = size + len(data), lines + len(entries)
+            chunk.append((count, waiter, data))
+            size, lines = size + len(data), lines + count
         if chunk:
             self._commit(chunk)
 
@@ -285,12 +338,17 @@ class PredictionLog:
             return self.max_bytes - self._size
         return self.max_bytes
 
-    def _commit(self, chunk: list[tuple[list[Mapping], Waiter | None, bytes]]) -> None:
+    def _commit(self, chunk: list[tuple[int, Waiter | None, bytes]]) -> None:
         """One write (and fsync under `disk`) of the chunk's lines, then its requests told."""
+        self._settle(chunk, self._write(b"".join(d for _, _, d in chunk)))
+
+    def _write(self, data: bytes) -> bool | str | None:
+        """Write `data` to the file (starting a new one when it would pass `max_bytes`; fsynced
+        under `disk`), holding `_io`: True when written, the error when the write failed, None
+        when writes are paused after a failure. Times it: a slow write ends the quick run."""
         if self._failing and time.monotonic() < self._retry_at:
-            self._settle(chunk, None)
-            return
-        data = b"".join(d for _, _, d in chunk)
+            return None
+        started = time.perf_counter()
         try:
             if self._file is None or (self._size and self._size + len(data) > self.max_bytes):
                 self._next_file()
@@ -298,10 +356,12 @@ class PredictionLog:
             if self.sync == "disk":
                 os.fsync(self._file.fileno())  # type: ignore[union-attr]
         except Exception as exc:  # the writer must outlive any failure
-            self._settle(chunk, self._fail(exc))
-            return
+            self._quick = 0
+            return self._fail(exc)
         self._size += len(data)
-        self._settle(chunk, True)
+        quick = time.perf_counter() - started < QUICK_SECONDS
+        self._quick = self._quick + 1 if quick else 0
+        return True
 
     def _settle(self, chunk, outcome: bool | str | None) -> None:
         """Count the chunk's lines (written when `outcome` is True, else lost, with the error
@@ -309,12 +369,12 @@ class PredictionLog:
         written = outcome is True
         waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         with self._lock:
-            for entries, waiter, _ in chunk:
-                self._queued -= len(entries)
+            for count, waiter, _ in chunk:
+                self._queued -= count
                 if written:
-                    self.written += len(entries)
+                    self.written += count
                 else:
-                    self._lose(len(entries), waiter is not None, outcome or None)
+                    self._lose(count, waiter is not None, outcome or None)
                 if waiter is not None:
                     waiting.setdefault(waiter[0], []).append(waiter[1])
             if written:

@@ -128,14 +128,24 @@ def reason_columns(why, k: int, none: np.ndarray) -> list[pa.Array]:
     if isinstance(why, RuleReasons):
         codes = pa.array(why.index.astype(np.int32), mask=none)
         first = pa.DictionaryArray.from_arrays(codes, pa.array(why.sentences, pa.string()))
-        zeros = pa.array(np.zeros(len(none), dtype=np.int32), mask=none)
-        blank = pa.DictionaryArray.from_arrays(zeros, pa.array([""], pa.string()))
-        return [first.dictionary_decode()] + [blank.dictionary_decode()] * (k - 1)
+        n = len(none)
+        valid = pa.py_buffer(np.packbits(~none, bitorder="little")) if none.any() else None
+        zeros = pa.py_buffer(np.zeros(n + 1, dtype=np.int32))
+        blank = pa.StringArray.from_buffers(n, zeros, pa.py_buffer(b""), valid)
+        return [first.dictionary_decode()] + [blank] * (k - 1)
     text = why.text
     return [pa.array(text[:, j], pa.string(), mask=none) for j in range(k)]
 
 
 def _repeat(text: str, n: int) -> pa.Array:
+    """`text` n times as a string array, built from its buffers (a `take` of one value costs
+    more than deciding the rows)."""
+    data = text.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    if offsets[-1] < 2**31:
+        return pa.StringArray.from_buffers(
+            n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data * n)
+        )
     return pa.array([text], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
 
 
