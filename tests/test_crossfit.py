@@ -137,3 +137,19 @@ def test_an_expert_rule_on_a_dropped_date_column_exits_naming_it(tmp_path):
     assert str(rules) in text and "time_features: keep" in text
     kept = _advise(frame, time="when", rules=rules, time_features="keep")
     assert "expert-rules" in kept.data["evaluation"]["policies"]
+
+
+def test_the_refits_are_valid_json_read_back_and_shown_in_the_report(crossfitted):
+    import json
+
+    import jsonschema
+
+    from advisor.analysis.crossfit import Refits
+    from advisor.artefacts.schemas import schema
+
+    payload = json.loads(crossfitted.to_json())
+    validator = jsonschema.Draft202012Validator(schema("result"))
+    assert [e.message for e in validator.iter_errors(payload)] == []
+    assert Refits.from_dict(payload["refits"]).to_dict() == payload["refits"]
+    html = crossfitted.to_html()
+    assert "Same answer across refits" in html and "repeat 1, fold 4" in html
