@@ -151,5 +151,15 @@ def test_the_refits_are_valid_json_read_back_and_shown_in_the_report(crossfitted
     validator = jsonschema.Draft202012Validator(schema("result"))
     assert [e.message for e in validator.iter_errors(payload)] == []
     assert Refits.from_dict(payload["refits"]).to_dict() == payload["refits"]
+    from advisor.artefacts.run import policy_files
+
+    files = policy_files(crossfitted.to_dict(), crossfitted.policies, crossfitted.reference)
+    bundle = json.loads(files["policies/ml/bundle.json"])
+    assert bundle["expected"]["split"] == "out-of-fold (cross-fitting)"
+    assert bundle["expected"]["rows"] == 900
+    assert bundle["expected"]["cost_per_decision"] == payload["refits"]["policies"]["ml"]
+    assert (
+        payload["refits"]["policies"]["ml"] == payload["refits"]["cost_per_decision"]["treatment"]
+    )
     html = crossfitted.to_html()
     assert "Same answer across refits" in html and "repeat 1, fold 4" in html

@@ -132,6 +132,7 @@ class Refits(Record):
     plan: RefitPlan
     rows_scored: int
     cost_per_decision: Mapping[str, Interval]
+    policies: Mapping[str, Interval]  # each policy's pooled out-of-fold cost per decision
     periods: tuple[Period, ...]
     stability: float | None = None
     includes: str = ""
@@ -198,10 +199,10 @@ def _refit(
 
 
 def _by_role(roles: Roles, costs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Rows x (baseline, control, treatment) realised costs."""
-    return np.column_stack(
-        [costs[roles.baseline], costs[roles.control], costs[roles.treatment or roles.baseline]]
-    )
+    """Rows x (baseline, control, treatment, every policy by name) realised costs."""
+    treatment = roles.treatment or roles.baseline
+    columns = [costs[roles.baseline], costs[roles.control], costs[treatment]]
+    return np.column_stack([*columns, *costs.values()])
 
 
 def cross_fit(
@@ -212,7 +213,7 @@ def cross_fit(
     plan = plan_refits(len(data.y), time is not None, int(case.option("refits")))
     given = dict(given or {})
     if plan.refits == 0:
-        return Refits(plan, 0, {}, (), includes="", series={}, held=())
+        return Refits(plan, 0, {}, {}, (), includes="", series={}, held=())
     if time is None:
         return _cross_fitting(case, data, fit, given, plan)
     return _backtest(case, data, fit, given, plan)
@@ -222,14 +223,17 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
     from sklearn.model_selection import StratifiedKFold
 
     n = len(data.y)
-    pooled = np.zeros((plan.repeats, n, len(ROLES)))
-    periods, held = [], []
+    pooled: np.ndarray | None = None
+    periods, held, names = [], [], []
     for r in range(plan.repeats):
         folds = StratifiedKFold(plan.folds, shuffle=True, random_state=case.seed + 1000 * r)
         for f, (learn, score) in enumerate(folds.split(np.zeros(n), data.y)):
             roles, costs = _refit(case, data, fit, given, learn, score, case.seed + 100 * r + f)
-            pooled[r, score] = _by_role(roles, costs)
-            held.append(pooled[r, score])
+            block = _by_role(roles, costs)
+            if pooled is None:
+                pooled, names = np.zeros((plan.repeats, n, block.shape[1])), list(costs)
+            pooled[r, score] = block
+            held.append(block[:, : len(ROLES)])
             periods.append(_period(f"repeat {r + 1}, fold {f + 1}", len(learn), roles, costs))
     resampler = Resampler(case.option("bootstrap_resamples"), case.seed)
     replicates = refit_replicates(pooled, resampler)
@@ -238,7 +242,7 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
         f"resamples of the rows and, per resample, one of {plan.repeats} cross-fitting repeats "
         f"({plan.refits} refits, each fitting the policies and choosing the rules' list anew)"
     )
-    return _pooled(plan, n, estimate, replicates, periods, held, includes)
+    return _pooled(plan, n, estimate, replicates, periods, held, includes, names)
 
 
 def refit_replicates(pooled: np.ndarray, resampler: Resampler) -> np.ndarray:
@@ -271,7 +275,8 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
         roles, costs = _refit(case, data, fit, given, learn, score, case.seed + c)
         block = _by_role(roles, costs)
         parts.append((score, block))
-        held.append(block)
+        held.append(block[:, : len(ROLES)])
+        names = list(costs)
         first, last = time_text(value[score].min()), time_text(value[score].max())
         periods.append(_period(f"{first} to {last}", len(learn), roles, costs))
     rows = np.concatenate([s for s, _ in parts])
@@ -284,7 +289,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
         f"resamples of {resampler.scheme.method} over {len(periods)} backtest periods, each "
         "scored by its own refit (fitted and chosen on every earlier row)"
     )
-    return _pooled(plan, len(rows), pooled.mean(axis=0), replicates, periods, held, includes)
+    return _pooled(plan, len(rows), pooled.mean(axis=0), replicates, periods, held, includes, names)
 
 
 def _period(label: str, trained_on: int, roles: Roles, costs: Mapping[str, np.ndarray]) -> Period:
@@ -298,19 +303,20 @@ def _period(label: str, trained_on: int, roles: Roles, costs: Mapping[str, np.nd
     )
 
 
-def _pooled(plan, rows, estimate, replicates, periods, held, includes) -> Refits:
-    series = {
-        role: np.concatenate([[estimate[i]], replicates[:, i]]) for i, role in enumerate(ROLES)
-    }
+def _pooled(plan, rows, estimate, replicates, periods, held, includes, names) -> Refits:
+    """The Refits from the pooled estimates and replicates: the roles' columns first, then
+    every policy's by name."""
+    label = [*ROLES, *names]
+    series = {k: np.concatenate([[estimate[i]], replicates[:, i]]) for i, k in enumerate(label)}
+    cost = {k: interval(float(estimate[i]), replicates[:, i]) for i, k in enumerate(label)}
     return Refits(
         plan=plan,
         rows_scored=int(rows),
-        cost_per_decision={
-            role: interval(float(estimate[i]), replicates[:, i]) for i, role in enumerate(ROLES)
-        },
+        cost_per_decision={k: cost[k] for k in ROLES},
+        policies={k: cost[k] for k in names},
         periods=tuple(periods),
         includes=includes,
-        series=series,
+        series={k: series[k] for k in ROLES},
         held=tuple(held),
     )
 
