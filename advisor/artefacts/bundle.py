@@ -3,9 +3,9 @@
 `bundle.json` holds the format version, the policy's identity, the case's costs, the feature
 definition as data, what the policy is expected to cost (the run's pooled out-of-fold decisions
 when it refitted, else its test split), the training reference for drift and a sha256 for
-every other file. The policy adds its own files (`Policy.to_bundle`: the rule file with SQL and Python renderings, or LightGBM's text model
-and the calibration). `load_policy` checks the format and every checksum, then rebuilds the
-same policy class (`Policy.from_bundle`), which decides exactly as the one that was fitted.
+every other file. The policy adds its own files (`Policy.to_bundle`: the rule file with SQL
+and Python renderings, or LightGBM's text model and the calibration). `load_policy` checks
+the format and every checksum, then rebuilds the same policy class (`Policy.from_bundle`), which decides exactly as the one that was fitted.
 """
 
 from __future__ import annotations
