@@ -251,7 +251,8 @@ def refit_replicates(pooled: np.ndarray, resampler: Resampler) -> np.ndarray:
     rows in every repeat and series, so differences stay paired) and takes one repeat drawn at
     random, so its spread holds the refit-to-refit variation as well as the rows'."""
     reps = np.stack([resampler.means(pooled[r]) for r in range(len(pooled))])
-    pick = np.random.default_rng(resampler.seed).integers(0, len(pooled), reps.shape[1])
+    # a stream of its own: the resampling weights draw from the plain seed
+    pick = np.random.default_rng([resampler.seed, 1]).integers(0, len(pooled), reps.shape[1])
     return reps[pick, np.arange(reps.shape[1])]
 
 
