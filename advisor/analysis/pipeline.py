@@ -155,10 +155,8 @@ def analyse(
     clock = StageClock(progress)
     with clock("load", "Loading the case and its data"):
         data = load_dataset(case)
-        if case.rules_path is not None:
-            dropped = {
-                c: why for c, why in data.time_proxies.items() if c not in data.schema.features
-            }
+        dropped = {c: why for c, why in data.time_proxies.items() if c not in data.schema.features}
+        if case.rules_path is not None and dropped:
             refuse_date_columns(case.rules_path, dropped)
     with clock("split", "Splitting 60/20/20"):
         split = split_dataset(data, case.seed)
