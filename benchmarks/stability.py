@@ -8,7 +8,8 @@ seeds that agree with the modal option.
     uv run python benchmarks/stability.py telco-churn --seeds 4  # seeds 0-3 only (a quick look)
 
 The seed changes the split (for data without a time column), the learners' seeds and the
-bootstrap. Per case it prints one line per seed, then the modal option and how many seeds give
+bootstrap. `stable` is `recommendation.stability`, the share of refits (cross-fitting folds x
+repeats, or backtest periods) whose own procedure gives the option. Per case it prints one line per seed, then the modal option and how many seeds give
 it, and how many of the others the report calls tied (`recommendation.tied`). Each line also
 names the options that were not feasible and the top two options' net difference interval,
 flagged when it contains zero while p_best is 0.95 or more.
@@ -83,6 +84,7 @@ def run(name: str, path: Path, seeds: int) -> tuple[int, int]:
         rows.append(rec)
         print(
             f"{name:<18}{seed:>5}  {rec['option']:<12}{figure(rec['p_best']):>8}"
+            f"{figure(rec.get('stability')):>8}"
             f"{'  tied' if rec['tied'] else '':<7}{time.perf_counter() - start:>8.1f} s"
             f"{_overlap(rec)}",
             flush=True,
@@ -113,7 +115,9 @@ def main() -> int:
         if unknown:
             print(f"unknown case {sorted(unknown)[0]!r}; choose from {sorted(cases)}")
             return 2
-        print(f"{'case':<18}{'seed':>5}  {'option':<12}{'p_best':>8}{'':<7}{'time':>8}")
+        print(
+            f"{'case':<18}{'seed':>5}  {'option':<12}{'p_best':>8}{'stable':>8}{'':<7}{'time':>8}"
+        )
         summary = {n: run(n, p, seeds) for n, p in cases.items() if not args or n in args}
     print(f"{'case':<18}{'agree':>8}{'tied':>6}")
     for name, (count, tied) in summary.items():

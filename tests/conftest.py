@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The suite's knob for fewer refits: a single split unless a test asks for refits (its own
+# processes inherit it). Set before advisor reads its option defaults.
+os.environ.setdefault("ADVISOR_REFITS", "1")
 
 
 def synthetic_frame(n: int = 1200, seed: int = 0, with_time: bool = False) -> pd.DataFrame:

@@ -20,6 +20,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from advisor.analysis.crossfit import (
+    Refits,
+    cross_fit,
+    pooled_inputs,
+    settle_refits,
+    with_refits,
+)
 from advisor.analysis.drift import Drift, track_drift
 from advisor.analysis.evaluate import Evaluation, evaluate
 from advisor.analysis.experiment import ExperimentPlan, plan_ab_test
@@ -34,7 +41,12 @@ from advisor.core.data import Split, load_dataset, split_dataset
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import BaselinePolicy, Policy
 from advisor.policies.ml import MLPolicy
-from advisor.policies.rules.policy import ExpertRulesPolicy, LearnedRulesPolicy, describe_rule_lists
+from advisor.policies.rules.policy import (
+    ExpertRulesPolicy,
+    LearnedRulesPolicy,
+    describe_rule_lists,
+    refuse_date_columns,
+)
 from advisor.stats.bootstrap import resampler_for
 from advisor.stats.psi import Reference, training_reference
 
@@ -108,6 +120,7 @@ class Analysis:
     drift: Drift
     maintenance: Upkeep
     recommendation: Recommendation
+    refits: Refits
     data_sha256: str
     timings: dict
     policies: dict = field(repr=False)
@@ -142,6 +155,9 @@ def analyse(
     clock = StageClock(progress)
     with clock("load", "Loading the case and its data"):
         data = load_dataset(case)
+        dropped = {c: why for c, why in data.time_proxies.items() if c not in data.schema.features}
+        if case.rules_path is not None and dropped:
+            refuse_date_columns(case.rules_path, dropped)
     with clock("split", "Splitting 60/20/20"):
         split = split_dataset(data, case.seed)
     with clock("features", "Fitting the feature definitions"):
@@ -153,6 +169,9 @@ def analyse(
         valid_resampler = resampler_for(split.times(split.valid), resamples, case.seed)
         decided = decide_validation(policies, split.valid)
         roles = assign_roles(decided, split.valid, case.costs, valid_resampler)
+    with clock("refits", "Refitting on other rows: cross-fitting or backtests"):
+        # policies given ready-made (evaluated as they are, not refitted) go in `given`
+        refits = cross_fit(case, data, lambda s, fs: fit_policies(case, s, fs), given={})
     with clock("evaluate", "Evaluating every policy on the test split"):
         resampler = resampler_for(split.times(split.test), resamples, case.seed)
         evaluation = evaluate(policies, split.test, case.costs, roles, resampler)
@@ -226,10 +245,13 @@ def analyse(
             max_experiment_days=case.option("max_experiment_days"),
             capture_target=case.option("rules_capture_target"),
         )
+        inputs = pooled_inputs(refits, inputs)
         baseline_decision = policies[roles.baseline].describe()["details"]["decision"]
         recommendation = recommend(
             inputs, roles, experiment, baseline_decision, case.currency, len(split.test)
         )
+        refits = settle_refits(refits, inputs, recommendation.option, case.seed)
+        recommendation = with_refits(recommendation, refits)
     columns = list(dict.fromkeys([*spec.names_, *case.costs.columns]))
     return Analysis(
         case=case,
@@ -244,6 +266,7 @@ def analyse(
         drift=drift,
         maintenance=upkeep,
         recommendation=recommendation,
+        refits=refits,
         data_sha256=data.sha256,
         timings=clock.seconds,
         policies=policies,

@@ -266,6 +266,7 @@ class Recommendation(Record):
     sensitivity: tuple[Sensitivity, ...]
     settle: str | None
     currency: str
+    stability: float | None = None  # share of refits whose own procedure gives `option`
 
 
 def decision_inputs(

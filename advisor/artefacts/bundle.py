@@ -1,11 +1,11 @@
 """Policy bundles: a fitted policy as a folder of plain files, loadable without pickle.
 
 `bundle.json` holds the format version, the policy's identity, the case's costs, the feature
-definition as data, what the policy is expected to cost (from the run's test split), the
-training reference for drift and a sha256 for every other file. The policy adds its own files
-(`Policy.to_bundle`: the rule file with SQL and Python renderings, or LightGBM's text model
-and the calibration). `load_policy` checks the format and every checksum, then rebuilds the
-same policy class (`Policy.from_bundle`), which decides exactly as the one that was fitted.
+definition as data, what the policy is expected to cost (the run's pooled out-of-fold decisions
+when it refitted, else its test split), the training reference for drift and a sha256 for
+every other file. The policy adds its own files (`Policy.to_bundle`: the rule file with SQL
+and Python renderings, or LightGBM's text model and the calibration). `load_policy` checks
+the format and every checksum, then rebuilds the same policy class (`Policy.from_bundle`), which decides exactly as the one that was fitted.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def bundle_readme(policy: Policy, case: Mapping, expected: Mapping) -> str:
     ]
     cost_text = money_interval(cost, currency)
     if cost_text:
-        lines.append(f"- expected cost per decision on the run's test split: {cost_text}")
+        split = expected.get("split") or "test"
+        where = "test split" if split == "test" else f"{split} decisions"
+        lines.append(f"- expected cost per decision on the run's {where}: {cost_text}")
     lines += [
         "",
         "## Use it",

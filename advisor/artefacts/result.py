@@ -81,6 +81,7 @@ class Result(Sections):
             drift=analysis.drift,
             maintenance=analysis.maintenance,
             recommendation=analysis.recommendation,
+            refits=analysis.refits,
             manifest=build_manifest(analysis.data_sha256, case.seed, case.to_dict()),
             timings=analysis.timings,
         )

@@ -23,6 +23,7 @@ def policy_files(
 ) -> dict[str, str]:
     """`policies/<name>/<file>` for every policy's bundle, with what the run measured of it."""
     evaluation = ResultData(payload).evaluation
+    refits = payload.get("refits") or {}
     out = {}
     for name, policy in policies.items():
         scored = evaluation.policies.get(name) if evaluation else None
@@ -32,6 +33,11 @@ def policy_files(
             "cost_per_decision": scored.cost_per_decision.to_dict() if scored else None,
             "decision_shares": dict(scored.decision_shares) if scored else None,
         }
+        pooled = (refits.get("policies") or {}).get(name)
+        if pooled is not None:  # the refitted procedure's out-of-fold cost (shares: test split)
+            method = refits["plan"]["method"]
+            expected.update(split=f"out-of-fold ({method})", rows=refits["rows_scored"])
+            expected["cost_per_decision"] = dict(pooled)
         files = bundle_files(
             policy,
             case=payload.get("case", {}),

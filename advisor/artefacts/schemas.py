@@ -131,6 +131,7 @@ def _adjust(cls: type, node: dict, defs: dict) -> dict:
 
 def result_schema() -> dict:
     """The result.json schema from the stages' typed values (what `result.schema.json` holds)."""
+    from advisor.analysis.crossfit import Refits
     from advisor.analysis.drift import Drift
     from advisor.analysis.evaluate import Evaluation
     from advisor.analysis.experiment import ExperimentPlan
@@ -153,6 +154,7 @@ def result_schema() -> dict:
         "drift": Drift,
         "maintenance": Upkeep,
         "recommendation": Recommendation,
+        "refits": Refits,
     }
     properties: dict = {
         "schema_version": {"const": SCHEMA_VERSION},

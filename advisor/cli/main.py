@@ -39,6 +39,8 @@ def finish(result, out: Path, quiet: bool) -> Path:
         sure = "a tie" if best is None else f"best in {best:.0%} of resamples"
         if rec.tied and best is not None:
             sure = f"tied; {sure}"
+        if rec.stability is not None:
+            sure = f"{sure}; the same answer in {rec.stability:.0%} of refits"
         click.echo(f"\nRecommendation: {rec.option} ({sure})")
         click.echo(rec.headline)
         for option, o in rec.options.items():

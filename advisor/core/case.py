@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,9 @@ DEFAULT_OPTIONS = {
     "alpha": 0.05,
     "power": 0.8,
     "treatment_share": 0.5,
+    # most refits (cross-fitting folds x repeats, or backtest periods); 1: a single split.
+    # ADVISOR_REFITS sets the default (the test suite's knob for fewer refits).
+    "refits": int(os.environ.get("ADVISOR_REFITS", "10")),
 }
 
 

@@ -118,6 +118,7 @@ def run_metrics(result: Mapping) -> dict[str, float]:
         out.update(_bounds(f"{option}/net_annual_value", values.net))
         out[f"{option}/annual_upkeep"] = values.annual_upkeep
     out["p_best"] = recommendation.p_best if recommendation else None
+    out["stability"] = recommendation.stability if recommendation else None
     return {
         k: float(v)
         for k, v in out.items()

@@ -16,6 +16,7 @@ import pandas as pd
 
 from advisor.core.costs import CostMatrix
 from advisor.core.data import Part
+from advisor.core.errors import InputError
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import Batch, Policy, content_version
 from advisor.policies.rules.conditions import RuleList
@@ -277,6 +278,24 @@ class ExpertRulesPolicy(RulesPolicy):
 
     def _rule_list(self, train: Part, valid: Part) -> tuple[RuleList, None]:
         return load_rules(self.path, feature_kinds(self.spec), self.costs.decisions), None
+
+
+def refuse_date_columns(path: str | Path, dropped: Mapping[str, str]) -> None:
+    """Exit 2 when a hand-written rule file reads a column left out because it only encodes the
+    date (`dropped`: column -> why): the file is compared with the learned rules and the model
+    on the same features, and a rule on such a column meets values in production that its
+    author never saw, so the user decides (keep the column for every policy, or drop the
+    condition) instead of advisor quietly keeping it for one policy."""
+    for number, rule in enumerate(load_rules(path).rules, 1):
+        for column in rule.columns:
+            if column in dropped:
+                raise InputError(
+                    f"rule {number} reads column {column!r}, which only encodes the date "
+                    f"({dropped[column]}) and is left out of every policy; set "
+                    "time_features: keep (or --keep-time-features) to use it, or remove the "
+                    "condition",
+                    where=str(path),
+                )
 
 
 @dataclass(frozen=True)
