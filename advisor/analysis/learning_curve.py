@@ -155,6 +155,6 @@ def _verdict(
         f"ML is still improving at {fitted:,} training rows (the last doubling changed its "
         f"validation cost per decision by {span(gain)}). Fitting on all {available:,} training "
         f"rows would likely change it by {span(more)} (a + b/sqrt(n) extrapolated; the interval "
-        "covers validation sampling, not the curve's shape). --fit-engine lightgbm-dask fits "
-        "the model on every training row across the workers."
+        "covers validation sampling, not the curve's shape); a larger --fit-rows, on workers "
+        "with the memory for it, would buy that."
     )

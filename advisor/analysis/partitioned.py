@@ -64,6 +64,7 @@ MIN_FIT_ROWS = 20_000
 FOOTPRINT = 4.6  # the in-memory analysis peaks near 4.6x its raw table (11.1 GB at 10M x 30)
 TIME_SAMPLE_ROWS = 200_000  # hash sample of times for the split's cut points
 BUCKETS = 1000
+CONNECT_TIMEOUT = "10s"
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def connect(scheduler: str | None, **cluster: object) -> Iterator:
         ) from None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(
                 f"cannot reach the Dask scheduler: {first_line(exc)}", where=scheduler
             ) from None
@@ -101,7 +102,10 @@ def connect(scheduler: str | None, **cluster: object) -> Iterator:
         finally:
             client.close()
         return
-    with LocalCluster(dashboard_address=None, **cluster) as local, Client(local) as client:
+    import logging
+
+    settings = {"dashboard_address": None, "silence_logs": logging.ERROR, **cluster}
+    with LocalCluster(**settings) as local, Client(local) as client:
         yield client
 
 
@@ -171,12 +175,12 @@ def analyse_partitioned(
     clock = StageClock(progress)
     files = parquet_files(source)
     paths = [str(f) for f in files]
+    check_schemas(files, {target: "target"})
     with clock("connect", f"Connecting to Dask ({len(files)} Parquet files)"):
         stack = connect(scheduler, **dict(cluster or {}))
         client = stack.__enter__()
     try:
         with clock("load", "Reading the partitions' layout on the workers"):
-            check_schemas(files, {target: "target"})
             workers = len(client.scheduler_info().get("workers", {}))
             case = case_for(target_values(client, files, target))
             schema = check_schemas(files, _needed(case))

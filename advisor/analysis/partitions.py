@@ -134,7 +134,7 @@ class Layout:
                 values, _, _ = normalise_time(frame[self.time], self.time, path, self.time_unit)
                 frame[self.time] = values
                 known = values.notna()
-            keep &= known.to_numpy()
+            keep = keep & known.to_numpy()
         frame, keys = frame.loc[keep].reset_index(drop=True), keys[keep]
         y = self.codes(frame[self.target], path)
         if self.time:
