@@ -210,7 +210,7 @@ def test_an_unreachable_scheduler_exits_2(tmp_path: Path, monkeypatch: pytest.Mo
     out = tmp_path / "out"
     result = run(
         "analyze", folder, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9",
-        "--target", "outcome", *COSTS, "--out", out,
+        "--target", "outcome", *COSTS, "--out", out, "-q",
     )  # fmt: skip
     assert result.exit_code == 2, (result.output, result.exception)
     lines = result.stderr.strip().splitlines()

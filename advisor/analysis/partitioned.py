@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -177,9 +177,9 @@ def analyse_partitioned(
     paths = [str(f) for f in files]
     check_schemas(files, {target: "target"})
     with clock("connect", f"Connecting to Dask ({len(files)} Parquet files)"):
-        stack = connect(scheduler, **dict(cluster or {}))
-        client = stack.__enter__()
-    try:
+        stack = ExitStack()
+        client = stack.enter_context(connect(scheduler, **dict(cluster or {})))
+    with stack:
         with clock("load", "Reading the partitions' layout on the workers"):
             workers = len(client.scheduler_info().get("workers", {}))
             case = case_for(target_values(client, files, target))
@@ -211,8 +211,6 @@ def analyse_partitioned(
                 _valid_resampler(case, split),
                 int(counts[TRAIN].sum()),
             )
-    finally:
-        stack.__exit__(None, None, None)
     fit = FitSample(
         train_rows=len(split.train),
         valid_rows=len(split.valid),
