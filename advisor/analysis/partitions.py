@@ -135,7 +135,8 @@ class Layout:
                 frame[self.time] = values
                 known = values.notna()
             keep = keep & known.to_numpy()
-        frame, keys = frame.loc[keep].reset_index(drop=True), keys[keep]
+        if not keep.all():
+            frame, keys = frame.loc[keep].reset_index(drop=True), keys[keep]
         y = self.codes(frame[self.target], path)
         if self.time:
             times = order_values(frame[self.time])
