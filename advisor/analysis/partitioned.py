@@ -152,7 +152,8 @@ def target_values(client, files: list[Path], target: str) -> list:
             seen.setdefault(label_key(v), v)
             if len(seen) > 1000:
                 raise InputError(
-                    f"target {target!r} has over 1,000 different values (an identifier?)"
+                    f"target {target!r} has over 1,000 different values (an identifier?)",
+                    where=str(files[0].parent),
                 )
     return sorted(seen.values(), key=label_key)
 
