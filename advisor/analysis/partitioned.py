@@ -56,6 +56,7 @@ from advisor.core.errors import InputError, first_line
 from advisor.core.features import FeatureSpec
 from advisor.core.record import Record
 from advisor.core.timecolumn import time_text
+from advisor.policies.rules.policy import refuse_date_columns
 from advisor.stats.bootstrap import BootstrapScheme, bootstrap_weights, interval, time_blocks
 from advisor.stats.interval import Interval
 
@@ -321,6 +322,9 @@ def _sample_split(case: Case, sample: pd.DataFrame, source: str) -> tuple:
     """The sample validated by the in-memory loader and cut into its three parts."""
     loading = replace(case, frame=sample, data_path=None, ignore=(*case.ignore, PART))
     data = load_dataset(loading)
+    dropped = {c: why for c, why in data.time_proxies.items() if c not in data.schema.features}
+    if case.rules_path is not None and dropped:
+        refuse_date_columns(case.rules_path, dropped)
     part = data.frame[PART].to_numpy()
     frame = data.frame.drop(columns=[PART])
     made = [
