@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING
 # training hundreds of times slower. Passive waiting costs nothing measurable when idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["Case", "CostMatrix", "InputError", "Result", "advise", "load_case", "load_policy"]
+__all__ = [
+    "Case",
+    "CostMatrix",
+    "InputError",
+    "Result",
+    "advise",
+    "advise_partitioned",
+    "load_case",
+    "load_policy",
+]
 
 if TYPE_CHECKING:
-    from advisor.api import advise
+    from advisor.api import advise, advise_partitioned
     from advisor.artefacts.bundle import load_policy
     from advisor.artefacts.result import Result
     from advisor.core.case import Case, load_case
@@ -25,6 +34,7 @@ _LAZY = {
     "CostMatrix": "advisor.core.costs",
     "InputError": "advisor.core.errors",
     "advise": "advisor.api",
+    "advise_partitioned": "advisor.api",
     "load_policy": "advisor.artefacts.bundle",
     "Result": "advisor.artefacts.result",
 }

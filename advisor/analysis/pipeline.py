@@ -37,7 +37,7 @@ from advisor.analysis.recommend import Recommendation, decision_inputs, recommen
 from advisor.analysis.roles import Roles, assign_roles, decide_validation, validation_costs
 from advisor.analysis.shadow import Shadow, run_shadow
 from advisor.core.case import Case
-from advisor.core.data import Split, load_dataset, split_dataset
+from advisor.core.data import Dataset, Split, load_dataset, split_dataset
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import BaselinePolicy, Policy
 from advisor.policies.ml import MLPolicy
@@ -160,6 +160,23 @@ def analyse(
             refuse_date_columns(case.rules_path, dropped)
     with clock("split", "Splitting 60/20/20"):
         split = split_dataset(data, case.seed)
+    return analyse_split(case, data, split, clock, time_service=time_service)
+
+
+Evaluator = Callable[..., Evaluation]
+
+
+def analyse_split(
+    case: Case,
+    data: Dataset,
+    split: Split,
+    clock: StageClock,
+    *,
+    time_service: ServiceTimer | None = None,
+    evaluator: Evaluator = evaluate,
+) -> Analysis:
+    """Every stage after the split; `evaluator` scores the test rows (in memory by default,
+    or on a cluster for a partitioned data set, `advisor.analysis.partitioned`)."""
     with clock("features", "Fitting the feature definitions"):
         spec = FeatureSpec(data.schema).fit(split.train.frame)
         reference = training_reference(spec, split.train.frame)
@@ -174,7 +191,7 @@ def analyse(
         refits = cross_fit(case, data, lambda s, fs: fit_policies(case, s, fs), given={})
     with clock("evaluate", "Evaluating every policy on the test split"):
         resampler = resampler_for(split.times(split.test), resamples, case.seed)
-        evaluation = evaluate(policies, split.test, case.costs, roles, resampler)
+        evaluation = evaluator(policies, split.test, case.costs, roles, resampler)
     with clock("rules", "Describing the rule lists"):
         rule_report = describe_rule_lists(policies, split.test, case.costs)
     with clock("model", "Explaining the model"):
@@ -248,7 +265,7 @@ def analyse(
         inputs = pooled_inputs(refits, inputs)
         baseline_decision = policies[roles.baseline].describe()["details"]["decision"]
         recommendation = recommend(
-            inputs, roles, experiment, baseline_decision, case.currency, len(split.test)
+            inputs, roles, experiment, baseline_decision, case.currency, evaluation.n_test
         )
         refits = settle_refits(refits, inputs, recommendation.option, case.seed)
         recommendation = with_refits(recommendation, refits)

@@ -62,3 +62,44 @@ def advise(
 
         track_result(result, uri=None if track is True else track, register=register)
     return result
+
+
+def advise_partitioned(
+    source: str | Path,
+    *,
+    target: str,
+    costs,
+    scheduler: str | None = None,
+    fit_rows: int | None = None,
+    progress: Progress | None = None,
+    cluster: dict | None = None,
+    **kwargs,
+) -> Result:
+    """`advise` for a folder (or glob) of Parquet partitions on a Dask cluster: the policies
+    are fitted on a seeded sample, every test row is scored on the workers (see
+    `advisor.analysis.partitioned`). `scheduler` is a Dask scheduler's address (default: a
+    LocalCluster, sized by `cluster`); the other keyword arguments are `case_from_arguments`'s."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from advisor.analysis.partitioned import analyse_partitioned
+    from advisor.core.case import case_from_arguments
+
+    name = kwargs.pop("name", None) or Path(str(source)).name.split(".")[0] or "analysis"
+
+    def case_for(values: list) -> Case:
+        frame = pd.DataFrame({target: pd.Series(values, dtype=object)})
+        case = case_from_arguments(frame, target=target, costs=costs, name=name, **kwargs)
+        return replace(case, frame=None)
+
+    analysis = analyse_partitioned(
+        source,
+        case_for,
+        target=target,
+        scheduler=scheduler,
+        fit_rows=fit_rows,
+        progress=progress,
+        cluster=cluster,
+    )
+    return Result.from_analysis(analysis)

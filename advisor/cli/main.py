@@ -156,9 +156,26 @@ def _file_size(size: int) -> str:
     is_flag=True,
     help="Also time each policy through advisor serve over HTTP on localhost (serve extra).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="dask: SOURCE is a folder (or glob) of Parquet partitions analysed on a Dask cluster.",
+)
+@click.option("--scheduler", help="With --engine dask: the scheduler's address (default: local).")
+@click.option(
+    "--fit-rows",
+    type=click.IntRange(min=100),
+    help="With --engine dask: training rows the policies are fitted on (default: from the "
+    "workers' memory).",
+)
 @options.quiet()
 def analyze(source: str, **opts) -> None:
-    """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn."""
+    """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn.
+
+    With --engine dask, SOURCE is a folder (or glob) of Parquet partitions: the policies are
+    fitted on a seeded sample and every test row is scored on the Dask workers."""
     _analyze(source, **opts)
 
 
@@ -182,6 +199,12 @@ def _analyze(
 
             check_request(track is not None, register)
 
+        if opts.get("engine") == "dask":
+            _analyze_partitioned(source, out, seed, quiet, opts)
+            return
+        for flag in ("scheduler", "fit_rows"):
+            if opts.get(flag) is not None:
+                raise InputError(f"--{flag.replace('_', '-')} needs --engine dask")
         if bundled:
             from advisor.core.cases import bundled_case_file
 
@@ -254,6 +277,54 @@ def _analyze(
                 click.echo(f"Champion: {tracked.registered} (version {tracked.version})")
 
     run_guarded(work)
+
+
+def _analyze_partitioned(source: str, out: Path, seed: int | None, quiet: bool, opts) -> None:
+    """`analyze --engine dask`: a folder of Parquet partitions, the case given by flags."""
+    from advisor.api import advise_partitioned
+    from advisor.artefacts.run import RESULT, replaceable
+
+    if Path(source).suffix.lower() in {".yaml", ".yml"}:
+        raise InputError(
+            "--engine dask takes a folder of Parquet partitions with --target and "
+            "--cost-fp/--cost-fn, not a case file",
+            where=source,
+        )
+    if not opts.get("target"):
+        raise InputError("--target is needed with --engine dask", where=source)
+    if opts.get("cost_fp") is None or opts.get("cost_fn") is None:
+        raise InputError("--cost-fp and --cost-fn are needed with --engine dask", where=source)
+    if opts.get("measure_service"):
+        raise InputError("--measure-service works with the local engine only")
+    name = Path(source.rstrip("/")).name.split(".")[0].split("*")[0] or "analysis"
+    if not replaceable(out / name, RESULT):
+        raise InputError(
+            f"exists and is not a run folder (no {RESULT}); choose another --out",
+            where=str(out / name),
+        )
+    result = advise_partitioned(
+        source,
+        target=opts["target"],
+        costs={k: opts[f"cost_{k}"] for k in ("fp", "fn", "tp", "tn")},
+        scheduler=opts.get("scheduler"),
+        fit_rows=opts.get("fit_rows"),
+        progress=Reporter(quiet),
+        name=name,
+        positive=opts.get("positive"),
+        volume=opts["volume"],
+        timing=opts["timing"],
+        precomputable=opts["precomputable"],
+        latency_budget_ms=opts["latency_budget_ms"],
+        label_delay_days=opts["label_delay_days"],
+        time=opts.get("time_column"),
+        time_unit=opts.get("time_unit"),
+        time_features="keep" if opts.get("keep_time_features") else "drop",
+        ignore=tuple(opts.get("ignore") or ()),
+        rules=opts.get("rules_file"),
+        currency=opts["currency"],
+        seed=seed if seed is not None else 0,
+    )
+    finish(result, out, quiet)
 
 
 _DATA_ONLY = {

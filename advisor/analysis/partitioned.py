@@ -1,0 +1,517 @@
+"""`advisor analyze DATASET --engine dask`: fit on what fits, score on everything.
+
+The passes over the partitions (`advisor.analysis.partitions`) run on the workers: the
+split's time cut points, the rows by split and class, then a seeded, stratified sample drawn
+by hash. The policies are fitted in memory on that sample by the usual pipeline, and every
+test row is scored on the workers, reduced to per-file sufficient statistics: counts and cost
+totals by class and decision, and cost sums per bootstrap unit (periods of the time column, or
+hash buckets of the row key with Poisson(1) weights), so no resample gathers rows. The stages
+that read single rows (shadow, A/B simulation, drift, latency, the model's explanation) run on
+a sample of the test rows the same size as the validation sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advisor.analysis.evaluate import (
+    Confusion,
+    Difference,
+    Evaluation,
+    RulesCapture,
+    evaluate,
+)
+from advisor.analysis.learning_curve import learning_curve
+from advisor.analysis.partitions import (
+    DRAW,
+    KEY,
+    PART,
+    TEST,
+    TRAIN,
+    VALID,
+    Blocking,
+    Layout,
+    check_schemas,
+    draw_limits,
+    file_counts,
+    parquet_files,
+    sampled_rows,
+    take_sample,
+    test_statistics,
+    time_sample,
+)
+from advisor.analysis.pipeline import Analysis, Progress, StageClock, analyse_split
+from advisor.analysis.roles import Roles
+from advisor.core.case import Case
+from advisor.core.costs import CostMatrix, label_key
+from advisor.core.data import Part, Split, load_dataset
+from advisor.core.errors import InputError, first_line
+from advisor.core.features import FeatureSpec
+from advisor.core.record import Record
+from advisor.core.timecolumn import time_text
+from advisor.policies.rules.policy import refuse_date_columns
+from advisor.stats.bootstrap import BootstrapScheme, bootstrap_weights, interval, time_blocks
+from advisor.stats.interval import Interval
+
+MAX_FIT_ROWS = 1_000_000
+MIN_FIT_ROWS = 20_000
+FOOTPRINT = 4.6  # the in-memory analysis peaks near 4.6x its raw table (11.1 GB at 10M x 30)
+TIME_SAMPLE_ROWS = 200_000  # hash sample of times for the split's cut points
+BUCKETS = 1000
+CONNECT_TIMEOUT = "10s"
+
+
+@dataclass(frozen=True)
+class FitSample(Record):
+    """How many rows fitted the policies, out of how many, and why that many."""
+
+    train_rows: int
+    valid_rows: int
+    test_sample_rows: int
+    train_available: int
+    valid_available: int
+    test_rows_scored: int
+    sized_by: str
+    why: str
+
+
+@contextmanager
+def connect(scheduler: str | None, **cluster: object) -> Iterator:
+    """A Dask client: the scheduler at `scheduler`, or a LocalCluster sized to the machine."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            "--engine dask needs the dask extra: pip install 'advisor-ship[dask]'"
+        ) from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(
+                f"cannot reach the Dask scheduler: {first_line(exc)}", where=scheduler
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    import logging
+
+    settings = {"dashboard_address": None, "silence_logs": logging.ERROR, **cluster}
+    with LocalCluster(**settings) as local, Client(local) as client:
+        yield client
+
+
+def default_fit_rows(client, columns: int) -> tuple[int, str]:
+    """Training rows for the fit from the smallest worker's memory limit: half of it holds the
+    in-memory analysis of the sample (train, validation and test samples, 5/3 of the training
+    rows, at FOOTPRINT times 8 bytes a cell)."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    limit = min(limits) if limits and min(limits) > 0 else 4 * 1024**3
+    per_row = 8 * columns * FOOTPRINT
+    rows = int(limit / 2 / per_row / (5 / 3))
+    chosen = int(min(MAX_FIT_ROWS, max(MIN_FIT_ROWS, rows)))
+    why = (
+        f"half the smallest worker's memory limit ({limit / 1024**3:.1f} GiB) holds the "
+        f"in-memory analysis of {rows:,} training rows plus validation and test samples of a "
+        f"third as many each (about {per_row:,.0f} bytes a row while fitting)"
+    )
+    if chosen != rows:
+        why += f"; kept within {MIN_FIT_ROWS:,} to {MAX_FIT_ROWS:,} rows"
+    return chosen, why
+
+
+def _gather(client, futures) -> Iterator:
+    from distributed import as_completed
+
+    for future in as_completed(futures):
+        yield future.result()
+
+
+def _distinct_targets(path: str, target: str) -> list:
+    import pyarrow.parquet as pq
+
+    values = pq.read_table(path, columns=[target]).column(target).unique().to_pylist()
+    return [v for v in values if v is not None]
+
+
+def target_values(client, files: list[Path], target: str) -> list:
+    """The distinct target values over every partition (sorted), read on the workers."""
+    seen: dict[str, object] = {}
+    for values in _gather(
+        client, client.map(_distinct_targets, [str(f) for f in files], target=target)
+    ):
+        for v in values:
+            seen.setdefault(label_key(v), v)
+            if len(seen) > 1000:
+                raise InputError(
+                    f"target {target!r} has over 1,000 different values (an identifier?)",
+                    where=str(files[0].parent),
+                )
+    return sorted(seen.values(), key=label_key)
+
+
+def analyse_partitioned(
+    source: str | Path,
+    case_for: Callable[[list], Case],
+    *,
+    target: str,
+    scheduler: str | None = None,
+    fit_rows: int | None = None,
+    progress: Progress | None = None,
+    cluster: Mapping | None = None,
+) -> Analysis:
+    """Analyse a folder (or glob) of Parquet partitions on a Dask cluster.
+
+    `case_for(values)` builds the Case from the distinct values of the `target` column (the
+    binary cost shortcut needs them).
+    """
+    clock = StageClock(progress)
+    files = parquet_files(source)
+    paths = [str(f) for f in files]
+    check_schemas(files, {target: "target"})
+    with clock("connect", f"Connecting to Dask ({len(files)} Parquet files)"):
+        stack = ExitStack()
+        client = stack.enter_context(connect(scheduler, **dict(cluster or {})))
+    with stack:
+        with clock("load", "Reading the partitions' layout on the workers"):
+            workers = len(client.scheduler_info().get("workers", {}))
+            case = case_for(target_values(client, files, target))
+            schema = check_schemas(files, _needed(case))
+            classes = {label_key(c): i for i, c in enumerate(case.costs.classes)}
+            layout = Layout(case.target, classes, case.seed, case.time, case.time_unit)
+            layout, times = _time_cuts(client, paths, layout)
+            counts, dropped, digest, spans = _count(client, paths, layout, case.costs.n_classes)
+        with clock("split", "Drawing the fit sample on the workers"):
+            if fit_rows is None:
+                fit_rows, why = default_fit_rows(client, len(schema))
+                sized_by = "worker memory"
+            else:
+                why, sized_by = f"--fit-rows {fit_rows:,}", "--fit-rows"
+            wanted = np.array([fit_rows, max(1, fit_rows // 3), max(1, fit_rows // 3)])
+            keep, limits = draw_limits(counts, wanted)
+            sample = _draw(client, paths, layout, keep, limits, case)
+            data, split = _sample_split(case, sample, str(source))
+            blocking = _blocking(times, layout)
+        evaluator = _evaluator(client, paths, layout, blocking, case, counts)
+        analysis = analyse_split(case, data, split, clock, evaluator=evaluator)
+        with clock("learning_curve", "Refitting on 1/4 and 1/2 of the sample"):
+            spec = FeatureSpec(data.schema).fit(split.train.frame)
+            curve = learning_curve(
+                case,
+                split,
+                spec,
+                analysis.policies,
+                _valid_resampler(case, split),
+                int(counts[TRAIN].sum()),
+            )
+    fit = FitSample(
+        train_rows=len(split.train),
+        valid_rows=len(split.valid),
+        test_sample_rows=len(split.test),
+        train_available=int(counts[TRAIN].sum()),
+        valid_available=int(counts[VALID].sum()),
+        test_rows_scored=int(counts[TEST].sum()),
+        sized_by=sized_by,
+        why=why,
+    )
+    summary = {
+        **analysis.data,
+        "rows": int(counts.sum()),
+        "columns": len(schema),
+        "class_counts": {
+            str(c): int(n) for c, n in zip(case.costs.classes, counts.sum(axis=0), strict=True)
+        },
+        "dropped_rows": int(dropped),
+        "sha256": digest,
+        "split": _split_summary(counts, layout, spans, fit),
+        "scale": {
+            "engine": "dask",
+            "source": str(source),
+            "files": len(files),
+            "workers": workers,
+            "fit": fit.to_dict(),
+            "learning_curve": curve.to_dict() if curve else None,
+        },
+    }
+    return replace(
+        analysis,
+        case=replace(case, data_path=Path(str(source)).resolve()),
+        data=summary,
+        data_sha256=digest,
+    )
+
+
+def _valid_resampler(case: Case, split: Split):
+    from advisor.stats.bootstrap import resampler_for
+
+    return resampler_for(split.times(split.valid), case.option("bootstrap_resamples"), case.seed)
+
+
+def _needed(case: Case) -> dict[str, str]:
+    """The columns the case names, by role: every partition must hold them."""
+    needed = {case.target: "target"}
+    if case.time:
+        needed[case.time] = "time"
+    for column in case.costs.columns:
+        needed.setdefault(column, "cost")
+    for column in case.ignore:
+        needed.setdefault(column, "ignored")
+    return needed
+
+
+def _time_cuts(client, paths: list[str], layout: Layout) -> tuple[Layout, np.ndarray | None]:
+    """The time of the first validation and first test row (60 % and 80 % of the rows in time
+    order), from a hash sample of the times; the sample is returned for the blocking."""
+    if not layout.time:
+        return layout, None
+    import pyarrow.parquet as pq
+
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    rate = min(1.0, TIME_SAMPLE_ROWS / max(rows, 1))
+    parts = list(
+        _gather(client, client.map(time_sample, paths, range(len(paths)), layout=layout, rate=rate))
+    )
+    times = np.sort(np.concatenate(parts)) if parts else np.array([])
+    if len(times) < 30:
+        raise InputError(
+            f"only {len(times)} rows with a time value; at least 30 are needed to split",
+            where=paths[0],
+        )
+    cuts = (times[round(len(times) * 0.6)], times[round(len(times) * 0.8)])
+    return replace(layout, cuts=cuts), times
+
+
+def _count(client, paths, layout, n_classes):
+    counts = np.zeros((3, n_classes), dtype=np.int64)
+    dropped, digests, spans = 0, {}, {}
+    futures = client.map(file_counts, paths, range(len(paths)), layout=layout, n_classes=n_classes)
+    for out in _gather(client, futures):
+        counts += out["counts"]
+        dropped += out["dropped"]
+        digests[out["sha256"]] = digests.get(out["sha256"], 0) + 1
+        for key in ("first", "last", "test_first", "test_last"):
+            if key in out:
+                pick = min if "first" in key else max
+                spans[key] = pick(spans[key], out[key]) if key in spans else out[key]
+    if counts.sum() == 0:
+        raise InputError("no labelled rows in any partition", where=paths[0])
+    combined = hashlib.sha256("".join(sorted(f"{k}{v}" for k, v in digests.items())).encode())
+    return counts, dropped, combined.hexdigest(), spans
+
+
+def _draw(client, paths, layout, keep, limits, case) -> pd.DataFrame:
+    futures = client.map(sampled_rows, paths, range(len(paths)), layout=layout, limits=limits)
+    frames = [f for f in _gather(client, futures) if len(f)]
+    candidates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if candidates.empty:
+        raise InputError("the fit sample is empty", where=paths[0])
+    codes = layout.codes(candidates[case.target], paths[0])
+    return take_sample(candidates, keep, codes).drop(columns=[KEY, DRAW])
+
+
+def _sample_split(case: Case, sample: pd.DataFrame, source: str) -> tuple:
+    """The sample validated by the in-memory loader and cut into its three parts."""
+    loading = replace(case, frame=sample, data_path=None, ignore=(*case.ignore, PART))
+    data = load_dataset(loading)
+    dropped = {c: why for c, why in data.time_proxies.items() if c not in data.schema.features}
+    if case.rules_path is not None and dropped:
+        refuse_date_columns(case.rules_path, dropped)
+    part = data.frame[PART].to_numpy()
+    frame = data.frame.drop(columns=[PART])
+    made = [
+        Part(frame.loc[part == p].reset_index(drop=True), data.y[part == p])
+        for p in (TRAIN, VALID, TEST)
+    ]
+    if min(len(p) for p in made) < 10 or len(np.unique(made[0].y)) < 2:
+        raise InputError(
+            "the fit sample is too small to split (or its training part holds a single class)",
+            where=source,
+        )
+    data = replace(data, frame=frame, source=source)
+    split = Split(
+        made[0], made[1], made[2], case.time, data.schema.time_unit if case.time else None
+    )
+    return data, split
+
+
+def _blocking(times: np.ndarray | None, layout: Layout) -> Blocking:
+    """Periods of the time column when the test period has enough of them, else hash buckets."""
+    if times is None or layout.cuts is None:
+        return Blocking("buckets", buckets=BUCKETS)
+    test = times[times >= layout.cuts[1]]
+    series = (
+        pd.Series(test.view("datetime64[ns]"))
+        if np.issubdtype(test.dtype, np.integer)
+        else pd.Series(test)
+    )
+    found = time_blocks(series)
+    if found is None:
+        return Blocking("buckets", buckets=BUCKETS)
+    return Blocking("periods", unit=found[1])
+
+
+def _evaluator(client, paths, layout, blocking, case, counts):
+    def evaluate_everywhere(policies, test, costs, roles, resampler) -> Evaluation:
+        sample = evaluate(policies, test, costs, roles, resampler)
+        shared = client.scatter([dict(policies)], broadcast=True)[0]
+        futures = client.map(
+            test_statistics,
+            paths,
+            range(len(paths)),
+            layout=layout,
+            policies=shared,
+            costs=costs,
+            blocking=blocking,
+            pure=False,
+        )
+        stats = [s for s in _gather(client, futures) if s["rows"]]
+        return full_evaluation(
+            sample, stats, costs, roles, blocking, resampler.resamples, case.seed
+        )
+
+    return evaluate_everywhere
+
+
+def unit_totals(stats: list[dict], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(cost sums: units x policies, rows per unit) over every file, units merged by key."""
+    keys = np.unique(np.concatenate([s["units"] for s in stats]))
+    sums = np.zeros((len(keys), len(names)))
+    sizes = np.zeros(len(keys))
+    for s in stats:
+        at = np.searchsorted(keys, s["units"])
+        sizes[at] += s["unit_sizes"]
+        for j, name in enumerate(names):
+            sums[at, j] += s["policies"][name]["unit_sums"]
+    return sums, sizes
+
+
+def unit_replicates(
+    sums: np.ndarray, sizes: np.ndarray, blocking: Blocking, resamples: int, seed: int
+) -> np.ndarray:
+    """Bootstrap replicates of each policy's cost per decision from the units' sums: whole
+    periods drawn with replacement, or Poisson(1) weights on hash buckets."""
+    if blocking.kind == "periods":
+        weights = np.vstack(list(bootstrap_weights(len(sizes), resamples, seed)))
+    else:
+        weights = np.random.default_rng(seed).poisson(1.0, size=(resamples, len(sizes)))
+    weights = weights.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weights @ sums) / (weights @ sizes)[:, None]
+
+
+def full_evaluation(
+    sample: Evaluation,
+    stats: list[dict],
+    costs: CostMatrix,
+    roles: Roles,
+    blocking: Blocking,
+    resamples: int,
+    seed: int,
+) -> Evaluation:
+    """The evaluation of every test row from the files' sufficient statistics; the sample's
+    per-row arrays (for the stages that read rows) and probability metrics are kept."""
+    names = list(sample.policies)
+    sums, sizes = unit_totals(stats, names)
+    reps = unit_replicates(sums, sizes, blocking, resamples, seed)
+    replicates = {n: reps[:, j] for j, n in enumerate(names)}
+    n = int(sizes.sum())
+    means, scores = {}, {}
+    for name in names:
+        counts = sum(s["policies"][name]["counts"] for s in stats)
+        totals = sum(s["policies"][name]["totals"] for s in stats)
+        means[name] = float(totals.sum() / n)
+        shares = counts.sum(axis=0) / n
+        scores[name] = replace(
+            sample.policies[name],
+            cost_per_decision=interval(means[name], replicates[name]),
+            total_cost=float(totals.sum()),
+            decision_shares={d: float(s) for d, s in zip(costs.decisions, shares, strict=True)},
+            confusion=Confusion(
+                classes=tuple(str(c) for c in costs.classes),
+                decisions=tuple(costs.decisions),
+                counts=tuple(map(tuple, counts.tolist())),
+                total_cost=tuple(map(tuple, totals.round(2).tolist())),
+            ),
+        )
+    differences = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            diff = replicates[a] - replicates[b]
+            cost = interval(means[a] - means[b], diff)
+            differences.append(
+                Difference(a, b, cost, float((diff < 0).mean()), cost.excludes_zero())
+            )
+    units = "periods" if blocking.kind == "periods" else "hash buckets"
+    scheme = BootstrapScheme(
+        "blocks" if blocking.kind == "periods" else "buckets",
+        blocking.unit,
+        len(sizes),
+        resamples,
+        seed,
+        f"every test row scored on the workers; {len(sizes)} {units} of rows resampled "
+        + (
+            f"whole (one {blocking.unit} each), because neighbouring rows of a time series "
+            "are not independent"
+            if blocking.kind == "periods"
+            else "with Poisson(1) weights from a hash of the row key, summed per partition"
+        ),
+    )
+    return replace(
+        sample,
+        n_test=n,
+        bootstrap=scheme,
+        policies=scores,
+        differences=tuple(differences),
+        rules_capture=_capture(means, replicates, roles),
+        replicates=replicates,
+    )
+
+
+def _capture(means: Mapping, replicates: Mapping, roles: Roles) -> RulesCapture | None:
+    """Share of ML's value over the baseline that the control rule list captures."""
+    base, ml, rules = roles.baseline, roles.treatment, roles.control
+    if ml is None or not {base, ml, rules} <= set(means):
+        return None
+    value = means[base] - means[ml]
+    est = (means[base] - means[rules]) / value if value > 0 else float("nan")
+    rep_ml = replicates[base] - replicates[ml]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reps = np.where(rep_ml > 0, (replicates[base] - replicates[rules]) / rep_ml, np.nan)
+    share = interval(est, reps) if np.isfinite(est) else Interval.unknown()
+    return RulesCapture(share, rules, float(value))
+
+
+def _split_summary(counts: np.ndarray, layout: Layout, spans: Mapping, fit: FitSample) -> dict:
+    names = ("train", "valid", "test")
+    if layout.cuts is not None:
+        method = f"time-ordered on {layout.time!r}"
+    else:
+        method = "seeded hash of the row key (stratified in expectation)"
+    out: dict = {"method": method}
+    sampled = {"train": fit.train_rows, "valid": fit.valid_rows, "test": fit.test_sample_rows}
+    for i, name in enumerate(names):
+        out[name] = {"rows": int(counts[i].sum()), "sampled": sampled[name]}
+    if layout.cuts is not None:
+        shown = [
+            _shown_time(v, layout) for v in (spans.get("first"), *layout.cuts, spans.get("last"))
+        ]
+        for i, name in enumerate(names):
+            out[name]["from"], out[name]["to"] = shown[i], shown[i + 1]
+    return out
+
+
+def _shown_time(value, layout: Layout) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, np.integer | int) and layout.time_unit is None:
+        return time_text(pd.Timestamp(int(value)))
+    return time_text(value)

@@ -1,0 +1,232 @@
+"""`advisor analyze DATASET --engine dask`: the same answer as in memory on data that fits, a
+sample drawn exactly stratified by hash, bootstrap intervals from per-partition sums that
+match the closed form, and bad input as exit 2 with one line and nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import synthetic_frame
+
+import advisor
+from advisor.analysis import partitioned
+from advisor.analysis.partitions import (
+    KEY,
+    PART,
+    Blocking,
+    draw_limits,
+    take_sample,
+    unit_hash,
+)
+from advisor.cli.main import main
+
+distributed = (
+    pytest.importorskip("distributed") if not os.environ.get("CI") else __import__("distributed")
+)
+COSTS = ("--cost-fp", "10", "--cost-fn", "50")
+
+
+def run(*args) -> object:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def write_parts(frame: pd.DataFrame, folder: Path, parts: int = 4) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, rows in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        frame.iloc[rows].to_parquet(folder / f"part-{i:02d}.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as local:
+        yield local
+
+
+def test_on_data_that_fits_the_dask_run_is_the_in_memory_run(cluster, tmp_path: Path):
+    """Time-ordered data, a sample as large as the data: the same rows fit the same policies
+    and every figure, interval and the recommendation agree with the in-memory analysis."""
+    frame = synthetic_frame(3000, seed=4, with_time=True)
+    frame["outcome"] = (frame["outcome"] == "yes").astype(int)
+    data = tmp_path / "all.parquet"
+    frame.to_parquet(data, index=False)
+    parts = write_parts(frame, tmp_path / "parts")
+    common = ("--target", "outcome", *COSTS, "--time", "when", "-q")
+    memory = run("analyze", data, "--out", tmp_path / "memory", *common)
+    assert memory.exit_code == 0, memory.output
+    dask = run(
+        "analyze",
+        parts,
+        "--engine",
+        "dask",
+        "--scheduler",
+        cluster.scheduler_address,
+        "--fit-rows",
+        "5000",
+        "--out",
+        tmp_path / "dask",
+        *common,
+    )
+    assert dask.exit_code == 0, dask.output
+    a = json.loads((tmp_path / "memory" / "all" / "result.json").read_text())
+    b = json.loads((tmp_path / "dask" / "parts" / "result.json").read_text())
+    assert b["recommendation"]["option"] == a["recommendation"]["option"]
+    assert b["evaluation"]["n_test"] == a["evaluation"]["n_test"] == 600
+    for name, score in a["evaluation"]["policies"].items():
+        other = b["evaluation"]["policies"][name]
+        for key in ("estimate", "low", "high"):
+            assert other["cost_per_decision"][key] == pytest.approx(
+                score["cost_per_decision"][key], rel=1e-9
+            ), name
+        assert other["decision_shares"] == pytest.approx(score["decision_shares"])
+        assert other["confusion"]["counts"] == score["confusion"]["counts"]
+    assert b["evaluation"]["bootstrap"]["method"] == "blocks"
+    fit = b["data"]["scale"]["fit"]
+    assert fit["train_rows"] == fit["train_available"] == 1800
+    assert fit["test_rows_scored"] == 600
+    assert b["data"]["split"]["train"]["to"] == a["data"]["split"]["valid"]["from"]
+    curve = b["data"]["scale"]["learning_curve"]
+    assert [p["rows"] for p in curve["points"]] == [450, 900, 1800]
+    assert all(p["ml"]["low"] <= p["ml"]["estimate"] <= p["ml"]["high"] for p in curve["points"])
+
+
+def test_a_sampled_fit_agrees_within_sampling_error(cluster, tmp_path: Path):
+    """Without a time column, on a sample of half the training rows: every test row is still
+    scored, the costs agree with the in-memory run within their intervals, and each hash-bucket
+    interval is as wide as the closed form from its confusion table (costs constant per cell)."""
+    frame = synthetic_frame(4000, seed=9)
+    parts = write_parts(frame, tmp_path / "parts", parts=3)
+    costs = {"fp": 10, "fn": 50}
+    options = {"bootstrap_resamples": 400}
+    memory = advisor.advise(frame, target="outcome", costs=costs, **options)
+    dask = advisor.advise_partitioned(
+        parts,
+        target="outcome",
+        costs=costs,
+        scheduler=cluster.scheduler_address,
+        fit_rows=1200,
+        **options,
+    )
+    a, b = memory.data["evaluation"], dask.data["evaluation"]
+    assert abs(b["n_test"] - 800) < 4 * np.sqrt(4000 * 0.2 * 0.8)
+    assert dask.data["data"]["scale"]["fit"]["train_rows"] == pytest.approx(1200, abs=2)
+    assert dask.data["data"]["scale"]["fit"]["test_rows_scored"] == b["n_test"]
+    for name in ("baseline", "ml"):
+        x, y = a["policies"][name]["cost_per_decision"], b["policies"][name]["cost_per_decision"]
+        assert y["low"] <= x["estimate"] <= y["high"] or x["low"] <= y["estimate"] <= x["high"]
+        confusion = b["policies"][name]["confusion"]
+        counts = np.array(confusion["counts"], dtype=float).ravel()
+        totals = np.array(confusion["total_cost"]).ravel()
+        n = counts.sum()
+        square = (totals[counts > 0] ** 2 / counts[counts > 0]).sum() / n
+        closed_form = 2 * 1.96 * np.sqrt((square - (totals.sum() / n) ** 2) / n)
+        assert (y["high"] - y["low"]) / closed_form == pytest.approx(1, abs=0.2), name
+    assert dask.recommendation.option == memory.recommendation.option
+
+
+def test_bucket_bootstrap_matches_the_closed_form_and_covers():
+    """Poisson(1) weights on 1,000 hash buckets: the replicates' spread is the standard error
+    sd/sqrt(n), and the 95 % interval covers the true mean 95 % of the time over 300 seeds."""
+    blocking = Blocking("buckets", buckets=1000)
+    n, seeds = 20_000, 300
+    rng = np.random.default_rng(0)
+    keys = np.arange(n, dtype=np.uint64)
+    covered, ratios = 0, []
+    for seed in range(seeds):
+        costs = np.where(rng.random(n) < 0.3, 50.0, 0.0)  # true mean 15
+        _, at = np.unique(blocking.keys(keys, None, seed), return_inverse=True)
+        sums = np.bincount(at, weights=costs)[:, None]
+        sizes = np.bincount(at).astype(float)
+        reps = partitioned.unit_replicates(sums, sizes, blocking, 400, seed)[:, 0]
+        low, high = np.percentile(reps, [2.5, 97.5])
+        covered += low <= 15.0 <= high
+        ratios.append(reps.std() / (costs.std() / np.sqrt(n)))
+    assert 0.92 <= covered / seeds <= 0.98
+    assert np.mean(ratios) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_hash_is_uniform_and_the_sample_exactly_stratified():
+    keys = np.arange(200_000, dtype=np.uint64)
+    u = unit_hash(keys, seed=3, salt=2)
+    assert np.array_equal(u, unit_hash(keys, seed=3, salt=2))
+    counts, _ = np.histogram(u, bins=20, range=(0, 1))
+    assert (np.abs(counts - 10_000) < 5 * 100).all()  # within 5 binomial sds
+    assert np.corrcoef(u, unit_hash(keys, seed=4, salt=2))[0, 1] == pytest.approx(0, abs=0.01)
+    rng = np.random.default_rng(1)
+    y = (rng.random(len(keys)) < 0.1).astype(np.int64)
+    part = np.minimum(2, (unit_hash(keys, 3, 1) * 5).astype(int) // 2)
+    counts = np.bincount(part * 2 + y, minlength=6).reshape(3, 2)
+    keep, limits = draw_limits(counts, np.array([5000, 1000, 1000]))
+    chosen = u < limits[part, y]
+    candidates = pd.DataFrame({PART: part[chosen], KEY: keys[chosen], "__advisor_draw": u[chosen]})
+    sample = take_sample(candidates, keep, y[chosen])
+    got = np.bincount(sample[PART] * 2 + y[sample[KEY].to_numpy().astype(int)], minlength=6)
+    assert got.reshape(3, 2).tolist() == keep.tolist()
+    assert keep[0].tolist() == [round(5000 * counts[0, 0] / counts[0].sum()), keep[0, 1]]
+    assert keep[0].sum() == 5000
+
+
+def _differing(folder: Path) -> None:
+    frame = synthetic_frame(200, seed=1)
+    write_parts(frame, folder, parts=2)
+    frame.assign(age=frame["age"].astype(str)).to_parquet(folder / "part-01.parquet")
+
+
+def _no_target(folder: Path) -> None:
+    frame = synthetic_frame(200, seed=1)
+    write_parts(frame, folder, parts=2)
+    frame.drop(columns="outcome").to_parquet(folder / "part-01.parquet", index=False)
+
+
+BAD = {
+    "no parquet files": (lambda f: f.mkdir(), "holds no Parquet files"),
+    "differing schemas": (_differing, "partitions differ: column 'age' is string here"),
+    "target missing": (_no_target, "target column 'outcome' is missing from this partition"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_partitions_exit_2_with_one_line_and_write_nothing(tmp_path: Path, name: str):
+    make, says = BAD[name]
+    folder = tmp_path / "parts"
+    make(folder)
+    out = tmp_path / "out"
+    result = run(
+        "analyze", folder, "--engine", "dask", "--target", "outcome", *COSTS, "--out", out, "-q"
+    )
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_an_unreachable_scheduler_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(partitioned, "CONNECT_TIMEOUT", "1s")
+    folder = write_parts(synthetic_frame(200, seed=1), tmp_path / "parts", parts=2)
+    out = tmp_path / "out"
+    result = run(
+        "analyze", folder, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9",
+        "--target", "outcome", *COSTS, "--out", out, "-q",
+    )  # fmt: skip
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.stderr
+    assert "tcp://127.0.0.1:9" in lines[0]
+    assert not out.exists()
+
+
+def test_dask_only_flags_need_the_dask_engine(tmp_path: Path):
+    frame = synthetic_frame(200, seed=1)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    result = run("analyze", tmp_path / "d.csv", "--target", "outcome", *COSTS, "--fit-rows", "500")
+    assert result.exit_code == 2
+    assert "--fit-rows needs --engine dask" in result.stderr
