@@ -88,25 +88,29 @@ def operations(rows: pd.DataFrame, budget_ms: float | None) -> dict:
     return out
 
 
-def drift(
-    clean: pd.DataFrame, reference: Reference, noise: NoiseLevels, important: set[str]
+def drift_from_counts(
+    counts: Mapping[str, np.ndarray],
+    rows: int,
+    reference: Reference,
+    noise: NoiseLevels,
+    important: set[str],
 ) -> dict:
-    """PSI of each logged feature against the training reference, the PSI sampling noise
-    reaches at this many rows, the flag (stable, moderate, major: the level and beyond
-    noise) and the chi-square p-value of the window's bins against the training counts."""
+    """From each logged feature's bin counts over `rows` rows: its PSI against the training
+    reference, the PSI sampling noise reaches at this many rows, the flag (stable, moderate,
+    major: the level and beyond noise) and the chi-square p-value of the bins against the
+    training counts."""
     out = {}
-    for name, binner in reference.binners.items():
-        if name not in clean:
+    for name in reference.binners:
+        if name not in counts:
             continue
-        counts = binner.counts(clean[name])
-        value = psi(reference.counts[name], counts)
-        level = noise.at(name, len(clean))
+        value = psi(reference.counts[name], counts[name])
+        level = noise.at(name, rows)
         out[name] = {
             "psi": value,
             "noise": level if math.isfinite(level) else None,
             "flag": psi_flag(value, level),
             "important": name in important,
-            "p_value": float(family.drift_p_values(reference.counts[name], counts)[0]),
+            "p_value": float(family.drift_p_values(reference.counts[name], counts[name])[0]),
         }
     return out
 
