@@ -143,7 +143,7 @@ class Operations(Measure):
     """Requests, errors and latency against the case's budget."""
 
     name, title = "operations", "Operations"
-    COLUMNS = ("decision", "error", "latency_ms")
+    COLUMNS = ("decision", "error", "latency_ms", "request_records")
 
     def calculate(self, window: Window) -> OperationsResult:
         out = measures.operations(window.rows, self.expectations_.budget_ms)

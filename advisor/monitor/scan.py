@@ -187,6 +187,10 @@ class _Reader:
             piece["latency_ms"] = pd.to_numeric(frame["latency_ms"], errors="coerce").to_numpy(
                 dtype=float
             )
+        if "request_records" in frame:
+            piece["request_records"] = pd.to_numeric(
+                frame["request_records"], errors="coerce"
+            ).to_numpy(dtype=float)
         if "error" in frame:
             error = frame["error"]
             piece["error"] = (error.notna() & (error.astype(str).str.strip() != "")).to_numpy()
