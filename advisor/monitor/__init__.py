@@ -69,7 +69,7 @@ def monitor(
     if outcomes is not None:
         known = read_outcomes(outcomes, key, expectations.target, expectations.costs)
     scan = scan_log(log, expectations, width, known, key, batch_bytes)
-    known = None
+    del known
     light = scan.light
     light["in_run"] = in_run(scan.rows(["policy", "model_version"]), expectations.bundles)
     if not light["in_run"].any():

@@ -166,9 +166,28 @@ def key_text(values: pd.Series) -> pd.Series:
     return values.astype(str).astype(object).where(values.notna(), None)
 
 
+HASH_ROWS = 1_000_000
+
+
+def key_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each key's text (`key_text`) as a 64-bit hash (equal text, equal hash; ten million keys
+    collide with probability about 3e-6), and where it is missing; a million at a time, so a
+    column of Python strings is never held whole."""
+    hashed = np.zeros(len(values), dtype=np.uint64)
+    missing = np.zeros(len(values), dtype=bool)
+    for start in range(0, len(values), HASH_ROWS):
+        text = key_text(values.iloc[start : start + HASH_ROWS]).to_numpy(dtype=object)
+        gone = pd.isna(text)
+        stop = start + len(text)
+        hashed[start:stop] = pd.util.hash_array(np.where(gone, "", text), categorize=False)
+        missing[start:stop] = gone
+    return hashed, missing
+
+
 def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) -> pd.DataFrame:
-    """`key` (text) and `outcome` (the class code in the cost matrix) of every row whose
-    outcome is known; a key given twice with different outcomes is refused."""
+    """`key` (the hash of its text, `key_hashes`: the join needs no key text in memory) and
+    `outcome` (the class code in the cost matrix) of every row whose outcome is known; a key
+    given twice with different outcomes is refused."""
     path = Path(path)
     if path.is_dir():
         raise InputError("a folder, not a file: expected a CSV or Parquet file", where=str(path))
@@ -177,7 +196,7 @@ def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) ->
         if col not in frame:
             raise InputError(f"no column {col!r}, {what}", where=str(path))
     known = frame[[key, target]].dropna()
-    keys = key_text(known[key])
+    del frame
     codes, uniques = pd.factorize(known[target])
     classes = {label_key(c): i for i, c in enumerate(costs.classes)}
     labels = [label_key(v) for v in uniques]
@@ -189,11 +208,11 @@ def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) ->
             where=str(path),
         )
     outcome = np.array([classes[k] for k in labels], dtype=np.int64)[codes]
-    out = pd.DataFrame({"key": keys.to_numpy(), "outcome": outcome}).drop_duplicates()
-    twice = out["key"].duplicated(keep=False)
+    out = pd.DataFrame({"key": key_hashes(known[key])[0], "outcome": outcome}).drop_duplicates()
+    twice = out["key"].duplicated(keep=False).to_numpy()
     if twice.any():
+        first = key_text(known[key].iloc[[int(out.index[twice][0])]]).iloc[0]
         raise InputError(
-            f"key {out['key'][twice].iloc[0]!r} in column {key!r} has two different outcomes",
-            where=str(path),
+            f"key {first!r} in column {key!r} has two different outcomes", where=str(path)
         )
     return out.reset_index(drop=True)
