@@ -1,21 +1,24 @@
-"""Time of `advisor monitor` on a large prediction log: by default 1,000,000 decisions over 30
-days of the credit-scoring case (rules in control, ML in a 50 % treatment arm, ML as shadow on
-control), written as `advisor serve` writes its log (JSON Lines, 64 MB files), with outcomes
-known for 80 % of the rows older than 3 days.
+"""Time and peak memory of `advisor monitor` on large prediction logs: by default 1,000,000 and
+10,000,000 decisions over 30 days of the credit-scoring case (rules in control, ML in a 50 %
+treatment arm, ML as shadow on control), written as `advisor serve` writes its log (JSON Lines,
+200,000-line files), with outcomes known for 80 % of the rows older than 3 days.
 
 The rows are the case's test rows drawn with replacement (seeded) and decided by the run's own
-bundles. Prints the log's size, the time and peak memory of the real command in a fresh process
-(best of `--repeat`), and the time of each stage in this process (reading, measuring,
-alerts, writing), since the machine may be shared (the load average is printed too).
+bundles. Each log is written once, a file at a time (`--cache FOLDER` keeps them for the next
+run). Prints each log's size, the time and peak resident memory of the real command in a fresh
+process (best of `--repeat`), the time of each stage in this process for the smallest size
+(reading, measuring, alerts), and the load average, since the machine may be shared. The 10M
+log is several GB and the run holds about 1 GB: on a shared machine wrap it in a lock.
 
-    uv run python benchmarks/monitor_speed.py [--rows 1000000] [--days 30] [--run RUN] [--repeat 1]
+    uv run python benchmarks/monitor_speed.py [--sizes 1000000 10000000] [--days 30] [--run RUN]
+        [--cache FOLDER] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,91 +40,114 @@ def make_run(folder: Path) -> Path:
 
 
 def make_log(run: Path, rows: int, days: int, folder: Path) -> tuple[Path, Path]:
-    """The log files and the outcomes file (Parquet)."""
+    """The log files and the outcomes file (Parquet), written a file at a time (the case's test
+    rows are decided once; a drawn row takes its decisions)."""
     import advisor
     from advisor.core.case import load_case
     from advisor.core.data import load_dataset, split_dataset
+    from advisor.core.predictionlog import FORMAT
 
+    outcomes = folder.parent / "outcomes.parquet"
+    if outcomes.exists():
+        return folder, outcomes
     case = load_case(ROOT / "datasets" / f"{CASE}.yaml")
     test = split_dataset(load_dataset(case), case.seed).test.frame.reset_index(drop=True)
-    rng = np.random.default_rng(0)
-    drawn = test.iloc[rng.integers(0, len(test), rows)].reset_index(drop=True)
-    seconds = np.sort(rng.uniform(0, days * 86400, rows))
-    treated = rng.random(rows) < 0.5
     policies = {n: advisor.load_policy(run / "policies" / n) for n in ("rules", "ml")}
-    decided = {n: p.decide(drawn).astype(object) for n, p in policies.items()}
-    log = pd.DataFrame(
-        {
-            "ts": (pd.Timestamp("2026-01-01") + pd.to_timedelta(seconds, unit="s")).strftime(
-                "%Y-%m-%dT%H:%M:%S.%fZ"
-            ),
-            "id": pd.RangeIndex(rows).astype(str),
-            "unit": pd.RangeIndex(rows).astype(str),
-            "arm": np.where(treated, "treatment", "control"),
-            "policy": np.where(treated, "ml", "rules"),
-            "model_version": np.where(treated, policies["ml"].version, policies["rules"].version),
-            "decision": np.where(treated, decided["ml"], decided["rules"]),
-            "shadow_policy": np.where(treated, None, "ml"),
-            "shadow_version": np.where(treated, None, policies["ml"].version),
-            "shadow_decision": np.where(treated, None, decided["ml"]),
-        }
-    )
+    decided = {n: p.decide(test).astype(object) for n, p in policies.items()}
     inputs = list(dict.fromkeys(policies["ml"].input_columns()))
-    log["record"] = (
-        drawn[inputs].astype(object).where(drawn[inputs].notna(), None).to_dict("records")
-    )
-    log["latency_ms"] = rng.lognormal(np.log(2.0), 0.4, rows).round(3)
-    log = log[log["decision"].notna()]
+    records = test[inputs].astype(object).where(test[inputs].notna(), None).to_dict("records")
+    texts = [json.dumps(r, separators=(",", ":")) for r in records]
+    version = {n: p.version for n, p in policies.items()}
+    rng = np.random.default_rng(0)
+    seconds = np.sort(rng.uniform(0, days * 86400, rows))
     folder.mkdir(parents=True, exist_ok=True)
-    for i, start in enumerate(range(0, len(log), FILE_LINES)):
-        text = log.iloc[start : start + FILE_LINES].to_json(orient="records", lines=True)
-        (folder / f"predictions-20260101T000000Z-1-{i + 1:06d}.jsonl").write_text(
-            text.rstrip("\n") + "\n"
+    known_ids, known_status = [], []
+    for i, start in enumerate(range(0, rows, FILE_LINES)):
+        n = min(FILE_LINES, rows - start)
+        drawn = rng.integers(0, len(test), n)
+        treated = rng.random(n) < 0.5
+        at = seconds[start : start + n]
+        stamps = (pd.Timestamp("2026-01-01") + pd.to_timedelta(at, unit="s")).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"
         )
-    old = seconds[log.index] < (days - 3) * 86400
-    known = old & (rng.random(len(log)) < 0.8)
-    outcomes = pd.DataFrame(
-        {"id": log["id"][known], "Status": drawn.loc[log.index[known], "Status"].to_numpy()}
-    )
-    outcomes.to_parquet(folder.parent / "outcomes.parquet")
-    return folder, folder.parent / "outcomes.parquet"
+        latency = rng.lognormal(np.log(2.0), 0.4, n)
+        lines = []
+        keep = np.zeros(n, dtype=bool)
+        for j in range(n):
+            row, arm = drawn[j], "treatment" if treated[j] else "control"
+            policy = "ml" if treated[j] else "rules"
+            decision = decided[policy][row]
+            if decision is None:
+                continue
+            keep[j] = True
+            shadow = (
+                ',"shadow_policy":null,"shadow_version":null,"shadow_decision":null'
+                if treated[j]
+                else f',"shadow_policy":"ml","shadow_version":"{version["ml"]}",'
+                f'"shadow_decision":{json.dumps(decided["ml"][row])}'
+            )
+            lines.append(
+                f'{{"format":"{FORMAT}","ts":"{stamps[j]}","id":"{start + j}",'
+                f'"unit":"{start + j}","arm":"{arm}","policy":"{policy}",'
+                f'"model_version":"{version[policy]}","decision":"{decision}"{shadow},'
+                f'"record":{texts[row]},"latency_ms":{latency[j]:.3f},"request_records":1}}\n'
+            )
+        (folder / f"predictions-20260101T000000Z-1-{i + 1:06d}.jsonl").write_text("".join(lines))
+        known = keep & (at < (days - 3) * 86400) & (rng.random(n) < 0.8)
+        known_ids.append(np.arange(start, start + n)[known].astype(str))
+        known_status.append(test["Status"].to_numpy()[drawn[known]])
+    pd.DataFrame(
+        {"id": np.concatenate(known_ids), "Status": np.concatenate(known_status)}
+    ).to_parquet(outcomes)
+    return folder, outcomes
+
+
+PEAK = (
+    "import resource, sys\n"
+    "from advisor.cli.main import main\n"
+    "try:\n"
+    "    main(sys.argv[1:])\n"
+    "finally:\n"
+    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+    "    print(f'peak-rss {peak}', file=sys.stderr)\n"
+)
 
 
 def command_seconds(run: Path, log: Path, outcomes: Path, out: Path) -> tuple[float, int, int]:
-    """Wall seconds, exit status and peak memory (bytes) of the command in a fresh process."""
-    command = [sys.executable, "-m", "advisor.cli", "monitor", str(run), "--log", str(log)]
+    """Wall seconds, exit status and peak resident memory (bytes) of the command in a fresh
+    process (the process reports its own peak as it exits)."""
+    command = [sys.executable, "-c", PEAK, "monitor", str(run), "--log", str(log)]
     command += ["--outcomes", str(outcomes), "--out", str(out), "-q"]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode not in (0, 3):
         raise SystemExit(done.stderr)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    peak = int(done.stderr.rsplit("peak-rss ", 1)[1].split()[0])
     return wall, done.returncode, peak
 
 
 def stages(run: Path, log: Path, outcomes: Path) -> dict[str, float]:
     """Seconds per stage of one monitor call in this process."""
-    from advisor.monitor import alerts, expectations, logs, windows
-
-    times = {}
-    start = time.perf_counter()
-    run_ = expectations.read_expectations(run)
-    read = logs.read_log(log, run_.costs.decisions)
-    times["read log"] = time.perf_counter() - start
-    start = time.perf_counter()
-    known = logs.read_outcomes(outcomes, "id", run_.target, run_.costs)
-    frame, _ = logs.join_outcomes(read.frame, known, "id", str(log))
-    times["read and join outcomes"] = time.perf_counter() - start
+    from advisor.monitor import alerts, expectations, logs, scan, windows
     from advisor.stats.psi import NoiseLevels
 
-    frame["in_run"] = windows.in_run(frame, run_.bundles)
+    times = {}
+    width = pd.Timedelta(1, "D")
+    start = time.perf_counter()
+    run_ = expectations.read_expectations(run)
+    known = logs.read_outcomes(outcomes, "id", run_.target, run_.costs)
+    times["read outcomes"] = time.perf_counter() - start
+    start = time.perf_counter()
+    read = scan.scan_log(log, run_, width, known, "id")
+    read.light["in_run"] = windows.in_run(read.rows(["policy", "model_version"]), run_.bundles)
+    times["read and join the log"] = time.perf_counter() - start
     important = run_.important(set(run_.bundles["rules"].get("inputs") or ()))
     context = windows.Context(
         run_, set(important["features"]), NoiseLevels(run_.reference.counts, 0), 0.5, 0
     )
     start = time.perf_counter()
-    _, _, measured, whole = windows.measure(frame, pd.Timedelta(1, "D"), context)
+    _, _, measured, whole = windows.measure(read, width, context)
     times["measure windows"] = time.perf_counter() - start
     start = time.perf_counter()
     alerts.review(measured, whole, run_, important)
@@ -131,31 +157,36 @@ def stages(run: Path, log: Path, outcomes: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--run", type=Path, help="A credit-scoring run folder (default: analyse).")
+    parser.add_argument("--cache", type=Path, help="Keep the logs here (reused when present).")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        run = args.run or make_run(tmp / "runs")
-        start = time.perf_counter()
-        log, outcomes = make_log(run, args.rows, args.days, tmp / "log")
-        size = sum(p.stat().st_size for p in log.iterdir())
-        print(
-            f"log: {args.rows:,} decisions over {args.days} days, {len(list(log.iterdir()))} "
-            f"files, {size / 1e6:,.0f} MB (made in {time.perf_counter() - start:.0f} s)"
-        )
-        best = min(
-            (command_seconds(run, log, outcomes, tmp / "out") for _ in range(args.repeat)),
-            key=lambda r: r[0],
-        )
-        print(
-            f"advisor monitor: {best[0]:.1f} s, exit {best[1]}, peak memory {best[2] / 2**20:,.0f} MB "
-            f"({args.rows / best[0]:,.0f} rows/s)"
-        )
-        for stage, seconds in stages(run, log, outcomes).items():
-            print(f"  {stage:<24} {seconds:6.1f} s")
+        cache = args.cache or tmp
+        run = args.run or make_run(cache / "runs")
+        for index, rows in enumerate(sorted(args.sizes)):
+            start = time.perf_counter()
+            log, outcomes = make_log(run, rows, args.days, cache / f"log-{rows}" / "log")
+            size = sum(p.stat().st_size for p in log.iterdir())
+            print(
+                f"log: {rows:,} decisions over {args.days} days, {len(list(log.iterdir()))} "
+                f"files, {size / 1e6:,.0f} MB (ready in {time.perf_counter() - start:.0f} s)"
+            )
+            best = min(
+                (command_seconds(run, log, outcomes, tmp / "out") for _ in range(args.repeat)),
+                key=lambda r: r[0],
+            )
+            print(
+                f"advisor monitor: {best[0]:.1f} s, exit {best[1]}, peak memory "
+                f"{best[2] / 2**20:,.0f} MB ({best[2] / rows:,.0f} bytes per decision, "
+                f"{rows / best[0]:,.0f} rows/s)"
+            )
+            if index == 0:
+                for stage, seconds in stages(run, log, outcomes).items():
+                    print(f"  {stage:<24} {seconds:6.1f} s")
         print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

@@ -185,3 +185,31 @@ def test_latency_alerts_only_when_more_than_one_percent_of_requests_are_over_bud
     calm = Findings()
     _operations(calm, measures.operations(rows, 500.0), "w1", 0, 0, [])
     assert calm.alerts == {} and calm.notes == []
+
+
+def test_the_latency_budget_is_judged_on_single_record_requests_not_batch_lines():
+    """A batch's lines carry the whole batch's time: a slow 500-record batch beside fast single
+    requests is no latency alert, and the single requests' p99 is what the budget reads."""
+    rng = np.random.default_rng(5)
+    single = rng.exponential(5, 1000)
+    rows = pd.DataFrame(
+        {
+            "decision": "a",
+            "latency_ms": np.concatenate([single, np.full(500, 400.0)]),
+            "request_records": np.concatenate([np.ones(1000), np.full(500, 500.0)]),
+        }
+    )
+    ops = measures.operations(rows, 50.0)
+    latency = ops["latency"]
+    assert ops["requests"] == 1500
+    assert (latency["n"], latency["batch_lines_excluded"]) == (1000, 500)
+    assert latency["over_budget"] == int((single > 50).sum())
+    assert latency["p99_ms"] == measures.quantile_interval(single, 0.99)
+    found = Findings()
+    _operations(found, ops, "w1", 0, 0, [])
+    assert found.alerts == {}
+    old = rows.drop(columns="request_records")  # a log from before the field: every line is one
+    assert measures.operations(old, 50.0)["latency"]["n"] == 1500
+    loud = Findings()
+    _operations(loud, measures.operations(old, 50.0), "w1", 0, 0, [])
+    assert [a["kind"] for a in loud.alerts.values()] == ["latency"]

@@ -262,6 +262,7 @@ def test_the_shadow_decides_every_request_and_is_only_logged(run_folder: Path, t
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["ts"])
         assert datetime.fromisoformat(line["ts"]).utcoffset().total_seconds() == 0
         assert line["latency_ms"] > 0
+        assert line["request_records"] == (1 if line["id"].startswith("s-") else len(batch))
 
 
 def test_a_shadow_that_cannot_decide_does_not_fail_the_request(run_folder: Path, tmp_path: Path):

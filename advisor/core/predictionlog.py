@@ -20,7 +20,20 @@ DECISION_FIELDS = ("id", "unit", "arm", "policy", "model_version", "decision")
 # `decision`): the triggered analysis of the A/B test reads the units where they differ.
 ARM_FIELDS = ("control_decision", "treatment_decision")
 SHADOW_FIELDS = ("shadow_policy", "shadow_version", "shadow_decision")
-FIELDS = ("format", "ts", *DECISION_FIELDS, *ARM_FIELDS, *SHADOW_FIELDS, "record", "latency_ms")
+# `latency_ms` is the request's time: for a batch, every line carries the batch's. So each line
+# also says how many records its request decided (`request_records`), and the monitor holds the
+# per-decision latency budget to the single-record requests (a line without it counts as one).
+REQUEST_RECORDS = "request_records"
+FIELDS = (
+    "format",
+    "ts",
+    *DECISION_FIELDS,
+    *ARM_FIELDS,
+    *SHADOW_FIELDS,
+    "record",
+    "latency_ms",
+    REQUEST_RECORDS,
+)
 
 
 def check_format(values: Iterable[object], where: str) -> None:

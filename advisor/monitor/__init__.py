@@ -21,7 +21,8 @@ from advisor.monitor.alerts import review
 from advisor.monitor.arrival import RULE as ARRIVAL_RULE
 from advisor.monitor.estimate import CONCEPT_DRIFT, RELIABLE_RULE
 from advisor.monitor.expectations import read_expectations
-from advisor.monitor.logs import join_outcomes, read_log, read_outcomes
+from advisor.monitor.logs import read_outcomes
+from advisor.monitor.scan import BATCH_BYTES, Scan, scan_log
 from advisor.monitor.windows import Context, in_run, measure, parse_window
 from advisor.stats.psi import NOISE_QUANTILE, PSI_MAJOR, PSI_MODERATE, NoiseLevels
 
@@ -58,23 +59,21 @@ def monitor(
     window: str = "1d",
     share: float | None = None,
     seed: int = 0,
+    batch_bytes: int = BATCH_BYTES,
 ) -> Monitoring:
-    """Compare a prediction log (and the outcomes known so far) with a run folder."""
+    """Compare a prediction log (and the outcomes known so far) with a run folder; the log is
+    read in blocks of `batch_bytes` (the figures do not depend on it, the memory does)."""
     expectations = read_expectations(run)
     width, window_text = parse_window(window)
-    read = read_log(log, expectations.costs.decisions)
     known = None
     if outcomes is not None:
         known = read_outcomes(outcomes, key, expectations.target, expectations.costs)
-        missing = [c for c in expectations.costs.columns if c not in read.frame]
-        if missing:
-            raise InputError(
-                f"no column {missing[0]!r} in the log: the costs depend on it", where=str(log)
-            )
-    frame, joined = join_outcomes(read.frame, known, key, str(log))
-    frame["in_run"] = in_run(frame, expectations.bundles)
-    if not frame["in_run"].any():
-        seen = frame[["policy", "model_version"]] if "model_version" in frame else frame[["policy"]]
+    scan = scan_log(log, expectations, width, known, key, batch_bytes)
+    del known
+    light = scan.light
+    light["in_run"] = in_run(scan.rows(["policy", "model_version"]), expectations.bundles)
+    if not light["in_run"].any():
+        seen = scan.rows(["policy", "model_version"], 0, 1)
         first = " ".join(str(v) for v in seen.iloc[0])
         held = ", ".join(f"{n} {m['version']}" for n, m in expectations.bundles.items())
         raise InputError(
@@ -86,7 +85,7 @@ def monitor(
     share = float(plan.get("treatment_share", 0.5)) if share is None else float(share)
     if not 0 < share < 1:
         raise InputError(f"must be above 0 and below 1, got {share:g}", where="--share")
-    logged = set(frame.loc[frame["in_run"], "policy"])
+    logged = {str(p) for p in light.loc[light["in_run"], "policy"].unique()}
     rule_features = {
         f
         for name in logged
@@ -98,7 +97,7 @@ def monitor(
     if expectations.reference is not None:
         noise = NoiseLevels(expectations.reference.counts, seed)
     context = Context(expectations, set(important["features"]), noise, share, seed)
-    windows, overall, readings, whole = measure(frame, width, context)
+    windows, overall, readings, whole = measure(scan, width, context)
     found = review(readings, whole, expectations, important)
     payload = {
         "schema_version": SCHEMA_VERSION,
@@ -110,8 +109,8 @@ def monitor(
         "arrival_rule": ARRIVAL_RULE,
         "concept_drift": CONCEPT_DRIFT,
         "run": _run_summary(expectations, share),
-        "log": _log_summary(read, frame, expectations),
-        "outcomes": joined | {"source": None if outcomes is None else str(outcomes)},
+        "log": _log_summary(scan, expectations),
+        "outcomes": scan.joined | {"source": None if outcomes is None else str(outcomes)},
         "window": {"width": window_text, "count": len(windows)},
         "important_features": important,
         "thresholds": _thresholds(),
@@ -181,8 +180,10 @@ def _run_summary(run, share: float) -> dict:
     }
 
 
-def _log_summary(read, frame, run) -> dict:
-    groups = ["policy", "model_version"] if "model_version" in frame else ["policy"]
+def _log_summary(scan: Scan, run) -> dict:
+    light = scan.light
+    groups = ["policy", "model_version"] if "model_version" in light else ["policy"]
+    frame = scan.rows([*groups, "in_run"])
     policies = [
         {**dict(zip(groups, k if isinstance(k, tuple) else (k,), strict=True)), "rows": len(g)}
         | {"in_run": bool(g["in_run"].iloc[0])}
@@ -190,17 +191,17 @@ def _log_summary(read, frame, run) -> dict:
     ]
     features = list(run.reference.binners) if run.reference is not None else []
     return {
-        "source": read.source,
-        "files": read.files,
-        "rows": len(frame),
-        "partial_lines_skipped": read.partial_lines,
-        "first": frame["ts"].iloc[0].isoformat() + "Z",
-        "last": frame["ts"].iloc[-1].isoformat() + "Z",
+        "source": scan.source,
+        "files": scan.files,
+        "rows": len(light),
+        "partial_lines_skipped": scan.partial_lines,
+        "first": light["ts"].iloc[0].isoformat() + "Z",
+        "last": light["ts"].iloc[-1].isoformat() + "Z",
         "policies": policies,
-        "features_logged": [f for f in features if f in frame],
-        "features_missing": [f for f in features if f not in frame],
-        "has_latency": "latency_ms" in frame,
-        "has_shadow": "shadow_decision" in frame and bool(frame["shadow_decision"].notna().any()),
+        "features_logged": [f for f in features if f in scan.columns],
+        "features_missing": [f for f in features if f not in scan.columns],
+        "has_latency": "latency_ms" in light,
+        "has_shadow": "shadow_decision" in light and bool(light["shadow_decision"].notna().any()),
     }
 
 

@@ -11,7 +11,7 @@ A new measure is a class here with a result, a template and, if it can alert, a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,13 +25,15 @@ from advisor.stats.psi import NoiseLevels
 
 @dataclass(frozen=True)
 class Window:
-    """Rows to calculate on: one time window (`index` from 0 in time order) or the whole log
-    (`index` None); `seed` seeds its bootstrap intervals."""
+    """Rows to calculate on: one time window (`index` from 0 in time order, `number` its count of
+    widths since 1970) or the whole log (`index` and `number` None); `seed` seeds its bootstrap
+    intervals."""
 
     label: str
     rows: pd.DataFrame
     index: int | None
     seed: int
+    number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,17 @@ class TestResult:
 
 
 class Measure:
-    """Fitted on the expectations, then calculates a result per window."""
+    """Fitted on the expectations, then calculates a result per window from the log columns it
+    reads (`COLUMNS`, and the columns the costs depend on when `COSTS`)."""
 
     name: str = ""
     title: str = ""
+    COLUMNS: tuple[str, ...] = ()
+    COSTS = False
+
+    def reads(self) -> tuple[str, ...]:
+        """The log columns `prepare` and `calculate` read."""
+        return self.COLUMNS + (self.expectations_.costs.columns if self.COSTS else ())
 
     @property
     def template(self) -> str:
@@ -134,6 +143,7 @@ class Operations(Measure):
     """Requests, errors and latency against the case's budget."""
 
     name, title = "operations", "Operations"
+    COLUMNS = ("decision", "error", "latency_ms", "request_records")
 
     def calculate(self, window: Window) -> OperationsResult:
         out = measures.operations(window.rows, self.expectations_.budget_ms)
@@ -142,21 +152,23 @@ class Operations(Measure):
 
 @dataclass
 class Drift(Measure):
-    """PSI of each logged feature against the training reference, with its test."""
+    """PSI of each logged feature against the training reference, with its test; from the bin
+    counts the scan kept per window (`counts(number)`: the counts and rows, None: the log's)."""
 
     important: set[str] = field(default_factory=set)
     noise: NoiseLevels | None = None
+    counts: Callable[[int | None], tuple[Mapping[str, np.ndarray], int]] | None = None
     name = "drift"
     title = "Input drift"
 
     def calculate(self, window: Window) -> DriftResult:
         run = self.expectations_
-        if self.noise is None or run.reference is None:
+        if self.noise is None or run.reference is None or self.counts is None:
             return DriftResult({})
-        rows = window.rows
-        present = [f for f in run.reference.binners if f in rows]
-        clean = run.spec.clean(rows, columns=present) if present else pd.DataFrame()
-        return DriftResult(measures.drift(clean, run.reference, self.noise, self.important))
+        counts, rows = self.counts(window.number)
+        return DriftResult(
+            measures.drift_from_counts(counts, rows, run.reference, self.noise, self.important)
+        )
 
 
 def _in_run_policies(rows: pd.DataFrame):
@@ -167,6 +179,7 @@ class Mix(Measure):
     """Each policy's share of each decision against the test split's."""
 
     name, title = "mix", "Decision mix"
+    COLUMNS = ("in_run", "policy", "decision")
 
     def calculate(self, window: Window) -> MixResult:
         run = self.expectations_
@@ -188,6 +201,8 @@ class Cost(Measure):
     to date as a confidence sequence (valid at every re-read) against the offline bar."""
 
     name, title = "cost", "Realised cost"
+    COLUMNS = ("in_run", "policy", "decision", "outcome", "unit", "risk")
+    COSTS = True
 
     def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
         run = self.expectations_
@@ -224,25 +239,14 @@ class Cost(Measure):
 
 def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict:
     """Per policy, whether its outcomes arrive selectively (`advisor.monitor.arrival`), with
-    the predicted cost of each row from the run's ML bundle when it has one and the log holds
-    its inputs."""
-    ml = sorted(n for n, meta in run.bundles.items() if decides_by_expected_cost(meta))
-    model = None
-    if ml:
-        from advisor.artefacts.bundle import load_policy
-        from advisor.artefacts.run import POLICIES
-
-        model = load_policy(run.path / POLICIES / ml[0])
-        if any(c not in frame for c in model.input_columns()):
-            model = None
+    the predicted cost of each row (`risk`: from the run's first ML bundle, which the scan
+    computed when the run has one and the log holds its inputs)."""
     policy = frame["policy"].to_numpy()
     out = {}
     for name in names:
         pos = np.flatnonzero(decided & (policy == name))
         rows = frame.iloc[pos]
-        risk = None
-        if model is not None:
-            risk = estimate.row_costs(model.predict_proba(rows), rows, run.costs)[0]
+        risk = rows["risk"].to_numpy(dtype=float) if "risk" in rows else None
         window = np.searchsorted(np.asarray(ends), pos, side="right")
         codes = measures.decision_codes(rows["decision"], run.costs.decisions)
         arrived = (rows["outcome"] >= 0).to_numpy()
@@ -287,6 +291,8 @@ class Shadow(Measure):
     """The shadow policy against the served one."""
 
     name, title = "shadow", "Shadow"
+    COLUMNS = ("policy", "decision", "shadow_policy", "shadow_decision", "outcome", "unit")
+    COSTS = True
 
     def calculate(self, window: Window) -> ShadowResult:
         run = self.expectations_
@@ -302,6 +308,16 @@ class Test(Measure):
     share: float = 0.5
     name = "test"
     title = "Canary and A/B test"
+    COLUMNS = (
+        "policy",
+        "decision",
+        "arm",
+        "unit",
+        "outcome",
+        "control_decision",
+        "treatment_decision",
+    )
+    COSTS = True
     __test__ = False  # a measure, not a pytest class
 
     def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
@@ -355,36 +371,30 @@ class EstimatedCostResult:
 
 class EstimatedCost(Measure):
     """The expected cost of the decisions an ML bundle made, from its calibrated probabilities:
-    the only cost figure before the outcomes arrive. Loads the ML bundles (pickle-free)."""
+    the only cost figure before the outcomes arrive. The scan computed each row's expected cost
+    and variance with the policy's bundle (`est_mean`, `est_var`) as it read the log."""
 
     name, title = "estimated_cost", "Estimated cost before outcomes"
-
-    def fit(self, expectations: Expectations) -> EstimatedCost:
-        super().fit(expectations)
-        self.models_: dict = {}
-        return self
-
-    def _model(self, name: str):
-        from advisor.artefacts.bundle import load_policy
-        from advisor.artefacts.run import POLICIES
-
-        if name not in self.models_:
-            self.models_[name] = load_policy(self.expectations_.path / POLICIES / name)
-        return self.models_[name]
+    COLUMNS = ("in_run", "policy", "decision", "unit", "est_mean", "est_var")
 
     def calculate(self, window: Window) -> EstimatedCostResult:
         run = self.expectations_
         out = {}
+        if "est_mean" not in window.rows:
+            return EstimatedCostResult(out)
         for i, (name, group) in _in_run_policies(window.rows):
             if not decides_by_expected_cost(run.bundles[name]):
                 continue
             rows = group[group["decision"].notna()]
             if rows.empty:
                 continue
-            proba = self._model(name).predict_proba(rows)
             offline = run.expected(name).get("cost_per_decision")
-            out[name] = estimate.estimated_cost(
-                proba, rows, run.costs, offline, window.seed + 20 + i
+            out[name] = estimate.estimated_from_row_costs(
+                rows["est_mean"].to_numpy(dtype=float),
+                rows["est_var"].to_numpy(dtype=float),
+                rows["unit"],
+                offline,
+                window.seed + 20 + i,
             )
         return EstimatedCostResult(out)
 

@@ -52,11 +52,19 @@ def estimated_cost(
     for the realised cost of these rows, and whether its lower bound at the family's
     per-window level lies above the offline bar."""
     mean, variance = row_costs(proba, rows, costs)
+    return estimated_from_row_costs(mean, variance, rows["unit"], offline, seed)
+
+
+def estimated_from_row_costs(
+    mean: np.ndarray, variance: np.ndarray, units: pd.Series, offline: Mapping | None, seed: int
+) -> dict:
+    """`estimated_cost` from each row's expected cost and its variance (`row_costs`), as the
+    log's scan keeps them."""
     keep = np.isfinite(mean)
     mean, variance = mean[keep], variance[keep]
     if len(mean) < 2:
         return {"n": len(mean), "estimate": None}
-    reps = resampler(rows["unit"][keep], seed).means(mean)[:, 0]
+    reps = resampler(units[keep], seed).means(mean)[:, 0]
     spread = float(np.std(reps, ddof=1))
     noise = float(np.sqrt(variance.sum())) / len(mean)
     z = stats.norm.ppf(0.5 + PREDICTION_LEVEL / 2)

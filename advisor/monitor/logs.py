@@ -3,8 +3,11 @@
 The log is what `advisor serve --log` writes (JSON Lines files `predictions-*.jsonl`, one
 object a decision, the input fields under `record`) or the same columns as Parquet or CSV with
 the input fields as top-level columns (what `advisor score`'s output joined with its input looks
-like). A file or a folder of them. JSON Lines are read by pyarrow, a file at a time; a last line
-without its newline (a writer killed mid-line) is skipped and counted.
+like). A file or a folder of them. `advisor.monitor.scan` reads them in batches (JSON Lines
+streamed by pyarrow a block at a time, a table a file at a time); this module holds what a
+batch goes through: the file list, a whole-file JSON reader for what pyarrow cannot stream, the
+normalised columns. A last line without its newline (a writer killed mid-line) is skipped and
+counted.
 
 Outcomes are a CSV or Parquet file with the key column and the case's target; a missing target
 is an outcome not known yet.
@@ -14,8 +17,6 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,6 @@ from advisor.core.costs import CostMatrix, label_key
 from advisor.core.errors import InputError
 from advisor.core.predictionlog import (
     ARM_FIELDS,
-    ARMS,
-    CONTROL,
     DECISION_FIELDS,
     SHADOW_FIELDS,
     check_format,
@@ -35,17 +34,6 @@ from advisor.core.reading import read_frame
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
-
-
-@dataclass(frozen=True)
-class Log:
-    """The log's rows in time order: `ts` (UTC, tz-naive), the decision columns as text, the
-    input fields as columns; where it came from and what was skipped."""
-
-    frame: pd.DataFrame
-    source: str
-    files: int
-    partial_lines: int
 
 
 def log_files(path: Path) -> list[Path]:
@@ -66,53 +54,7 @@ def log_files(path: Path) -> list[Path]:
 _SUFFIXES = JSON_SUFFIXES + TABLE_SUFFIXES
 
 
-def read_log(path: str | Path, decisions: Sequence[str]) -> Log:
-    """Every row of the log, checked: a timestamp that parses on every row, a policy and a
-    decision the run knows (null is a row without a decision: an error)."""
-    path = Path(path)
-    frames, partial = [], 0
-    files = log_files(path)
-    for file in files:
-        if file.name.lower().endswith(JSON_SUFFIXES):
-            frame, cut = _json_lines(file)
-            partial += cut
-        else:
-            frame = _table(file)
-        if len(frame):
-            frames.append(_normalised(frame, file))
-    if not frames:
-        raise InputError("the log has no rows", where=str(path))
-    frame = pd.concat(frames, ignore_index=True, sort=False)
-    frames.clear()
-    known = set(decisions)
-    for col in ("decision", "shadow_decision", *ARM_FIELDS):
-        if col in frame:
-            seen = frame[col].dropna().unique()
-            unknown = sorted(str(v) for v in seen if str(v) not in known)
-            if unknown:
-                raise InputError(
-                    f"column {col!r} holds {unknown[0]!r}, not a decision of this run "
-                    f"({', '.join(decisions)})",
-                    where=str(path),
-                )
-    if "arm" not in frame:
-        frame["arm"] = CONTROL
-    frame["arm"] = frame["arm"].fillna(CONTROL)
-    arms = sorted(set(frame["arm"].unique()) - set(ARMS))
-    if arms:
-        raise InputError(
-            f"column 'arm' holds {arms[0]!r}, not control or treatment", where=str(path)
-        )
-    if "unit" not in frame:
-        frame["unit"] = frame["id"] if "id" in frame else pd.Series(range(len(frame))).astype(str)
-    elif "id" in frame:
-        frame["unit"] = frame["unit"].fillna(frame["id"])
-    if not frame["ts"].is_monotonic_increasing:  # a log already in time order is not copied
-        frame = frame.sort_values("ts", kind="stable", ignore_index=True)
-    return Log(frame, str(path), len(files), partial)
-
-
-def _json_lines(path: Path) -> tuple[pd.DataFrame, int]:
+def json_lines(path: Path) -> tuple[pd.DataFrame, int]:
     """One JSON Lines file as a frame with `record` spread into columns; a last line without
     its newline is cut off and counted."""
     import pyarrow as pa
@@ -160,7 +102,8 @@ def _json_lines_by_pandas(data: bytes, path: Path) -> pd.DataFrame:
     return frame
 
 
-def _table(path: Path) -> pd.DataFrame:
+def table(path: Path) -> pd.DataFrame:
+    """A Parquet or CSV log file (empty when it has no rows)."""
     try:
         return read_frame(path)
     except InputError as exc:
@@ -169,8 +112,9 @@ def _table(path: Path) -> pd.DataFrame:
         raise
 
 
-def _normalised(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """`ts` parsed (or `scored_at`, what `advisor score` writes), text columns as text."""
+def normalised(frame: pd.DataFrame, path: Path, first_row: int = 0) -> pd.DataFrame:
+    """`ts` parsed (or `scored_at`, what `advisor score` writes), text columns as text; the
+    rows are the file's from `first_row` on (for the row numbers of a bad timestamp)."""
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
     if "format" in frame:
@@ -180,14 +124,14 @@ def _normalised(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     for col in ("ts", "policy", "decision"):
         if col not in frame:
             raise InputError(f"no column {col!r} in the log", where=str(path))
-    frame["ts"] = _timestamps(frame["ts"], path)
+    frame["ts"] = _timestamps(frame["ts"], path, first_row)
     for col in (*DECISION_FIELDS, *ARM_FIELDS, *SHADOW_FIELDS):
         if col in frame:
             frame[col] = key_text(frame[col])
     return frame
 
 
-def _timestamps(values: pd.Series, path: Path) -> pd.Series:
+def _timestamps(values: pd.Series, path: Path, first_row: int = 0) -> pd.Series:
     """ISO 8601 timestamps as UTC without a zone (a time without an offset is taken as UTC)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = values
@@ -198,14 +142,14 @@ def _timestamps(values: pd.Series, path: Path) -> pd.Series:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(
-                f"column 'ts' row {row + 1}: {text.iloc[row]!r} is not an ISO 8601 timestamp",
+                f"column 'ts' row {first_row + row + 1}: {text.iloc[row]!r} is not an ISO 8601 timestamp",
                 where=str(path),
             )
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     if stamps.isna().any():
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-        raise InputError(f"column 'ts' row {row + 1}: no timestamp", where=str(path))
+        raise InputError(f"column 'ts' row {first_row + row + 1}: no timestamp", where=str(path))
     return stamps.astype("datetime64[ns]")
 
 
@@ -222,9 +166,28 @@ def key_text(values: pd.Series) -> pd.Series:
     return values.astype(str).astype(object).where(values.notna(), None)
 
 
+HASH_ROWS = 1_000_000
+
+
+def key_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each key's text (`key_text`) as a 64-bit hash (equal text, equal hash; ten million keys
+    collide with probability about 3e-6), and where it is missing; a million at a time, so a
+    column of Python strings is never held whole."""
+    hashed = np.zeros(len(values), dtype=np.uint64)
+    missing = np.zeros(len(values), dtype=bool)
+    for start in range(0, len(values), HASH_ROWS):
+        text = key_text(values.iloc[start : start + HASH_ROWS]).to_numpy(dtype=object)
+        gone = pd.isna(text)
+        stop = start + len(text)
+        hashed[start:stop] = pd.util.hash_array(np.where(gone, "", text), categorize=False)
+        missing[start:stop] = gone
+    return hashed, missing
+
+
 def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) -> pd.DataFrame:
-    """`key` (text) and `outcome` (the class code in the cost matrix) of every row whose
-    outcome is known; a key given twice with different outcomes is refused."""
+    """`key` (the hash of its text, `key_hashes`: the join needs no key text in memory) and
+    `outcome` (the class code in the cost matrix) of every row whose outcome is known; a key
+    given twice with different outcomes is refused."""
     path = Path(path)
     if path.is_dir():
         raise InputError("a folder, not a file: expected a CSV or Parquet file", where=str(path))
@@ -233,7 +196,7 @@ def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) ->
         if col not in frame:
             raise InputError(f"no column {col!r}, {what}", where=str(path))
     known = frame[[key, target]].dropna()
-    keys = key_text(known[key])
+    del frame
     codes, uniques = pd.factorize(known[target])
     classes = {label_key(c): i for i, c in enumerate(costs.classes)}
     labels = [label_key(v) for v in uniques]
@@ -245,38 +208,11 @@ def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) ->
             where=str(path),
         )
     outcome = np.array([classes[k] for k in labels], dtype=np.int64)[codes]
-    out = pd.DataFrame({"key": keys.to_numpy(), "outcome": outcome}).drop_duplicates()
-    twice = out["key"].duplicated(keep=False)
+    out = pd.DataFrame({"key": key_hashes(known[key])[0], "outcome": outcome}).drop_duplicates()
+    twice = out["key"].duplicated(keep=False).to_numpy()
     if twice.any():
+        first = key_text(known[key].iloc[[int(out.index[twice][0])]]).iloc[0]
         raise InputError(
-            f"key {out['key'][twice].iloc[0]!r} in column {key!r} has two different outcomes",
-            where=str(path),
+            f"key {first!r} in column {key!r} has two different outcomes", where=str(path)
         )
     return out.reset_index(drop=True)
-
-
-def join_outcomes(
-    frame: pd.DataFrame, outcomes: pd.DataFrame | None, key: str, where: str
-) -> tuple[pd.DataFrame, dict]:
-    """The log with an `outcome` column (class code, -1 while waiting), and how the join went.
-    The log's columns are shared, not copied (copy-on-write keeps the given frame unchanged):
-    the monitor holds one copy of the log, not two."""
-    frame = frame.copy(deep=False)
-    if outcomes is None:
-        frame["outcome"] = -1
-        return frame, {"given": False}
-    if key not in frame:
-        raise InputError(f"no column {key!r} (the --key) in the log", where=where)
-    keys = key_text(frame[key])
-    lookup = pd.Series(outcomes["outcome"].to_numpy(), index=outcomes["key"].to_numpy())
-    found = keys.map(lookup)
-    frame["outcome"] = found.fillna(-1).astype(np.int64).to_numpy()
-    matched = int((frame["outcome"] >= 0).sum())
-    used = int(keys[found.notna().to_numpy()].nunique())
-    return frame, {
-        "given": True,
-        "key": key,
-        "rows": len(outcomes),
-        "matched_log_rows": matched,
-        "unmatched_outcomes": len(outcomes) - used,
-    }

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from advisor.core.costs import CostMatrix
+from advisor.core.predictionlog import REQUEST_RECORDS
 from advisor.monitor import family
 from advisor.stats.bootstrap import Resampler, interval
 from advisor.stats.psi import NoiseLevels, Reference, psi, psi_flag
@@ -69,17 +70,24 @@ def resampler(units: pd.Series, seed: int) -> Resampler:
 
 def operations(rows: pd.DataFrame, budget_ms: float | None) -> dict:
     """Requests, the error rate (a row with an `error` or no decision) and latency p50 / p99
-    with their intervals against the budget, when the log has `latency_ms`."""
+    with their intervals against the budget, when the log has `latency_ms`. The budget is per
+    decision a caller waits for, so latency is read on the lines of single-record requests: a
+    batch's line carries the whole batch's time (`request_records` above 1; counted, left out)."""
     failed = rows["decision"].isna().to_numpy()
     if "error" in rows:
         error = rows["error"]
         failed = failed | (error.notna() & (error.astype(str).str.strip() != "")).to_numpy()
     out: dict = {"requests": len(rows), "errors": proportion(int(failed.sum()), len(rows))}
     if "latency_ms" in rows:
-        ms = pd.to_numeric(rows["latency_ms"], errors="coerce").dropna().to_numpy(dtype=float)
+        ms = pd.to_numeric(rows["latency_ms"], errors="coerce")
+        batch = np.zeros(len(rows), dtype=bool)
+        if REQUEST_RECORDS in rows:
+            batch = (pd.to_numeric(rows[REQUEST_RECORDS], errors="coerce") > 1).to_numpy()
+        ms = ms[~batch].dropna().to_numpy(dtype=float)
         if len(ms):
             out["latency"] = {
                 "n": len(ms),
+                "batch_lines_excluded": int(batch.sum()),
                 "p50_ms": quantile_interval(ms, 0.50),
                 "p99_ms": quantile_interval(ms, 0.99),
                 "budget_ms": budget_ms,
@@ -88,25 +96,29 @@ def operations(rows: pd.DataFrame, budget_ms: float | None) -> dict:
     return out
 
 
-def drift(
-    clean: pd.DataFrame, reference: Reference, noise: NoiseLevels, important: set[str]
+def drift_from_counts(
+    counts: Mapping[str, np.ndarray],
+    rows: int,
+    reference: Reference,
+    noise: NoiseLevels,
+    important: set[str],
 ) -> dict:
-    """PSI of each logged feature against the training reference, the PSI sampling noise
-    reaches at this many rows, the flag (stable, moderate, major: the level and beyond
-    noise) and the chi-square p-value of the window's bins against the training counts."""
+    """From each logged feature's bin counts over `rows` rows: its PSI against the training
+    reference, the PSI sampling noise reaches at this many rows, the flag (stable, moderate,
+    major: the level and beyond noise) and the chi-square p-value of the bins against the
+    training counts."""
     out = {}
-    for name, binner in reference.binners.items():
-        if name not in clean:
+    for name in reference.binners:
+        if name not in counts:
             continue
-        counts = binner.counts(clean[name])
-        value = psi(reference.counts[name], counts)
-        level = noise.at(name, len(clean))
+        value = psi(reference.counts[name], counts[name])
+        level = noise.at(name, rows)
         out[name] = {
             "psi": value,
             "noise": level if math.isfinite(level) else None,
             "flag": psi_flag(value, level),
             "important": name in important,
-            "p_value": float(family.drift_p_values(reference.counts[name], counts)[0]),
+            "p_value": float(family.drift_p_values(reference.counts[name], counts[name])[0]),
         }
     return out
 

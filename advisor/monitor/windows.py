@@ -1,5 +1,5 @@
 """The log cut into time windows (`--window 1d`: UTC days), and every measure per window and
-over the whole log. The test's split and power are to date (cumulative); its effect is per
+over the whole log, each on the columns it reads of the scanned log (`advisor.monitor.scan`). The test's split and power are to date (cumulative); its effect is per
 window and overall."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 from advisor.core.errors import InputError
 from advisor.monitor import calculators
 from advisor.monitor.expectations import Expectations
+from advisor.monitor.scan import Scan
 from advisor.stats.psi import NoiseLevels
 
 MAX_WINDOWS = 1000
@@ -49,11 +50,12 @@ class Context:
     seed: int
 
 
-def cut(frame: pd.DataFrame, width: pd.Timedelta) -> list[tuple[pd.Timestamp, np.ndarray]]:
-    """(start, row positions) of each window holding rows; windows are whole multiples of the
-    width since 1970-01-01 UTC, so 1d windows are UTC days."""
+def cut(stamps: pd.Series, width: pd.Timedelta) -> list[tuple[pd.Timestamp, int, int, int]]:
+    """(start, number, first row, one past the last row) of each window holding rows, from the
+    log's timestamps in time order; windows are whole multiples of the width since 1970-01-01
+    UTC (`number` counts them from there), so 1d windows are UTC days."""
     step = width.value
-    number = frame["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64) // step
+    number = stamps.to_numpy().astype("datetime64[ns]").astype(np.int64) // step
     first, last = int(number.min()), int(number.max())
     if last - first + 1 > MAX_WINDOWS:
         raise InputError(
@@ -64,7 +66,7 @@ def cut(frame: pd.DataFrame, width: pd.Timedelta) -> list[tuple[pd.Timestamp, np
     values, starts = np.unique(number, return_index=True)
     bounds = [*starts[1:], len(number)]
     return [
-        (pd.Timestamp(int(v) * step), np.arange(a, b))
+        (pd.Timestamp(int(v) * step), int(v), int(a), int(b))
         for v, a, b in zip(values, starts, bounds, strict=True)
     ]
 
@@ -75,11 +77,11 @@ def label(start: pd.Timestamp, width: pd.Timedelta) -> str:
     return start.strftime("%Y-%m-%d" if whole_days else "%Y-%m-%dT%H:%MZ")
 
 
-def fitted(context: Context) -> list[calculators.Measure]:
+def fitted(context: Context, scan: Scan) -> list[calculators.Measure]:
     """Every measure, fitted on the run's expectations."""
     return [
         calculators.Operations().fit(context.run),
-        calculators.Drift(context.important, context.noise).fit(context.run),
+        calculators.Drift(context.important, context.noise, scan.drift).fit(context.run),
         calculators.Mix().fit(context.run),
         calculators.Cost().fit(context.run),
         calculators.Shadow().fit(context.run),
@@ -88,28 +90,37 @@ def fitted(context: Context) -> list[calculators.Measure]:
     ]
 
 
-def read(window: calculators.Window, fit: list[calculators.Measure]) -> calculators.Reading:
-    """Every measure's result for one window."""
-    operations, drift, mix, cost, shadow, test, estimated = (m.calculate(window) for m in fit)
+def read(
+    scan: Scan, fit: list[calculators.Measure], name: str, at: tuple, index: int | None, seed: int
+) -> calculators.Reading:
+    """Every measure's result for one window (rows `at` = (number, first, stop)) or the whole
+    log; each measure sees only the columns it reads."""
+    number, first, stop = at
+    results = []
+    for m in fit:
+        rows = scan.rows(m.reads(), first, stop)
+        results.append(m.calculate(calculators.Window(name, rows, index, seed, number)))
+    operations, drift, mix, cost, shadow, test, estimated = results
     estimated = estimated.judged(drift, set(drift.features))
-    return calculators.Reading(window.label, operations, drift, mix, cost, shadow, test, estimated)
+    return calculators.Reading(name, operations, drift, mix, cost, shadow, test, estimated)
 
 
 def measure(
-    frame: pd.DataFrame, width: pd.Timedelta, context: Context
+    scan: Scan, width: pd.Timedelta, context: Context
 ) -> tuple[list[dict], dict, list[calculators.Reading], calculators.Reading]:
     """Every window's readings and the whole log's, as monitor.json has them and as typed
     results; the test's split and power are to date."""
-    cuts = cut(frame, width)
-    fit = fitted(context)
+    stamps = scan.light["ts"]
+    cuts = cut(stamps, width)
+    fit = fitted(context, scan)
+    ends = [stop for _, _, _, stop in cuts]
     for m in fit:
-        m.prepare(frame, [rows[-1] + 1 for _, rows in cuts])
+        m.prepare(scan.rows(m.reads()), ends)
     windows, readings = [], []
-    for index, (start, rows) in enumerate(cuts):
-        part = frame.iloc[rows]
+    for index, (start, number, first, stop) in enumerate(cuts):
         name = label(start, width)
         seed = context.seed + 1000 * (index + 1)
-        reading = read(calculators.Window(name, part, index, seed), fit)
+        reading = read(scan, fit, name, (number, first, stop), index, seed)
         readings.append(reading)
         windows.append(
             {
@@ -117,12 +128,12 @@ def measure(
                 "label": name,
                 "start": start.isoformat() + "Z",
                 "end": (start + width).isoformat() + "Z",
-                "first": part["ts"].iloc[0].isoformat() + "Z",
-                "last": part["ts"].iloc[-1].isoformat() + "Z",
+                "first": stamps.iloc[first].isoformat() + "Z",
+                "last": stamps.iloc[stop - 1].isoformat() + "Z",
                 **reading.to_dict(),
             }
         )
-    whole = read(calculators.Window("all", frame, None, context.seed), fit)
+    whole = read(scan, fit, "all", (None, 0, None), None, context.seed)
     return windows, whole.to_dict(), readings, whole
 
 

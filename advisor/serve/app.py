@@ -204,6 +204,7 @@ class Service:
                 "shadow_decision": s.costs.decisions[code] if s and code is not None else None,
                 "record": o.item.record,
                 "latency_ms": latency_ms,
+                "request_records": len(outcomes),
                 **({"reasons": o.reasons} if o.reasons is not None else {}),
             }
             for o, code in zip(outcomes, shadow, strict=True)
