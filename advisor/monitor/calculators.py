@@ -199,9 +199,33 @@ class Cost(Measure):
         self.to_date_ = {}
         for name in names:
             pos = np.flatnonzero(known & (policy == name))
-            values = measures.realised_costs(frame.iloc[pos], "decision", run.costs)
-            offline = run.expected(name).get("cost_per_decision")
-            self.to_date_[name] = to_date(values, pos, ends, alpha, family.offline_bar(offline))
+            rows = frame.iloc[pos]
+            values = measures.realised_costs(rows, "decision", run.costs)
+            expected = run.expected(name)
+            offline = expected.get("cost_per_decision")
+            gap = expected.get("calibration_gap")
+            model = _probabilistic(run, name, frame) if gap else None
+            # With a pair, both tests share the policy's level: the paired one sees outcomes
+            # worse for the same inputs, the unpaired one a costlier mix of inputs. Each bar
+            # holds its figure's error at the same part of the offline share.
+            ratio = family.BUDGET["offline"] / family.BUDGET["cost"]
+            level = alpha if model is None else alpha * (1 - family.PAIRED)
+            steps = to_date(values, pos, ends, level, family.offline_bar(offline, level * ratio))
+            if model is not None:
+                own = estimate.row_costs(model.predict_proba(rows), rows, run.costs)[0]
+                level = alpha * family.PAIRED
+                bar = family.offline_bar(gap, level * ratio)
+                paired = to_date(values - own, pos, ends, level, bar, "paired")
+                steps = [
+                    {
+                        **s,
+                        "above": s["above"] or p["above"],
+                        "test": "paired" if p["above"] else "offline",
+                        "paired": {**p, "reference": gap},
+                    }
+                    for s, p in zip(steps, paired, strict=True)
+                ]
+            self.to_date_[name] = steps
         self.arrival_ = _arrival(frame, decided, names, ends, run) if known.any() else {}
 
     def calculate(self, window: Window) -> CostResult:
@@ -251,8 +275,27 @@ def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict
     return out
 
 
+def _probabilistic(run: Expectations, name: str, frame: pd.DataFrame):
+    """The policy's bundle when it gives class probabilities and the log holds its inputs (so
+    the expected cost of its logged decisions can be paired with their realised cost)."""
+    from advisor.artefacts.bundle import load_policy
+    from advisor.artefacts.run import POLICIES
+
+    policy = load_policy(run.path / POLICIES / name)
+    if not getattr(policy, "probabilistic", False):
+        return None
+    if any(c not in frame for c in policy.input_columns()):
+        return None
+    return policy
+
+
 def to_date(
-    values: np.ndarray, rows: np.ndarray, ends: Sequence[int], alpha: float, bar: float | None
+    values: np.ndarray,
+    rows: np.ndarray,
+    ends: Sequence[int],
+    alpha: float,
+    bar: float | None,
+    test: str = "offline",
 ) -> list[dict]:
     """The realised cost per decision on the rows with outcomes up to each window's end (rows:
     their positions in the log, ends: one past each window's last row), with a confidence
@@ -278,6 +321,7 @@ def to_date(
                 "level": alpha,
                 "bar": bar,
                 "above": bool(seen and bar is not None and low[i] > bar),
+                "test": test,
             }
         )
     return out
@@ -382,9 +426,14 @@ class EstimatedCost(Measure):
             if rows.empty:
                 continue
             proba = self._model(name).predict_proba(rows)
-            offline = run.expected(name).get("cost_per_decision")
+            expected = run.expected(name)
             out[name] = estimate.estimated_cost(
-                proba, rows, run.costs, offline, window.seed + 20 + i
+                proba,
+                rows,
+                run.costs,
+                expected.get("cost_per_decision"),
+                window.seed + 20 + i,
+                expected.get("calibration_gap"),
             )
         return EstimatedCostResult(out)
 
