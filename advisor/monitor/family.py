@@ -20,7 +20,7 @@ A team runs the monitor every day and acts on any alert, so what matters is the 
   the rest, as all of it for every other policy, the realised cost against the offline cost (a
   costlier mix of inputs). Chosen by simulation (`benchmarks/monitor_alarms.py`): the offline
   figure's own error dominated the unpaired test (credit-scoring caught a +20 % cost harm in
-  44 % of runs, 98.5 % with the pair);
+  44 % of runs, 97 % with the pair);
 - the offline reference (the calibration gap, or the offline cost) is itself an estimate: the
   cost test compares with its upper end widened to the `offline` share's one-sided normal
   quantile, which holds its own error.
@@ -53,7 +53,7 @@ SEQUENTIAL = ("cost", "srm", "offline")
 PERSIST, SPAN = 2, 3  # a drift alert needs its test to reject in 2 of the last 3 windows
 CLEAR = 0.25  # or, with a quarter of the drift share, in one window at a strict level
 SRM_CONCENTRATION = 100.0  # the beta prior's weight: deviations of about 2 points at a 5 % split
-PAIRED = 2 / 3  # of a policy's cost level (and offline share) for the paired test, with a pair
+PAIRED = 0.9  # of a policy's cost level (and offline share) for the paired test, with a pair
 CS_TUNED_ROWS = 5000  # the confidence sequence is tightest near this many outcomes
 LATENCY_SPAN = 7  # the latency test reads a window and the 6 before it
 MIN_EXPECTED = 5.0  # bins expected to hold fewer window rows than this are pooled for the test
