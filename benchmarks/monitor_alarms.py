@@ -64,6 +64,8 @@ class Case:
     cost: dict  # policy -> realised cost per test row
     cost_flip: dict  # policy -> extra cost per test row when its outcome turns bad (>= 0)
     offline: dict  # policy -> {estimate, low, high}
+    expected: dict  # policy -> the expected cost of its decision per test row (None: no proba)
+    gap: dict  # policy -> the run's calibration gap {estimate, low, high} (None: none)
 
 
 def bin_index(binner, values: pd.Series) -> np.ndarray:
@@ -98,23 +100,30 @@ def prepare(name: str, runs: Path) -> Case:
     roles = run.roles
     target = run.target
     y = np.array([run.costs.class_index(v) for v in test[target]])
-    cost, flip, offline = {}, {}, {}
+    cost, flip, offline, expected, gap = {}, {}, {}, {}, {}
     tensor = np.broadcast_to(
         run.costs.tensor(test, len(test)), (len(test), run.costs.n_classes, run.costs.n_decisions)
     )
     for role in ("control", "treatment"):
         policy = roles[role]
-        codes = advisor.load_policy(runs / name / "policies" / policy).decide_codes(test)
+        loaded_policy = advisor.load_policy(runs / name / "policies" / policy)
+        codes = loaded_policy.decide_codes(test)
         ok = codes >= 0
         realised = tensor[np.arange(len(test)), y, np.maximum(codes, 0)]
         worst = tensor[np.arange(len(test)), :, np.maximum(codes, 0)].max(axis=1)
         cost[role] = np.where(ok, realised, np.nan)
         flip[role] = np.where(ok, worst - realised, 0.0)
         offline[role] = run.expected(policy)["cost_per_decision"]
+        gap[role] = run.expected(policy).get("calibration_gap")
+        expected[role] = None
+        if gap[role] and getattr(loaded_policy, "probabilistic", False):
+            each = run.costs.expected_costs(loaded_policy.predict_proba(test), test)
+            expected[role] = np.where(ok, each[np.arange(len(test)), np.maximum(codes, 0)], np.nan)
     keep = np.isfinite(cost["control"]) & np.isfinite(cost["treatment"])
     test = test[keep].reset_index(drop=True)
     cost = {k: v[keep] for k, v in cost.items()}
     flip = {k: v[keep] for k, v in flip.items()}
+    expected = {k: None if v is None else v[keep] for k, v in expected.items()}
     # A case split by time (car-loans) has a test period that drifted from training: there
     # "no change" is production like the training period, so its inputs are drawn from there.
     timed = bool(run.case.get("time"))
@@ -150,6 +159,8 @@ def prepare(name: str, runs: Path) -> Case:
         cost,
         flip,
         offline,
+        expected,
+        gap,
     )
 
 
@@ -203,10 +214,20 @@ def holm_rows(p: np.ndarray, level: float) -> np.ndarray:
 
 
 def cost_alarms(
-    values: np.ndarray, kept: np.ndarray, offline: dict, rules: str, policies: int
+    values: np.ndarray,
+    kept: np.ndarray,
+    offline: dict,
+    rules: str,
+    policies: int,
+    error: np.ndarray | float = 0.0,
+    part: float = 1.0,
 ) -> np.ndarray:
     """(runs, windows): a cost alert for one policy, read at every window. `values`: realised
-    cost per row (runs, windows, n), `kept`: which rows the policy decided."""
+    cost per row (runs, windows, n), or realised minus expected cost for the paired test with
+    `offline` then the calibration gap; `kept`: which rows the policy decided; `error`: the
+    offline reference's own error in each run (runs, 1), added to its estimate; `part`: the
+    test's part of the policy's level (the paired test's family.PAIRED, the unpaired one's the
+    rest)."""
     from advisor.monitor import family
 
     s = np.where(kept, values, 0.0).sum(axis=2)
@@ -226,8 +247,64 @@ def cost_alarms(
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = cs / cm
         sd = np.sqrt(np.maximum(cq / cm - mean**2, 0) * cm / np.maximum(cm - 1, 1))
-    low, _ = family.confidence_sequence(mean, sd, cm, family.BUDGET["cost"] / policies)
-    return low > family.offline_bar(offline)
+    low, _ = family.confidence_sequence(mean, sd, cm, family.BUDGET["cost"] / policies * part)
+    share = family.BUDGET["offline"] / policies * part
+    return low > family.offline_bar(offline, share) + error
+
+
+def reference_error(reference: dict, sims: int, rng: np.random.Generator) -> np.ndarray:
+    """The offline reference's own error in each simulated run (runs, 1): production here is
+    the test rows themselves, so without it the reference would be exact."""
+    se = (reference["high"] - reference["low"]) / (2 * stats.norm.ppf(0.975))
+    return rng.normal(0.0, se, (sims, 1))
+
+
+def turned_share(case: Case, role: str) -> float:
+    """The share of rows whose outcome turns bad so that the cost per decision rises by 20 %
+    of the offline magnitude (only rows where the worse outcome costs more can turn)."""
+    flips, rows = case.cost_flip[role], len(case.cost[role])
+    positive = flips[flips > 0]
+    return min(0.2 * abs(case.offline[role]["estimate"]) / (positive.sum() / rows), 1.0)
+
+
+def cost_caught(case: Case, role: str, per_day: int, sims: int, rules: str, seed: int) -> float:
+    """The share of runs whose cost test catches the +20 % harm (ML alone) at `per_day`
+    decisions a day, accumulated day by day so that large volumes fit in memory."""
+    from advisor.monitor import family
+
+    rng = np.random.default_rng(seed)
+    rows, q = len(case.cost[role]), turned_share(case, role)
+    paired = rules == "after" and case.expected[role] is not None
+    tests = 2 if paired else 1
+    sums = np.zeros((tests, sims, HARM_DAYS))
+    squares = np.zeros((tests, sims, HARM_DAYS))
+    for day in range(HARM_DAYS):
+        idx = rng.integers(0, rows, size=(sims, per_day))
+        values = case.cost[role][idx]
+        if day >= ONSET:
+            values = values + np.where(rng.random(idx.shape) < q, case.cost_flip[role][idx], 0.0)
+        for i in range(tests):
+            x = values - case.expected[role][idx] if i else values
+            sums[i, :, day], squares[i, :, day] = x.sum(axis=1), (x**2).sum(axis=1)
+    n = per_day * np.arange(1, HARM_DAYS + 1)
+    mean = sums.cumsum(2) / n
+    sd = np.sqrt(np.maximum(squares.cumsum(2) / n - mean**2, 0) * n / (n - 1))
+    parts = [1 - family.PAIRED, family.PAIRED] if paired else [1.0]
+    references = [case.offline[role], case.gap[role]]
+    fired = np.zeros((sims, HARM_DAYS), dtype=bool)
+    for i, part in enumerate(parts):
+        low, _ = family.confidence_sequence(mean[i], sd[i], n, family.BUDGET["cost"] * part)
+        fired |= low > family.offline_bar(references[i], family.BUDGET["offline"] * part)
+    return float(fired[:, ONSET:].any(axis=1).mean())
+
+
+def volume_for(case: Case, sims: int, rules: str, seed: int, target: float = 0.95) -> str:
+    """The daily volume (the case's times 1, 2, 4, ... 64) at which the cost harm is caught in
+    `target` of runs."""
+    for factor in (1, 2, 4, 8, 16, 32, 64):
+        if cost_caught(case, "treatment", case.per_day * factor, sims, rules, seed) >= target:
+            return f"{case.per_day * factor:,}"
+    return f"> {case.per_day * 64:,}"
 
 
 def srm_alarms(treated: np.ndarray, share: float, rules: str) -> np.ndarray:
@@ -260,6 +337,8 @@ def simulate(
     case: Case, scenario: str, days: int, sims: int, rules: str, harm: str | None, seed: int
 ) -> dict:
     """Alarms per run (runs, windows) by kind for one scenario."""
+    from advisor.monitor import family
+
     rng = np.random.default_rng(seed)
     n = case.per_day
     rows = len(case.cost["control"])
@@ -276,18 +355,21 @@ def simulate(
         arms = {"control": ~treated, "treatment": treated}
         out["srm"] = srm_alarms(treated, share, rules)
     for role, kept in arms.items():
-        values = case.cost[role][idx]
-        if harm == "cost":
-            flips = case.cost_flip[role][idx]
-            positive = case.cost_flip[role][case.cost_flip[role] > 0]
-            q = (
-                0.2
-                * abs(case.offline[role]["estimate"])
-                / (positive.mean() * (len(positive) / rows))
-            )
-            turned = (rng.random(idx.shape) < min(q, 1.0)) & after
-            values = values + np.where(turned, flips, 0.0)
-        out[f"cost {role}"] = cost_alarms(values, kept, case.offline[role], rules, len(arms))
+        tests = [(case.cost[role][idx], case.offline[role], 1.0)]
+        if rules == "after" and case.expected[role] is not None:  # and the paired test
+            paired = case.cost[role][idx] - case.expected[role][idx]
+            tests = [
+                (case.cost[role][idx], case.offline[role], 1 - family.PAIRED),
+                (paired, case.gap[role], family.PAIRED),
+            ]
+        turned = (rng.random(idx.shape) < turned_share(case, role)) & after
+        fired = np.zeros(idx.shape[:2], dtype=bool)
+        for values, reference, part in tests:
+            if harm == "cost":
+                values = values + np.where(turned, case.cost_flip[role][idx], 0.0)
+            error = reference_error(reference, sims, rng) if harm is None else 0.0
+            fired |= cost_alarms(values, kept, reference, rules, len(arms), error, part)
+        out[f"cost {role}"] = fired
     mu = np.log(2.0)
     ms = rng.lognormal(mu, LATENCY_SIGMA, idx.shape)
     if harm == "latency":
@@ -326,6 +408,12 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=200)
     parser.add_argument("--rules", choices=("after", "before"), default="after")
     parser.add_argument("--cases", nargs="*", default=list(CASES))
+    parser.add_argument(
+        "--volumes",
+        action="store_true",
+        help="where the cost harm is caught in fewer than 95 %% of runs, find the daily volume "
+        "at which it is (the case's volume times 2, 4, ... 64)",
+    )
     args = parser.parse_args()
     runs = args.runs
     if runs is None:
@@ -359,7 +447,10 @@ def main() -> None:
                 f"{any_alert(alarms, 30):8.1%} {any_alert(alarms, 90):8.1%}  {by_kind(alarms, 90)}"
             )
     print(f"\n(b) harm from day {ONSET + 1} of {HARM_DAYS}: share caught; days from onset to alert")
-    print(f"{'case':16} {'harm':34} {'caught':>7} {'median':>7} {'p90':>5}")
+    print(
+        f"{'case':16} {'harm':34} {'caught':>7} {'median':>7} {'p90':>5}  "
+        "cost: decisions a day for 95%"
+    )
     harms = {
         "drift": ("ml", "drift"),
         "cost": ("ml", "cost treatment"),
@@ -378,9 +469,15 @@ def main() -> None:
                 "srm": "8% canary, 5% planned",
                 "latency": "p99 at 1.2x the budget",
             }[harm]
+            volume = ""
+            if harm == "cost":
+                volume = f"{case.per_day:,}" if share >= 0.95 else "-"
+                if share < 0.95 and args.volumes:
+                    volume = volume_for(case, args.sims, args.rules, 9000 + i)
             print(
                 f"{case.name:16} {what:34} {share:7.1%} "
-                f"{'-' if median is None else f'{median:.0f}':>7} {'-' if p90 is None else f'{p90:.0f}':>5}"
+                f"{'-' if median is None else f'{median:.0f}':>7} "
+                f"{'-' if p90 is None else f'{p90:.0f}':>5}  {volume}"
             )
     print(f"\n{time.perf_counter() - started:.0f} s")
 

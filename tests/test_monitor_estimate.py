@@ -57,3 +57,42 @@ def test_an_estimate_is_unreliable_where_a_model_feature_drifted_to_major():
     assert judged(figure, drift, {"Income"})["reliable"] is False
     assert "Income" in judged(figure, drift, {"Income"})["unreliable_because"]
     assert judged(figure, drift, {"Age"})["reliable"] is True
+
+
+def test_the_calibration_gap_corrects_an_overstating_model_under_covariate_shift():
+    """A model that overstates the risk by a quarter, judged on 90 windows of 1,000 decisions
+    whose inputs shift (the outcome given the inputs unchanged): corrected by the gap a separate
+    5,000-row test split measured, its 90 % interval covers the realised cost in at least 85 %
+    of windows and the mean absolute error is within 10 % of the offline cost; uncorrected, the
+    interval misses far more often."""
+    rng = np.random.default_rng(4)
+
+    def rows(n: int, shift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+        x = rng.normal(shift, 1.0, n)
+        p = 1 / (1 + np.exp(-(x - 1.5)))  # the true risk
+        said = np.minimum(1.25 * p, 1.0)  # what the model says
+        proba = np.column_stack([1 - said, said])
+        decisions = np.where(said > 0.125, "call", "skip")
+        y = (rng.random(n) < p).astype(int)
+        truth = COSTS.realised(y, (decisions == "call").astype(int))
+        return proba, truth, said, window(list(decisions))
+
+    proba, truth, _, test_rows = rows(5000, 0.0)
+    codes = (test_rows["decision"] == "call").to_numpy().astype(int)
+    own = COSTS.expected_costs(proba)[np.arange(5000), codes]
+    d = truth - own
+    se = d.std(ddof=1) / np.sqrt(len(d))
+    gap = {"estimate": d.mean(), "low": d.mean() - 1.96 * se, "high": d.mean() + 1.96 * se}
+    magnitude = abs(truth.mean())
+    hits, misses, errors = [], [], []
+    for shift in np.repeat([-0.5, 0.0, 0.5], 30):
+        proba, realised, _, part = rows(1000, shift)
+        e = estimated_cost(proba, part, COSTS, None, int(rng.integers(1 << 30)), gap)
+        cost, half = realised.mean(), (e["prediction"]["high"] - e["prediction"]["low"]) / 2
+        hits.append(e["prediction"]["low"] <= cost <= e["prediction"]["high"])
+        # uncorrected, even with the (wider) corrected interval's width
+        misses.append(abs(e["uncorrected"] - cost) > half)
+        errors.append(abs(e["estimate"] - cost))
+    assert np.mean(hits) >= 0.85
+    assert np.mean(errors) <= 0.10 * magnitude
+    assert np.mean(misses) > 2 * (1 - np.mean(hits))

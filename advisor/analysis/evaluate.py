@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from advisor.analysis.calibration_gap import calibration_gaps
 from advisor.analysis.roles import Roles
 from advisor.core.costs import UNDECIDED, CostMatrix
 from advisor.core.data import Part
@@ -42,6 +43,7 @@ class PolicyScore(Record):
     version: str
     description: Mapping[str, Any]
     metrics: Mapping[str, Interval] | None = json_field(omit_none=True, default=None)
+    calibration_gap: Interval | None = json_field(omit_none=True, default=None)
     name: str = json_field(internal=True, default="")
     costs: np.ndarray = json_field(internal=True)
     decisions: np.ndarray = json_field(internal=True)
@@ -161,6 +163,7 @@ def evaluate(
     per_row = {name: each[rows, codes[name]] for name in names}
     reps = resampler.means(np.column_stack([per_row[n] for n in names]))
     replicates = {n: reps[:, i] for i, n in enumerate(names)}
+    gaps = calibration_gaps(per_row, codes, probas, costs, test.frame, resampler)
     scores = {}
     for name, policy in policies.items():
         shares = np.bincount(codes[name], minlength=costs.n_decisions) / len(test)
@@ -172,6 +175,7 @@ def evaluate(
             version=policy.version,
             description=policy.describe(),
             metrics=metrics.get(name),
+            calibration_gap=gaps.get(name),
             name=name,
             costs=per_row[name],
             decisions=codes[name],

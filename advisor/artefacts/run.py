@@ -38,6 +38,8 @@ def policy_files(
             method = refits["plan"]["method"]
             expected.update(split=f"out-of-fold ({method})", rows=refits["rows_scored"])
             expected["cost_per_decision"] = dict(pooled)
+        if scored and scored.calibration_gap is not None:
+            expected["calibration_gap"] = scored.calibration_gap.to_dict()
         files = bundle_files(
             policy,
             case=payload.get("case", {}),

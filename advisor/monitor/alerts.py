@@ -331,27 +331,45 @@ def _policies(
                 "cost",
                 window,
                 f"{name}'s realised cost to date ({money(seq['estimate'], currency, 2)} per "
-                f"decision) lies above the offline bar, but its outcomes arrive selectively "
+                f"decision) lies above what the run expects, but its outcomes arrive selectively "
                 "(by decision or predicted risk), so the figure is biased: the cost alert is "
                 "held until the outcomes catch up.",
                 True,
             )
         elif mix and seq and seq["above"]:
             action = "roll back" if name == treatment else "retrain"
-            found.alert(
-                "cost",
-                name,
-                window,
-                f"{name}'s realised cost to date is {money(seq['estimate'], currency, 2)} per "
-                f"decision on {seq['n']:,} rows with outcomes; its confidence sequence (valid "
-                f"at every re-read, level {seq['level']:.2g}) starts at "
-                f"{money(seq['low'], currency, 2)}, above the offline bar "
-                f"{money(seq['bar'], currency, 2)} (the offline estimate plus its error at "
-                f"{family.BUDGET['offline']:g}).",
-                action,
-                "confidence sequence of the cost to date vs the offline bar",
-                seq["level"],
-            )
+            message, test = _cost_message(name, seq, currency)
+            level = seq["paired"]["level"] if seq.get("test") == "paired" else seq["level"]
+            found.alert("cost", name, window, message, action, test, level)
+
+
+def _cost_message(name: str, seq: Mapping, currency: str) -> tuple[str, str]:
+    """The cost alert's text and test: paired (realised minus expected cost of the same
+    decisions against the calibration gap) or the realised cost against the offline bar."""
+    head = (
+        f"{name}'s realised cost to date is {money(seq['estimate'], currency, 2)} per "
+        f"decision on {seq['n']:,} rows with outcomes"
+    )
+    share = f"{family.BUDGET['offline']:g}"
+    paired = seq.get("paired")
+    if seq.get("test") == "paired" and paired and paired["above"]:
+        gap = paired["reference"]
+        return (
+            head + f"; it exceeds the expected cost of the same decisions by "
+            f"{money(paired['estimate'], currency, 2)} per decision, and the confidence "
+            f"sequence of that excess (valid at every re-read, level {paired['level']:.2g}) "
+            f"starts at {money(paired['low'], currency, 2)}, above the bar "
+            f"{money(paired['bar'], currency, 2)} (the test split's calibration gap "
+            f"{money(gap['estimate'], currency, 2)} plus its error at {share}): the outcomes "
+            "are worse than the model's probabilities say for these inputs.",
+            "confidence sequence of realised minus expected cost vs the calibration gap",
+        )
+    return (
+        head + f"; its confidence sequence (valid at every re-read, level {seq['level']:.2g}) "
+        f"starts at {money(seq['low'], currency, 2)}, above the offline bar "
+        f"{money(seq['bar'], currency, 2)} (the offline estimate plus its error at {share}).",
+        "confidence sequence of the cost to date vs the offline bar",
+    )
 
 
 def _selective(name: str, arrived: Mapping) -> str:

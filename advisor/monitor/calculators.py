@@ -201,7 +201,7 @@ class Cost(Measure):
     to date as a confidence sequence (valid at every re-read) against the offline bar."""
 
     name, title = "cost", "Realised cost"
-    COLUMNS = ("in_run", "policy", "decision", "outcome", "unit", "risk")
+    COLUMNS = ("in_run", "policy", "decision", "outcome", "unit", "risk", "est_mean")
     COSTS = True
 
     def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
@@ -214,9 +214,32 @@ class Cost(Measure):
         self.to_date_ = {}
         for name in names:
             pos = np.flatnonzero(known & (policy == name))
-            values = measures.realised_costs(frame.iloc[pos], "decision", run.costs)
-            offline = run.expected(name).get("cost_per_decision")
-            self.to_date_[name] = to_date(values, pos, ends, alpha, family.offline_bar(offline))
+            rows = frame.iloc[pos]
+            values = measures.realised_costs(rows, "decision", run.costs)
+            expected = run.expected(name)
+            offline = expected.get("cost_per_decision")
+            gap = expected.get("calibration_gap")
+            own = _own_expected(rows) if gap else None
+            # With a pair, both tests share the policy's level: the paired one sees outcomes
+            # worse for the same inputs, the unpaired one a costlier mix of inputs. Each bar
+            # holds its figure's error at the same part of the offline share.
+            ratio = family.BUDGET["offline"] / family.BUDGET["cost"]
+            level = alpha if own is None else alpha * (1 - family.PAIRED)
+            steps = to_date(values, pos, ends, level, family.offline_bar(offline, level * ratio))
+            if own is not None:
+                level = alpha * family.PAIRED
+                bar = family.offline_bar(gap, level * ratio)
+                paired = to_date(values - own, pos, ends, level, bar, "paired")
+                steps = [
+                    {
+                        **s,
+                        "above": s["above"] or p["above"],
+                        "test": "paired" if p["above"] else "offline",
+                        "paired": {**p, "reference": gap},
+                    }
+                    for s, p in zip(steps, paired, strict=True)
+                ]
+            self.to_date_[name] = steps
         self.arrival_ = _arrival(frame, decided, names, ends, run) if known.any() else {}
 
     def calculate(self, window: Window) -> CostResult:
@@ -255,8 +278,23 @@ def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict
     return out
 
 
+def _own_expected(rows: pd.DataFrame) -> np.ndarray | None:
+    """The expected cost of each logged decision under the policy's own bundle, as the scan
+    computed it (ML bundles whose inputs the log holds), so it can be paired with the realised
+    cost; None when any row lacks it."""
+    if "est_mean" not in rows:
+        return None
+    own = rows["est_mean"].to_numpy(dtype=float)
+    return own if len(own) and np.isfinite(own).all() else None
+
+
 def to_date(
-    values: np.ndarray, rows: np.ndarray, ends: Sequence[int], alpha: float, bar: float | None
+    values: np.ndarray,
+    rows: np.ndarray,
+    ends: Sequence[int],
+    alpha: float,
+    bar: float | None,
+    test: str = "offline",
 ) -> list[dict]:
     """The realised cost per decision on the rows with outcomes up to each window's end (rows:
     their positions in the log, ends: one past each window's last row), with a confidence
@@ -282,6 +320,7 @@ def to_date(
                 "level": alpha,
                 "bar": bar,
                 "above": bool(seen and bar is not None and low[i] > bar),
+                "test": test,
             }
         )
     return out
@@ -388,13 +427,14 @@ class EstimatedCost(Measure):
             rows = group[group["decision"].notna()]
             if rows.empty:
                 continue
-            offline = run.expected(name).get("cost_per_decision")
+            expected = run.expected(name)
             out[name] = estimate.estimated_from_row_costs(
                 rows["est_mean"].to_numpy(dtype=float),
                 rows["est_var"].to_numpy(dtype=float),
                 rows["unit"],
-                offline,
+                expected.get("cost_per_decision"),
                 window.seed + 20 + i,
+                expected.get("calibration_gap"),
             )
         return EstimatedCostResult(out)
 

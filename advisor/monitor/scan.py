@@ -225,7 +225,9 @@ class _Reader:
             if absent:
                 part = part.assign(**dict.fromkeys(absent, None))
             mean, variance = row_costs(model.predict_proba(part), part, self.run.costs)
-            own = policy[pos] == name
+            # Without every input logged the expected cost of the policy's own decisions is
+            # not theirs: no estimate and no paired cost test for it.
+            own = (policy[pos] == name) & (not absent)
             out["est_mean"][pos[own]] = mean[own]
             out["est_var"][pos[own]] = variance[own]
             if name == self.ml[0]:
