@@ -379,15 +379,22 @@ def schema(name: str) -> None:
     type=click.Choice(["ship-rules", "batch-ml", "realtime-ml"]),
     help="Default: the run's recommendation.",
 )
+@click.option(
+    "--policy",
+    "policy",
+    help="Export a compared policy by its name instead (your own model); not the incumbent.",
+)
 @options.out_folder("Folder to write (default: ./<case>-<option>).", old=("-o", "--output"))
 @options.quiet("Print nothing on success.")
-def export_command(run: Path, option: str | None, out: Path | None, quiet: bool) -> None:
+def export_command(
+    run: Path, option: str | None, policy: str | None, out: Path | None, quiet: bool
+) -> None:
     """Export an option of a run (its folder or result.json): the policy bundle and how to run it."""
 
     def work():
         from advisor.ship.export import export
 
-        done = export(run, option, out)
+        done = export(run, option, out, policy=policy)
         if not quiet:
             click.echo(f"{done.option}: policy {done.policy!r} ({done.version})")
             click.echo(f"Bundle: {done.path / 'bundle'}\nREADME: {done.path / 'README.md'}")
