@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from advisor.policies.checks import PolicyCheckError, check_policy
 from advisor.policies.estimator import EstimatorPolicy
 from advisor.policies.incumbent import IncumbentPolicy
 from advisor.policies.ml import MLPolicy
+from advisor.policies.registered import RegisteredPolicy
 from advisor.policies.registry import PLUGINS
 from advisor.policies.rules.learner import RuleListClassifier
 from advisor.policies.rules.policy import ExpertRulesPolicy, LearnedRulesPolicy
@@ -77,7 +79,28 @@ FACTORIES = {
     "estimator": lambda costs, spec, rules: EstimatorPolicy(
         "scorecard", notebook_model(), costs, spec
     ),
+    "mlflow": lambda costs, spec, rules: RegisteredPolicy(
+        "registered", f"mlflow:{saved_pyfunc(rules.parent / 'pyfunc')}", costs, spec
+    ),
 }
+
+
+class ClassProbabilities(mlflow.pyfunc.PythonModel):
+    """An MLflow pyfunc's model: the notebook pipeline's probabilities, a column per class."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def predict(self, context, model_input, params=None):
+        p = self.model.predict_proba(model_input[["amount", "plan"]])
+        return pd.DataFrame(p, columns=[str(c) for c in self.model.classes_])
+
+
+def saved_pyfunc(path: Path) -> Path:
+    """The notebook pipeline saved as an MLflow pyfunc model folder (once per folder)."""
+    if not path.exists():
+        mlflow.pyfunc.save_model(path=str(path), python_model=ClassProbabilities(notebook_model()))
+    return path
 
 
 def notebook_model():

@@ -23,7 +23,7 @@ from advisor.core.timecolumn import time_text
 from advisor.policies.base import Policy
 from advisor.policies.registry import plugin_of
 
-RESERVED = ("baseline", "rules", "expert-rules", "ml", "incumbent")
+RESERVED = ("baseline", "rules", "expert-rules", "ml", "incumbent", "estimator", "mlflow")
 UNSEEN_WARNING = (
     "advisor cannot know whether this ready-made model was trained on the rows it is scored "
     "on; if it was, its cost here is flattered. Say when its training data ended "
@@ -45,11 +45,16 @@ def own_policies(case: Case, spec: FeatureSpec) -> list[Policy]:
                 where="policies",
             )
         if isinstance(model, str):
-            raise InputError(
-                f"{model!r}: this advisor compares fitted estimators passed as objects "
-                "(advise(..., policies={name: estimator}))",
-                where=f"policies.{name}",
-            )
+            from advisor.policies.registered import PREFIX, RegisteredPolicy
+
+            if not model.startswith(PREFIX) or len(model) == len(PREFIX):
+                raise InputError(
+                    f"expected mlflow:MODEL_URI (e.g. mlflow:models:/scorer@champion), got "
+                    f"{model!r}",
+                    where=f"policies.{name}",
+                )
+            out.append(RegisteredPolicy(name, model, case.costs, spec))
+            continue
         from advisor.policies.estimator import EstimatorPolicy
 
         out.append(EstimatorPolicy(name, model, case.costs, spec))

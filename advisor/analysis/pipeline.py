@@ -69,6 +69,11 @@ def candidate_policies(case: Case, spec: FeatureSpec) -> list[Policy]:
     return [*policies, *own_policies(case, spec)]
 
 
+def checked_first(policy: Policy) -> bool:
+    """Whether a policy is fitted before the learners: what the user wrote or fitted."""
+    return isinstance(policy, ExpertRulesPolicy) or plugin_of(policy).named_by_user
+
+
 def timed(policy: Policy) -> bool:
     """Whether the latency stage times a policy: advisor's own, which stand for the options;
     not the incumbent (it is not served) nor a ready-made model (not an option: its speed is
@@ -91,10 +96,11 @@ def rule_learner(case: Case, max_rules: int | None = None):
 def fit_policies(case: Case, split: Split, spec: FeatureSpec) -> dict[str, Policy]:
     """Each policy fitted the same way: on the training split, with the validation split.
 
-    A hand-written rule file is read first, so a mistake in it is reported before any learning.
+    A hand-written rule file and the user's own models are read first, so a mistake in them
+    is reported before any learning.
     """
     candidates = candidate_policies(case, spec)
-    first = sorted(candidates, key=lambda p: not isinstance(p, ExpertRulesPolicy))
+    first = sorted(candidates, key=lambda p: not checked_first(p))
     fitted = {p.name: p.fit(split.train, split.valid) for p in first}
     return {p.name: fitted[p.name] for p in candidates}
 

@@ -70,9 +70,26 @@ def weigh_incumbent(
     policy: str,
     rows_skipped: int,
 ) -> tuple[Replacement, Recommendation]:
+    """The replace question answered from the evaluation's paired replicates of the incumbent
+    (see `weigh`)."""
+    cost = evaluation.policies[policy].cost_per_decision
+    return weigh(rec, inp, evaluation.series(policy), cost, incumbent, policy, rows_skipped)
+
+
+def weigh(
+    rec: Recommendation,
+    inp: Inputs,
+    incumbent_cost: np.ndarray,
+    cost_per_decision: Interval,
+    incumbent: Incumbent,
+    policy: str,
+    rows_skipped: int = 0,
+) -> tuple[Replacement, Recommendation]:
     """The replace question answered, and the recommendation with `keep-incumbent` among its
-    options, its answer and its headline saying whether to keep or replace the incumbent."""
-    value, net = keep_net(inp, evaluation.series(policy), incumbent.annual_upkeep)
+    options, its answer and its headline saying whether to keep or replace the incumbent.
+    `incumbent_cost` is [estimate, *replicates] of its cost per decision, resampled with the
+    same rows as `inp`'s series."""
+    value, net = keep_net(inp, incumbent_cost, incumbent.annual_upkeep)
     candidate = rec.option
     gain = inp.nets()[candidate] - net
     gain_ci = interval(float(gain[0]), gain[1:])
@@ -92,7 +109,7 @@ def weigh_incumbent(
     label = (
         "the best constant decision"
         if candidate_policy == "baseline"
-        else LABELS[candidate].removeprefix("Ship ").lower()
+        else LABELS[candidate].removeprefix("Ship ")
     )
     if replace_it:
         headline = (
@@ -116,7 +133,7 @@ def weigh_incumbent(
         policy=policy,
         column=incumbent.column,
         annual_upkeep=incumbent.annual_upkeep,
-        cost_per_decision=evaluation.policies[policy].cost_per_decision,
+        cost_per_decision=cost_per_decision,
         annual_value=keep_option.annual_value,
         net=keep_option.net,
         candidate=candidate,

@@ -42,6 +42,7 @@ _KNOWN_KEYS = {
     "incumbent",
     "incumbent_missing",
     "trained_until",
+    "policies",
 }
 DEFAULT_OPTIONS = {
     "max_rules": 8,
@@ -344,7 +345,20 @@ def _case_from_mapping(raw: Mapping, path: Path) -> Case:
         source=path.resolve(),
         incumbent=_incumbent(raw),
         trained_until=_trained_until(raw.get("trained_until")),
+        models=parse_policies(raw.get("policies")),
     )
+
+
+def parse_policies(raw: object, where: str = "policies") -> dict:
+    """The case file's `policies: {NAME: mlflow:MODEL_URI}`: ready-made models by name."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise InputError("expected a mapping of NAME: mlflow:MODEL_URI", where=where)
+    for name, uri in raw.items():
+        if not isinstance(name, str) or not isinstance(uri, str) or not uri.startswith("mlflow:"):
+            raise InputError(f"expected mlflow:MODEL_URI, got {uri!r}", where=f"{where}.{name}")
+    return dict(raw)
 
 
 def _incumbent(raw: Mapping) -> Incumbent | None:

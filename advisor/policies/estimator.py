@@ -81,8 +81,8 @@ class EstimatorPolicy(Policy):
                 f"reads column {absent[0]!r}, which is not in the data",
                 where=f"policy {self.name!r}",
             )
-        self.stored_ = dump_estimator(self.estimator, self.name)
         raw = self._raw_proba(valid.frame)
+        self.stored_ = dump_estimator(self.estimator, self.name)
         use, losses = should_calibrate(raw, valid.y, self.costs.n_classes, seed=0)
         self.calibrator_ = Calibrator(self.costs.n_classes).fit(raw, valid.y) if use else None
         self.calibration_ = {

@@ -31,6 +31,13 @@ ESTIMATOR_README = (
     "pickle: loading it trusts only scikit-learn, NumPy and SciPy types and refuses any other."
 )
 
+MLFLOW_README = (
+    "The model stays in your MLflow registry: `mlflow.json` pins its URI (an alias resolved to "
+    "a version when the run fitted), a copy of its signature and a sha256 of its files, which "
+    "loading checks first. Loading runs `mlflow.pyfunc.load_model`, which may unpickle: the one "
+    "exception to advisor's no-pickle rule, because you name a registry you trust."
+)
+
 
 @dataclass(frozen=True)
 class PolicyPlugin:
@@ -106,6 +113,16 @@ PLUGINS: dict[str, PolicyPlugin] = {
             outputs=(PROBABILITIES, EXPECTED_COSTS),
             requirements=(*BASE_REQUIREMENTS, "scikit-learn", "scipy", "skops"),
             readme=ESTIMATOR_README,
+            named_by_user=True,
+        ),
+        PolicyPlugin(
+            "mlflow",
+            "mlflow",
+            "advisor.policies.registered:RegisteredPolicy",
+            files=("mlflow.json",),
+            outputs=(PROBABILITIES, EXPECTED_COSTS),
+            requirements=(*BASE_REQUIREMENTS, "mlflow", "scikit-learn", "scipy"),
+            readme=MLFLOW_README,
             named_by_user=True,
         ),
     )
