@@ -91,8 +91,7 @@ def store(tmp_path_factory):
     patch.undo()
 
 
-def analyze(home: Path, *policy: str):
-    out = home / "out"
+def analyze(home: Path, out: Path, *policy: str):
     args = ["analyze", str(home / "c.yaml"), "--out", str(out), "-q"]
     for p in policy:
         args += ["--policy", p]
@@ -100,7 +99,7 @@ def analyze(home: Path, *policy: str):
 
 
 def test_an_mlflow_model_is_compared_pinned_and_checked_on_loading(store: Path):
-    done, run = analyze(store, "scorer=mlflow:models:/scorer@champion")
+    done, run = analyze(store, store / "out", "scorer=mlflow:models:/scorer@champion")
     assert done.exit_code == 0, done.output
     result = json.loads((run / "result.json").read_text())
     assert result["policies"]["scorer"]["kind"] == "mlflow"
@@ -120,7 +119,8 @@ def test_an_mlflow_model_is_compared_pinned_and_checked_on_loading(store: Path):
     register("scorer", Probabilities(pipeline(), columns=["no", "yes"]))
     assert advisor.load_policy(run / "policies" / "scorer").version == policy.version
 
-    model_file = next(store.glob("mlruns/**/MLmodel"))
+    location = mlflow.MlflowClient().get_model_version_download_uri("scorer", "1")
+    model_file = Path(location.removeprefix("file://")) / "MLmodel"
     model_file.write_text(model_file.read_text() + "\n# changed\n")
     with pytest.raises(InputError, match="changed since the run"):
         advisor.load_policy(run / "policies" / "scorer")
@@ -135,8 +135,10 @@ def test_an_mlflow_model_is_compared_pinned_and_checked_on_loading(store: Path):
         ("ml=mlflow:models:/scorer/1", "policy name 'ml' is taken"),
     ],
 )
-def test_a_bad_mlflow_model_exits_2_with_one_line(store: Path, policy: str, says: str):
-    done, run = analyze(store, policy)
+def test_a_bad_mlflow_model_exits_2_with_one_line(
+    store: Path, tmp_path: Path, policy: str, says: str
+):
+    done, run = analyze(store, tmp_path / "out", policy)
     assert done.exit_code == 2, done.output
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], done.stderr
