@@ -31,6 +31,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -99,7 +100,25 @@ def build_credit_scoring(args: argparse.Namespace) -> pd.DataFrame:
             "Expenses", "Income", "Assets", "Debt", "Amount", "Price",
         ],
     )  # fmt: skip
-    return frame
+    return frame.assign(scorecard=scorecard_decisions(frame))
+
+
+def scorecard_decisions(frame: pd.DataFrame) -> pd.Series:
+    """The incumbent of the credit-scoring case: what a simple points scorecard with two
+    cut-offs decides (approve at 6 points or more, review at 5, decline below). A missing
+    value scores no point."""
+    income = pd.to_numeric(frame["Income"], errors="coerce").fillna(0)
+    points = (
+        2 * (frame["Records"] == "no")
+        + (frame["Seniority"] >= 3)
+        + (frame["Seniority"] >= 10)
+        + (frame["Job"] == "fixed")
+        + frame["Home"].isin(["owner", "parents"])
+        + (frame["Amount"] <= 0.9 * frame["Price"])
+        + (income >= 100)
+    ).astype(int)
+    labels = np.select([points >= 6, points == 5], ["approve", "review"], "decline")
+    return pd.Series(labels, index=frame.index, name="scorecard")
 
 
 def _download_wheel(dest: Path) -> Path:

@@ -94,6 +94,37 @@ CASES: dict[str, Bad] = {
     ),
     "time unit without time": Bad("c.yaml", "needs a time column", case={"time_unit": "day"}),
     "ignore not a list": Bad("c.yaml", "ignore: expected a list", case={"ignore": {"a": 1}}),
+    # --- the incumbent (what runs today) ---
+    "incumbent labels outside the decisions": Bad(
+        "d.csv",
+        "incumbent column 'today' holds 'maybe', which are not decisions of the cost matrix",
+        case={"incumbent": "today"},
+        files={"d.csv": _csv(today=_with_classes("no", "yes", "maybe"))},
+    ),
+    "incumbent missing on some rows": Bad(
+        "d.csv",
+        "incumbent column 'today' is missing on 40 of 120 rows",
+        case={"incumbent": "today"},
+        files={"d.csv": _csv(today=_with_classes("no", "yes", ""))},
+    ),
+    "incumbent column not in the data": Bad(
+        "d.csv", "incumbent column 'today' is not in the data", case={"incumbent": "today"}
+    ),
+    "incumbent upkeep negative": Bad(
+        "c.yaml",
+        "incumbent.annual_upkeep: expected a number >= 0",
+        case={"incumbent": {"column": "plan", "annual_upkeep": -5}},
+    ),
+    "incumbent_missing unknown": Bad(
+        "c.yaml",
+        "incumbent_missing: expected 'refuse' or 'skip'",
+        case={"incumbent": "plan", "incumbent_missing": "drop"},
+    ),
+    "--incumbent names a column of other values": Bad(
+        "d.csv",
+        "incumbent column 'plan' holds 'basic'",
+        args=(*DATA_ARGS, "--incumbent", "plan"),
+    ),
     # --- the data ---
     "data file missing": Bad("c.yaml", "data file 'nope.csv' not found", case={"data": "nope.csv"}),
     "data file is a folder": Bad("d.csv", "a folder, not a file", files={"d.csv": FOLDER}),

@@ -84,7 +84,7 @@ def test_advisor_cases_lists_question_and_size(tmp_path, monkeypatch):
     rows = {line.split()[0]: line.split() for line in lines[1:4]}
     assert list(rows) == list(NAMES)
     assert rows["telco-churn"][1:4] == ["7,043", "20", "91"]
-    assert rows["credit-scoring"][1:4] == ["4,454", "14", "56"]
+    assert rows["credit-scoring"][1:4] == ["4,454", "15", "59"]
     assert rows["car-loans"][1:5] == ["100,000", "10", "3.5", "MB"]
     assert lines[3].endswith("  Which customers should get a retention offer this month?")
     assert "advisor analyze telco-churn" in done.output

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from advisor.analysis.compared import Compared, compared_policies, own_policies
 from advisor.analysis.crossfit import (
     Refits,
     cross_fit,
@@ -34,6 +35,7 @@ from advisor.analysis.explain import ModelReport, explain_model
 from advisor.analysis.latency import Latency, measure_latency
 from advisor.analysis.maintenance import Upkeep, price_upkeep
 from advisor.analysis.recommend import Recommendation, decision_inputs, recommend
+from advisor.analysis.replace import Replacement, weigh_incumbent
 from advisor.analysis.roles import Roles, assign_roles, decide_validation, validation_costs
 from advisor.analysis.shadow import Shadow, run_shadow
 from advisor.core.case import Case
@@ -41,6 +43,7 @@ from advisor.core.data import Dataset, Split, load_dataset, split_dataset
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import BaselinePolicy, Policy
 from advisor.policies.ml import MLPolicy
+from advisor.policies.registry import plugin_of
 from advisor.policies.rules.policy import (
     ExpertRulesPolicy,
     LearnedRulesPolicy,
@@ -63,7 +66,20 @@ def candidate_policies(case: Case, spec: FeatureSpec) -> list[Policy]:
     if case.rules_path is not None:
         policies.append(ExpertRulesPolicy(case.rules_path, case.costs, spec))
     policies.append(MLPolicy(case.costs, spec, seed=case.seed))
-    return policies
+    return [*policies, *own_policies(case, spec)]
+
+
+def checked_first(policy: Policy) -> bool:
+    """Whether a policy is fitted before the learners: what the user wrote or fitted."""
+    return isinstance(policy, ExpertRulesPolicy) or plugin_of(policy).named_by_user
+
+
+def timed(policy: Policy) -> bool:
+    """Whether the latency stage times a policy: advisor's own, which stand for the options;
+    not the incumbent (it is not served) nor a ready-made model (not an option: its speed is
+    what its owner already knows)."""
+    plugin = plugin_of(policy)
+    return not (plugin.evaluated_only or plugin.named_by_user)
 
 
 def rule_learner(case: Case, max_rules: int | None = None):
@@ -80,10 +96,11 @@ def rule_learner(case: Case, max_rules: int | None = None):
 def fit_policies(case: Case, split: Split, spec: FeatureSpec) -> dict[str, Policy]:
     """Each policy fitted the same way: on the training split, with the validation split.
 
-    A hand-written rule file is read first, so a mistake in it is reported before any learning.
+    A hand-written rule file and the user's own models are read first, so a mistake in them
+    is reported before any learning.
     """
     candidates = candidate_policies(case, spec)
-    first = sorted(candidates, key=lambda p: not isinstance(p, ExpertRulesPolicy))
+    first = sorted(candidates, key=lambda p: not checked_first(p))
     fitted = {p.name: p.fit(split.train, split.valid) for p in first}
     return {p.name: fitted[p.name] for p in candidates}
 
@@ -126,6 +143,8 @@ class Analysis:
     policies: dict = field(repr=False)
     reference: Reference = field(repr=False)
     examples: pd.DataFrame = field(repr=False)
+    incumbent: Replacement | None = None
+    compared: tuple[Compared, ...] = ()
 
 
 ServiceTimer = Callable[[Latency, dict, pd.DataFrame, int], Latency]
@@ -229,9 +248,10 @@ def analyse_split(
             model_expected=_model_expected(evaluation, roles, case, split.test.frame),
         )
     with clock("latency", "Measuring serving latency"):
-        latency = measure_latency(policies, split.test.frame, case.decision, case.seed)
+        served = {n: p for n, p in policies.items() if timed(p)}
+        latency = measure_latency(served, split.test.frame, case.decision, case.seed)
         if time_service is not None:
-            latency = time_service(latency, policies, split.test.frame, case.seed)
+            latency = time_service(latency, served, split.test.frame, case.seed)
         latency = replace(latency, realtime_policy=roles.treatment)
     with clock("drift", "Checking drift and decay over time"):
         drift = track_drift(
@@ -262,6 +282,7 @@ def analyse_split(
             max_experiment_days=case.option("max_experiment_days"),
             capture_target=case.option("rules_capture_target"),
         )
+        test_inputs = inputs  # the test split's series: paired with the incumbent's
         inputs = pooled_inputs(refits, inputs)
         baseline_decision = policies[roles.baseline].describe()["details"]["decision"]
         recommendation = recommend(
@@ -269,6 +290,11 @@ def analyse_split(
         )
         refits = settle_refits(refits, inputs, recommendation.option, case.seed)
         recommendation = with_refits(recommendation, refits)
+        incumbent = None
+        if case.incumbent is not None:
+            incumbent, recommendation = weigh_incumbent(
+                recommendation, test_inputs, evaluation, case.incumbent, "incumbent", data.skipped
+            )
     columns = list(dict.fromkeys([*spec.names_, *case.costs.columns]))
     return Analysis(
         case=case,
@@ -289,4 +315,6 @@ def analyse_split(
         policies=policies,
         reference=reference,
         examples=split.test.frame.head(EXAMPLE_ROWS)[columns],
+        incumbent=incumbent,
+        compared=compared_policies(policies, case, split.times(split.test)),
     )

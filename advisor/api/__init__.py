@@ -7,6 +7,8 @@ and with `track=` the run is logged to MLflow (`advisor.track`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,7 @@ def advise(
     track: bool | str | None = None,
     register: str | None = None,
     measure_service: bool = False,
+    policies: Mapping[str, object] | None = None,
     **kwargs,
 ) -> Result:
     """Run every stage for a case and return the Result.
@@ -49,12 +52,19 @@ def advise(
     `register` names the registered model that the recommended policy becomes (see `tracking`).
     `measure_service` also times every policy through the real service over HTTP (the serve
     extra), and the realtime-ml check then reads that figure.
+    `policies` adds your own fitted classifiers by name (`{"scorecard": estimator}`, anything
+    with `predict_proba` and `classes_` matching the target): evaluated as given, never
+    refitted, and bundled with skops like any other policy.
     """
     if track or register:
         from advisor.track.tracking import check_request
 
         check_request(track, register)
     resolved = resolve_case(case, **kwargs)
+    if policies:
+        if not isinstance(policies, Mapping):
+            raise InputError("expected a mapping of name -> fitted estimator", where="policies")
+        resolved = replace(resolved, models={**resolved.models, **policies})
     timer = _service_timer() if measure_service else None
     result = Result.from_analysis(analyse(resolved, progress=progress, time_service=timer))
     if track:

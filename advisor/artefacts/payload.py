@@ -16,6 +16,7 @@ from advisor.analysis.explain import ModelReport
 from advisor.analysis.latency import Latency
 from advisor.analysis.maintenance import Upkeep
 from advisor.analysis.recommend import Recommendation
+from advisor.analysis.replace import Replacement
 from advisor.analysis.roles import Roles
 from advisor.analysis.shadow import Shadow
 from advisor.core.errors import InputError
@@ -139,6 +140,11 @@ class Sections:
     @cached_property
     def recommendation(self) -> Recommendation | None:
         return self._section("recommendation", Recommendation)
+
+    @cached_property
+    def incumbent(self) -> Replacement | None:
+        """Keep what runs today or replace it (None when the case names no incumbent)."""
+        return self._section("incumbent", Replacement)
 
     def option_policy(self, option: str) -> str | None:
         """The policy that stands for an option: the control rule list for ship-rules, the

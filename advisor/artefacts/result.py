@@ -82,6 +82,8 @@ class Result(Sections):
             maintenance=analysis.maintenance,
             recommendation=analysis.recommendation,
             refits=analysis.refits,
+            incumbent=analysis.incumbent,
+            policies={c.name: c.to_dict() for c in analysis.compared},
             manifest=build_manifest(analysis.data_sha256, case.seed, case.to_dict()),
             timings=analysis.timings,
         )

@@ -13,6 +13,7 @@ from advisor.artefacts.payload import ResultData, upgrade
 from advisor.core.atomic import replacing
 from advisor.core.errors import InputError
 from advisor.policies.base import Policy
+from advisor.policies.registry import plugin_of
 from advisor.stats.psi import Reference
 
 REPORT, RESULT, POLICIES = "report.html", "result.json", "policies"
@@ -21,11 +22,14 @@ REPORT, RESULT, POLICIES = "report.html", "result.json", "policies"
 def policy_files(
     payload: Mapping, policies: Mapping[str, Policy], reference: Reference | None
 ) -> dict[str, str]:
-    """`policies/<name>/<file>` for every policy's bundle, with what the run measured of it."""
+    """`policies/<name>/<file>` for every policy's bundle, with what the run measured of it;
+    an evaluated-only policy (the incumbent) has no bundle."""
     evaluation = ResultData(payload).evaluation
     refits = payload.get("refits") or {}
     out = {}
     for name, policy in policies.items():
+        if plugin_of(policy).evaluated_only:
+            continue
         scored = evaluation.policies.get(name) if evaluation else None
         expected = {
             "split": "test",

@@ -131,6 +131,7 @@ def _adjust(cls: type, node: dict, defs: dict) -> dict:
 
 def result_schema() -> dict:
     """The result.json schema from the stages' typed values (what `result.schema.json` holds)."""
+    from advisor.analysis.compared import Compared
     from advisor.analysis.crossfit import Refits
     from advisor.analysis.drift import Drift
     from advisor.analysis.evaluate import Evaluation
@@ -139,6 +140,7 @@ def result_schema() -> dict:
     from advisor.analysis.latency import Latency
     from advisor.analysis.maintenance import Upkeep
     from advisor.analysis.recommend import Recommendation
+    from advisor.analysis.replace import Replacement
     from advisor.analysis.roles import Roles
     from advisor.analysis.shadow import Shadow
     from advisor.artefacts.payload import SCHEMA_VERSION
@@ -167,6 +169,12 @@ def result_schema() -> dict:
     for key, kind in sections.items():
         properties[key] = _node(kind, defs)
     properties["model"] = _null(properties["model"])
+    properties["incumbent"] = _node(Replacement, defs)
+    properties["policies"] = {
+        "type": "object",
+        "additionalProperties": _node(Compared, defs),
+        "description": "Every compared policy by name, with its kind (bundle.json's `kind`).",
+    }
     return {
         "$schema": DRAFT,
         "title": "advisor result.json",

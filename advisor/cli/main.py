@@ -29,6 +29,12 @@ def comparison_table(result) -> str:
     return "\n".join(lines)
 
 
+def bundled_names(result) -> list[str]:
+    """The policies the run folder holds a bundle of (not the incumbent, evaluated only)."""
+    compared = result.data.get("policies") or {}
+    return [n for n in result.policies if compared.get(n, {}).get("bundled", True)]
+
+
 def finish(result, out: Path, quiet: bool) -> Path:
     """Write the run folder (report, result.json, a bundle per policy) and print the summary."""
     folder = result.save(out)
@@ -47,12 +53,12 @@ def finish(result, out: Path, quiet: bool) -> Path:
             net = o.net
             note = f"  [{o.note}]" if o.note else ""
             click.echo(
-                f"  {option:<12} net {net.estimate:>14,.0f} {result.currency} a year "
+                f"  {option:<14} net {net.estimate:>14,.0f} {result.currency} a year "
                 f"({net.low:,.0f} to {net.high:,.0f}){note}"
             )
     click.echo(
         f"\nReport:   {folder / 'report.html'}\nResult:   {folder / 'result.json'}\n"
-        f"Policies: {folder / 'policies'}/ ({', '.join(result.policies)})"
+        f"Policies: {folder / 'policies'}/ ({', '.join(bundled_names(result))})"
     )
     if rec:
         click.echo(f"Ship it:  advisor export {folder}")
@@ -135,6 +141,28 @@ def _file_size(size: int) -> str:
 )
 @click.option("--ignore", multiple=True, help="Column never used as a feature (repeatable).")
 @click.option("--rules", "rules_file", type=click.Path(), help="Expert rule file.")
+@click.option(
+    "--incumbent",
+    metavar="COLUMN",
+    help="Column of the decisions the system running today made: compared, never a feature; "
+    "the answer says whether to keep it or replace it.",
+)
+@click.option(
+    "--incumbent-missing",
+    type=click.Choice(["refuse", "skip"]),
+    help="Rows where the incumbent decided nothing: refuse them (default) or compare every "
+    "policy on the rows it decided.",
+)
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    metavar="NAME=mlflow:MODEL_URI",
+    help="Also compare a model from your MLflow registry under NAME (repeatable). It returns "
+    "class probabilities (columns named by class) or decisions; an alias is pinned to its "
+    "version. Loading it runs MLflow's loader, which may unpickle: advisor's one exception to "
+    "its no-pickle rule, for a registry you trust.",
+)
 @click.option("--currency", default="USD", show_default=True)
 @options.out_folder("Folder for the run folder.", default=Path("reports"))
 @options.seed()
@@ -248,6 +276,8 @@ def _analyze(
             from dataclasses import replace
 
             case = replace(case, time_features="keep")
+        case = options.with_incumbent(case, opts.get("incumbent"), opts.get("incumbent_missing"))
+        case = options.with_policies(case, opts.get("policies") or ())
         case = options.with_seed(case, seed)
         from advisor.artefacts.run import RESULT, replaceable
 
@@ -379,15 +409,22 @@ def schema(name: str) -> None:
     type=click.Choice(["ship-rules", "batch-ml", "realtime-ml"]),
     help="Default: the run's recommendation.",
 )
+@click.option(
+    "--policy",
+    "policy",
+    help="Export a compared policy by its name instead (your own model); not the incumbent.",
+)
 @options.out_folder("Folder to write (default: ./<case>-<option>).", old=("-o", "--output"))
 @options.quiet("Print nothing on success.")
-def export_command(run: Path, option: str | None, out: Path | None, quiet: bool) -> None:
+def export_command(
+    run: Path, option: str | None, policy: str | None, out: Path | None, quiet: bool
+) -> None:
     """Export an option of a run (its folder or result.json): the policy bundle and how to run it."""
 
     def work():
         from advisor.ship.export import export
 
-        done = export(run, option, out)
+        done = export(run, option, out, policy=policy)
         if not quiet:
             click.echo(f"{done.option}: policy {done.policy!r} ({done.version})")
             click.echo(f"Bundle: {done.path / 'bundle'}\nREADME: {done.path / 'README.md'}")

@@ -82,3 +82,43 @@ def with_seed(case, seed: int | None):
     if seed < 0:
         raise InputError("--seed must be a non-negative whole number")
     return replace(case, seed=seed)
+
+
+def with_incumbent(case, column: str | None, missing: str | None):
+    """The case with `--incumbent COLUMN` / `--incumbent-missing` applied, when given: the
+    column replaces the case file's (its stated upkeep is kept)."""
+    from dataclasses import replace
+
+    from advisor.core.incumbent import parse_incumbent
+
+    if column is None and missing is None:
+        return case
+    current = case.incumbent
+    if column is None and current is None:
+        from advisor.core.errors import InputError
+
+        raise InputError("--incumbent-missing needs an incumbent column (--incumbent)")
+    raw = {
+        "column": column or current.column,
+        "annual_upkeep": current.annual_upkeep if current else 0.0,
+    }
+    missing = missing or (current.missing if current else None)
+    return replace(case, incumbent=parse_incumbent(raw, missing, where="--incumbent"))
+
+
+def with_policies(case, given: tuple[str, ...]):
+    """The case with each `--policy NAME=mlflow:MODEL_URI` added to its ready-made models."""
+    from dataclasses import replace
+
+    from advisor.core.case import parse_policies
+    from advisor.core.errors import InputError
+
+    if not given:
+        return case
+    added = {}
+    for text in given:
+        name, sep, uri = text.partition("=")
+        if not sep or not name:
+            raise InputError(f"expected NAME=mlflow:MODEL_URI, got {text!r}", where="--policy")
+        added[name] = uri
+    return replace(case, models={**case.models, **parse_policies(added, where="--policy")})

@@ -15,6 +15,7 @@ from advisor.core.assumptions import parse_assumptions
 from advisor.core.cases import bundled_case_file, is_bundled
 from advisor.core.costs import CostMatrix, parse_costs
 from advisor.core.errors import InputError, yaml_error
+from advisor.core.incumbent import Incumbent, parse_incumbent
 from advisor.core.timecolumn import check_time_unit
 
 DAYS_PER = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
@@ -38,6 +39,10 @@ _KNOWN_KEYS = {
     "assumptions",
     "seed",
     "options",
+    "incumbent",
+    "incumbent_missing",
+    "trained_until",
+    "policies",
 }
 DEFAULT_OPTIONS = {
     "max_rules": 8,
@@ -88,6 +93,10 @@ class Case:
     seed: int = 0
     options: Mapping = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
     source: Path | None = None
+    incumbent: Incumbent | None = None
+    # The user's ready-made policies by name: fitted estimators (`advise(policies=...)`).
+    models: Mapping = field(default_factory=dict, repr=False, compare=False)
+    trained_until: str | None = None  # the last time the ready-made models saw
 
     def option(self, key: str):
         return self.options.get(key, DEFAULT_OPTIONS[key])
@@ -111,7 +120,24 @@ class Case:
             "assumptions": dict(self.assumptions),
             "seed": self.seed,
             "options": {**DEFAULT_OPTIONS, **dict(self.options)},
+            "incumbent": self.incumbent.to_dict() if self.incumbent else None,
+            "policies": {name: model_kind(model) for name, model in self.models.items()},
+            "trained_until": self.trained_until,
         }
+
+
+def model_kind(model: object) -> str:
+    """What a ready-made policy is: "mlflow" (a `mlflow:` URI) or "estimator" (an object)."""
+    return "mlflow" if isinstance(model, str) else "estimator"
+
+
+def _trained_until(raw: object) -> str | None:
+    """The last time the ready-made models saw, as text (compared with the time column)."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise InputError(f"expected a time, got {raw!r}", where="trained_until")
+    return str(raw)
 
 
 def _shown(path: Path | None) -> str | None:
@@ -317,7 +343,31 @@ def _case_from_mapping(raw: Mapping, path: Path) -> Case:
         seed=_seed(raw.get("seed", 0)),
         options=parse_options(raw.get("options")),
         source=path.resolve(),
+        incumbent=_incumbent(raw),
+        trained_until=_trained_until(raw.get("trained_until")),
+        models=parse_policies(raw.get("policies")),
     )
+
+
+def parse_policies(raw: object, where: str = "policies") -> dict:
+    """The case file's `policies: {NAME: mlflow:MODEL_URI}`: ready-made models by name."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise InputError("expected a mapping of NAME: mlflow:MODEL_URI", where=where)
+    for name, uri in raw.items():
+        if not isinstance(name, str) or not isinstance(uri, str) or not uri.startswith("mlflow:"):
+            raise InputError(f"expected mlflow:MODEL_URI, got {uri!r}", where=f"{where}.{name}")
+    return dict(raw)
+
+
+def _incumbent(raw: Mapping) -> Incumbent | None:
+    """The case file's `incumbent:` (with `incumbent_missing:`), or None."""
+    if raw.get("incumbent") is None:
+        if raw.get("incumbent_missing") is not None:
+            raise InputError("needs an incumbent column ('incumbent')", where="incumbent_missing")
+        return None
+    return parse_incumbent(raw["incumbent"], raw.get("incumbent_missing"))
 
 
 def case_from_arguments(
@@ -341,6 +391,9 @@ def case_from_arguments(
     assumptions: Mapping | None = None,
     seed: int = 0,
     positive: object = None,
+    incumbent: str | Mapping | None = None,
+    incumbent_missing: str | None = None,
+    trained_until: str | None = None,
     **options,
 ) -> Case:
     """Build a Case from arguments (library and command line).
@@ -393,6 +446,8 @@ def case_from_arguments(
         assumptions=dict(assumptions or {}),
         seed=_seed(seed),
         options=parse_options(options or None),
+        incumbent=_incumbent({"incumbent": incumbent, "incumbent_missing": incumbent_missing}),
+        trained_until=_trained_until(trained_until),
     )
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from advisor.core.costs import CostMatrix, label_key
 from advisor.core.errors import InputError
+from advisor.core.incumbent import check_incumbent
 from advisor.core.reading import file_sha256, frame_sha256, preview_columns, read_frame
 from advisor.core.timecolumn import normalise_time, time_text
 from advisor.core.timeproxy import time_proxies
@@ -52,7 +53,8 @@ class Dataset:
     warnings: list[str] = field(default_factory=list)
     time_proxies: dict[str, str] = field(default_factory=dict)  # column -> why it encodes time
     dropped_rows: int = 0
-    source: str = "data"  # the data file (or "data" for a frame), for error messages
+    source: str = "data"
+    skipped: int = 0  # rows the incumbent left undecided, left out (incumbent_missing: skip)  # the data file (or "data" for a frame), for error messages
 
     def summary(self, costs: CostMatrix) -> dict:
         counts = np.bincount(self.y, minlength=costs.n_classes)
@@ -178,6 +180,17 @@ def load_dataset(case) -> Dataset:
     if frame.empty:
         raise InputError(f"every row has a missing target {case.target!r}", where=where)
 
+    incumbent, undecided = case.incumbent, 0
+    if incumbent is not None:
+        decided, undecided = check_incumbent(frame, incumbent, costs.decisions, where)
+        if undecided:
+            frame = frame.loc[decided]
+            dropped += undecided
+            warnings.append(
+                f"{undecided} rows where the incumbent {incumbent.column!r} decided nothing were "
+                "left out (incumbent_missing: skip): every policy is compared on the rows it decided."
+            )
+
     y = _target_codes(frame[case.target], case.target, costs, where)
     present = np.unique(y)
     absent = [str(costs.classes[k]) for k in range(costs.n_classes) if k not in present]
@@ -215,6 +228,8 @@ def load_dataset(case) -> Dataset:
             dropped += int(bad_time.sum())
 
     roles = {case.target, *case.ignore, *([case.time] if case.time else [])}
+    if incumbent is not None:
+        roles.add(incumbent.column)  # today's decisions are never a feature
     features: dict[str, str] = {}
     for col in frame.columns:
         if col in roles:
@@ -272,6 +287,7 @@ def load_dataset(case) -> Dataset:
         time_proxies=proxies,
         dropped_rows=dropped,
         source=where,
+        skipped=undecided,
     )
 
 

@@ -22,7 +22,7 @@ from advisor.core.data import Part
 from advisor.core.errors import InputError
 from advisor.policies.base import Batch, Policy
 from advisor.policies.output import decision_columns, decision_record, output_fields
-from advisor.policies.registry import PROBABILITIES, RULE, plugin_named
+from advisor.policies.registry import PROBABILITIES, RULE, plugin_named, plugin_of
 
 UNSEEN = "__a level never seen__"
 Reload = Callable[[Policy], Policy]
@@ -79,6 +79,9 @@ def check_policy(
     check("decide agrees", list(policy.decide(rows).cat.codes) == list(batch.codes))
     check_parity(policy, rows, batch, check)
 
+    if plugin.evaluated_only:
+        check("evaluated only: no bundle", _refuses_bundle(policy))
+        return _refit_checks(policy, params, train, valid, rows, batch, check, passed)
     parameters, files = policy.to_bundle()
     check("bundle parameters are JSON", _json(parameters), str(parameters))
     check("bundle files", sorted(files) == sorted(plugin.files), f"{sorted(files)}")
@@ -91,10 +94,24 @@ def check_policy(
         check("bundle round trip", again == (parameters, files), "writes another bundle")
         check_parity(copy, rows, batch, check)
 
+    return _refit_checks(policy, params, train, valid, rows, batch, check, passed)
+
+
+def _refit_checks(policy, params, train, valid, rows, batch, check, passed) -> list[str]:
+    """A second fit with the same parameters: the same version and the same decisions."""
     refit = type(policy)(**params).fit(train, valid)
     check("version stable", refit.version == policy.version, f"{refit.version}")
     check("version stable", _same_batch(refit.decide_batch(rows), batch), "refit decides otherwise")
     return passed
+
+
+def _refuses_bundle(policy: Policy) -> bool:
+    """An evaluated-only policy refuses to become a bundle, in one line (InputError)."""
+    try:
+        policy.to_bundle()
+    except InputError:
+        return True
+    return False
 
 
 def awkward(frame: pd.DataFrame, policy: Policy) -> pd.DataFrame:
@@ -124,7 +141,7 @@ def check_batch(policy: Policy, batch: Batch, n: int, check: Callable) -> None:
     check("batch codes", codes.shape == (n,) and codes.dtype.kind == "i", str(codes.dtype))
     known = (codes >= 0) & (codes < len(policy.costs.decisions))
     check("batch codes", bool((known | (codes == UNDECIDED)).all()), "a code out of range")
-    outputs = plugin_named(policy.name).outputs
+    outputs = plugin_of(policy).outputs
     if RULE in outputs:
         rule = np.asarray(batch.rule)
         check("rule output", rule.shape == (n,) and bool((rule >= 0).all()), str(rule[:5]))

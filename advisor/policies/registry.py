@@ -26,6 +26,18 @@ RULES_WITHOUT_ADVISOR = (
     "(`from rules import decide` or `python rules.py < rows.csv > decided.csv`)."
 )
 
+ESTIMATOR_README = (
+    "The estimator is stored with `skops.io` (`estimator.skops.b64` is its base64 text), not "
+    "pickle: loading it trusts only scikit-learn, NumPy and SciPy types and refuses any other."
+)
+
+MLFLOW_README = (
+    "The model stays in your MLflow registry: `mlflow.json` pins its URI (an alias resolved to "
+    "a version when the run fitted), a copy of its signature and a sha256 of its files, which "
+    "loading checks first. Loading runs `mlflow.pyfunc.load_model`, which may unpickle: the one "
+    "exception to advisor's no-pickle rule, because you name a registry you trust."
+)
+
 
 @dataclass(frozen=True)
 class PolicyPlugin:
@@ -39,6 +51,8 @@ class PolicyPlugin:
     requirements: tuple[str, ...]  # the packages loading its bundle imports
     readme: str = ""  # the bundle README's paragraph on using it without advisor
     transparent: bool = False  # a rule list: every column it reads is a condition a person reads
+    evaluated_only: bool = False  # compared, never bundled, exported, scored or served
+    named_by_user: bool = False  # its policies carry the names the user gave them
 
     def policy_class(self) -> type[Policy]:
         """The policy's class, imported now."""
@@ -82,16 +96,49 @@ PLUGINS: dict[str, PolicyPlugin] = {
             outputs=(PROBABILITIES, EXPECTED_COSTS),
             requirements=(*BASE_REQUIREMENTS, "lightgbm", "scikit-learn", "scipy"),
         ),
+        PolicyPlugin(
+            "incumbent",
+            "incumbent",
+            "advisor.policies.incumbent:IncumbentPolicy",
+            files=(),
+            outputs=(),
+            requirements=BASE_REQUIREMENTS,
+            evaluated_only=True,
+        ),
+        PolicyPlugin(
+            "estimator",
+            "estimator",
+            "advisor.policies.estimator:EstimatorPolicy",
+            files=("estimator.skops.b64", "calibration.json"),
+            outputs=(PROBABILITIES, EXPECTED_COSTS),
+            requirements=(*BASE_REQUIREMENTS, "scikit-learn", "scipy", "skops"),
+            readme=ESTIMATOR_README,
+            named_by_user=True,
+        ),
+        PolicyPlugin(
+            "mlflow",
+            "mlflow",
+            "advisor.policies.registered:RegisteredPolicy",
+            files=("mlflow.json",),
+            outputs=(PROBABILITIES, EXPECTED_COSTS),
+            requirements=(*BASE_REQUIREMENTS, "mlflow", "scikit-learn", "scipy"),
+            readme=MLFLOW_README,
+            named_by_user=True,
+        ),
     )
 }
+USER_KINDS = {p.kind: p for p in PLUGINS.values() if p.named_by_user}
 
 
 def plugin_named(name: str, kind: str | None = None) -> PolicyPlugin | None:
-    """The plugin of a policy name (and kind, when given, which must agree); None if unknown."""
+    """The plugin of a policy name (and kind, when given, which must agree), or of a kind whose
+    policies the user names (an estimator); None if unknown."""
     plugin = PLUGINS.get(name)
-    if plugin is None or (kind is not None and plugin.kind != kind):
-        return None
-    return plugin
+    if plugin is not None and kind in (None, plugin.kind):
+        return plugin
+    if plugin is None and kind in USER_KINDS:
+        return USER_KINDS[kind]
+    return None
 
 
 def plugin_of(policy: Policy) -> PolicyPlugin:

@@ -181,7 +181,12 @@ def confusion(name: str, conf: Mapping, currency: str = "") -> Markup:
 def options_net(rec: Mapping) -> Markup:
     """Net annual value of each option (value minus upkeep) with its 95 % interval."""
     currency = rec.get("currency", "")
-    option_colours = {"ship-rules": "blue", "batch-ml": "orange", "realtime-ml": "vermillion"}
+    option_colours = {
+        "ship-rules": "blue",
+        "batch-ml": "orange",
+        "realtime-ml": "vermillion",
+        "keep-incumbent": "grey",
+    }
     rows = [
         {
             "name": name,

@@ -16,6 +16,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 # order: the report sorts them by ORDER (unknown keys go just before reproducibility).
 SECTIONS: list[tuple[str, str, str]] = [
     ("recommendation", "sections/summary.html.j2", "Executive summary"),
+    ("incumbent", "sections/incumbent.html.j2", "What runs today"),
     ("case", "sections/case.html.j2", "The case"),
     ("rules", "sections/rules.html.j2", "The rules"),
     ("model", "sections/model.html.j2", "The ML model"),
@@ -31,6 +32,7 @@ SECTIONS: list[tuple[str, str, str]] = [
 # The order of the report, by payload key.
 ORDER: list[str] = [
     "recommendation",
+    "incumbent",
     "case",
     "rules",
     "model",

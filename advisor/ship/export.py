@@ -13,6 +13,7 @@ from advisor.artefacts.payload import ResultData
 from advisor.artefacts.run import RunFolder, open_run, write_folder
 from advisor.core.assumptions import OPTIONS
 from advisor.core.errors import InputError
+from advisor.core.incumbent import KEEP
 from advisor.core.money import money_interval
 
 BUNDLE = "bundle"
@@ -37,16 +38,31 @@ def option_policy(result: Mapping, option: str) -> str:
     return policy
 
 
-def export(run: str | Path, option: str | None = None, out: str | Path | None = None) -> Exported:
-    """Write `out/README.md` and `out/bundle/` (the option's bundle, checked, byte for byte)."""
+def export(
+    run: str | Path,
+    option: str | None = None,
+    out: str | Path | None = None,
+    policy: str | None = None,
+) -> Exported:
+    """Write `out/README.md` and `out/bundle/` (the option's bundle, checked, byte for byte);
+    `policy` exports a compared policy by its name instead (a user's own model)."""
     folder = open_run(run)
     rec = folder.view.recommendation
-    option = option or (rec.option if rec else None)
-    if option is None:
-        raise InputError("the run has no recommendation; say which --option to export")
-    if option not in OPTIONS:
-        raise InputError(f"unknown option {option!r}; options are {list(OPTIONS)}")
-    policy = option_policy(folder.result, option)
+    if policy is not None:
+        option = option or "batch-ml"
+        check_bundled(folder.result, policy)
+    else:
+        option = option or (rec.option if rec else None)
+        if option is None:
+            raise InputError("the run has no recommendation; say which --option to export")
+        if option == KEEP:
+            raise InputError(
+                "the run recommends keeping what runs today (keep-incumbent): the incumbent is "
+                "not a bundle, so there is nothing to export; export a replacement with --option"
+            )
+        if option not in OPTIONS:
+            raise InputError(f"unknown option {option!r}; options are {list(OPTIONS)}")
+        policy = option_policy(folder.result, option)
     files = bundle_bytes(folder.bundle(policy))
     bundle = from_bytes(files, folder.bundle(policy))
     target = Path(out) if out is not None else Path(f"{folder.name}-{option}")
@@ -54,6 +70,22 @@ def export(run: str | Path, option: str | None = None, out: str | Path | None = 
     contents = {"README.md": readme, **{f"{BUNDLE}/{k}": v for k, v in files.items()}}
     write_folder(target, contents, marker=f"{BUNDLE}/{META}")
     return Exported(target, option, policy, bundle.meta["version"])
+
+
+def check_bundled(result: Mapping, policy: str) -> None:
+    """A policy named for export must be one the run compared and bundled."""
+    compared = result.get("policies") or {}
+    if policy not in compared:
+        raise InputError(
+            f"the run compared no policy {policy!r}; it compared {sorted(compared)}",
+            where="--policy",
+        )
+    if not compared[policy].get("bundled", True):
+        raise InputError(
+            f"policy {policy!r} is evaluated only: advisor compares it but does not export, "
+            "score or serve it",
+            where="--policy",
+        )
 
 
 def option_readme(option: str, run: RunFolder, meta: Mapping) -> str:

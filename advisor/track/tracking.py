@@ -171,8 +171,14 @@ def run_tags(result: Mapping) -> dict[str, str]:
 
 
 def _recommended_policy(result: Mapping) -> str | None:
+    """The recommended option's policy, or None when there is none or it has no bundle (the
+    answer is to keep the incumbent, which is evaluated only)."""
     recommendation = ResultData(result).recommendation
-    return option_policy(result, recommendation.option) if recommendation else None
+    if recommendation is None:
+        return None
+    policy = option_policy(result, recommendation.option)
+    bundled = ((result.get("policies") or {}).get(policy) or {}).get("bundled", True)
+    return policy if bundled else None
 
 
 def policy_signature(policy, columns: list[str]):
@@ -369,7 +375,11 @@ def track_run(
     names = [n for n in evaluation.policies if (run.path / POLICIES / n).is_dir()]
     recommended = _recommended_policy(result)
     if register and recommended is None:
-        raise InputError("the run has no recommendation to register", where=str(run.path))
+        raise InputError(
+            "the run has no recommended model to register (no recommendation, or it is to "
+            "keep the incumbent, which is not a model)",
+            where=str(run.path),
+        )
     with _quiet(), _using(mlflow, uri):
         store = mlflow.get_tracking_uri()
         if progress:
