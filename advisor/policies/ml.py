@@ -13,6 +13,7 @@ from advisor.core.data import Part
 from advisor.core.errors import InputError
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import Batch, Policy, content_version
+from advisor.policies.boosting import REFINE_RATE, boost
 
 EPS = 1e-12
 
@@ -183,21 +184,31 @@ class MLPolicy(Policy):
 
         y, y_valid = train.y, valid.y
         self.learning_rate_ = self.learning_rate or learning_rate_for(len(y))
-        patience = max(10, round(self.early_stopping_rounds * 0.05 / self.learning_rate_))
-        X, Xv = self.spec.encode(train.frame), self.spec.encode(valid.frame)
         cats = self.spec.categorical_indices_
-        names = [f"f{i}" for i in range(X.shape[1])]
+        names = [f"f{i}" for i in range(len(self.spec.encoders_))]
+        # Column-major matrices, binned at once: LightGBM keeps its bins, not the matrices.
         train_set = lgb.Dataset(
-            X, y, feature_name=names, categorical_feature=cats, free_raw_data=False
-        )
-        valid_set = lgb.Dataset(Xv, y_valid, reference=train_set, categorical_feature=cats)
-        self.booster_ = lgb.train(
+            self.spec.encode(train.frame, order="F"),
+            y,
+            feature_name=names,
+            categorical_feature=cats,
+            params=self._params(),
+        ).construct()
+        Xv = self.spec.encode(valid.frame, order="F")
+        valid_set = lgb.Dataset(
+            Xv, y_valid, reference=train_set, categorical_feature=cats, params=self._params()
+        ).construct()
+        boosted = boost(
             self._params(),
             train_set,
-            num_boost_round=self.max_rounds,
-            valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(patience, verbose=False)],
+            valid_set,
+            self.max_rounds,
+            self.early_stopping_rounds,
+            refine_rate=None if self.learning_rate else REFINE_RATE,
         )
+        self.booster_ = boosted.booster
+        self.n_trees_ = boosted.trees
+        self.refined_trees_ = boosted.trees - boosted.first_phase_trees
         raw_valid = self._raw_proba(Xv)
         use, losses = should_calibrate(raw_valid, y_valid, self.costs.n_classes, self.seed)
         self.calibrator_ = (
@@ -207,7 +218,6 @@ class MLPolicy(Policy):
             "method": ("platt" if self.costs.n_classes == 2 else "multinomial") if use else "none",
             **losses,
         }
-        self.n_trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         return self._set_version()
 
     def _set_version(self) -> MLPolicy:
