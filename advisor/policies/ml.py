@@ -126,7 +126,9 @@ def learning_rate_for(rows: int) -> float:
 class MLPolicy(Policy):
     """LightGBM with native categoricals and early stopping; decisions by minimum expected cost.
 
-    `learning_rate` None chooses it from the training rows (`learning_rate_for`); early
+    `learning_rate` None chooses it from the training rows (`learning_rate_for`) and, when
+    that step is larger than 0.05, continues from its best round at 0.05 until the validation
+    loss stops improving again (`boosting.boost`); a given `learning_rate` is used alone. Early
     stopping waits `early_stopping_rounds` rounds at a step of 0.05, proportionally fewer at
     larger steps (the same distance along the boosting path).
     """
@@ -244,7 +246,11 @@ class MLPolicy(Policy):
             "model.txt": self.model_text(),
             "calibration.json": json.dumps(calibration, indent=2) + "\n",
         }
-        fitted = {"trees": self.n_trees_, "learning_rate_used": self.learning_rate_}
+        fitted = {
+            "trees": self.n_trees_,
+            "learning_rate_used": self.learning_rate_,
+            "refined_trees": self.refined_trees_,
+        }
         return {**self.bundle_parameters(), **fitted}, files
 
     @classmethod
@@ -261,6 +267,7 @@ class MLPolicy(Policy):
             raise InputError(f"not a LightGBM model: {exc}", where="model.txt") from None
         policy.n_trees_ = int(parameters["trees"])
         policy.learning_rate_ = float(parameters.get("learning_rate_used") or 0.05)
+        policy.refined_trees_ = int(parameters.get("refined_trees") or 0)
         calibration = json.loads(files["calibration.json"])
         scaling = calibration.pop("parameters")
         policy.calibrator_ = Calibrator.from_dict(scaling) if scaling else None
@@ -361,6 +368,7 @@ class MLPolicy(Policy):
             "details": {
                 "trees": self.n_trees_,
                 "learning_rate": self.learning_rate_,
+                "refined_trees": self.refined_trees_,
                 "features": len(self.spec.names_),
                 "calibration": self.calibration_,
                 "top_features": [{"feature": n, "gain_share": s} for n, s in top],
