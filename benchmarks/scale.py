@@ -21,8 +21,8 @@ The summary gives, per generator and size, the median over the seeds of: the tim
 analyze / hand fit, the peak memory, the ML model's test log loss against the hand fit's, and
 its test cost per decision against the hand fit's. Log loss and cost do not depend on the
 machine's load; the times do, so the load average is printed at the start and the end.
-With --huge the mixed generator also runs at 10,000,000 rows (seed 0; about 8 GB at peak: run
-it inside `flock /work/helpers/bigmem.lock` on a shared machine).
+With --huge the mixed generator also runs at 10,000,000 rows (seed 0; several GB at peak: run
+it when nothing else large runs).
 """
 
 from __future__ import annotations

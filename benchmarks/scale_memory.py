@@ -2,7 +2,7 @@
 rows × 30 columns (benchmarks/scale.py's mixed case): where the memory of a large run goes,
 quickly (the ML policy boosts only a few rounds, which costs no more memory than many).
 
-    flock /work/helpers/bigmem.lock uv run python benchmarks/scale_memory.py [--rows N] [--keep DIR]
+    uv run python benchmarks/scale_memory.py [--rows N] [--keep DIR]
 
 The stages are the pipeline's, called as `advisor.analysis.pipeline.analyse` calls them: read
 and check the data, split it (the whole frame is then dropped), fit the feature definitions and
