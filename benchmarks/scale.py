@@ -1,192 +1,209 @@
-"""How long `advisor analyze` takes at 100,000, 1,000,000 and (with --huge) 10,000,000 rows,
-against the fit a data scientist would write by hand on the same rows.
+"""How long `advisor analyze` takes and how much memory it holds at 100,000 and 1,000,000 rows
+(and with --huge 10,000,000), and how good its model is, against the fit a data scientist would
+write by hand on the same rows.
 
-    uv run python benchmarks/scale.py [--rows 100000 1000000] [--huge] [--keep DIR]
+    uv run python benchmarks/scale.py [--rows 100000 1000000] [--generators mixed smooth ...]
+                                      [--seeds 0 1 2] [--huge] [--keep DIR]
 
-The case: 30 columns (25 numeric with 5 % missing, 5 categorical with 20 levels), a
-non-linear signal, binary costs 10 (false positive) and 50 (false negative). It is written
-once per size as Parquet, then:
+Each generator of `scale_cases.py` (mixed, smooth, interactions, weak, rare: 30 columns, a
+different signal each) is written once per size and seed as Parquet; costs are 10 per false
+positive and 50 per false negative. Then, for each:
 
-- `advisor analyze` runs in its own process, as a user would run it; its wall time and peak
-  memory are measured from outside, its stage times read from result.json;
-- the hand fit runs in its own process: read the Parquet, a 60/20/20 split, LightGBM with
-  learning rate 0.05 and early stopping after 100 rounds on the 20 % validation split, and
-  the test log loss.
+- `advisor analyze` runs in its own process, as a user would run it. Its wall time and peak
+  memory are measured from outside; at each progress line (the start of a stage) the process's
+  resident and peak memory are read from /proc, which gives the memory each stage leaves held
+  and the peak so far;
+- the hand fit runs in its own process on advisor's split of the same rows (`HAND_FIT`):
+  LightGBM at learning rate 0.05, early stopping after 100 rounds on the validation part, and
+  the cost per decision at the threshold cheapest on the validation part.
 
-The ratio analyze / hand fit is the price of the analysis. The last columns compare the ML
-model's test log loss with the hand fit's.
+The summary gives, per generator and size, the median over the seeds of: the time ratio
+analyze / hand fit, the peak memory, the ML model's test log loss against the hand fit's, and
+its test cost per decision against the hand fit's. Log loss and cost do not depend on the
+machine's load; the times do, so the load average is printed at the start and the end.
+With --huge the mixed generator also runs at 10,000,000 rows (seed 0; several GB at peak: run
+it when nothing else large runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from scale_cases import HAND_FIT, MODEL_ONLY, SIGNALS, make_case
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = (100_000, 1_000_000)
 HUGE = 10_000_000
-
-MEASURE = """
-import json, resource, subprocess, sys, time
-start = time.perf_counter()
-proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-seconds = time.perf_counter() - start
-print(json.dumps({
-    "returncode": proc.returncode,
-    "seconds": seconds,
-    "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    "stderr": proc.stderr[-2000:],
-    "stdout": proc.stdout[-4000:],
-}))
-"""
-
-HAND_FIT = """
-import json, sys, time
-start = time.perf_counter()
-import lightgbm as lgb
-import numpy as np
-import pandas as pd
-frame = pd.read_parquet(sys.argv[1])
-y = frame.pop("y").to_numpy()
-for c in frame.columns:
-    if frame[c].dtype == object:
-        frame[c] = frame[c].astype("category")
-rng = np.random.default_rng(0)
-order = rng.permutation(len(frame))
-a, b = int(0.6 * len(frame)), int(0.8 * len(frame))
-train, valid, test = order[:a], order[a:b], order[b:]
-dtrain = lgb.Dataset(frame.iloc[train], y[train])
-dvalid = lgb.Dataset(frame.iloc[valid], y[valid], reference=dtrain)
-booster = lgb.train(
-    {"objective": "binary", "learning_rate": 0.05, "verbosity": -1, "num_threads": 2},
-    dtrain,
-    num_boost_round=5000,
-    valid_sets=[dvalid],
-    callbacks=[lgb.early_stopping(100, verbose=False)],
-)
-p = np.clip(booster.predict(frame.iloc[test], num_iteration=booster.best_iteration), 1e-12, 1 - 1e-12)
-log_loss = float(-np.mean(y[test] * np.log(p) + (1 - y[test]) * np.log(1 - p)))
-print(json.dumps({"seconds": time.perf_counter() - start, "log_loss": log_loss,
-                  "trees": booster.best_iteration}))
-"""
+COST_FP, COST_FN = 10.0, 50.0
 
 
-def make_case(n: int, seed: int = 0) -> pd.DataFrame:
-    """25 numeric columns (5 % missing), 5 categorical ones of 20 levels, a non-linear target."""
-    rng = np.random.default_rng(seed)
-    cols: dict = {}
-    for j in range(25):
-        x = rng.normal(size=n).astype(np.float64)
-        x[rng.random(n) < 0.05] = np.nan
-        cols[f"num_{j}"] = x
-    levels = np.array([f"level-{k:02d}" for k in range(20)])
-    codes = [rng.integers(0, 20, n) for _ in range(5)]
-    for j in range(5):
-        cols[f"cat_{j}"] = pd.Categorical.from_codes(codes[j], categories=levels)
-    x0, x1, x2, x3 = (np.nan_to_num(cols[f"num_{j}"]) for j in range(4))
-    z = (
-        1.2 * (x0 > 0.5)
-        - 0.8 * x1
-        + 0.6 * np.sin(2 * x2)
-        + 0.5 * x2 * x3
-        + 0.9 * (codes[0] < 4)
-        - 0.7 * ((codes[1] % 5) == 0) * (x0 > 0)
-        - 1.3
-    )
-    cols["y"] = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int8)
-    return pd.DataFrame(cols)
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """The process's resident and peak resident memory now, in MB (from /proc)."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            fields[key] = value
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def measure(cmd: list[str]) -> dict:
+def run_analyze(data: Path, out: Path, seed: int) -> dict:
+    """`advisor analyze` in its own process: wall time, peak memory, memory at each stage."""
+    cmd = [sys.executable, "-m", "advisor.cli", "analyze", str(data), "--target", "y"]
+    cmd += ["--cost-fp", str(COST_FP), "--cost-fn", str(COST_FN), "--seed", str(seed)]
+    cmd += ["--out", str(out)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    marks, other = [], []
+    for line in proc.stderr:
+        if line.startswith("· "):
+            with contextlib.suppress(FileNotFoundError, KeyError):  # the process has ended
+                marks.append((line[2:].strip(), *_memory_mb(proc.pid)))
+        else:
+            other.append(line)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"advisor analyze failed on {data.name}:\n{''.join(other)[-2000:]}")
+    peak = usage.ru_maxrss / 1024
+    result = json.loads((out / data.stem / "result.json").read_text())
+    stages = list(result["timings"])
+    memory = {}
+    for k, stage in enumerate(stages):
+        after = marks[k + 1] if k + 1 < len(marks) else (None, None, peak)
+        memory[stage] = {"held_mb": after[1], "peak_mb": after[2]}
+    ml = result["evaluation"]["policies"]["ml"]
+    return {
+        "seconds": seconds,
+        "peak_mb": peak,
+        "stages": result["timings"],
+        "memory": memory,
+        "log_loss": ml["metrics"]["log_loss"]["estimate"],
+        "cost": ml["cost_per_decision"]["estimate"],
+    }
+
+
+def run_script(script: str, data: Path, seed: int) -> dict:
+    """One of `scale_cases`' scripts in its own process; its closing JSON line."""
     out = subprocess.run(
-        [sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, str(data), str(seed), str(COST_FP), str(COST_FN)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_size(n: int, folder: Path) -> dict:
-    data = folder / f"scale-{n}.parquet"
+def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -> dict:
+    data = folder / f"{generator}-{n}-seed{seed}.parquet"
     if not data.exists():
-        make_case(n).to_parquet(data, index=False)
-    out = folder / f"run-{n}"
-    analyze = measure(
-        [
-            sys.executable,
-            "-m",
-            "advisor.cli",
-            "analyze",
-            str(data),
-            "--target",
-            "y",
-            "--cost-fp",
-            "10",
-            "--cost-fn",
-            "50",
-            "--out",
-            str(out),
-            "-q",
-        ]
-    )
-    if analyze["returncode"] != 0:
-        raise SystemExit(f"advisor analyze failed at {n:,} rows:\n{analyze['stderr']}")
-    result = json.loads((out / data.stem / "result.json").read_text())
-    hand = subprocess.run(
-        [sys.executable, "-c", HAND_FIT, str(data)], capture_output=True, text=True, check=True
-    )
-    reference = json.loads(hand.stdout.strip().splitlines()[-1])
-    ml = result["evaluation"]["policies"]["ml"]["metrics"]["log_loss"]["estimate"]
-    return {
+        make_case(n, generator, seed).to_parquet(data, index=False)
+    if model_only:
+        analyze = run_script(MODEL_ONLY, data, seed)
+        analyze |= {"peak_mb": float("nan"), "stages": {}, "memory": {}}
+    else:
+        analyze = run_analyze(data, folder / f"run-{generator}-{n}-seed{seed}", seed)
+    hand = run_script(HAND_FIT, data, seed)
+    row = {
+        "generator": generator,
         "rows": n,
+        "seed": seed,
         "analyze_s": analyze["seconds"],
+        "hand_s": hand["seconds"],
+        "ratio": analyze["seconds"] / hand["seconds"],
         "peak_mb": analyze["peak_mb"],
-        "reference_s": reference["seconds"],
-        "ratio": analyze["seconds"] / reference["seconds"],
-        "ml_log_loss": ml,
-        "reference_log_loss": reference["log_loss"],
-        "stages": result["timings"],
+        "ml_log_loss": analyze["log_loss"],
+        "hand_log_loss": hand["log_loss"],
+        "log_loss_diff": analyze["log_loss"] / hand["log_loss"] - 1,
+        "ml_cost": analyze["cost"],
+        "hand_cost": hand["cost"],
+        "stages": analyze["stages"],
+        "memory": analyze["memory"],
     }
+    trees = (
+        f", trees {analyze['trees']} (+{analyze['refined_trees']} refined)" if model_only else ""
+    )
+    print(
+        f"  {generator:<13}{n:>12,} seed {seed}: analyze {row['analyze_s']:.1f} s, hand fit "
+        f"{row['hand_s']:.1f} s, log loss {row['log_loss_diff']:+.2%}, cost "
+        f"{row['ml_cost']:.4f} vs {row['hand_cost']:.4f}, peak {row['peak_mb']:,.0f} MB{trees}",
+        flush=True,
+    )
+    return row
+
+
+def print_summary(rows: list[dict]) -> None:
+    print(
+        f"\nmedians over seeds\n{'generator':<13}{'rows':>12}{'seeds':>6}{'analyze s':>10}"
+        f"{'hand s':>8}{'ratio':>7}{'peak MB':>9}{'ML log loss':>12}{'hand':>9}{'diff':>8}"
+        f"{'ML cost':>9}{'hand':>9}{'diff':>8}"
+    )
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["generator"], r["rows"]), []).append(r)
+    for (generator, n), group in groups.items():
+
+        def med(key: str, group: list[dict] = group) -> float:
+            return statistics.median(r[key] for r in group)
+
+        print(
+            f"{generator:<13}{n:>12,}{len(group):>6}{med('analyze_s'):>10.1f}{med('hand_s'):>8.1f}"
+            f"{med('ratio'):>7.2f}{med('peak_mb'):>9,.0f}{med('ml_log_loss'):>12.5f}"
+            f"{med('hand_log_loss'):>9.5f}{med('log_loss_diff'):>+8.2%}{med('ml_cost'):>9.4f}"
+            f"{med('hand_cost'):>9.4f}{med('ml_cost') - med('hand_cost'):>+8.4f}"
+        )
+
+
+def print_stages(rows: list[dict]) -> None:
+    """Seconds, memory held after, and peak memory so far, per stage, for the first seed."""
+    firsts = [r for r in rows if r["seed"] == rows[0]["seed"] and r["generator"] == "mixed"]
+    firsts = firsts or rows[:1]
+    stages = list(firsts[0]["stages"])
+    label = "".join(f"{r['rows']:>24,}" for r in firsts)
+    print(f"\nper stage, mixed (seconds / MB held after / MB peak so far)\n{'stage':<13}{label}")
+    for stage in stages:
+        cells = []
+        for r in firsts:
+            mem = r["memory"].get(stage, {})
+            held = mem.get("held_mb")
+            cells.append(
+                f"{r['stages'].get(stage, 0):>8.1f}"
+                f"{(f'{held:,.0f}' if held is not None else '-'):>8}"
+                f"{mem.get('peak_mb', 0):>8,.0f}"
+            )
+        print(f"{stage:<13}" + "".join(cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="*", default=list(SIZES))
-    parser.add_argument("--huge", action="store_true", help=f"also run {HUGE:,} rows")
+    parser.add_argument("--generators", nargs="*", default=list(SIGNALS), choices=list(SIGNALS))
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--huge", action="store_true", help=f"also run {HUGE:,} rows (mixed)")
     parser.add_argument("--keep", type=Path, help="folder for the data and runs (kept)")
+    parser.add_argument(
+        "--model-only",
+        action="store_true",
+        help="fit only advisor's ML policy (log loss and cost; the seconds are the fit's alone)",
+    )
     args = parser.parse_args()
-    sizes = list(args.rows) + ([HUGE] if args.huge else [])
     folder = args.keep or Path(tempfile.mkdtemp(prefix="advisor-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"data and runs in {folder}; load average {os.getloadavg()[0]:.2f} at start")
-    rows = []
-    for n in sizes:
-        start = time.perf_counter()
-        rows.append(run_size(n, folder))
-        print(f"  {n:,} rows done in {time.perf_counter() - start:,.0f} s", flush=True)
-    print(
-        f"\n{'rows':>12}{'analyze s':>11}{'hand fit s':>12}{'ratio':>7}{'peak MB':>9}"
-        f"{'ML log loss':>13}{'hand log loss':>15}{'diff':>8}"
-    )
-    for r in rows:
-        diff = r["ml_log_loss"] / r["reference_log_loss"] - 1
-        print(
-            f"{r['rows']:>12,}{r['analyze_s']:>11.1f}{r['reference_s']:>12.1f}{r['ratio']:>7.2f}"
-            f"{r['peak_mb']:>9,.0f}{r['ml_log_loss']:>13.5f}{r['reference_log_loss']:>15.5f}"
-            f"{diff:>+8.2%}"
-        )
-    stages = list(rows[0]["stages"])
-    print("\nseconds per stage")
-    print(f"{'stage':<13}" + "".join(f"{r['rows']:>14,}" for r in rows))
-    for stage in stages:
-        print(f"{stage:<13}" + "".join(f"{r['stages'].get(stage, 0):>14.1f}" for r in rows))
+    runs = [(g, n, s) for n in args.rows for g in args.generators for s in args.seeds]
+    runs += [("mixed", HUGE, args.seeds[0])] if args.huge else []
+    rows = [run_one(g, n, s, folder, args.model_only) for g, n, s in runs]
+    print_summary(rows)
+    if not args.model_only:
+        print_stages(rows)
     print(
         f"\nload average {os.getloadavg()[0]:.2f} at the end (other work on the machine slows both)"
     )

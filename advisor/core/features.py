@@ -141,14 +141,16 @@ class FeatureSpec:
     def clean_record(self, record: Mapping) -> dict:
         return {e.name: e.clean_value(record.get(e.name)) for e in self.encoders_}
 
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """Model matrix (rows x features), categories as integer codes, missing as NaN."""
+    def encode(self, frame: pd.DataFrame, order: str = "C") -> np.ndarray:
+        """Model matrix (rows x features), categories as integer codes, missing as NaN;
+        row-major, or column-major with `order="F"` (LightGBM reads both, and the column-major
+        matrix needs no second copy)."""
         # Filled a column at a time in column order, then made row-major in one blocked copy:
         # writing columns straight into a row-major matrix misses the cache on every cell.
         out = np.empty((len(frame), len(self.encoders_)), dtype=float, order="F")
         for j, e in enumerate(self.encoders_):
             out[:, j] = e.encode_column(frame[e.name])
-        return np.ascontiguousarray(out)
+        return out if order == "F" else np.ascontiguousarray(out)
 
     def encode_record(self, record: Mapping) -> np.ndarray:
         """The same matrix for one request, without building a DataFrame."""

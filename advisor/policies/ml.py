@@ -13,6 +13,7 @@ from advisor.core.data import Part
 from advisor.core.errors import InputError
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import Batch, Policy, content_version
+from advisor.policies.boosting import REFINE_RATE, boost
 
 EPS = 1e-12
 
@@ -125,7 +126,9 @@ def learning_rate_for(rows: int) -> float:
 class MLPolicy(Policy):
     """LightGBM with native categoricals and early stopping; decisions by minimum expected cost.
 
-    `learning_rate` None chooses it from the training rows (`learning_rate_for`); early
+    `learning_rate` None chooses it from the training rows (`learning_rate_for`) and, when
+    that step is larger than 0.05, continues from its best round at 0.05 until the validation
+    loss stops improving again (`boosting.boost`); a given `learning_rate` is used alone. Early
     stopping waits `early_stopping_rounds` rounds at a step of 0.05, proportionally fewer at
     larger steps (the same distance along the boosting path).
     """
@@ -183,21 +186,31 @@ class MLPolicy(Policy):
 
         y, y_valid = train.y, valid.y
         self.learning_rate_ = self.learning_rate or learning_rate_for(len(y))
-        patience = max(10, round(self.early_stopping_rounds * 0.05 / self.learning_rate_))
-        X, Xv = self.spec.encode(train.frame), self.spec.encode(valid.frame)
         cats = self.spec.categorical_indices_
-        names = [f"f{i}" for i in range(X.shape[1])]
+        names = [f"f{i}" for i in range(len(self.spec.encoders_))]
+        # Column-major matrices, binned at once: LightGBM keeps its bins, not the matrices.
         train_set = lgb.Dataset(
-            X, y, feature_name=names, categorical_feature=cats, free_raw_data=False
-        )
-        valid_set = lgb.Dataset(Xv, y_valid, reference=train_set, categorical_feature=cats)
-        self.booster_ = lgb.train(
+            self.spec.encode(train.frame, order="F"),
+            y,
+            feature_name=names,
+            categorical_feature=cats,
+            params=self._params(),
+        ).construct()
+        Xv = self.spec.encode(valid.frame, order="F")
+        valid_set = lgb.Dataset(
+            Xv, y_valid, reference=train_set, categorical_feature=cats, params=self._params()
+        ).construct()
+        boosted = boost(
             self._params(),
             train_set,
-            num_boost_round=self.max_rounds,
-            valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(patience, verbose=False)],
+            valid_set,
+            self.max_rounds,
+            self.early_stopping_rounds,
+            refine_rate=None if self.learning_rate else REFINE_RATE,
         )
+        self.booster_ = boosted.booster
+        self.n_trees_ = boosted.trees
+        self.refined_trees_ = boosted.trees - boosted.first_phase_trees
         raw_valid = self._raw_proba(Xv)
         use, losses = should_calibrate(raw_valid, y_valid, self.costs.n_classes, self.seed)
         self.calibrator_ = (
@@ -207,7 +220,6 @@ class MLPolicy(Policy):
             "method": ("platt" if self.costs.n_classes == 2 else "multinomial") if use else "none",
             **losses,
         }
-        self.n_trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         return self._set_version()
 
     def _set_version(self) -> MLPolicy:
@@ -234,7 +246,11 @@ class MLPolicy(Policy):
             "model.txt": self.model_text(),
             "calibration.json": json.dumps(calibration, indent=2) + "\n",
         }
-        fitted = {"trees": self.n_trees_, "learning_rate_used": self.learning_rate_}
+        fitted = {
+            "trees": self.n_trees_,
+            "learning_rate_used": self.learning_rate_,
+            "refined_trees": self.refined_trees_,
+        }
         return {**self.bundle_parameters(), **fitted}, files
 
     @classmethod
@@ -251,6 +267,7 @@ class MLPolicy(Policy):
             raise InputError(f"not a LightGBM model: {exc}", where="model.txt") from None
         policy.n_trees_ = int(parameters["trees"])
         policy.learning_rate_ = float(parameters.get("learning_rate_used") or 0.05)
+        policy.refined_trees_ = int(parameters.get("refined_trees") or 0)
         calibration = json.loads(files["calibration.json"])
         scaling = calibration.pop("parameters")
         policy.calibrator_ = Calibrator.from_dict(scaling) if scaling else None
@@ -351,6 +368,7 @@ class MLPolicy(Policy):
             "details": {
                 "trees": self.n_trees_,
                 "learning_rate": self.learning_rate_,
+                "refined_trees": self.refined_trees_,
                 "features": len(self.spec.names_),
                 "calibration": self.calibration_,
                 "top_features": [{"feature": n, "gain_share": s} for n, s in top],
