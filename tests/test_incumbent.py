@@ -292,3 +292,41 @@ def test_a_policy_name_of_advisors_own_is_refused():
         advisor.advise(
             synthetic_frame(300), target="outcome", costs=COSTS, policies={"ml": Broken()}
         )
+
+
+def test_a_notebook_model_is_monitored_from_its_run_and_tracked_in_mlflow(analysed, tmp_path):
+    """From there the user's model is an ordinary policy: `advisor monitor` reads its log
+    against its own offline figures (with the estimated cost from its probabilities), and the
+    MLflow model logged for it decides as its bundle."""
+    import mlflow
+    from production import outcomes, simulate, write_log
+
+    from advisor.track.tracking import track_result
+
+    result, folder, _ = analysed
+    rows = synthetic_frame(600, seed=21)
+    log = simulate(folder, rows, "outcome", days=3, per_day=200, control="scorecard")
+    logs = write_log(log, tmp_path / "log", COLUMNS)
+    known = outcomes(log, "outcome", now="2026-03-05")
+    known.to_csv(tmp_path / "outcomes.csv", index=False)
+    args = ["--log", str(logs), "--outcomes", str(tmp_path / "outcomes.csv")]
+    done = CliRunner().invoke(main, ["monitor", str(folder), *args, "--out", str(tmp_path / "m")])
+    assert done.exit_code in (0, 3), done.output
+    found = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    assert {p["policy"] for p in found["log"]["policies"]} == {"scorecard"}
+    figures = found["overall"]["policies"]["scorecard"]
+    assert figures["cost"]["with_outcomes"] == known.shape[0]
+    assert figures["cost"]["position"] in ("below", "within")
+    estimated = figures["estimated_cost"]
+    assert estimated["low"] <= estimated["estimate"] <= estimated["high"]
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        mp.chdir(tmp_path)
+        tracked = track_result(result, uri=store)
+        assert "scorecard" in tracked.models and "incumbent" not in tracked.models
+        loaded = mlflow.pyfunc.load_model(tracked.models["scorecard"])
+        got = loaded.predict(rows.head(50))
+    want = result.policies["scorecard"].decide(rows.head(50)).astype(str).tolist()
+    assert got["decision"].astype(str).tolist() == want
