@@ -461,19 +461,29 @@ def line(i: int) -> dict:
             "model_version": "ml-0", "decision": "skip", "record": {"age": i}, "latency_ms": 1.0}  # fmt: skip
 
 
+def on_own_loop(requests) -> list[bool]:
+    """Run a coroutine on a fresh event loop in a thread named "event-loop", as the service's
+    loop runs (and whatever loop an earlier test left in this thread stays out of it)."""
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(asyncio.run(requests())), name="event-loop")
+    thread.start()
+    thread.join()
+    return out[0]
+
+
 def test_a_quick_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_back(
     tmp_path: Path, monkeypatch
 ):
     monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.05)
     disk, quick = ThreadNoting(0.06), predictionlog.QUICK_WRITES
     log = PredictionLog(tmp_path, opener=disk).start()
-    here, writer = threading.current_thread().name, "prediction-log"
+    here, writer = "event-loop", "prediction-log"
 
     def answered(first: int, n: int) -> list[bool]:
         async def requests() -> list[bool]:
             return [await log.record([line(i)]) for i in range(first, first + n)]
 
-        return asyncio.run(requests())
+        return on_own_loop(requests)
 
     assert all(answered(0, quick + 2))
     assert disk.threads == [writer] * quick + [here] * 2  # the writer's quick run, then here
@@ -492,6 +502,6 @@ def test_disk_mode_always_writes_from_the_writer_thread(tmp_path: Path):
     async def requests() -> list[bool]:
         return [await log.record([line(i)]) for i in range(predictionlog.QUICK_WRITES + 3)]
 
-    assert all(asyncio.run(requests()))
+    assert all(on_own_loop(requests))
     log.close()
     assert set(disk.threads) == {"prediction-log"}
