@@ -256,22 +256,7 @@ def _analyze(
                 raise InputError(
                     "--cost-fp and --cost-fn are needed with a data file", where=source
                 )
-            case = resolve_case(
-                source,
-                target=opts["target"],
-                costs={k: opts[f"cost_{k}"] for k in ("fp", "fn", "tp", "tn")},
-                positive=opts.get("positive"),
-                volume=opts["volume"],
-                timing=opts["timing"],
-                precomputable=opts["precomputable"],
-                latency_budget_ms=opts["latency_budget_ms"],
-                label_delay_days=opts["label_delay_days"],
-                time=opts.get("time_column"),
-                time_unit=opts.get("time_unit"),
-                ignore=tuple(opts.get("ignore") or ()),
-                rules=opts.get("rules_file"),
-                currency=opts["currency"],
-            )
+            case = resolve_case(source, **quick_case(opts))
         if opts.get("keep_time_features"):
             from dataclasses import replace
 
@@ -334,27 +319,35 @@ def _analyze_partitioned(source: str, out: Path, seed: int | None, quiet: bool, 
         )
     result = advise_partitioned(
         source,
-        target=opts["target"],
-        costs={k: opts[f"cost_{k}"] for k in ("fp", "fn", "tp", "tn")},
+        **quick_case(opts),
         scheduler=opts.get("scheduler"),
         fit_rows=opts.get("fit_rows"),
         progress=Reporter(quiet),
         name=name,
-        positive=opts.get("positive"),
-        volume=opts["volume"],
-        timing=opts["timing"],
-        precomputable=opts["precomputable"],
-        latency_budget_ms=opts["latency_budget_ms"],
-        label_delay_days=opts["label_delay_days"],
-        time=opts.get("time_column"),
-        time_unit=opts.get("time_unit"),
         time_features="keep" if opts.get("keep_time_features") else "drop",
-        ignore=tuple(opts.get("ignore") or ()),
-        rules=opts.get("rules_file"),
-        currency=opts["currency"],
         seed=seed if seed is not None else 0,
     )
     finish(result, out, quiet)
+
+
+def quick_case(opts: dict) -> dict:
+    """The case's fields that `analyze DATA --target … --cost-fp …` gives on the command line,
+    as keyword arguments of `resolve_case` (in memory) and `advise_partitioned` (Dask)."""
+    return {
+        "target": opts["target"],
+        "costs": {k: opts[f"cost_{k}"] for k in ("fp", "fn", "tp", "tn")},
+        "positive": opts.get("positive"),
+        "volume": opts["volume"],
+        "timing": opts["timing"],
+        "precomputable": opts["precomputable"],
+        "latency_budget_ms": opts["latency_budget_ms"],
+        "label_delay_days": opts["label_delay_days"],
+        "time": opts.get("time_column"),
+        "time_unit": opts.get("time_unit"),
+        "ignore": tuple(opts.get("ignore") or ()),
+        "rules": opts.get("rules_file"),
+        "currency": opts["currency"],
+    }
 
 
 _DATA_ONLY = {
