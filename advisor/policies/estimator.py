@@ -20,7 +20,7 @@ from advisor.core.data import Part
 from advisor.core.errors import InputError, first_line
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import Batch, Policy, content_version
-from advisor.policies.ml import Calibrator, should_calibrate
+from advisor.policies.ml import Calibrator, calibration_record, read_calibration, should_calibrate
 from advisor.policies.stored import STORED, dump_estimator, estimator_digest, load_estimator
 
 ESTIMATOR = "estimator"
@@ -160,10 +160,7 @@ class EstimatorPolicy(Policy):
 
     def to_bundle(self) -> tuple[dict, dict[str, str]]:
         """The estimator as skops text and the calibration as JSON."""
-        calibration = {
-            **self.calibration_,
-            "parameters": self.calibrator_.to_dict() if self.calibrator_ else None,
-        }
+        calibration = calibration_record(self.calibrator_, self.calibration_)
         files = {STORED: self.stored_, "calibration.json": json.dumps(calibration, indent=2) + "\n"}
         return self.bundle_parameters(), files
 
@@ -177,10 +174,9 @@ class EstimatorPolicy(Policy):
         policy.order_ = class_order(estimator, costs, policy.name)
         policy.inputs_ = columns
         policy.stored_ = files[STORED]
-        calibration = json.loads(files["calibration.json"])
-        scaling = calibration.pop("parameters")
-        policy.calibrator_ = Calibrator.from_dict(scaling) if scaling else None
-        policy.calibration_ = calibration
+        policy.calibrator_, policy.calibration_ = read_calibration(
+            json.loads(files["calibration.json"])
+        )
         return policy._set_version()
 
     def describe(self) -> dict:

@@ -92,6 +92,19 @@ class Calibrator:
         return cal
 
 
+def calibration_record(calibrator: Calibrator | None, calibration: Mapping) -> dict:
+    """A bundle's `calibration.json`: what the choice measured, and the fitted scaling (or
+    None when the probabilities are used as given)."""
+    return {**calibration, "parameters": calibrator.to_dict() if calibrator else None}
+
+
+def read_calibration(record: Mapping) -> tuple[Calibrator | None, dict]:
+    """The calibrator and the measured figures from a `calibration_record`."""
+    calibration = dict(record)
+    scaling = calibration.pop("parameters")
+    return (Calibrator.from_dict(scaling) if scaling else None), calibration
+
+
 def should_calibrate(
     proba: np.ndarray, y: np.ndarray, n_classes: int, seed: int
 ) -> tuple[bool, dict]:
@@ -238,10 +251,7 @@ class MLPolicy(Policy):
 
     def to_bundle(self) -> tuple[dict, dict[str, str]]:
         """LightGBM's text model and the calibration as JSON (method, parameters, log losses)."""
-        calibration = {
-            **self.calibration_,
-            "parameters": self.calibrator_.to_dict() if self.calibrator_ else None,
-        }
+        calibration = calibration_record(self.calibrator_, self.calibration_)
         files = {
             "model.txt": self.model_text(),
             "calibration.json": json.dumps(calibration, indent=2) + "\n",
@@ -268,10 +278,9 @@ class MLPolicy(Policy):
         policy.n_trees_ = int(parameters["trees"])
         policy.learning_rate_ = float(parameters.get("learning_rate_used") or 0.05)
         policy.refined_trees_ = int(parameters.get("refined_trees") or 0)
-        calibration = json.loads(files["calibration.json"])
-        scaling = calibration.pop("parameters")
-        policy.calibrator_ = Calibrator.from_dict(scaling) if scaling else None
-        policy.calibration_ = calibration
+        policy.calibrator_, policy.calibration_ = read_calibration(
+            json.loads(files["calibration.json"])
+        )
         return policy._set_version()
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:

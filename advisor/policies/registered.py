@@ -27,7 +27,7 @@ from advisor.core.data import Part
 from advisor.core.errors import InputError, first_line
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import Batch, Policy, content_version
-from advisor.policies.ml import Calibrator, should_calibrate
+from advisor.policies.ml import Calibrator, calibration_record, read_calibration, should_calibrate
 
 MLFLOW = "mlflow"
 PREFIX = "mlflow:"
@@ -224,10 +224,7 @@ class RegisteredPolicy(Policy):
 
     def to_bundle(self) -> tuple[dict, dict[str, str]]:
         """The pinned URI, the signature's copy, the files' sha256 and the calibration."""
-        calibration = {
-            **self.calibration_,
-            "parameters": self.calibrator_.to_dict() if self.calibrator_ else None,
-        }
+        calibration = calibration_record(self.calibrator_, self.calibration_)
         pinned = {
             "uri": self.pinned_,
             "given": self.uri,
@@ -249,10 +246,7 @@ class RegisteredPolicy(Policy):
         policy.signature_ = pinned["signature"]
         policy.inputs_ = tuple(str(c) for c in parameters["columns"])
         policy.output_ = pinned["output"]
-        calibration = dict(pinned["calibration"])
-        scaling = calibration.pop("parameters")
-        policy.calibrator_ = Calibrator.from_dict(scaling) if scaling else None
-        policy.calibration_ = calibration
+        policy.calibrator_, policy.calibration_ = read_calibration(pinned["calibration"])
         return policy._set_version()
 
     def describe(self) -> dict:
