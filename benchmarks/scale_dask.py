@@ -31,7 +31,22 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from scale import MEASURE, make_case  # noqa: E402  (the 1M-row case's generator)
+from scale_cases import make_case  # noqa: E402  (the 1M-row case's generator)
+
+# Runs a command and prints, as one JSON line, its wall time and the peak memory of its process tree.
+MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+seconds = time.perf_counter() - start
+print(json.dumps({
+    "returncode": proc.returncode,
+    "seconds": seconds,
+    "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    "stderr": proc.stderr[-2000:],
+    "stdout": proc.stdout[-4000:],
+}))
+"""
 
 COSTS = ["--target", "y", "--cost-fp", "10", "--cost-fn", "50"]
 
