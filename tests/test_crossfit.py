@@ -14,6 +14,8 @@ import advisor
 from advisor.analysis.crossfit import (
     BACKTEST_MAX_ROWS,
     CROSSFIT_MAX_ROWS,
+    RepeatResampler,
+    cross_fit,
     plan_refits,
     refit_replicates,
 )
@@ -54,6 +56,18 @@ def test_the_replicates_carry_refit_to_refit_variation():
     reps = refit_replicates(pooled, Resampler(2000, 3))[:, 0]
     assert set(np.unique(reps)) == {5.0, 6.0}
     assert 0.45 < (reps == 6.0).mean() < 0.55
+
+
+def test_the_ab_plans_resampler_of_stacked_repeats_is_the_refit_replicates():
+    """The A/B plan reads the repeats stacked one after another: its effect interval resamples
+    them as the pooled costs do (rows and a repeat per replicate), not as independent rows."""
+    rng = np.random.default_rng(1)
+    pooled = rng.normal(size=(3, 400, 2)) + np.array([0.0, 1.0, 2.0])[:, None, None]
+    resampler = Resampler(500, 11)
+    stacked = RepeatResampler(resampler, 3).means(pooled.reshape(1200, 2))
+    np.testing.assert_allclose(stacked, refit_replicates(pooled, resampler))
+    rows_only = bootstrap_means(pooled.reshape(1200, 2), 500, 11)
+    assert stacked[:, 0].std() > 3 * rows_only[:, 0].std()
 
 
 def _advise(frame, **kwargs) -> advisor.Result:
@@ -97,10 +111,66 @@ def test_the_recommendation_reads_the_pooled_figures_and_its_stability(crossfitt
     assert np.sign(value) == np.sign(base - ml)
 
 
+def _pooled_saving(refits: dict) -> float:
+    cost = refits["cost_per_decision"]
+    return cost["control"]["estimate"] - cost["treatment"]["estimate"]
+
+
+def _plan_reads_its_rows(plan: dict) -> None:
+    """Rows where the arms decide alike cost the same, so the all-units difference is the
+    triggered one times the trigger rate, whichever rows the plan read."""
+    if plan.get("triggered"):
+        triggered = plan["triggered"]
+        assert triggered["trigger_rate"] * triggered["difference"] == pytest.approx(
+            plan["all_units"]["difference"]
+        )
+
+
+def test_the_ab_plan_reads_the_pooled_out_of_fold_rows(crossfitted):
+    plan = crossfitted.data["experiment"]
+    assert plan["rows"] == "out-of-fold (cross-fitting)"
+    assert plan["all_units"]["difference"] == pytest.approx(
+        _pooled_saving(crossfitted.data["refits"])
+    )
+    _plan_reads_its_rows(plan)
+    assert plan["variance_reduction"] is not None  # the out-of-fold covariate
+    html = crossfitted.to_html()
+    assert "rows the plan reads" in html and "pooled out-of-fold (cross-fitting) decisions" in html
+
+
+def test_the_out_of_fold_arms_hold_every_row_scored_by_a_refit_that_never_saw_it():
+    from advisor.analysis.pipeline import fit_policies
+    from advisor.core.case import resolve_case
+    from advisor.core.data import load_dataset
+
+    case = resolve_case(
+        synthetic_frame(500), target="outcome", costs=COSTS, bootstrap_resamples=100, refits=5
+    )
+    data = load_dataset(case)
+    refits = cross_fit(case, data, lambda split, spec: fit_policies(case, split, spec))
+    arms = refits.arms
+    assert arms.rows == "out-of-fold (cross-fitting)" and len(arms.control) == 500
+    for role, costs in (("control", arms.control), ("treatment", arms.treatment)):
+        assert costs.mean() == pytest.approx(refits.cost_per_decision[role].estimate)
+    # where the two decide alike their costs are equal; the covariate is the model's own
+    np.testing.assert_array_equal(arms.control[~arms.disagree], arms.treatment[~arms.disagree])
+    x_control, x_treatment = arms.expected
+    assert (x_treatment <= x_control + 1e-9).all()  # ML picks its cheapest expected decision
+    assert isinstance(arms.resampler, RepeatResampler)
+
+
 def test_a_single_split_has_no_refits():
     result = _advise(synthetic_frame(400), refits=1)
     assert result.data["refits"]["plan"]["method"] == "single split"
     assert result.data["recommendation"]["stability"] is None
+    plan, policies = result.data["experiment"], result.data["evaluation"]["policies"]
+    assert plan["rows"] == "test split"
+    test_saving = (
+        policies[plan["control"]]["cost_per_decision"]["estimate"]
+        - policies[plan["treatment"]]["cost_per_decision"]["estimate"]
+    )
+    assert plan["all_units"]["difference"] == pytest.approx(test_saving)
+    _plan_reads_its_rows(plan)
 
 
 def test_a_backtest_scores_later_periods_each_refitted_on_earlier_rows():
@@ -119,6 +189,10 @@ def test_a_backtest_scores_later_periods_each_refitted_on_earlier_rows():
     starts = [p["label"].split(" to ")[0] for p in periods]
     assert starts == sorted(starts)
     assert "backtest periods" in result.data["recommendation"]["p_best_includes"]
+    plan = result.data["experiment"]
+    assert plan["rows"] == "out-of-fold (rolling-origin backtest)"
+    assert plan["all_units"]["difference"] == pytest.approx(_pooled_saving(refits))
+    _plan_reads_its_rows(plan)
 
 
 def test_an_expert_rule_on_a_dropped_date_column_exits_naming_it(tmp_path):

@@ -20,6 +20,9 @@ split-to-split spread of a cost per decision is small, and the refits would mult
 run's fitting time (the scale benchmark's 100,000 and 1,000,000-row targets keep one split).
 
 Policies given ready-made (evaluated as they are, never refitted) pass through `given`.
+The control's and the ML treatment's out-of-fold decisions, per-row costs and the model's
+expected cost of each one's decision are kept (`Refits.arms`) for the A/B plan, which sizes the
+test from them instead of the test split (`advisor.analysis.arms`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from advisor.analysis.arms import WIDTH as ARM_WIDTH
+from advisor.analysis.arms import Arms, arm_block, arms_from_blocks
 from advisor.analysis.economics import Inputs
 from advisor.analysis.recommend import (
     Recommendation,
@@ -138,6 +143,7 @@ class Refits(Record):
     includes: str = ""
     series: Mapping[str, np.ndarray] = json_field(internal=True)
     held: tuple = json_field(internal=True, default=())
+    arms: Arms | None = json_field(internal=True)  # the A/B plan's out-of-fold rows
 
     @property
     def active(self) -> bool:
@@ -176,9 +182,9 @@ def _refit(
     learn: np.ndarray,
     score: np.ndarray,
     seed: int,
-) -> tuple[Roles, dict[str, np.ndarray]]:
+) -> tuple[Roles, dict[str, np.ndarray], np.ndarray | None]:
     """Fit and choose on the `learn` rows, then the realised cost of every policy on each of
-    the `score` rows."""
+    the `score` rows, and the A/B plan's arms there (`arm_block`)."""
     whole = Part(frame=data.frame, y=data.y)
     learning, held = _rows(whole, learn), _rows(whole, score)
     time = data.schema.time
@@ -194,8 +200,9 @@ def _refit(
     roles = assign_roles(decided, valid, case.costs, resampler)
     each = case.costs.cost_of_each_decision(held.y, held.frame)
     rows = np.arange(len(held))
-    costs = {n: each[rows, p.decide_batch(held.frame).codes] for n, p in policies.items()}
-    return roles, costs
+    batches = {n: p.decide_batch(held.frame) for n, p in policies.items()}
+    costs = {n: each[rows, b.codes] for n, b in batches.items()}
+    return roles, costs, arm_block(roles, batches, each)
 
 
 def _by_role(roles: Roles, costs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -224,11 +231,18 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
 
     n = len(data.y)
     pooled: np.ndarray | None = None
+    arms: np.ndarray | None = np.full((plan.repeats, n, ARM_WIDTH), np.nan)
     periods, held, names = [], [], []
     for r in range(plan.repeats):
         folds = StratifiedKFold(plan.folds, shuffle=True, random_state=case.seed + 1000 * r)
         for f, (learn, score) in enumerate(folds.split(np.zeros(n), data.y)):
-            roles, costs = _refit(case, data, fit, given, learn, score, case.seed + 100 * r + f)
+            roles, costs, arm = _refit(
+                case, data, fit, given, learn, score, case.seed + 100 * r + f
+            )
+            if arm is None:
+                arms = None  # a refit without an ML treatment: no out-of-fold A/B rows
+            elif arms is not None:
+                arms[r, score] = arm
             block = _by_role(roles, costs)
             if pooled is None:
                 pooled, names = np.zeros((plan.repeats, n, block.shape[1])), list(costs)
@@ -242,7 +256,14 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
         f"resamples of the rows and, per resample, one of {plan.repeats} cross-fitting repeats "
         f"({plan.refits} refits, each fitting the policies and choosing the rules' list anew)"
     )
-    return _pooled(plan, n, estimate, replicates, periods, held, includes, names)
+    refits = _pooled(plan, n, estimate, replicates, periods, held, includes, names)
+    if arms is None:
+        return refits
+    stacked = arms.reshape(plan.repeats * n, ARM_WIDTH)  # repeat after repeat
+    oof = arms_from_blocks(
+        stacked, f"out-of-fold ({plan.method})", RepeatResampler(resampler, plan.repeats)
+    )
+    return replace(refits, arms=oof)
 
 
 def refit_replicates(pooled: np.ndarray, resampler: Resampler) -> np.ndarray:
@@ -256,6 +277,21 @@ def refit_replicates(pooled: np.ndarray, resampler: Resampler) -> np.ndarray:
     return reps[pick, np.arange(reps.shape[1])]
 
 
+@dataclass(frozen=True)
+class RepeatResampler:
+    """`refit_replicates` for rows stacked repeat after repeat (each repeat scoring every row
+    once): what the A/B plan's effect interval resamples when the run cross-fitted."""
+
+    base: Resampler
+    repeats: int
+
+    def means(self, values: np.ndarray, seed_offset: int = 0) -> np.ndarray:
+        """Replicates of the column means of `values` (repeats x rows stacked)."""
+        values = np.asarray(values, dtype=float)
+        pooled = values.reshape(self.repeats, len(values) // self.repeats, -1)
+        return refit_replicates(pooled, replace(self.base, seed=self.base.seed + seed_offset))
+
+
 def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPlan) -> Refits:
     times = data.frame[data.schema.time]
     order = np.argsort(times.to_numpy(), kind="stable")
@@ -264,7 +300,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
     sorted_times = times.to_numpy()[order]
     bounds = [sorted_times[e] for e in edges[:-1]] + [None]
     value = times.to_numpy()
-    parts, periods, held = [], [], []
+    parts, periods, held, arm_parts = [], [], [], []
     for c in range(plan.cuts):
         learn = np.flatnonzero(value < bounds[c])
         upper = bounds[c + 1]
@@ -273,9 +309,10 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
         )
         if len(score) == 0 or len(np.unique(data.y[learn])) < 2:
             continue
-        roles, costs = _refit(case, data, fit, given, learn, score, case.seed + c)
+        roles, costs, arm = _refit(case, data, fit, given, learn, score, case.seed + c)
         block = _by_role(roles, costs)
         parts.append((score, block))
+        arm_parts.append(arm)
         held.append(block[:, : len(ROLES)])
         names = list(costs)
         first, last = time_text(value[score].min()), time_text(value[score].max())
@@ -290,7 +327,13 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
         f"resamples of {resampler.scheme.method} over {len(periods)} backtest periods, each "
         "scored by its own refit (fitted and chosen on every earlier row)"
     )
-    return _pooled(plan, len(rows), pooled.mean(axis=0), replicates, periods, held, includes, names)
+    refits = _pooled(
+        plan, len(rows), pooled.mean(axis=0), replicates, periods, held, includes, names
+    )
+    if any(a is None for a in arm_parts):
+        return refits
+    oof = arms_from_blocks(np.concatenate(arm_parts), f"out-of-fold ({plan.method})", resampler)
+    return replace(refits, arms=oof)
 
 
 def _period(label: str, trained_on: int, roles: Roles, costs: Mapping[str, np.ndarray]) -> Period:
@@ -364,5 +407,8 @@ def with_refits(recommendation: Recommendation, refits: Refits) -> Recommendatio
     return replace(
         recommendation,
         stability=refits.stability,
-        p_best_includes=f"{refits.includes}; upkeep, latency and the A/B plan as in the main fit",
+        p_best_includes=(
+            f"{refits.includes}; upkeep and latency as in the main fit; the A/B plan sized on "
+            "the pooled out-of-fold rows, its days rescaled to each resample's own effect"
+        ),
     )

@@ -1,7 +1,9 @@
 """The A/B test: two ways to size it, the Monte Carlo check of the chosen one, and the A/A check.
 
 The test compares the per-unit realised cost of the control (the rule list that stands for
-ship-rules) and the treatment (ML). Two designs are sized from the test split:
+ship-rules) and the treatment (ML). Two designs are sized from the rows the plan reads
+(`experiment.rows`): the pooled out-of-fold decisions when the run refitted, else the test
+split (`advisor.analysis.arms`):
 
 - all units: every enrolled unit is analysed (the plain design);
 - triggered: only units where the two policies decide differently are analysed. Elsewhere
@@ -11,7 +13,7 @@ ship-rules) and the treatment (ML). Two designs are sized from the test split:
   rate.
 
 The design that needs less traffic is chosen. The simulation then runs many experiments of
-that design's size, drawing units from the test-split costs of each arm and judging each with
+that design's size, drawing units from those rows' costs of each arm and judging each with
 Welch's t-test; the A/A check runs the same with both arms drawn from the control, so its
 false-positive rate must sit near alpha (`advisor.analysis.design_check`, with the
 sample-ratio check's bounds). The test is sized on the cautious end of the effect's 95 %
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.analysis.arms import TEST_SPLIT, Arms
 from advisor.analysis.design_check import DaysPower, DesignCheck, simulate_design
 from advisor.analysis.evaluate import Evaluation
 from advisor.analysis.roles import Roles
@@ -140,10 +143,15 @@ def _traffic(design: DesignSize) -> float:
     return math.inf if design.days_enrolling is None else design.days_enrolling
 
 
-def choose_design(all_units: DesignSize, triggered: DesignSize | None) -> tuple[str, str]:
-    """The design that needs less traffic, and why."""
+def choose_design(
+    all_units: DesignSize, triggered: DesignSize | None, rows: str = TEST_SPLIT
+) -> tuple[str, str]:
+    """The design that needs less traffic, and why (`rows`: what the plan read)."""
     if triggered is None:
-        return "all-units", "the two policies never disagree on the test split, so no unit triggers"
+        return (
+            "all-units",
+            f"the two policies never disagree on the {rows} rows, so no unit triggers",
+        )
     a, t = _traffic(all_units), _traffic(triggered)
     if t < a:
         ratio = "no finite number of" if math.isinf(a) else f"{a / t:,.1f} times fewer"
@@ -232,7 +240,7 @@ class Optimistic(Record):
 
 
 NO_DIFFERENCE = (
-    "The two policies' mean costs do not differ on the test split, so no experiment of "
+    "The two policies' mean costs do not differ on the {rows} rows, so no experiment of "
     "any length could confirm a difference."
 )
 
@@ -285,6 +293,7 @@ class ABTest(Record):
     control: str | None = json_field(omit_none=True, default=None)
     treatment: str | None = json_field(omit_none=True, default=None)
     summary: str | None = json_field(omit_none=True, default=None)
+    rows: str = TEST_SPLIT
 
 
 def plan_experiment(
@@ -302,10 +311,11 @@ def plan_experiment(
     max_experiment_days: float = 90,
     simulations: int = SIMULATIONS,
     seed: int = 0,
+    rows: str = TEST_SPLIT,
 ) -> ABTest:
     """Size both designs, choose one, size it on a conservative effect, and simulate it.
 
-    `control` and `treatment` are per-unit costs on the same test rows; `disagree` marks the
+    `control` and `treatment` are per-unit costs on the same rows; `disagree` marks the
     rows where the two decide differently (default: where their costs differ); `expected`
     holds the model's expected cost of each arm's decision per row (the covariate of the
     regression-adjusted readout). The test is sized on the lower end of the effect's 95 %
@@ -313,6 +323,7 @@ def plan_experiment(
     of enrolment plus the label delay. The difference is confirmable when enrolment at the
     conservative size fits in `max_experiment_days`; otherwise `days_needed` is still given
     when finite, and null with a reason when no size would do (no difference at all).
+    `rows` names the rows the costs come from (result.json `experiment.rows`).
     """
     control = np.asarray(control, dtype=float)
     treatment = np.asarray(treatment, dtype=float)
@@ -334,7 +345,7 @@ def plan_experiment(
             power=power,
             **timing,
         )
-    design, why = choose_design(all_units, triggered)
+    design, why = choose_design(all_units, triggered, rows)
     chosen = triggered if design == "triggered" else all_units
     analysed_rate = rate if design == "triggered" else 1.0
     timing["trigger_rate"] = analysed_rate
@@ -370,7 +381,7 @@ def plan_experiment(
     confirmable = enrol is not None and enrol <= max_experiment_days
     reason = None
     if enrol is None:
-        reason = NO_DIFFERENCE
+        reason = NO_DIFFERENCE.format(rows=rows)
     elif not confirmable:
         reason = (
             f"The difference is too small to confirm within {max_experiment_days:g} days: the "
@@ -454,6 +465,7 @@ def plan_experiment(
             timing=timing,
         ),
         power_curve=tuple(DaysPower(**p) for p in curve),
+        rows=rows,
     )
 
 
@@ -536,22 +548,25 @@ def plan_ab_test(
     currency: str,
     seed: int,
     model_expected: np.ndarray | None = None,
+    out_of_fold: Arms | None = None,
 ) -> ExperimentPlan:
     """Size, time and simulate the A/B test, and put the rollout around it on a calendar.
 
     `model_expected` is the model's expected cost of each decision per test row (rows ×
-    decisions): the covariate of the regression-adjusted readout."""
-    arms = evaluation.arms(roles)
-    if arms is None:
+    decisions): the covariate of the regression-adjusted readout. `out_of_fold`, when the run
+    refitted, holds the pooled out-of-fold arms the plan then reads instead of the test split."""
+    scored = evaluation.arms(roles)
+    if scored is None:
         return ExperimentPlan(False, reason="no ML policy or control policy")
-    c, t = arms
+    arms = out_of_fold or _test_split_arms(evaluation, scored, model_expected)
     plan = plan_experiment(
-        c.costs,
-        t.costs,
+        arms.control,
+        arms.treatment,
         decision.volume_per_day,
-        disagree=c.decisions != t.decisions,
-        expected=_arm_expectations(model_expected, c.decisions, t.decisions),
-        resampler=evaluation.resampler,
+        disagree=arms.disagree,
+        expected=arms.expected,
+        resampler=arms.resampler,
+        rows=arms.rows,
         alpha=alpha,
         power=power,
         treatment_share=treatment_share,
@@ -573,6 +588,21 @@ def plan_ab_test(
         summary=summary_sentence(plan, currency),
     )
     return ExperimentPlan(True, plan)
+
+
+def _test_split_arms(
+    evaluation: Evaluation, scored: tuple, model_expected: np.ndarray | None
+) -> Arms:
+    """The A/B plan's arms on the test split, as `evaluate` scored them."""
+    c, t = scored
+    return Arms(
+        rows=TEST_SPLIT,
+        control=c.costs,
+        treatment=t.costs,
+        disagree=c.decisions != t.decisions,
+        expected=_arm_expectations(model_expected, c.decisions, t.decisions),
+        resampler=evaluation.resampler,
+    )
 
 
 def _arm_expectations(

@@ -246,6 +246,7 @@ def analyse_split(
             currency=case.currency,
             seed=case.seed,
             model_expected=_model_expected(evaluation, roles, case, split.test.frame),
+            out_of_fold=refits.arms,
         )
     with clock("latency", "Measuring serving latency"):
         served = {n: p for n, p in policies.items() if timed(p)}
