@@ -77,6 +77,7 @@ class LearnedRules:
     valid_costs: list[float] | None
     all_rules: RuleList
     source: str = "search"
+    length: int = 0  # the prefix length chosen (before tidying, which may merge rules)
 
 
 def candidate_lists(search: RuleSearch, max_rules: int, sources: Sequence[str]) -> dict:
@@ -161,6 +162,7 @@ def learn_rules(
     folds: int = 0,
     noise_se: float = 1.0,
     slack: float = 1e-2,
+    length: int | None = None,
 ) -> LearnedRules:
     """Learn a cost-minimising decision list.
 
@@ -173,7 +175,9 @@ def learn_rules(
     (see `choose_prefix`). The kept list is then tidied (`Tidier`) while the training cost
     rises by at most `slack` of what the list saves over the constant decision. `binned`
     holds the features already binned (rows as in `frame`); `sources` limits the candidate
-    lists (SOURCES) to those named.
+    lists (SOURCES) to those named. `length` given (with one source) chooses nothing: the
+    list of that source is grown and cut to `length` rules, as when a procedure whose choices
+    were made on held-out rows is refitted on all of them.
     """
     y = np.asarray(y, dtype=np.intp)
     costs = DecisionCosts(y, n_classes, matrix=class_costs, rows=row_costs)
@@ -190,9 +194,12 @@ def learn_rules(
         codes = np.array([d for _, d in found], dtype=np.int64)
         return Heldout(rows, covered_by if index is None else index, codes, defaults)
 
-    cv = valid is None and folds >= 2 and len(y) >= MIN_CV_ROWS
+    cv = valid is None and folds >= 2 and len(y) >= MIN_CV_ROWS and length is None
     lists: dict[str, Found] = {}
-    if valid is not None:
+    if length is not None:
+        lists = candidate_lists(search, max_rules, wanted[:1])
+        source, chosen, held_costs = wanted[0], int(length), None
+    elif valid is not None:
         lists = candidate_lists(search, max_rules, wanted)
         each, rows = np.asarray(valid[1], dtype=float), np.arange(len(valid[1]))
         heldout = {
@@ -207,7 +214,8 @@ def learn_rules(
         lists = candidate_lists(search, max_rules, wanted)
         each = costs.per_row()
         heldout = {s: [scored(f, everything)] for s, f in lists.items()}
-    source, chosen, held_costs = choose_prefix(heldout, each, max_rules, se_rule, noise_se)
+    if length is None:
+        source, chosen, held_costs = choose_prefix(heldout, each, max_rules, se_rule, noise_se)
     found = candidate_lists(search, max_rules, (source,))[source] if cv else lists[source]
     full = _rule_list(found, features, decisions, name)
     train = scored(found, everything)
@@ -228,6 +236,7 @@ def learn_rules(
         valid_costs=held_costs if valid is not None or cv else None,
         all_rules=RuleList(full.rules, decisions[train.defaults[-1]], name),
         source=source,
+        length=chosen,
     )
 
 
@@ -255,6 +264,9 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         Column -> "numeric", "boolean" or "categorical"; None infers each from its dtype.
     random_state : int or None
         Seeds the cross-validation folds and the quantile sample for binning.
+    source, length : str or None, int or None
+        Both given: no choice on held-out rows; the list of that kind (one of `SOURCES`) is
+        grown and cut to `length` rules (refitting a chosen list on more rows).
 
     `X` may be a DataFrame with categorical (text or pandas category) and missing values,
     or a numeric array (columns named x0, x1, ...). Fitted: `rules_` (a RuleList),
@@ -272,6 +284,8 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         cv: int = 10,
         feature_kinds: Mapping[str, str] | None = None,
         random_state: int | None = None,
+        source: str | None = None,
+        length: int | None = None,
     ) -> None:
         self.costs = costs
         self.max_rules = max_rules
@@ -281,6 +295,8 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.feature_kinds = feature_kinds
         self.random_state = random_state
+        self.source = source
+        self.length = length
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -404,6 +420,13 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
             if row_costs is not None
             else {"class_costs": self.costs_.tensor()[0][self.matrix_index_]}
         )
+        fixed = {}
+        if self.length is not None:
+            if self.source not in SOURCES:
+                raise ValueError(
+                    f"source must be one of {SOURCES} with length, not {self.source!r}"
+                )
+            fixed = {"sources": (self.source,), "length": int(self.length)}
         learned = learn_rules(
             frame,
             kinds,
@@ -417,8 +440,10 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
             beam_width=int(self.beam_width),
             random_state=self.random_state,
             folds=int(self.cv),
+            **fixed,
             **kw,
         )
+        self.source_, self.length_ = learned.source, learned.length
         self.rules_ = learned.rules
         self.rule_proba_ = learned.proba
         self.decision_codes_ = learned.rules.decision_codes(self.costs_.decisions)
