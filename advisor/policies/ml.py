@@ -235,6 +235,30 @@ class MLPolicy(Policy):
         }
         return self._set_version()
 
+    def fit_rounds(
+        self, rows: Part, rounds: int, calibrator: Calibrator | None, calibration: Mapping
+    ) -> MLPolicy:
+        """Boost exactly `rounds` rounds on `rows`, with no validation split, and use a
+        calibration fitted elsewhere: a procedure whose choices (rounds, calibration) were made
+        on held-out rows, refitted on all of them (`advisor.analysis.shipping`)."""
+        import lightgbm as lgb
+
+        self.learning_rate_ = self.learning_rate or learning_rate_for(len(rows.y))
+        train_set = lgb.Dataset(
+            self.spec.encode(rows.frame, order="F"),
+            rows.y,
+            feature_name=[f"f{i}" for i in range(len(self.spec.encoders_))],
+            categorical_feature=self.spec.categorical_indices_,
+            params=self._params(),
+        )
+        booster = lgb.train(self._params(), train_set, num_boost_round=max(1, int(rounds)))
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string())
+        self.n_trees_ = self.booster_.current_iteration()
+        self.refined_trees_ = 0
+        self.calibrator_ = calibrator
+        self.calibration_ = dict(calibration)
+        return self._set_version()
+
     def _set_version(self) -> MLPolicy:
         self.version_ = content_version(
             "ml",
