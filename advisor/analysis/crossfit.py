@@ -36,6 +36,7 @@ import pandas as pd
 from advisor.analysis.arms import WIDTH as ARM_WIDTH
 from advisor.analysis.arms import Arms, arm_block, arms_from_blocks
 from advisor.analysis.economics import Inputs
+from advisor.analysis.outoffold import FoldFit, OutOfFold, RefitRows, refit_rows
 from advisor.analysis.recommend import (
     Recommendation,
     best_shares,
@@ -44,6 +45,7 @@ from advisor.analysis.recommend import (
     top_two,
 )
 from advisor.analysis.roles import Roles, assign_roles, decide_validation
+from advisor.analysis.shipping import Shipped
 from advisor.core.case import Case
 from advisor.core.data import Dataset, Part, Split
 from advisor.core.features import FeatureSpec
@@ -61,6 +63,7 @@ CROSSFIT_MAX_ROWS = 50_000
 BACKTEST_MAX_ROWS = 250_000
 REFIT_RESAMPLES = 400  # resamples behind one refit's own option (its tie rule)
 ROLES = ("baseline", "control", "treatment")
+GAP = "calibration gap: "  # the pooled columns of the policies' calibration gaps
 
 Fitter = Callable[[Split, FeatureSpec], dict[str, Policy]]
 
@@ -141,9 +144,16 @@ class Refits(Record):
     periods: tuple[Period, ...]
     stability: float | None = None
     includes: str = ""
+    # each probabilistic policy's pooled out-of-fold calibration gap (`calibration_gap`)
+    calibration_gaps: Mapping[str, Interval] = json_field(omit_none=True, default=None)
     series: Mapping[str, np.ndarray] = json_field(internal=True)
     held: tuple = json_field(internal=True, default=())
     arms: Arms | None = json_field(internal=True)  # the A/B plan's out-of-fold rows
+    # ML policy -> every refit's early stopping, and the out-of-fold raw probabilities with
+    # their class codes: what the shipped model's rounds and calibration come from
+    fits: Mapping[str, tuple[FoldFit, ...]] = json_field(internal=True, default=None)
+    raw: Mapping[str, tuple[np.ndarray, np.ndarray]] = json_field(internal=True, default=None)
+    shipped: Shipped | None = json_field(omit_none=True, default=None)  # what the bundles hold
 
     @property
     def active(self) -> bool:
@@ -182,9 +192,10 @@ def _refit(
     learn: np.ndarray,
     score: np.ndarray,
     seed: int,
-) -> tuple[Roles, dict[str, np.ndarray], np.ndarray | None]:
+) -> tuple[Roles, dict[str, np.ndarray], np.ndarray | None, RefitRows]:
     """Fit and choose on the `learn` rows, then the realised cost of every policy on each of
-    the `score` rows, and the A/B plan's arms there (`arm_block`)."""
+    the `score` rows, the A/B plan's arms there (`arm_block`), and the model's early stopping,
+    raw probabilities and the calibration gaps there (`refit_rows`)."""
     whole = Part(frame=data.frame, y=data.y)
     learning, held = _rows(whole, learn), _rows(whole, score)
     time = data.schema.time
@@ -202,11 +213,14 @@ def _refit(
     rows = np.arange(len(held))
     batches = {n: p.decide_batch(held.frame) for n, p in policies.items()}
     costs = {n: each[rows, b.codes] for n, b in batches.items()}
-    return roles, costs, arm_block(roles, batches, each)
+    extras = refit_rows(policies, batches, held, each, case.costs, len(train))
+    costs.update({GAP + n: gap for n, gap in extras.gaps.items()})
+    return roles, costs, arm_block(roles, batches, each), extras
 
 
 def _by_role(roles: Roles, costs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Rows x (baseline, control, treatment, every policy by name) realised costs."""
+    """Rows x (baseline, control, treatment, every policy by name) realised costs (then the
+    policies' calibration gaps, named GAP + policy)."""
     treatment = roles.treatment or roles.baseline
     columns = [costs[roles.baseline], costs[roles.control], costs[treatment]]
     return np.column_stack([*columns, *costs.values()])
@@ -232,13 +246,14 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
     n = len(data.y)
     pooled: np.ndarray | None = None
     arms: np.ndarray | None = np.full((plan.repeats, n, ARM_WIDTH), np.nan)
-    periods, held, names = [], [], []
+    periods, held, names, oof = [], [], [], OutOfFold()
     for r in range(plan.repeats):
         folds = StratifiedKFold(plan.folds, shuffle=True, random_state=case.seed + 1000 * r)
         for f, (learn, score) in enumerate(folds.split(np.zeros(n), data.y)):
-            roles, costs, arm = _refit(
+            roles, costs, arm, extras = _refit(
                 case, data, fit, given, learn, score, case.seed + 100 * r + f
             )
+            oof.add(extras, data.y[score])
             if arm is None:
                 arms = None  # a refit without an ML treatment: no out-of-fold A/B rows
             elif arms is not None:
@@ -256,7 +271,7 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
         f"resamples of the rows and, per resample, one of {plan.repeats} cross-fitting repeats "
         f"({plan.refits} refits, each fitting the policies and choosing the rules' list anew)"
     )
-    refits = _pooled(plan, n, estimate, replicates, periods, held, includes, names)
+    refits = _pooled(plan, n, estimate, replicates, periods, held, includes, names, oof)
     if arms is None:
         return refits
     stacked = arms.reshape(plan.repeats * n, ARM_WIDTH)  # repeat after repeat
@@ -300,7 +315,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
     sorted_times = times.to_numpy()[order]
     bounds = [sorted_times[e] for e in edges[:-1]] + [None]
     value = times.to_numpy()
-    parts, periods, held, arm_parts = [], [], [], []
+    parts, periods, held, arm_parts, oof = [], [], [], [], OutOfFold()
     for c in range(plan.cuts):
         learn = np.flatnonzero(value < bounds[c])
         upper = bounds[c + 1]
@@ -309,7 +324,8 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
         )
         if len(score) == 0 or len(np.unique(data.y[learn])) < 2:
             continue
-        roles, costs, arm = _refit(case, data, fit, given, learn, score, case.seed + c)
+        roles, costs, arm, extras = _refit(case, data, fit, given, learn, score, case.seed + c)
+        oof.add(extras, data.y[score])
         block = _by_role(roles, costs)
         parts.append((score, block))
         arm_parts.append(arm)
@@ -328,7 +344,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
         "scored by its own refit (fitted and chosen on every earlier row)"
     )
     refits = _pooled(
-        plan, len(rows), pooled.mean(axis=0), replicates, periods, held, includes, names
+        plan, len(rows), pooled.mean(axis=0), replicates, periods, held, includes, names, oof
     )
     if any(a is None for a in arm_parts):
         return refits
@@ -343,13 +359,13 @@ def _period(label: str, trained_on: int, roles: Roles, costs: Mapping[str, np.nd
         rows=len(any_costs),
         trained_on=trained_on,
         control=roles.control,
-        cost_per_decision={name: float(c.mean()) for name, c in costs.items()},
+        cost_per_decision={n: float(c.mean()) for n, c in costs.items() if not n.startswith(GAP)},
     )
 
 
-def _pooled(plan, rows, estimate, replicates, periods, held, includes, names) -> Refits:
+def _pooled(plan, rows, estimate, replicates, periods, held, includes, names, oof) -> Refits:
     """The Refits from the pooled estimates and replicates: the roles' columns first, then
-    every policy's by name."""
+    every policy's by name, then the policies' calibration gaps."""
     label = [*ROLES, *names]
     series = {k: np.concatenate([[estimate[i]], replicates[:, i]]) for i, k in enumerate(label)}
     cost = {k: interval(float(estimate[i]), replicates[:, i]) for i, k in enumerate(label)}
@@ -357,11 +373,14 @@ def _pooled(plan, rows, estimate, replicates, periods, held, includes, names) ->
         plan=plan,
         rows_scored=int(rows),
         cost_per_decision={k: cost[k] for k in ROLES},
-        policies={k: cost[k] for k in names},
+        policies={k: cost[k] for k in names if not k.startswith(GAP)},
         periods=tuple(periods),
         includes=includes,
+        calibration_gaps={k[len(GAP) :]: cost[k] for k in names if k.startswith(GAP)} or None,
         series={k: series[k] for k in ROLES},
         held=tuple(held),
+        fits={name: tuple(fits) for name, fits in oof.fits.items()},
+        raw=oof.pooled_raw(),
     )
 
 

@@ -38,6 +38,7 @@ from advisor.analysis.recommend import Recommendation, decision_inputs, recommen
 from advisor.analysis.replace import Replacement, weigh_incumbent
 from advisor.analysis.roles import Roles, assign_roles, decide_validation, validation_costs
 from advisor.analysis.shadow import Shadow, run_shadow
+from advisor.analysis.shipping import ship
 from advisor.core.case import Case
 from advisor.core.data import Dataset, Split, load_dataset, split_dataset
 from advisor.core.features import FeatureSpec
@@ -208,6 +209,10 @@ def analyse_split(
     with clock("refits", "Refitting on other rows: cross-fitting or backtests"):
         # policies given ready-made (evaluated as they are, not refitted) go in `given`
         refits = cross_fit(case, data, lambda s, fs: fit_policies(case, s, fs), given={})
+    if refits.active:
+        with clock("ship", "Refitting what ships on every labelled row"):
+            shipped = ship(case, data, policies, len(split.train), refits.fits, refits.raw)
+            refits = replace(refits, shipped=shipped)
     with clock("evaluate", "Evaluating every policy on the test split"):
         resampler = resampler_for(split.times(split.test), resamples, case.seed)
         evaluation = evaluator(policies, split.test, case.costs, roles, resampler)

@@ -87,10 +87,12 @@ class Result(Sections):
             manifest=build_manifest(analysis.data_sha256, case.seed, case.to_dict()),
             timings=analysis.timings,
         )
+        # what ships: the refitted procedure when the run refitted, else the main fit
+        shipped = analysis.refits.shipped if analysis.refits is not None else None
         return cls(
             data=payload,
-            policies=analysis.policies,
-            reference=analysis.reference,
+            policies=shipped.policies if shipped else analysis.policies,
+            reference=shipped.reference if shipped else analysis.reference,
             examples=analysis.examples,
         )
 

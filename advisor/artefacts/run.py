@@ -44,6 +44,9 @@ def policy_files(
             expected["cost_per_decision"] = dict(pooled)
         if scored and scored.calibration_gap is not None:
             expected["calibration_gap"] = scored.calibration_gap.to_dict()
+        gap = (refits.get("calibration_gaps") or {}).get(name)
+        if pooled is not None and gap is not None:  # the refitted procedure's, out of fold
+            expected["calibration_gap"] = dict(gap)
         files = bundle_files(
             policy,
             case=payload.get("case", {}),
