@@ -32,7 +32,7 @@ ROWS = 800
 
 def _case(**kwargs):
     return resolve_case(
-        synthetic_frame(ROWS, seed=2),
+        synthetic_frame(ROWS, seed=3),
         target="outcome",
         costs=COSTS,
         bootstrap_resamples=100,
@@ -77,6 +77,8 @@ def test_the_bundled_model_is_refitted_on_every_row_for_the_rule_s_rounds(shippe
     assert bundled.n_trees_ == shipped_rounds(fits, ROWS)
     assert refits.shipped.models["ml"].trees == bundled.n_trees_
     assert bundled.version != main.version
+    report = (folder / "report.html").read_text()
+    assert "What ships" in report and f"boosts {bundled.n_trees_} rounds" in report
 
     data = load_dataset(analysis.case)
     spec = FeatureSpec(data.schema).fit(data.frame)
@@ -136,6 +138,7 @@ def test_the_rule_list_is_the_chosen_kind_and_length_grown_on_every_row(shipped_
     bundled = load_policy(folder / "policies" / "rules")
     record = analysis.refits.shipped.rule_lists["rules"]
     assert (record.source, record.length) == (chosen.source_, chosen.length_)
+    assert len(bundled.rules_) > 0  # a list with rules, not two empty ones compared
     data = load_dataset(analysis.case)
     spec = bundled.spec
     costs = analysis.case.costs
