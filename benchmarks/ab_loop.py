@@ -18,6 +18,15 @@ it with the run's control and treatment bundles, and prints:
   it: the effect over all units, once, with a 95 % interval.
 
     uv run python benchmarks/ab_loop.py RUN [RUN ...] [--tests 2000] [--seed 0]
+    uv run python benchmarks/ab_loop.py --holdout 0.25 credit-scoring [telco-churn ...]
+
+A run that refitted ships the procedure refitted on every labelled row, so its own data holds
+no row its bundles never saw. `--holdout F` therefore analyses each named bundled case on all
+but a stratified random share F of its labelled rows (refits as the case sets them) and draws
+the simulated tests from the held-out rows, decided by the run's bundles: the plan (sized from
+the out-of-fold rows) against what `serve` would run, on rows neither saw. The treatment's
+costs are shifted so that the held-out effect is the one the plan was sized for (as without
+--holdout); the power at the held-out rows' own effect is printed beside it.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +44,23 @@ from scipy import stats
 import advisor
 from advisor.analysis.sizing import MAX_LOOKS
 from advisor.core.case import load_case
-from advisor.core.data import load_dataset, split_dataset
+from advisor.core.data import Part, load_dataset, split_dataset
+from advisor.core.reading import read_frame
 from advisor.stats.simulation import arm_sums, simulate_looks
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOWS = 30
 
 
-def arm_costs(run: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
-    """The plan, and each arm's realised cost and where they disagree on the test split."""
+def arm_costs(
+    run: Path, held: Part | None = None
+) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """The plan, and each arm's realised cost and where they disagree on the test split (or
+    on `held`, the rows a --holdout run never saw)."""
     result = json.loads((run / "result.json").read_text())
     plan = result["experiment"]
     case = load_case(ROOT / "datasets" / f"{result['case']['name']}.yaml")
-    test = split_dataset(load_dataset(case), case.seed).test
+    test = held if held is not None else split_dataset(load_dataset(case), case.seed).test
     out = []
     for name in (plan["control"], plan["treatment"]):
         policy = advisor.load_policy(run / "policies" / name)
@@ -53,6 +68,29 @@ def arm_costs(run: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
         out.append((case.costs.realised(test.y, codes, test.frame), codes))
     (c, dc), (t, dt) = out
     return plan, c, t, dc != dt
+
+
+def holdout_run(name: str, share: float, seed: int, out: Path) -> tuple[Path, Part]:
+    """Analyse the bundled case on all but a stratified share of its labelled rows; the run
+    folder and the held-out rows."""
+    from sklearn.model_selection import train_test_split
+
+    case = load_case(ROOT / "datasets" / f"{name}.yaml")
+    raw = read_frame(case.data_path)
+    raw = raw[raw[case.target].notna()].reset_index(drop=True)
+    kept, held = train_test_split(
+        raw, test_size=share, stratify=raw[case.target], random_state=seed
+    )
+    result = advisor.advise(replace(case, frame=kept.reset_index(drop=True), data_path=None))
+    folder = result.save(out)
+    data = load_dataset(replace(case, frame=held.reset_index(drop=True), data_path=None))
+    part = Part(frame=data.frame, y=data.y)
+    refits = result.data["refits"]["plan"]
+    print(
+        f"\n{name}: analysed {len(kept):,} rows ({refits['method']}, {refits['refits']} refits), "
+        f"{len(held):,} held out; plan read the {result.data['experiment'].get('rows')} rows"
+    )
+    return folder, part
 
 
 def per_window_alarm(control, treatment, per_window, share, tests, rng) -> float:
@@ -82,8 +120,8 @@ def once_confirmed(control, treatment, n_c, n_t, sign, tests, rng) -> float:
     return float((sign * (m_c - m_t) - half > 0).mean())
 
 
-def bench(run: Path, tests: int, seed: int) -> None:
-    plan, control, treatment, disagree = arm_costs(run)
+def bench(run: Path, tests: int, seed: int, held: Part | None = None) -> None:
+    plan, control, treatment, disagree = arm_costs(run, held)
     rng = np.random.default_rng(seed)
     share, alpha = plan["treatment_share"], plan.get("alpha", 0.05)
     design = plan["design"]
@@ -130,9 +168,15 @@ def bench(run: Path, tests: int, seed: int) -> None:
         f"bound {bound:.3f}): per-window 95% 'worse' {aa_window:.3f}; sequence ever "
         f"{aa_seq['ever_rate']:.3f} (worse {aa_seq['worse_rate']:.3f})"
     )
-    # Power: the effect the plan was sized for, read as the monitor reads it.
+    # Power: the effect the plan was sized for, read as the monitor reads it (held-out rows:
+    # their own effect moved to the sized one, since the plan's estimate is not theirs).
+    own = float(c.mean() - t.mean()) if held is not None else plan["difference"]
+    if held is not None:
+        print(
+            f"  held-out effect per analysed unit {own:,.3f} (the plan's {plan['difference']:,.3f})"
+        )
     if seq:
-        sized_t = t + (plan["difference"] - sized)
+        sized_t = t + (own - sized)
         n_seq = seq["n_analysed_per_arm"]
         days = max(1, math.ceil(n_seq / (per_day * (1 - share))))
         seq_looks = np.minimum(np.arange(1, days + 1) * per_day * (1 - share), n_seq)
@@ -158,6 +202,9 @@ def bench(run: Path, tests: int, seed: int) -> None:
             f"{got['better_rate' if sign > 0 else 'worse_rate']:.3f} "
             f"(planned {plan['target_power']:.3f})"
         )
+        if held is not None:
+            at_own = once_confirmed(c, t, n_fix, n_t, sign, tests, rng)
+            print(f"  power at the held-out rows' own effect, fixed horizon: {at_own:.3f}")
     else:  # the monitor before: every unit, once, at the plan's enrolled size
         n_c = plan["n_per_arm"]
         n_t = math.ceil(n_c * share / (1 - share))
@@ -167,12 +214,19 @@ def bench(run: Path, tests: int, seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("runs", nargs="+", help="run folders, or bundled cases with --holdout")
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout", type=float, default=None, help="share of rows held out")
     args = parser.parse_args()
-    for run in args.runs:
-        bench(run, args.tests, args.seed)
+    if args.holdout is None:
+        for run in args.runs:
+            bench(Path(run), args.tests, args.seed)
+        return
+    with tempfile.TemporaryDirectory(prefix="advisor-ab-loop-") as tmp:
+        for name in args.runs:
+            folder, held = holdout_run(name, args.holdout, args.seed, Path(tmp))
+            bench(folder, args.tests, args.seed, held)
 
 
 if __name__ == "__main__":
