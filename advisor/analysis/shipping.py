@@ -113,6 +113,9 @@ def _ship_model(
             "calibrated_log_loss": log_loss(y, calibrator.transform(proba)),
             "fitted_on": f"{len(y):,} out-of-fold raw probabilities of the refits",
         }
+    elif main.calibrator_ is not None:  # no out-of-fold probabilities: the main fit's scaling
+        calibrator = main.calibrator_
+        figures = {**main.calibration_, "fitted_on": "the main fit's validation split"}
     model = MLPolicy(
         main.costs,
         spec,
@@ -130,7 +133,7 @@ def _ship_model(
         median_trees=float(np.median([f.trees for f in fits])),
         median_rows=float(np.median([f.rows for f in fits])),
         calibration=figures["method"],
-        calibration_rows=len(raw[1]) if calibrator is not None else 0,
+        calibration_rows=len(raw[1]) if calibrator is not None and raw is not None else 0,
         raw_log_loss=figures.get("raw_log_loss"),
         calibrated_log_loss=figures.get("calibrated_log_loss"),
     )
