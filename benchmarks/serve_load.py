@@ -18,7 +18,10 @@ status but 200, a timeout or a refused connection), the rate achieved, the in-se
 p99 (the `Server-Timing` header: from the request's arrival in the application to its answer,
 the log's write included), how late the client sent, the service's CPU seconds per request and
 the load average (the machine has 2 cores shared with other work: the client runs on them
-too). Last, per rate and round, each mode's in-service p99 minus the asynchronous log's, the
+too). Beside them, from the service's `/metrics` read right after each run (over its last
+15 s, `serve.stalls.WINDOW_SECONDS`): the event loop's lag (p50/p99/max: how late the loop woke
+a timer, the time a request can wait unread while the loop is held), the longest pause of the
+cycle collector, and the longest log write from a request and from the writer thread. Last, per rate and round, each mode's in-service p99 minus the asynchronous log's, the
 highest rate each mode held (no error and p99 under the case's latency budget and 20 ms), and
 the lines each log holds against the requests its service answered.
 
@@ -159,6 +162,42 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
         "inside_p99": float(in99),
         "late_p99": float(np.percentile(late, 99) * 1000),
     }
+
+
+def stalls(base: str) -> dict[tuple[str, str], float]:
+    """The service's recent `..._recent_seconds` gauges from `/metrics`, in milliseconds, keyed
+    by (metric, labels): ("lag", "0.99"), ("gc", "1"), ("write request", "1"), ..."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    names = {
+        "advisor_event_loop_lag_recent_seconds": "lag",
+        "advisor_gc_pause_recent_seconds": "gc",
+        "advisor_log_write_recent_seconds": "write",
+    }
+    out = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition("{")
+        if name not in names:
+            continue
+        labels, _, value = rest.rpartition("} ")
+        fields = dict(part.split("=", 1) for part in labels.split(","))
+        key = " ".join([names[name], *(v.strip('"') for k, v in fields.items() if k == "by")])
+        out[key, fields["quantile"].strip('"')] = float(value) * 1000
+    return out
+
+
+def stall_text(s: dict[tuple[str, str], float]) -> str:
+    """Loop lag p50/p99/max, the longest GC pause and the longest log writes, in ms."""
+    nan = float("nan")
+
+    def get(key: str, q: str) -> float:
+        return s.get((key, q), nan)
+
+    lag = "/".join(f"{get('lag', q):.1f}" for q in ("0.5", "0.99", "1"))
+    return (
+        f"{lag:>19} {get('gc', '1'):>7.1f} "
+        f"{get('write request', '1'):>8.2f} {get('write writer', '1'):>8.2f}"
+    )
 
 
 def wait_ready(base: str, process: subprocess.Popen) -> None:
@@ -312,7 +351,9 @@ def main() -> None:
             print(
                 f"{'mode':>7} {'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} "
                 f"{'p99.9 ms':>9} {'max ms':>8} {'errors':>7} {'in-svc p50':>10} "
-                f"{'in-svc p99':>10} {'client late p99':>15} {'CPU ms/req':>10}  load average"
+                f"{'in-svc p99':>10} {'client late p99':>15} {'CPU ms/req':>10} "
+                f"{'loop lag p50/99/max':>19} {'GC max':>7} {'write max (req/thread)':>17}  "
+                "load average"
             )
             limit = min(budget, TARGET_MS)
             missed: dict[str, set[float]] = {m: set() for m in modes}
@@ -325,14 +366,15 @@ def main() -> None:
                         r = run(drive(f"{s.base}/decide", bodies, rate, args.seconds))
                         s.sent += r["sent"]
                         cpu = (cpu_seconds(s.process.pid) - cpu0) / r["sent"] * 1000
+                        held = stall_text(stalls(s.base))
                         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
                         error_rate = r["errors"] / r["sent"]
                         print(
                             f"{s.mode:>7} {rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} "
                             f"{r['p99']:>8.2f} {r['p999']:>9.2f} {r['max']:>8.1f} "
                             f"{error_rate:>7.2%} {r['inside_p50']:>10.2f} "
-                            f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} {cpu:>10.2f}  "
-                            f"{load}",
+                            f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} {cpu:>10.2f} "
+                            f"{held}  {load}",
                             flush=True,
                         )
                         inside[round_, rate, s.mode] = r["inside_p99"]

@@ -35,6 +35,9 @@ from advisor.serve.app import Served, Service
 from advisor.serve.deciding import assign, treatment_score
 from advisor.serve.predictionlog import FIELDS, PredictionLog
 from advisor.serve.server import running
+from advisor.serve.stalls import QUANTILES as WINDOW_QUANTILES
+
+QUANTILES = [q for q, _ in WINDOW_QUANTILES]
 
 COLUMNS = ["age", "income", "plan", "region", "amount"]
 
@@ -510,6 +513,35 @@ def test_metrics_count_requests_decisions_and_time_per_policy_and_version(run_fo
     assert total("advisor_decisions_total", policy="rules", version=rules, arm="shadow") == 25
     assert total("advisor_decide_seconds_count", policy="ml", version=ml) == 21
     assert total("advisor_serving_info", role="shadow", policy="rules", version=rules) == 1
+
+
+def test_metrics_show_the_loop_lag_and_the_log_writes_recent_and_since_the_start(
+    run_folder: Path, tmp_path: Path
+):
+    log = PredictionLog(tmp_path / "log", sync="process")
+    service = Service(Served.load(bundle(run_folder, "ml")), log=log)
+    records = json_records(synthetic_frame(20, seed=43)[COLUMNS])
+    with running(service) as url:
+        client = Http(url)
+        for record in records:
+            assert client.post({"record": record})[0] == 200
+        time.sleep(0.1)  # the lag sampler wakes every 10 ms
+        _, text = client.get("/metrics")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    named = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in samples}
+    assert named["advisor_event_loop_lag_seconds_count", ()] >= 5
+    lag = [named["advisor_event_loop_lag_recent_seconds", (("quantile", q),)] for q in QUANTILES]
+    assert 0 <= lag[0] <= lag[1] <= lag[2]
+    writes = sum(v for (name, _), v in named.items() if name == "advisor_log_write_seconds_count")
+    assert writes >= 1 and log.written == 20
+    recent = [
+        v
+        for (name, labels), v in named.items()
+        if name == "advisor_log_write_recent_seconds" and ("quantile", "1") in labels
+    ]
+    assert recent and all(v > 0 for v in recent)
 
 
 def test_version_and_health_describe_what_is_served(run_folder: Path):

@@ -38,6 +38,7 @@ from advisor.serve.inputs import (
 )
 from advisor.serve.predictionlog import PredictionLog
 from advisor.serve.prometheus import CONTENT_TYPE, Metrics
+from advisor.serve.stalls import GCPauses, LoopLag
 
 JSON = "application/json"
 logger = logging.getLogger("advisor.serve")
@@ -114,6 +115,13 @@ class Service:
             observe=self.metrics.timed,
         )
         self.reader = RequestReader(self.decider.policies, max_records)
+        self.lag = LoopLag(observe=self.metrics.loop_lag)
+        self.gc_pauses = GCPauses(observe=self.metrics.gc_pause)
+        writes = {}
+        if log is not None:
+            log.observe_write = self.metrics.log_write
+            writes = log.write_times
+        self.metrics.recent(self.lag.recent, self.gc_pauses.recent, writes)
 
     def warm_up(self) -> None:
         """Decide a record of nulls (costs 0) alone and in a batch with every policy before
@@ -316,11 +324,15 @@ def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> 
         gc.freeze()
         if service.log is not None:
             service.log.start()
+        service.lag.start()
+        service.gc_pauses.install()
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
+            service.gc_pauses.remove()
+            await service.lag.stop()
             if service.log is not None:
                 service.log.close()
             gc.unfreeze()

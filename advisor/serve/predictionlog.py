@@ -47,6 +47,7 @@ from typing import BinaryIO
 
 from advisor.core.errors import InputError
 from advisor.core.predictionlog import FIELDS, FORMAT
+from advisor.serve.stalls import Recent
 
 PATTERN = "predictions-*.jsonl"
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -158,6 +159,9 @@ class PredictionLog:
         self.dropped = 0
         self.refused = 0
         self.error: str | None = None
+        # how long each write (and fsync) took, by who wrote: a request or the writer thread
+        self.write_times = {"request": Recent(), "writer": Recent()}
+        self.observe_write: Callable[[str, float], None] = lambda by, seconds: None
 
     @property
     def waits(self) -> bool:
@@ -250,7 +254,7 @@ class PredictionLog:
             with self._lock:
                 if self._pending or self._blocked(count) is not None:
                     return None
-            outcome = self._write(data)
+            outcome = self._write(data, "request")
             with self._lock:
                 if outcome is True:
                     self.written += count
@@ -340,9 +344,9 @@ class PredictionLog:
 
     def _commit(self, chunk: list[tuple[int, Waiter | None, bytes]]) -> None:
         """One write (and fsync under `disk`) of the chunk's lines, then its requests told."""
-        self._settle(chunk, self._write(b"".join(d for _, _, d in chunk)))
+        self._settle(chunk, self._write(b"".join(d for _, _, d in chunk), "writer"))
 
-    def _write(self, data: bytes) -> bool | str | None:
+    def _write(self, data: bytes, by: str) -> bool | str | None:
         """Write `data` to the file (starting a new one when it would pass `max_bytes`; fsynced
         under `disk`), holding `_io`: True when written, the error when the write failed, None
         when writes are paused after a failure. Times it: a slow write ends the quick run."""
@@ -359,8 +363,10 @@ class PredictionLog:
             self._quick = 0
             return self._fail(exc)
         self._size += len(data)
-        quick = time.perf_counter() - started < QUICK_SECONDS
-        self._quick = self._quick + 1 if quick else 0
+        seconds = time.perf_counter() - started
+        self.write_times[by].add(seconds)
+        self.observe_write(by, seconds)
+        self._quick = self._quick + 1 if seconds < QUICK_SECONDS else 0
         return True
 
     def _settle(self, chunk, outcome: bool | str | None) -> None:

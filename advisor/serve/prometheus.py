@@ -13,7 +13,14 @@
   (decisions answered 503 for want of their line, under `refuse`);
 - `advisor_log_degraded`, `advisor_log_refusing`: 1 while the log loses lines and the service
   answers anyway, or refuses the decisions it cannot record;
-- `advisor_log_info{sync, on_failure}`: 1, with the log's modes.
+- `advisor_log_info{sync, on_failure}`: 1, with the log's modes;
+- `advisor_event_loop_lag_seconds`: a histogram of how late the event loop woke a timer
+  (`serve.stalls.LoopLag`): the time requests wait to be read while the loop is held;
+- `advisor_gc_pause_seconds{generation}`: a histogram of the cycle collector's pauses;
+- `advisor_log_write_seconds{by}`: a histogram of the log's writes (and fsyncs), by who wrote:
+  `request` (from the event loop) or `writer` (the log's thread);
+- `..._recent_seconds{quantile}` beside each of these three: the p50 (`0.5`), p99 (`0.99`) and
+  maximum (`1`) over the last `stalls.WINDOW_SECONDS` seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from advisor.policies.base import Policy
+from advisor.serve.stalls import QUANTILES, Recent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SECONDS = (
@@ -41,6 +49,7 @@ SECONDS = (
     2.0,
     5.0,
 )
+WRITE_SECONDS = (0.00002, 0.00005, 0.0001, 0.0002, *SECONDS)
 ENDPOINTS = frozenset({"/decide", "/health", "/version", "/metrics"})
 
 
@@ -75,6 +84,25 @@ class LogCollector:
         )
         info.add_metric([s["sync"], s["on_failure"]], 1.0)
         return [lines, degraded, refusing, info]
+
+
+class RecentCollector:
+    """The p50, p99 and maximum over the last seconds of each `Recent`, read when scraped."""
+
+    def __init__(self, sources: dict[str, tuple[str, dict[tuple[str, ...], Recent], list[str]]]):
+        self.sources = sources
+
+    def collect(self) -> Iterable:
+        out = []
+        for name, (what, recents, labels) in self.sources.items():
+            family = GaugeMetricFamily(name, what, labels=[*labels, "quantile"])
+            for values, recent in recents.items():
+                summary = recent.summary()
+                if summary["count"]:
+                    for q, _ in QUANTILES:
+                        family.add_metric([*values, q], summary[q])
+            out.append(family)
+        return out
 
 
 class Metrics:
@@ -116,6 +144,53 @@ class Metrics:
             info.labels(role, policy.name, policy.version).set(1)
         if log_status is not None:
             r.register(LogCollector(log_status))
+        self.loop_lag = Histogram(
+            "advisor_event_loop_lag_seconds",
+            "How late the event loop woke a timer",
+            buckets=SECONDS,
+            registry=r,
+        ).observe
+        gc_seconds = Histogram(
+            "advisor_gc_pause_seconds",
+            "Pauses of Python's cycle collector",
+            ["generation"],
+            buckets=WRITE_SECONDS,
+            registry=r,
+        )
+        self.gc_pause = lambda generation, s: gc_seconds.labels(str(generation)).observe(s)
+        write_seconds = Histogram(
+            "advisor_log_write_seconds",
+            "Prediction log writes (and fsyncs), by who wrote",
+            ["by"],
+            buckets=WRITE_SECONDS,
+            registry=r,
+        )
+        self.log_write = lambda by, s: write_seconds.labels(by).observe(s)
+
+    def recent(self, lag: Recent, gc_pauses: Recent, writes: dict[str, Recent]) -> None:
+        """Show the recent p50, p99 and maximum of the loop's lag, the collector's pauses and
+        the log's writes (by who wrote)."""
+        self.registry.register(
+            RecentCollector(
+                {
+                    "advisor_event_loop_lag_recent_seconds": (
+                        "How late the event loop woke a timer, recently",
+                        {(): lag},
+                        [],
+                    ),
+                    "advisor_gc_pause_recent_seconds": (
+                        "Pauses of Python's cycle collector, recently",
+                        {(): gc_pauses},
+                        [],
+                    ),
+                    "advisor_log_write_recent_seconds": (
+                        "Prediction log writes, recently, by who wrote",
+                        {(by,): recent for by, recent in writes.items()},
+                        ["by"],
+                    ),
+                }
+            )
+        )
 
     def request(self, path: str, status: int, seconds: float) -> None:
         endpoint = path if path in ENDPOINTS else "other"
