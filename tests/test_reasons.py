@@ -185,3 +185,44 @@ def test_the_service_gives_the_librarys_reasons_and_logs_them(small_run, rows, t
     asked = [line for line in lines if "reasons" in line]
     assert len(asked) == 25  # the request that did not ask logs none
     assert asked[0]["reasons"] == policy.explain_record(records[0], 3).records()[0]
+
+
+def test_the_service_explains_off_its_event_loop(small_run, rows):
+    """While one request's reasons are computed, the service reads and answers others."""
+    pytest.importorskip("fastapi")
+    import threading
+    import time
+
+    from conftest import Http
+
+    import advisor
+    from advisor.serve.app import Served, Service
+    from advisor.serve.server import running
+
+    folder = small_run[1] / "policies" / "ml"
+    policy = advisor.load_policy(folder)
+    records = json_records(rows[:2])
+    service = Service(Served.load(folder))
+    explained, started = service.decider.explained, threading.Event()
+
+    def slow(*args):
+        started.set()
+        time.sleep(0.5)  # as long attribution work that holds no interpreter lock would
+        return explained(*args)
+
+    service.decider.explained = slow
+    with running(service) as url:
+        answers: list = []
+        asking = threading.Thread(
+            target=lambda: answers.append(Http(url).post({"record": records[0], "reasons": 3}))
+        )
+        asking.start()
+        assert started.wait(10)
+        before = time.perf_counter()
+        status, body = Http(url).post({"record": records[1]})
+        quick = time.perf_counter() - before
+        asking.join(30)
+    assert status == 200 and "reasons" not in body
+    assert quick < 0.4  # answered while the first request's reasons were still being computed
+    assert answers[0][0] == 200
+    assert answers[0][1]["reasons"] == policy.explain_record(records[0], 3).records()[0]

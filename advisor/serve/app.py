@@ -8,11 +8,15 @@ a shadow, the prediction log, the metrics) and answers requests without knowing 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +45,11 @@ from advisor.serve.prometheus import CONTENT_TYPE, Metrics
 from advisor.serve.stalls import GCPauses, LoopLag
 
 JSON = "application/json"
+# While serving, the interpreter hands its lock to a waiting thread (a reasons worker, the log's
+# writer) after this long instead of Python's 5 ms: a thread that runs Python then holds the
+# event loop for at most about this long at a time, and gets its turn as soon.
+SWITCH_SECONDS = 0.0002
+REASON_THREADS = 2  # reasons are computed off the event loop by up to this many threads
 logger = logging.getLogger("advisor.serve")
 
 
@@ -122,16 +131,25 @@ class Service:
             log.observe_write = self.metrics.log_write
             writes = log.write_times
         self.metrics.recent(self.lag.recent, self.gc_pauses.recent, writes)
+        self._explainer: ThreadPoolExecutor | None = None
 
     def warm_up(self) -> None:
-        """Decide a record of nulls (costs 0) alone and in a batch with every policy before
-        serving, so that the libraries the first request would load are loaded already."""
+        """Decide (and explain) a record of nulls (costs 0) alone and in a batch with every
+        policy before serving, so that what the first request would load is loaded already."""
         record = {name: None for name in self.reader.columns}
         for policy in self.decider.policies:
             record.update({c: 0.0 for c in policy.costs.columns})
         for policy in self.decider.policies:
             policy.decide_record(record)
             policy.decide_batch(record_frame([record, record], list(record)))
+            with contextlib.suppress(NotImplementedError):  # a policy that gives no reasons
+                policy.explain_record(record, 1)
+
+    def close(self) -> None:
+        """Let the reasons' threads go (the service stops)."""
+        if self._explainer is not None:
+            self._explainer.shutdown(wait=False)
+            self._explainer = None
 
     def version(self) -> dict:
         """What `GET /version` says: the served bundles and the assignment."""
@@ -161,10 +179,24 @@ class Service:
             "log": log,
         }
 
-    def decide(self, request: DecideRequest, started: float) -> tuple[dict, list[Outcome], float]:
+    async def decide(
+        self, request: DecideRequest, started: float
+    ) -> tuple[dict, list[Outcome], float]:
         """The response body, the outcomes and the latency in milliseconds (counted in the
-        metrics once answered: `answered`)."""
-        outcomes = self.decider.decide(request.items, request.batch, request.reasons)
+        metrics once answered: `answered`). Reasons are computed on a thread of their own:
+        exact TreeSHAP takes milliseconds per record, mostly in LightGBM's code, which lets the
+        event loop read and decide other requests meanwhile."""
+        outcomes = self.decider.decide(request.items, request.batch)
+        if request.reasons:
+            if self._explainer is None:
+                self._explainer = ThreadPoolExecutor(REASON_THREADS, "advisor-reasons")
+            outcomes = await asyncio.get_running_loop().run_in_executor(
+                self._explainer,
+                self.decider.explained,
+                outcomes,
+                request.batch,
+                request.reasons,
+            )
         latency_ms = (time.perf_counter() - started) * 1000
         answers = [answer(o, latency_ms) for o in outcomes]
         body = {"decisions": answers, "latency_ms": latency_ms} if request.batch else answers[0]
@@ -318,6 +350,8 @@ def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.warm_up()
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_SECONDS)
         # What is loaded by now (libraries, bundles) lives as long as the service: kept out of
         # the cycle collector's scans, whose full passes over it otherwise stall every request
         # in flight for 0.1 to 0.3 s.
@@ -335,6 +369,8 @@ def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> 
             await service.lag.stop()
             if service.log is not None:
                 service.log.close()
+            service.close()
+            sys.setswitchinterval(switch)
             gc.unfreeze()
 
     app = FastAPI(
@@ -363,7 +399,7 @@ def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> 
         try:
             body = await read_body(request, service.max_body_bytes)
             parsed = service.reader.read(body)
-            payload, outcomes, latency_ms = service.decide(parsed, started)
+            payload, outcomes, latency_ms = await service.decide(parsed, started)
         except RequestError as exc:
             return _json(exc.to_dict(), exc.status)
         log, follow = service.log, None

@@ -135,10 +135,11 @@ class Decider:
                 continue
             group = [items[i] for i in where]
             decided = self._run(policy, group, batch, where)
-            why = explain(policy, group, batch, reasons) if reasons else [None] * len(group)
             for j, i in enumerate(where):
-                out[i] = Outcome(items[i], arm, policy, decided, j, why[j])
+                out[i] = Outcome(items[i], arm, policy, decided, j)
                 codes[arm][i] = int(decided.codes[j])
+        if reasons:
+            out = self.explained(out, batch, reasons)  # type: ignore[arg-type]
         if self.treatment is None:
             return out  # type: ignore[return-value]
         for arm, policy in ((CONTROL, self.control), (TREATMENT, self.treatment)):
@@ -150,6 +151,17 @@ class Decider:
             replace(o, arms=(codes[CONTROL][i], codes[TREATMENT][i]))  # type: ignore[arg-type]
             for i, o in enumerate(out)
         ]
+
+    def explained(self, outcomes: Sequence[Outcome], batch: bool, k: int) -> list[Outcome]:
+        """The outcomes with the k reasons of each decision, as the deciding policy's
+        `Policy.explain` gives them (the service runs this off its event loop)."""
+        out = list(outcomes)
+        for policy in {id(o.policy): o.policy for o in outcomes}.values():
+            where = [i for i, o in enumerate(outcomes) if o.policy is policy]
+            why = explain(policy, [outcomes[i].item for i in where], batch, k)
+            for i, reasons in zip(where, why, strict=True):
+                out[i] = replace(out[i], reasons=reasons)
+        return out
 
     def _other(self, policy: Policy, group: list[Item], batch: bool) -> list[int | None]:
         """`policy`'s codes for units of the other arm (None where it cannot decide): record by
