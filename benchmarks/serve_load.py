@@ -16,14 +16,18 @@ records are the case's test rows in a seeded order, missing values included.
 Per mode and rate it prints p50, p99, p99.9 and the maximum in milliseconds, the error rate (any
 status but 200, a timeout or a refused connection), the rate achieved, the in-service p50 and
 p99 (the `Server-Timing` header: from the request's arrival in the application to its answer,
-the log's write included), how late the client sent, the service's CPU seconds per request and
+the log's write included), how late the client sent, the p99 from the moment the client
+actually sent (without the client's own lateness, which on a shared machine can dominate the
+tail), the service's CPU seconds per request and
 the load average (the machine has 2 cores shared with other work: the client runs on them
 too). Beside them, from the service's `/metrics` read right after each run (over its last
 15 s, `serve.stalls.WINDOW_SECONDS`): the event loop's lag (p50/p99/max: how late the loop woke
 a timer, the time a request can wait unread while the loop is held), the longest pause of the
-cycle collector, and the longest log write from a request and from the writer thread. Last, per rate and round, each mode's in-service p99 minus the asynchronous log's, the
-highest rate each mode held (no error and p99 under the case's latency budget and 20 ms), and
-the lines each log holds against the requests its service answered.
+cycle collector, and the longest log write from a request and from the writer thread. Last,
+per rate and round, each mode's in-service and end-to-end p99 (from the schedule and from the
+actual send) minus the asynchronous log's, the highest rate each mode held (no error and p99
+under the case's latency budget and 20 ms), and the lines each log holds against the requests
+its service answered.
 
     uv run --all-extras python benchmarks/serve_load.py [--case credit-scoring]
         [--bundle PATH] [--rates 500,1000] [--seconds 30] [--modes async,process,disk]
@@ -110,6 +114,7 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
 
     n = int(rate * seconds)
     latency, inside, late = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    sent = np.full(n, np.nan)
     errors = 0
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
     headers = {"content-type": "application/json"}
@@ -122,7 +127,8 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
 
         async def one(i: int, due: float) -> None:
             nonlocal errors
-            late[i] = time.perf_counter() - due
+            started = time.perf_counter()
+            late[i] = started - due
             try:
                 async with session.post(url, data=bodies[i % len(bodies)], headers=headers) as r:
                     await r.read()
@@ -131,7 +137,8 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if ok:
-                latency[i] = time.perf_counter() - due
+                done = time.perf_counter()
+                latency[i], sent[i] = done - due, done - started
                 inside[i] = float(timing.partition("dur=")[2] or "nan")
             else:
                 errors += 1
@@ -161,6 +168,7 @@ async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> d
         "inside_p50": float(in50),
         "inside_p99": float(in99),
         "late_p99": float(np.percentile(late, 99) * 1000),
+        "sent_p99": float(np.nanpercentile(sent, 99) * 1000) if len(ms) else np.nan,
     }
 
 
@@ -351,13 +359,15 @@ def main() -> None:
             print(
                 f"{'mode':>7} {'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} "
                 f"{'p99.9 ms':>9} {'max ms':>8} {'errors':>7} {'in-svc p50':>10} "
-                f"{'in-svc p99':>10} {'client late p99':>15} {'CPU ms/req':>10} "
+                f"{'in-svc p99':>10} {'client late p99':>15} {'p99 from send':>13} "
+                f"{'CPU ms/req':>10} "
                 f"{'loop lag p50/99/max':>19} {'GC max':>7} {'write max (req/thread)':>17}  "
                 "load average"
             )
             limit = min(budget, TARGET_MS)
             missed: dict[str, set[float]] = {m: set() for m in modes}
             inside: dict[tuple[int, float, str], float] = {}
+            ends: dict[tuple[int, float, str], tuple[float, float]] = {}
             for round_ in range(args.rounds):
                 for rate in rates:
                     turn = servers if round_ % 2 == 0 else servers[::-1]
@@ -373,20 +383,29 @@ def main() -> None:
                             f"{s.mode:>7} {rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} "
                             f"{r['p99']:>8.2f} {r['p999']:>9.2f} {r['max']:>8.1f} "
                             f"{error_rate:>7.2%} {r['inside_p50']:>10.2f} "
-                            f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} {cpu:>10.2f} "
+                            f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} "
+                            f"{r['sent_p99']:>13.2f} {cpu:>10.2f} "
                             f"{held}  {load}",
                             flush=True,
                         )
                         inside[round_, rate, s.mode] = r["inside_p99"]
+                        ends[round_, rate, s.mode] = (r["p99"], r["sent_p99"])
                         if r["errors"] or not r["p99"] < limit:
                             missed[s.mode].add(rate)
             if "async" in modes:
                 for (round_, rate, mode), p99 in inside.items():
                     if mode not in ("async", "off"):
                         above = p99 - inside[round_, rate, "async"]
+                        end, sent = (
+                            a - b
+                            for a, b in zip(
+                                ends[round_, rate, mode], ends[round_, rate, "async"], strict=True
+                            )
+                        )
                         print(
-                            f"round {round_ + 1}, {rate:g}/s: {mode} in-service p99 is "
-                            f"{above:+.2f} ms from the asynchronous log's"
+                            f"round {round_ + 1}, {rate:g}/s: {mode} minus the asynchronous log: "
+                            f"in-service p99 {above:+.2f} ms, end-to-end p99 {end:+.2f} ms "
+                            f"({sent:+.2f} ms from the actual send)"
                         )
             for mode in modes:
                 held = [rate for rate in rates if rate not in missed[mode]]
