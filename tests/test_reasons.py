@@ -31,7 +31,7 @@ def rows() -> pd.DataFrame:
     return awkward_rows(synthetic_frame(400, seed=9).drop(columns="outcome"), seed=2)
 
 
-@pytest.mark.parametrize("method", ["exact", "paths"])
+@pytest.mark.parametrize("method", ["exact", "lightgbm", "paths"])
 def test_contributions_sum_to_the_raw_score(small_run, rows, method):
     ml: MLPolicy = small_run[0].policies["ml"]
     X = ml.spec.encode(rows)
@@ -84,7 +84,7 @@ def test_multiclass_contributions_sum_to_the_linearised_score():
         lgb.Dataset(X, y),
         num_boost_round=20,
     )
-    for method in ("exact", "paths"):
+    for method in ("exact", "lightgbm", "paths"):
         contrib, base = raw_contributions(booster, X, 20, 3, method)
         z = booster.predict(X, raw_score=True)
         np.testing.assert_allclose(contrib.sum(axis=2) + base, z, atol=1e-9)

@@ -1,0 +1,112 @@
+"""TreeSHAP from per-leaf tables against LightGBM's own (`pred_contrib=True`): the same values
+on numeric splits with missing values and zero-as-missing, category splits with unseen,
+negative and missing codes, and several classes; local accuracy; the same top-3 reasons; the
+fallback to LightGBM's when the tables would be too large."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from advisor.policies import treeshap
+from advisor.policies.reasons import raw_contributions
+from advisor.policies.treeshap import leaf_tables
+
+
+def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = np.column_stack(
+        [
+            rng.normal(size=n),
+            rng.normal(size=n),
+            rng.integers(0, 6, n).astype(float),  # a category
+            np.where(rng.random(n) < 0.3, 0.0, rng.normal(size=n)),  # zeros read as missing
+            rng.normal(size=n),
+        ]
+    )
+    X[rng.random(n) < 0.1, 0] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + (X[:, 2] % 3 == 1) + 0.5 * X[:, 3] + X[:, 1] * X[:, 4]) > 0.5
+    return X, y.astype(int) + (X[:, 1] > 1.0)
+
+
+def _booster(objective: str, zero_as_missing: bool, seed: int = 0) -> lgb.Booster:
+    X, y = _data(3000, seed)
+    params = {
+        "objective": objective,
+        "verbosity": -1,
+        "num_leaves": 15,
+        "min_data_in_leaf": 10,
+        "cat_smooth": 1,
+        "min_data_per_group": 5,
+        "zero_as_missing": zero_as_missing,
+        "seed": seed,
+    }
+    if objective == "multiclass":
+        params["num_class"] = 3
+    else:
+        y = (y > 0).astype(int)
+    data = lgb.Dataset(X, y, categorical_feature=[2])
+    return lgb.train(params, data, num_boost_round=25)
+
+
+def _awkward(n: int) -> np.ndarray:
+    """Rows with what scoring meets: NaN everywhere, unseen, negative and fractional codes,
+    exact zeros, values on the thresholds' sides."""
+    X, _ = _data(n, 7)
+    rng = np.random.default_rng(3)
+    for j in range(X.shape[1]):
+        X[rng.random(n) < 0.08, j] = np.nan
+    X[rng.random(n) < 0.05, 2] = 9.0  # a category not seen in training
+    X[rng.random(n) < 0.03, 2] = -1.0
+    X[rng.random(n) < 0.03, 2] = 2.5
+    X[rng.random(n) < 0.05, 1] = 0.0
+    return X
+
+
+@pytest.mark.parametrize(
+    ("objective", "zero_as_missing"),
+    [("binary", False), ("binary", True), ("multiclass", False)],
+)
+def test_the_tables_give_lightgbms_treeshap(objective, zero_as_missing):
+    booster = _booster(objective, zero_as_missing)
+    classes = 3 if objective == "multiclass" else 1
+    X = _awkward(1500)
+    tables = leaf_tables(booster, booster.num_trees() // classes, X.shape[1], classes)
+    assert tables is not None and tables.categories  # category splits are exercised
+    contrib, base = tables.contributions(X)
+    reference = booster.predict(X, pred_contrib=True).reshape(len(X), classes, X.shape[1] + 1)
+    np.testing.assert_allclose(contrib, reference[:, :, :-1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(base, reference[:, :, -1], rtol=0, atol=1e-12)
+    raw = booster.predict(X, raw_score=True).reshape(len(X), classes)
+    np.testing.assert_allclose(contrib.sum(axis=2) + base, raw, rtol=0, atol=1e-10)
+
+
+def test_the_same_top_three_as_lightgbm_on_every_row():
+    booster = _booster("binary", False, seed=1)
+    X = _awkward(2000)
+    fast, _ = raw_contributions(booster, X, booster.num_trees(), 2, "exact")
+    slow, _ = raw_contributions(booster, X, booster.num_trees(), 2, "lightgbm")
+    top = np.argsort(-fast[:, 0, :], axis=1, kind="stable")[:, :3]
+    reference = np.argsort(-slow[:, 0, :], axis=1, kind="stable")[:, :3]
+    assert (np.sort(top, axis=1) == np.sort(reference, axis=1)).all()
+
+
+def test_threads_and_chunks_do_not_change_the_values(monkeypatch):
+    booster = _booster("binary", True, seed=2)
+    X = _awkward(1000)
+    tables = leaf_tables(booster, booster.num_trees(), X.shape[1], 1)
+    whole, _ = tables.contributions(X)
+    monkeypatch.setattr(treeshap, "CHUNK_CELLS", 50_000)  # a few dozen rows per chunk
+    np.testing.assert_array_equal(tables.contributions(X, threads=2)[0], whole)
+    np.testing.assert_array_equal(tables.contributions(X[:1])[0], whole[:1])
+
+
+def test_too_large_tables_fall_back_to_lightgbms(monkeypatch):
+    booster = _booster("binary", False, seed=3)
+    X = _awkward(300)
+    monkeypatch.setattr(treeshap, "MAX_TABLE_BYTES", 1000)
+    assert leaf_tables(booster, booster.num_trees() - 1, X.shape[1], 1) is None
+    contrib, _ = raw_contributions(booster, X, booster.num_trees() - 1, 2, "exact")
+    reference = booster.predict(X, pred_contrib=True, num_iteration=booster.num_trees() - 1)
+    np.testing.assert_array_equal(contrib[:, 0, :], reference[:, :-1])
