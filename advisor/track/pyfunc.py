@@ -43,7 +43,7 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """Decisions; `params={"reasons": K}` adds reason_1 ... reason_K (`reasons_method`:
-        "exact" or "paths")."""
+        "exact", "lightgbm" or "paths", see `reasons.raw_contributions`)."""
         params = params or {}
         return decisions_frame(
             self.policy,
