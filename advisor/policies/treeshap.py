@@ -121,11 +121,12 @@ class LeafTables:
             state = child[: level.internal]
         out = np.empty((n, self.classes, self.features))
         for c in range(self.classes):
-            cols = np.ascontiguousarray(index[self.leaf_class == c].T)
+            cols = (index if self.classes == 1 else index[self.leaf_class == c]).T.copy()
             per_row = cols.shape[1]
             hits = sparse.csr_matrix(
-                (np.ones(cols.size), cols.ravel(), np.arange(0, cols.size + 1, per_row)),
+                (_ones(cols.size), cols.ravel(), np.arange(0, cols.size + 1, per_row)),
                 shape=(n, len(self.table)),
+                copy=False,
             )
             out[:, c, :] = hits @ self.table
         return out
@@ -151,6 +152,18 @@ class LeafTables:
             code = np.where(valid, x, outside).astype(np.int64)
             left[s.nodes] = s.left[:, code]
         return left
+
+
+_ONES = np.ones(0)
+
+
+def _ones(size: int) -> np.ndarray:
+    """A read-only vector of ones, shared by the chunks (it is as long as their entries)."""
+    global _ONES
+    if len(_ONES) < size:
+        _ONES = np.ones(size)
+        _ONES.flags.writeable = False
+    return _ONES[:size]
 
 
 def leaf_tables(booster, n_trees: int, features: int, classes: int) -> LeafTables | None:
