@@ -185,7 +185,7 @@ def key_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return hashed, missing
 
 
-OUTCOME_ROWS = 1_000_000  # outcome rows hashed at a time
+OUTCOME_ROWS = 250_000  # outcome rows hashed at a time
 
 
 @dataclass(frozen=True)
@@ -211,8 +211,8 @@ class Outcomes:
 
 def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) -> Outcomes:
     """The key (the hash of its text, `key_hashes`: the join needs no key text in memory) and
-    the outcome (the class code in the cost matrix) of every row whose outcome is known, read a
-    million rows at a time; a key given twice with different outcomes is refused."""
+    the outcome (the class code in the cost matrix) of every row whose outcome is known, read in
+    batches of OUTCOME_ROWS; a key given twice with different outcomes is refused."""
     path = Path(path)
     if path.is_dir():
         raise InputError("a folder, not a file: expected a CSV or Parquet file", where=str(path))
@@ -249,7 +249,7 @@ def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) ->
 
 
 def _outcome_chunks(path: Path, key: str, target: str):
-    """The key and target columns of the outcomes file, a million rows at a time: a Parquet
+    """The key and target columns of the outcomes file, OUTCOME_ROWS at a time: a Parquet
     file streamed a batch at a time, anything else read whole by `read_frame` (its checks and
     messages) and cut."""
     for col, what in ((key, "the key (--key)"), (target, "the case's target")):

@@ -41,6 +41,9 @@ TABLE_ROWS = 50_000  # rows of a Parquet or CSV table digested at a time
 TEXT = ("policy", "model_version", "arm", "decision", "shadow_policy", "shadow_decision")
 TEXT_COLUMNS = (*TEXT, *ARM_FIELDS)
 DECISION_COLUMNS = ("decision", "shadow_decision", *ARM_FIELDS)
+# Given to the measures as categoricals (a byte a row, not a pointer to a text): what they do
+# with these (grouping, counting, comparing with text) gives the same as with the text.
+KEPT_CATEGORICAL = ("policy", "decision", "arm")
 
 
 @dataclass
@@ -58,14 +61,16 @@ class Scan:
     drift_rows: dict[int, int] = field(default_factory=dict)
 
     def rows(self, columns=None, start: int = 0, stop: int | None = None) -> pd.DataFrame:
-        """The light columns (all, or those named that the log has) of rows start..stop, the
-        category columns as text (missing as NaN), as the measures read a log frame."""
+        """The light columns (all, or those named that the log has) of rows start..stop, as the
+        measures read a log frame: the category columns as text (missing as NaN), except the
+        policy, decision and arm, kept categorical (`KEPT_CATEGORICAL`)."""
         part = self.light.iloc[start:stop]
         names = [c for c in (part.columns if columns is None else columns) if c in part]
         out = {}
         for name in names:
             col = part[name]
-            col = col.astype(object) if isinstance(col.dtype, pd.CategoricalDtype) else col
+            if isinstance(col.dtype, pd.CategoricalDtype) and name not in KEPT_CATEGORICAL:
+                col = col.astype(object)
             out[name] = col.reset_index(drop=True)
         return pd.DataFrame(out, index=pd.RangeIndex(len(part)), copy=False)
 
@@ -107,7 +112,10 @@ class _Codes:
         return np.append(table, -1).astype(np.int32)[codes]
 
     def categorical(self, codes: np.ndarray) -> pd.Categorical:
-        return pd.Categorical.from_codes(codes, categories=list(self.values))
+        """The codes as a categorical whose categories are in text order (so grouping by it
+        orders groups as grouping the text does)."""
+        found = pd.Categorical.from_codes(codes, categories=list(self.values))
+        return found.reorder_categories(sorted(self.values))
 
 
 def unit_hash(values: pd.Series):
