@@ -4,11 +4,12 @@ treatment arm, ML as shadow on control), written as `advisor serve` writes its l
 200,000-line files), with outcomes known for 80 % of the rows older than 3 days.
 
 The rows are the case's test rows drawn with replacement (seeded) and decided by the run's own
-bundles. Each log is written once, a file at a time (`--cache FOLDER` keeps them for the next
+bundles. Each log is written once, a file at a time (`--cache FOLDER`, by default
+/tmp/advisor-monitor-speed, keeps them and the analysed run for the next
 run). Prints each log's size, the time and peak resident memory of the real command in a fresh
 process (best of `--repeat`), the time of each stage in this process for the smallest size
 (reading, measuring, alerts), and the load average, since the machine may be shared. The 10M
-log is several GB and the run holds about 1 GB: on a shared machine wrap it in a lock.
+log is about 5 GB and the 10M run may hold over 3 GB: on a shared machine wrap it in a lock.
 
     uv run python benchmarks/monitor_speed.py [--sizes 1000000 10000000] [--days 30] [--run RUN]
         [--cache FOLDER] [--repeat 1]
@@ -174,13 +175,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--run", type=Path, help="A credit-scoring run folder (default: analyse).")
-    parser.add_argument("--cache", type=Path, help="Keep the logs here (reused when present).")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "advisor-monitor-speed",
+        help="Keep the logs and the run here (reused when present; default under /tmp).",
+    )
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cache = args.cache or tmp
-        run = args.run or make_run(cache / "runs")
+        cache = args.cache
+        kept = cache / "runs" / CASE
+        run = args.run or (kept if (kept / "result.json").exists() else make_run(cache / "runs"))
         for index, rows in enumerate(sorted(args.sizes)):
             start = time.perf_counter()
             log, outcomes = make_log(run, rows, args.days, cache / f"log-{rows}" / "log")
