@@ -4,11 +4,12 @@ treatment arm, ML as shadow on control), written as `advisor serve` writes its l
 200,000-line files), with outcomes known for 80 % of the rows older than 3 days.
 
 The rows are the case's test rows drawn with replacement (seeded) and decided by the run's own
-bundles. Each log is written once, a file at a time (`--cache FOLDER` keeps them for the next
+bundles. Each log is written once, a file at a time (`--cache FOLDER`, by default
+/tmp/advisor-monitor-speed, keeps them and the analysed run for the next
 run). Prints each log's size, the time and peak resident memory of the real command in a fresh
 process (best of `--repeat`), the time of each stage in this process for the smallest size
 (reading, measuring, alerts), and the load average, since the machine may be shared. The 10M
-log is several GB and the run holds about 1 GB: on a shared machine wrap it in a lock.
+log is about 5 GB and the 10M run may hold over 3 GB: on a shared machine wrap it in a lock.
 
     uv run python benchmarks/monitor_speed.py [--sizes 1000000 10000000] [--days 30] [--run RUN]
         [--cache FOLDER] [--repeat 1]
@@ -41,7 +42,8 @@ def make_run(folder: Path) -> Path:
 
 def make_log(run: Path, rows: int, days: int, folder: Path) -> tuple[Path, Path]:
     """The log files and the outcomes file (Parquet), written a file at a time (the case's test
-    rows are decided once; a drawn row takes its decisions)."""
+    rows are decided once, and each row's line after its id is built once per arm; a drawn row
+    takes its arm's text), so ten million lines take minutes, not hours."""
     import advisor
     from advisor.core.case import load_case
     from advisor.core.data import load_dataset, split_dataset
@@ -58,6 +60,7 @@ def make_log(run: Path, rows: int, days: int, folder: Path) -> tuple[Path, Path]
     records = test[inputs].astype(object).where(test[inputs].notna(), None).to_dict("records")
     texts = [json.dumps(r, separators=(",", ":")) for r in records]
     version = {n: p.version for n, p in policies.items()}
+    tails = {arm: _tails(arm, decided, version, texts) for arm in ("control", "treatment")}
     rng = np.random.default_rng(0)
     seconds = np.sort(rng.uniform(0, days * 86400, rows))
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,31 +70,22 @@ def make_log(run: Path, rows: int, days: int, folder: Path) -> tuple[Path, Path]
         drawn = rng.integers(0, len(test), n)
         treated = rng.random(n) < 0.5
         at = seconds[start : start + n]
-        stamps = (pd.Timestamp("2026-01-01") + pd.to_timedelta(at, unit="s")).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"
-        )
+        moments = np.datetime64("2026-01-01", "ns") + pd.to_timedelta(at, unit="s").to_numpy()
+        stamps = np.datetime_as_string(moments.astype("datetime64[us]"), unit="us")
         latency = rng.lognormal(np.log(2.0), 0.4, n)
-        lines = []
-        keep = np.zeros(n, dtype=bool)
-        for j in range(n):
-            row, arm = drawn[j], "treatment" if treated[j] else "control"
-            policy = "ml" if treated[j] else "rules"
-            decision = decided[policy][row]
-            if decision is None:
-                continue
-            keep[j] = True
-            shadow = (
-                ',"shadow_policy":null,"shadow_version":null,"shadow_decision":null'
-                if treated[j]
-                else f',"shadow_policy":"ml","shadow_version":"{version["ml"]}",'
-                f'"shadow_decision":{json.dumps(decided["ml"][row])}'
+        tail = np.where(treated, tails["treatment"][drawn], tails["control"][drawn])
+        keep = np.array([t is not None for t in tail])
+        head = f'{{"format":"{FORMAT}","ts":"'
+        lines = [
+            f'{head}{s}Z","id":"{k}","unit":"{k}",{t}{x:.3f},"request_records":1}}\n'
+            for s, k, t, x in zip(
+                stamps[keep],
+                np.arange(start, start + n)[keep].tolist(),
+                tail[keep],
+                latency[keep],
+                strict=True,
             )
-            lines.append(
-                f'{{"format":"{FORMAT}","ts":"{stamps[j]}","id":"{start + j}",'
-                f'"unit":"{start + j}","arm":"{arm}","policy":"{policy}",'
-                f'"model_version":"{version[policy]}","decision":"{decision}"{shadow},'
-                f'"record":{texts[row]},"latency_ms":{latency[j]:.3f},"request_records":1}}\n'
-            )
+        ]
         (folder / f"predictions-20260101T000000Z-1-{i + 1:06d}.jsonl").write_text("".join(lines))
         known = keep & (at < (days - 3) * 86400) & (rng.random(n) < 0.8)
         known_ids.append(np.arange(start, start + n)[known].astype(str))
@@ -100,6 +94,27 @@ def make_log(run: Path, rows: int, days: int, folder: Path) -> tuple[Path, Path]
         {"id": np.concatenate(known_ids), "Status": np.concatenate(known_status)}
     ).to_parquet(outcomes)
     return folder, outcomes
+
+
+def _tails(arm: str, decided: dict, version: dict, texts: list[str]) -> np.ndarray:
+    """Each test row's line from `"arm"` to `"latency_ms":` in `arm` (None: no decision)."""
+    policy = "ml" if arm == "treatment" else "rules"
+    out = np.empty(len(texts), dtype=object)
+    for row, text in enumerate(texts):
+        decision = decided[policy][row]
+        if decision is None:
+            continue
+        shadow = (
+            ',"shadow_policy":null,"shadow_version":null,"shadow_decision":null'
+            if arm == "treatment"
+            else f',"shadow_policy":"ml","shadow_version":"{version["ml"]}",'
+            f'"shadow_decision":{json.dumps(decided["ml"][row])}'
+        )
+        out[row] = (
+            f'"arm":"{arm}","policy":"{policy}","model_version":"{version[policy]}",'
+            f'"decision":"{decision}"{shadow},"record":{text},"latency_ms":'
+        )
+    return out
 
 
 PEAK = (
@@ -140,7 +155,7 @@ def stages(run: Path, log: Path, outcomes: Path) -> dict[str, float]:
     times["read outcomes"] = time.perf_counter() - start
     start = time.perf_counter()
     read = scan.scan_log(log, run_, width, known, "id")
-    read.light["in_run"] = windows.in_run(read.rows(["policy", "model_version"]), run_.bundles)
+    read.light["in_run"] = read.in_run(run_.bundles)
     times["read and join the log"] = time.perf_counter() - start
     important = run_.important(set(run_.bundles["rules"].get("inputs") or ()))
     context = windows.Context(
@@ -160,13 +175,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--run", type=Path, help="A credit-scoring run folder (default: analyse).")
-    parser.add_argument("--cache", type=Path, help="Keep the logs here (reused when present).")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "advisor-monitor-speed",
+        help="Keep the logs and the run here (reused when present; default under /tmp).",
+    )
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cache = args.cache or tmp
-        run = args.run or make_run(cache / "runs")
+        cache = args.cache
+        kept = cache / "runs" / CASE
+        run = args.run or (kept if (kept / "result.json").exists() else make_run(cache / "runs"))
         for index, rows in enumerate(sorted(args.sizes)):
             start = time.perf_counter()
             log, outcomes = make_log(run, rows, args.days, cache / f"log-{rows}" / "log")

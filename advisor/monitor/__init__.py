@@ -23,7 +23,7 @@ from advisor.monitor.estimate import CONCEPT_DRIFT, RELIABLE_RULE
 from advisor.monitor.expectations import read_expectations
 from advisor.monitor.logs import read_outcomes
 from advisor.monitor.scan import BATCH_BYTES, Scan, scan_log
-from advisor.monitor.windows import Context, in_run, measure, parse_window
+from advisor.monitor.windows import Context, measure, parse_window
 from advisor.stats.psi import NOISE_QUANTILE, PSI_MAJOR, PSI_MODERATE, NoiseLevels
 
 SCHEMA_VERSION = 1
@@ -71,7 +71,7 @@ def monitor(
     scan = scan_log(log, expectations, width, known, key, batch_bytes)
     del known
     light = scan.light
-    light["in_run"] = in_run(scan.rows(["policy", "model_version"]), expectations.bundles)
+    light["in_run"] = scan.in_run(expectations.bundles)
     if not light["in_run"].any():
         seen = scan.rows(["policy", "model_version"], 0, 1)
         first = " ".join(str(v) for v in seen.iloc[0])

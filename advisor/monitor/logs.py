@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -184,35 +185,120 @@ def key_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return hashed, missing
 
 
-def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) -> pd.DataFrame:
-    """`key` (the hash of its text, `key_hashes`: the join needs no key text in memory) and
-    `outcome` (the class code in the cost matrix) of every row whose outcome is known; a key
-    given twice with different outcomes is refused."""
+OUTCOME_ROWS = 250_000  # outcome rows hashed at a time
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """The outcomes known so far as the join needs them: each key's hash (`key_hashes`), sorted
+    and distinct, and its outcome's class code, 9 bytes an outcome (ten million: 90 MB)."""
+
+    keys: np.ndarray
+    outcome: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def find(self, hashed: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """Each hash's position among the keys, -1 where it has none (or is missing)."""
+        at = np.searchsorted(self.keys, hashed)
+        inside = np.minimum(at, max(len(self.keys) - 1, 0))
+        hit = (at < len(self.keys)) & ~missing
+        if len(self.keys):
+            hit &= self.keys[inside] == hashed
+        return np.where(hit, at, -1)
+
+
+def read_outcomes(path: str | Path, key: str, target: str, costs: CostMatrix) -> Outcomes:
+    """The key (the hash of its text, `key_hashes`: the join needs no key text in memory) and
+    the outcome (the class code in the cost matrix) of every row whose outcome is known, read in
+    batches of OUTCOME_ROWS; a key given twice with different outcomes is refused."""
     path = Path(path)
     if path.is_dir():
         raise InputError("a folder, not a file: expected a CSV or Parquet file", where=str(path))
-    frame = read_frame(path)
-    for col, what in ((key, "the key (--key)"), (target, "the case's target")):
-        if col not in frame:
-            raise InputError(f"no column {col!r}, {what}", where=str(path))
-    known = frame[[key, target]].dropna()
-    del frame
-    codes, uniques = pd.factorize(known[target])
     classes = {label_key(c): i for i, c in enumerate(costs.classes)}
-    labels = [label_key(v) for v in uniques]
-    unknown = [v for v, k in zip(uniques, labels, strict=True) if k not in classes]
-    if unknown:
+    keys, outcomes = [], []
+    for chunk in _outcome_chunks(path, key, target):
+        known = chunk.dropna()
+        codes, uniques = pd.factorize(known[target])
+        labels = [label_key(v) for v in uniques]
+        unknown = [v for v, k in zip(uniques, labels, strict=True) if k not in classes]
+        if unknown:
+            raise InputError(
+                f"column {target!r} holds {unknown[0]!r}, not a class of the case "
+                f"({', '.join(str(c) for c in costs.classes)})",
+                where=str(path),
+            )
+        table = np.array([classes[k] for k in labels] + [-1], dtype=np.int8)
+        outcomes.append(table[codes])
+        keys.append(key_hashes(known[key])[0])
+    keys, outcome = np.concatenate(keys), np.concatenate(outcomes)
+    del outcomes
+    order = np.lexsort((outcome, keys))
+    keys, outcome = keys[order], outcome[order]
+    del order
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    differ = ~first[1:] & (outcome[1:] != outcome[:-1])
+    if differ.any():
+        text = _first_key_of(path, key, target, keys[1:][differ])
         raise InputError(
-            f"column {target!r} holds {unknown[0]!r}, not a class of the case "
-            f"({', '.join(str(c) for c in costs.classes)})",
-            where=str(path),
+            f"key {text!r} in column {key!r} has two different outcomes", where=str(path)
         )
-    outcome = np.array([classes[k] for k in labels], dtype=np.int64)[codes]
-    out = pd.DataFrame({"key": key_hashes(known[key])[0], "outcome": outcome}).drop_duplicates()
-    twice = out["key"].duplicated(keep=False).to_numpy()
-    if twice.any():
-        first = key_text(known[key].iloc[[int(out.index[twice][0])]]).iloc[0]
-        raise InputError(
-            f"key {first!r} in column {key!r} has two different outcomes", where=str(path)
-        )
-    return out.reset_index(drop=True)
+    return Outcomes(keys[first], outcome[first])
+
+
+def _outcome_chunks(path: Path, key: str, target: str):
+    """The key and target columns of the outcomes file, OUTCOME_ROWS at a time: a Parquet
+    file streamed a batch at a time, anything else read whole by `read_frame` (its checks and
+    messages) and cut."""
+    for col, what in ((key, "the key (--key)"), (target, "the case's target")):
+        if col not in _outcome_columns(path):
+            raise InputError(f"no column {col!r}, {what}", where=str(path))
+    if _streamable(path):
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(path) as file:
+            for batch in file.iter_batches(OUTCOME_ROWS, columns=[key, target]):
+                yield batch.to_pandas()
+        return
+    frame = read_frame(path)[[key, target]]
+    for start in range(0, len(frame), OUTCOME_ROWS):
+        yield frame.iloc[start : start + OUTCOME_ROWS]
+
+
+def _streamable(path: Path) -> bool:
+    """A Parquet file with rows whose schema pyarrow reads (anything else goes through
+    `read_frame`, which names what is wrong)."""
+    if not path.name.lower().endswith((".parquet", ".pq")):
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path)
+        names = pq.read_schema(path).names
+    except Exception:
+        return False
+    return meta.num_rows > 0 and len(set(names)) == len(names)
+
+
+def _outcome_columns(path: Path) -> list[str]:
+    if _streamable(path):
+        import pyarrow.parquet as pq
+
+        return [str(c) for c in pq.read_schema(path).names]
+    return list(read_frame(path, nrows=1).columns) if _is_csv(path) else list(read_frame(path))
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz"))
+
+
+def _first_key_of(path: Path, key: str, target: str, hashes: np.ndarray) -> str:
+    """The key text of the first row (in file order) whose hash is among `hashes`."""
+    for chunk in _outcome_chunks(path, key, target):
+        known = chunk.dropna()
+        hit = np.flatnonzero(np.isin(key_hashes(known[key])[0], hashes))
+        if len(hit):
+            return key_text(known[key].iloc[[int(hit[0])]]).iloc[0]
+    return ""

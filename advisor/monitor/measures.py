@@ -164,12 +164,13 @@ def decision_codes(values: pd.Series, decisions: Sequence[str]) -> np.ndarray:
 def cost(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> dict:
     """Realised cost per decision on the rows with outcomes (95 % bootstrap interval), the
     share still waiting for an outcome, and where it stands against the offline interval."""
-    decided = rows[rows["decision"].notna()]
-    known = decided[decided["outcome"] >= 0]
+    decided = rows["decision"].notna().to_numpy()
+    known = rows[decided & (rows["outcome"] >= 0).to_numpy()]  # one copy: the whole log's
+    n = int(decided.sum())
     out: dict = {
-        "rows": len(decided),
+        "rows": n,
         "with_outcomes": len(known),
-        "waiting_share": 1 - len(known) / len(decided) if len(decided) else None,
+        "waiting_share": 1 - len(known) / n if n else None,
         "offline": dict(offline) if offline else None,
         "cost_per_decision": None,
         "position": "no outcomes yet",

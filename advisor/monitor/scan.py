@@ -20,8 +20,9 @@ and every measure reads its own columns of it exactly as it read the whole log.
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,9 @@ TABLE_ROWS = 50_000  # rows of a Parquet or CSV table digested at a time
 TEXT = ("policy", "model_version", "arm", "decision", "shadow_policy", "shadow_decision")
 TEXT_COLUMNS = (*TEXT, *ARM_FIELDS)
 DECISION_COLUMNS = ("decision", "shadow_decision", *ARM_FIELDS)
+# Given to the measures as categoricals (a byte a row, not a pointer to a text): what they do
+# with these (grouping, counting, comparing with text) gives the same as with the text.
+KEPT_CATEGORICAL = ("policy", "decision", "arm")
 
 
 @dataclass
@@ -57,16 +61,32 @@ class Scan:
     drift_rows: dict[int, int] = field(default_factory=dict)
 
     def rows(self, columns=None, start: int = 0, stop: int | None = None) -> pd.DataFrame:
-        """The light columns (all, or those named that the log has) of rows start..stop, the
-        category columns as text (missing as NaN), as the measures read a log frame."""
+        """The light columns (all, or those named that the log has) of rows start..stop, as the
+        measures read a log frame: the category columns as text (missing as NaN), except the
+        policy, decision and arm, kept categorical (`KEPT_CATEGORICAL`)."""
         part = self.light.iloc[start:stop]
-        names = [c for c in (columns or part.columns) if c in part]
+        names = [c for c in (part.columns if columns is None else columns) if c in part]
         out = {}
         for name in names:
             col = part[name]
-            col = col.astype(object) if isinstance(col.dtype, pd.CategoricalDtype) else col
+            if isinstance(col.dtype, pd.CategoricalDtype) and name not in KEPT_CATEGORICAL:
+                col = col.astype(object)
             out[name] = col.reset_index(drop=True)
-        return pd.DataFrame(out, index=pd.RangeIndex(len(part)))
+        return pd.DataFrame(out, index=pd.RangeIndex(len(part)), copy=False)
+
+    def in_run(self, bundles: Mapping[str, Mapping]) -> np.ndarray:
+        """Rows decided by a policy of the run at the version the run holds, read off the
+        category codes (no text column built)."""
+        policy = self.light["policy"].cat
+        wanted = [bundles[p]["version"] if p in bundles else None for p in policy.categories]
+        if "model_version" not in self.light:
+            return np.array([w is not None for w in wanted] + [False])[policy.codes]
+        version = self.light["model_version"].cat
+        table = np.zeros((len(wanted) + 1, len(version.categories) + 1), dtype=bool)
+        for i, w in enumerate(wanted):
+            for j, v in enumerate(version.categories):
+                table[i, j] = w is not None and v == w
+        return table[policy.codes, version.codes]
 
     def drift(self, window: int | None) -> tuple[dict[str, np.ndarray], int]:
         """Each logged feature's bin counts and the rows counted: one window (its number since
@@ -92,7 +112,10 @@ class _Codes:
         return np.append(table, -1).astype(np.int32)[codes]
 
     def categorical(self, codes: np.ndarray) -> pd.Categorical:
-        return pd.Categorical.from_codes(codes, categories=list(self.values))
+        """The codes as a categorical whose categories are in text order (so grouping by it
+        orders groups as grouping the text does)."""
+        found = pd.Categorical.from_codes(codes, categories=list(self.values))
+        return found.reorder_categories(sorted(self.values))
 
 
 def unit_hash(values: pd.Series):
@@ -107,7 +130,7 @@ class _Reader:
     def __init__(
         self,
         run: Expectations,
-        outcomes: pd.DataFrame | None,
+        outcomes: logs.Outcomes | None,
         key: str,
         width: pd.Timedelta,
         where: str,
@@ -121,10 +144,8 @@ class _Reader:
         self.drift_counts: dict[int, dict[str, np.ndarray]] = {}
         self.drift_rows: dict[int, int] = {}
         self.cleaned: set[str] = set()
-        self.lookup = None
+        self.outcomes = outcomes
         if outcomes is not None:
-            self.lookup = pd.Index(outcomes["key"].to_numpy())
-            self.outcome = outcomes["outcome"].to_numpy(dtype=np.int64)
             self.used = np.zeros(len(outcomes), dtype=bool)
         self.models: dict = {}
         ml = sorted(n for n, meta in run.bundles.items() if decides_by_expected_cost(meta))
@@ -165,7 +186,6 @@ class _Reader:
         frame["arm"] = arm
         n = len(frame)
         piece: dict = {"ts": frame["ts"].to_numpy().astype("datetime64[ns]")}
-        piece["seq"] = np.arange(self.seen_rows, self.seen_rows + n, dtype=np.int64)
         for name in TEXT_COLUMNS:
             if name in frame:
                 piece[name] = self.codes[name].encode(frame[name])
@@ -180,9 +200,9 @@ class _Reader:
                 dtype=float
             )
         if "request_records" in frame:
-            piece["request_records"] = pd.to_numeric(
+            piece["request_records"] = pd.to_numeric(  # counts: exact in float32
                 frame["request_records"], errors="coerce"
-            ).to_numpy(dtype=float)
+            ).to_numpy(dtype=np.float32)
         if "error" in frame:
             error = frame["error"]
             piece["error"] = (error.notna() & (error.astype(str).str.strip() != "")).to_numpy()
@@ -195,12 +215,13 @@ class _Reader:
         self.seen_rows += n
 
     def _outcomes(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.lookup is None or self.key not in frame:
-            return np.full(len(frame), -1, dtype=np.int64)
+        """Each row's outcome class code (-1: not known yet)."""
+        if self.outcomes is None or self.key not in frame:
+            return np.full(len(frame), -1, dtype=np.int8)
         hashed, missing = logs.key_hashes(frame[self.key])
-        at = np.where(missing, -1, self.lookup.get_indexer(hashed))
+        at = self.outcomes.find(hashed, missing)
         self.used[at[at >= 0]] = True
-        return np.where(at >= 0, self.outcome[np.maximum(at, 0)], -1)
+        return np.where(at >= 0, self.outcomes.outcome[np.maximum(at, 0)], -1).astype(np.int8)
 
     def _expected(self, frame: pd.DataFrame) -> dict:
         """Each decided row's expected cost of its decision and its variance under an ML bundle
@@ -214,7 +235,7 @@ class _Reader:
         decided = frame["decision"].notna().to_numpy() & np.isin(policy, list(self.run.bundles))
         for name in self.ml:
             rows = decided & (policy == name)
-            if name == self.ml[0] and self.lookup is not None:
+            if name == self.ml[0] and self.outcomes is not None:
                 rows = decided
             if not rows.any():
                 continue
@@ -266,14 +287,15 @@ class _Reader:
             for p in self.pieces:
                 p.pop(name, None)
         self.pieces.clear()
-        frame = pd.DataFrame(light, index=pd.RangeIndex(total))
+        frame = pd.DataFrame(light, index=pd.RangeIndex(total), copy=False)
+        del light
         if "arm" not in frame:
-            frame["arm"] = pd.Categorical([CONTROL] * total)
+            frame["arm"] = pd.Categorical.from_codes(np.zeros(total, np.int8), [CONTROL])
         if "unit" not in frame:
-            frame["unit"] = pd.array(frame["seq"].to_numpy().astype(np.uint64), dtype="UInt64")
+            frame["unit"] = pd.array(np.arange(total, dtype=np.uint64), dtype="UInt64")
         if not frame["ts"].is_monotonic_increasing:
             frame = frame.sort_values("ts", kind="stable", ignore_index=True)
-        frame = frame.drop(columns="seq")
+        give_back_memory()
         self._check_columns(source)
         for counts in self.drift_counts.values():
             for name in [n for n in counts if n not in self.cleaned]:
@@ -282,14 +304,14 @@ class _Reader:
         if "risk" in frame and any(c not in self.columns for c in inputs):
             frame = frame.drop(columns="risk")
         joined = {"given": False}
-        if self.lookup is not None:
+        if self.outcomes is not None:
             matched = int((frame["outcome"] >= 0).sum())
             joined = {
                 "given": True,
                 "key": self.key,
-                "rows": len(self.lookup),
+                "rows": len(self.outcomes),
                 "matched_log_rows": matched,
-                "unmatched_outcomes": len(self.lookup) - int(self.used.sum()),
+                "unmatched_outcomes": len(self.outcomes) - int(self.used.sum()),
             }
         return Scan(
             frame,
@@ -303,7 +325,7 @@ class _Reader:
         )
 
     def _check_columns(self, source: Path) -> None:
-        if self.lookup is None:
+        if self.outcomes is None:
             return
         missing = [c for c in self.run.costs.columns if c not in self.columns]
         if missing:
@@ -312,6 +334,29 @@ class _Reader:
             )
         if self.key not in self.columns:
             raise InputError(f"no column {self.key!r} (the --key) in the log", where=str(source))
+
+
+def give_back_memory() -> None:
+    """Hand the memory a batch freed back to the system: pyarrow's pool and, under glibc, the
+    C heap's free pages (`malloc_trim`). Without it the heap keeps what the batches' parsing
+    freed, and the process' peak grows with the log, not with a batch."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
 
 
 def _absent(name: str, n: int) -> np.ndarray:
@@ -340,7 +385,7 @@ def scan_log(
     path: str | Path,
     run: Expectations,
     width: pd.Timedelta,
-    outcomes: pd.DataFrame | None = None,
+    outcomes: logs.Outcomes | None = None,
     key: str = "id",
     batch_bytes: int = BATCH_BYTES,
 ) -> Scan:
@@ -373,12 +418,14 @@ def _read_json(path: Path, reader: _Reader, batch_bytes: int) -> int:
         return partial
     mark = (len(reader.pieces), reader.seen_rows, dict(reader.drift_rows))
     counts = {w: dict(c) for w, c in reader.drift_counts.items()}
-    used = None if reader.lookup is None else reader.used.copy()
+    used = None if reader.outcomes is None else reader.used.copy()
     try:
         first = 0
         for frame in _json_batches(path, end, batch_bytes):
             reader.digest(frame, path, first)
             first += len(frame)
+            del frame
+            give_back_memory()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         del reader.pieces[mark[0] :]
         reader.seen_rows, reader.drift_rows, reader.drift_counts = mark[1], mark[2], counts

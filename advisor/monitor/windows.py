@@ -14,7 +14,7 @@ import pandas as pd
 from advisor.core.errors import InputError
 from advisor.monitor import calculators
 from advisor.monitor.expectations import Expectations
-from advisor.monitor.scan import Scan
+from advisor.monitor.scan import Scan, give_back_memory
 from advisor.stats.psi import NoiseLevels
 
 MAX_WINDOWS = 1000
@@ -100,6 +100,9 @@ def read(
     for m in fit:
         rows = scan.rows(m.reads(), first, stop)
         results.append(m.calculate(calculators.Window(name, rows, index, seed, number)))
+        del rows
+        if index is None:  # the whole log: what this measure freed goes back before the next
+            give_back_memory()
     operations, drift, mix, cost, shadow, test, estimated = results
     estimated = estimated.judged(drift, set(drift.features))
     return calculators.Reading(name, operations, drift, mix, cost, shadow, test, estimated)
@@ -116,6 +119,7 @@ def measure(
     ends = [stop for _, _, _, stop in cuts]
     for m in fit:
         m.prepare(scan.rows(m.reads()), ends)
+        give_back_memory()
     windows, readings = [], []
     for index, (start, number, first, stop) in enumerate(cuts):
         name = label(start, width)
