@@ -372,7 +372,8 @@ def information(case: Case, role: str, rules: str) -> str:
     """What the data can show by day 60 at the case's volume: for each cost test, the +20 %
     harm in standard errors of (the cumulative mean minus the reference), with the onset
     known and only the harmed days read (z) and read from day 1 as the monitor does (z_cum),
-    and the power one read on day 60 at the test's level would have with the onset known."""
+    and the power a single read on day 60 at the test's level would have with each (a test
+    valid at every daily read pays for that validity)."""
     from advisor.monitor import family
 
     effect = 0.2 * abs(case.offline[role]["estimate"])
@@ -383,10 +384,12 @@ def information(case: Case, role: str, rules: str) -> str:
         sd = values.std()
         z = effect / math.sqrt(sd**2 / after + se**2)
         z_cum = effect * after / total / math.sqrt(sd**2 / total + se**2)
-        alpha = family.BUDGET["cost"] * part
-        one = stats.norm.sf(stats.norm.isf(alpha) - z)
+        bar = stats.norm.isf(family.BUDGET["cost"] * part)
+        one, one_cum = stats.norm.sf(bar - z), stats.norm.sf(bar - z_cum)
         name = "paired" if reference is case.gap[role] else "unpaired"
-        out.append(f"{name}: z {z:.2f}, z_cum {z_cum:.2f}, one read {one:.0%}")
+        out.append(
+            f"{name}: z {z:.2f} (one read {one:.0%}), z_cum {z_cum:.2f} (one read {one_cum:.0%})"
+        )
     return "; ".join(out)
 
 
