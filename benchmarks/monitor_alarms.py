@@ -124,10 +124,12 @@ def prepare(name: str, runs: Path) -> Case:
     cost = {k: v[keep] for k, v in cost.items()}
     flip = {k: v[keep] for k, v in flip.items()}
     expected = {k: None if v is None else v[keep] for k, v in expected.items()}
-    # A case split by time (car-loans) has a test period that drifted from training: there
-    # "no change" is production like the training period, so its inputs are drawn from there.
-    timed = bool(run.case.get("time"))
-    inputs = split.train.frame.reset_index(drop=True) if timed else test
+    # "No change" is production drawn from the population the training rows stand for (their
+    # own distribution), judged against a reference that is a fresh sample of that size from it
+    # (`drift_alarms`), so the reference's own noise is there, shared by every window. Drawing
+    # from the test split instead would add that split's own sampling noise as a standing
+    # shift (and a case split by time, car-loans, has a test period that truly drifted).
+    inputs = split.train.frame.reset_index(drop=True)
     clean = run.spec.clean(inputs, columns=list(run.reference.binners))
     bins = {f: bin_index(b, clean[f]) for f, b in run.reference.binners.items()}
     rule_inputs = set(run.bundles[roles["control"]].get("inputs") or ())
@@ -140,10 +142,10 @@ def prepare(name: str, runs: Path) -> Case:
         f for f in run.important(set())["model"] if run.reference.binners[f].kind == "numeric"
     ]
     harm = "Income" if "Income" in numeric else numeric[0]
-    raw = test[harm] * 3
+    raw = inputs[harm] * 3  # production's inputs with the feature tripled
     shifted = bin_index(
         run.reference.binners[harm],
-        run.spec.clean(test.assign(**{harm: raw}), columns=[harm])[harm],
+        run.spec.clean(inputs.assign(**{harm: raw}), columns=[harm])[harm],
     )
     volume = run.case["decision"]["volume_per_day"]
     return Case(
@@ -152,7 +154,7 @@ def prepare(name: str, runs: Path) -> Case:
         float(run.budget_ms),
         bins,
         shifted,
-        "training split" if timed else "test split",
+        "training split",
         harm,
         {f: np.asarray(c, dtype=float) for f, c in run.reference.counts.items()},
         important,
@@ -172,9 +174,16 @@ def counts(bins: np.ndarray, size: int) -> np.ndarray:
 
 
 def drift_alarms(
-    case: Case, features: list[str], idx: np.ndarray, rules: str, harm: bool
+    case: Case,
+    features: list[str],
+    idx: np.ndarray,
+    rules: str,
+    harm: bool,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """(runs, windows): a drift alert on some important feature."""
+    """(runs, windows): a drift alert on some important feature. Each run's reference is a
+    fresh draw of the training counts from the training rows' distribution (the monitor's
+    reference is one sample of the population; `before` keeps the run's own)."""
     from advisor.monitor import family
     from advisor.stats.psi import PSI_MAJOR, NoiseLevels, psi_rows
 
@@ -186,13 +195,17 @@ def drift_alarms(
         b = case.bins[f][idx]
         if harm and f == case.harm_feature:
             b = np.where(after[None, :, None], case.shifted_bins[idx], b)
-        c = counts(b, len(case.reference[f])).reshape(r * w, -1).astype(float)
-        value = psi_rows(case.reference[f], c)
-        psis.append(value)
-        if rules == "after":
-            ps.append(family.drift_p_values(case.reference[f], c))
-        else:
+        c = counts(b, len(case.reference[f])).astype(float)
+        if rules == "before":
+            value = psi_rows(case.reference[f], c.reshape(r * w, -1))
             flags.append(value >= max(PSI_MAJOR, noise.at(f, n)))
+            continue
+        shares = np.bincount(case.bins[f], minlength=len(case.reference[f])) / len(case.bins[f])
+        references = rng.multinomial(int(case.reference[f].sum()), shares, r).astype(float)
+        psis.append(np.concatenate([psi_rows(ref, c[i]) for i, ref in enumerate(references)]))
+        ps.append(
+            np.concatenate([family.drift_p_values(ref, c[i]) for i, ref in enumerate(references)])
+        )
     if rules == "before":
         return np.any(flags, axis=0).reshape(r, w)
     p, psi = np.array(ps), np.array(psis)  # features x windows
@@ -213,22 +226,25 @@ def holm_rows(p: np.ndarray, level: float) -> np.ndarray:
     return p <= cut[None, :]
 
 
+UNION = {"cost": 0.0075, "offline": 0.0075}  # the shares of the cost tests before (`--rules union`)
+
+
 def cost_alarms(
     values: np.ndarray,
     kept: np.ndarray,
-    offline: dict,
+    reference: dict,
     rules: str,
     policies: int,
-    error: np.ndarray | float = 0.0,
+    centre: np.ndarray | float,
     part: float = 1.0,
+    tuned: float | None = None,
 ) -> np.ndarray:
     """(runs, windows): a cost alert for one policy, read at every window. `values`: realised
     cost per row (runs, windows, n), or realised minus expected cost for the paired test with
-    `offline` then the calibration gap; `kept`: which rows the policy decided; `error`: the
-    offline reference's own error in each run (runs, 1), added to its estimate; `part`: the
-    test's part of the policy's level (the paired test's family.PAIRED, the unpaired one's the
-    rest)."""
-    from advisor.monitor import family
+    `reference` then the calibration gap; `kept`: which rows the policy decided; `centre`: the
+    reference's estimate in each run (runs, 1): production's true mean plus a draw of the
+    reference's own error; `part`: the test's part of the policy's level (the paired test's
+    family.PAIRED, the unpaired one's the rest)."""
 
     s = np.where(kept, values, 0.0).sum(axis=2)
     q = np.where(kept, values**2, 0.0).sum(axis=2)
@@ -237,26 +253,72 @@ def cost_alarms(
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = s / m
             sd = np.sqrt(np.maximum(q / m - mean**2, 0) * m / np.maximum(m - 1, 1))
-            window = (mean - 1.96 * sd / np.sqrt(m) > offline["high"]) & (m >= 30)
+            window = (mean - 1.96 * sd / np.sqrt(m) > reference["high"]) & (m >= 30)
             cs, cq, cm = s.cumsum(1), q.cumsum(1), m.cumsum(1)
             cmean = cs / cm
             csd = np.sqrt(np.maximum(cq / cm - cmean**2, 0) * cm / np.maximum(cm - 1, 1))
-            whole = (cmean - 1.96 * csd / np.sqrt(cm) > offline["high"]) & (cm >= 30)
+            whole = (cmean - 1.96 * csd / np.sqrt(cm) > reference["high"]) & (cm >= 30)
         return window | whole
     cs, cq, cm = s.cumsum(1), q.cumsum(1), m.cumsum(1)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = cs / cm
         sd = np.sqrt(np.maximum(cq / cm - mean**2, 0) * cm / np.maximum(cm - 1, 1))
-    low, _ = family.confidence_sequence(mean, sd, cm, family.BUDGET["cost"] / policies * part)
-    share = family.BUDGET["offline"] / policies * part
-    return low > family.offline_bar(offline, share) + error
+    return sequential_cost(mean, sd, cm, reference, rules, policies, centre, part, tuned)
 
 
-def reference_error(reference: dict, sims: int, rng: np.random.Generator) -> np.ndarray:
-    """The offline reference's own error in each simulated run (runs, 1): production here is
-    the test rows themselves, so without it the reference would be exact."""
-    se = (reference["high"] - reference["low"]) / (2 * stats.norm.ppf(0.975))
-    return rng.normal(0.0, se, (sims, 1))
+def sequential_cost(
+    mean: np.ndarray,
+    sd: np.ndarray,
+    n: np.ndarray,
+    reference: dict,
+    rules: str,
+    policies: int,
+    centre: np.ndarray | float,
+    part: float,
+    tuned: float | None,
+) -> np.ndarray:
+    """The cost test to date as the monitor reads it (`after`: one confidence sequence that
+    carries the reference's error, at the cost share), or as it read it before (`union`: a
+    confidence sequence at one share against the reference's upper end at another)."""
+    from advisor.monitor import family
+
+    se = family.reference_se(reference)
+    if rules == "union":
+        cs = UNION["cost"] / policies * part
+        low, _ = family.confidence_sequence(mean, sd, n, cs)
+        return low > centre + stats.norm.isf(UNION["offline"] / policies * part) * se
+    alpha = family.BUDGET["cost"] / policies * part
+    low, _ = family.referenced_sequence(mean, sd, n, se, alpha, tuned or family.CS_TUNED_ROWS)
+    return low > centre
+
+
+def reference_centre(
+    truth: float, reference: dict, sims: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The reference's estimate in each simulated run (runs, 1): production's true mean (the
+    mean over the test rows it is drawn from) plus a draw of the reference's own error, with
+    the standard error its interval gives. Production here is the test rows themselves, so
+    without the draw the reference would be exact; centring on the truth keeps the bundle's
+    own offset (`reference_offsets`) out of the test's error rates."""
+    from advisor.monitor import family
+
+    return truth + rng.normal(0.0, family.reference_se(reference), (sims, 1))
+
+
+def reference_offsets(case: Case, role: str) -> str:
+    """How far the bundle's references lie from what its policy does on the test split, in
+    their standard errors (the offline cost may pool out-of-fold rows of refits)."""
+    from advisor.monitor import family
+
+    out = []
+    pairs = [("offline", case.offline[role], case.cost[role])]
+    if case.expected[role] is not None:
+        pairs.append(("gap", case.gap[role], case.cost[role] - case.expected[role]))
+    for label, reference, values in pairs:
+        se = family.reference_se(reference)
+        off = (reference["estimate"] - values.mean()) / se
+        out.append(f"{label} {reference['estimate']:.2f} vs {values.mean():.2f} ({off:+.1f} se)")
+    return "; ".join(out)
 
 
 def turned_share(case: Case, role: str) -> float:
@@ -267,6 +329,18 @@ def turned_share(case: Case, role: str) -> float:
     return min(0.2 * abs(case.offline[role]["estimate"]) / (positive.sum() / rows), 1.0)
 
 
+def cost_tests(case: Case, role: str, rules: str) -> list[tuple]:
+    """The cost tests of one policy: (values per test row, reference, part of the level)."""
+    from advisor.monitor import family
+
+    if rules != "before" and case.expected[role] is not None:
+        return [
+            (case.cost[role], case.offline[role], 1 - family.PAIRED),
+            (case.cost[role] - case.expected[role], case.gap[role], family.PAIRED),
+        ]
+    return [(case.cost[role], case.offline[role], 1.0)]
+
+
 def cost_caught(case: Case, role: str, per_day: int, sims: int, rules: str, seed: int) -> float:
     """The share of runs whose cost test catches the +20 % harm (ML alone) at `per_day`
     decisions a day, accumulated day by day so that large volumes fit in memory."""
@@ -274,28 +348,49 @@ def cost_caught(case: Case, role: str, per_day: int, sims: int, rules: str, seed
 
     rng = np.random.default_rng(seed)
     rows, q = len(case.cost[role]), turned_share(case, role)
-    paired = rules == "after" and case.expected[role] is not None
-    tests = 2 if paired else 1
-    sums = np.zeros((tests, sims, HARM_DAYS))
-    squares = np.zeros((tests, sims, HARM_DAYS))
+    tests = cost_tests(case, role, rules)
+    sums = np.zeros((len(tests), sims, HARM_DAYS))
+    squares = np.zeros((len(tests), sims, HARM_DAYS))
     for day in range(HARM_DAYS):
         idx = rng.integers(0, rows, size=(sims, per_day))
-        values = case.cost[role][idx]
-        if day >= ONSET:
-            values = values + np.where(rng.random(idx.shape) < q, case.cost_flip[role][idx], 0.0)
-        for i in range(tests):
-            x = values - case.expected[role][idx] if i else values
+        turned = np.where(rng.random(idx.shape) < q, case.cost_flip[role][idx], 0.0)
+        for i, (values, _, _) in enumerate(tests):
+            x = values[idx] + (turned if day >= ONSET else 0.0)
             sums[i, :, day], squares[i, :, day] = x.sum(axis=1), (x**2).sum(axis=1)
     n = per_day * np.arange(1, HARM_DAYS + 1)
     mean = sums.cumsum(2) / n
     sd = np.sqrt(np.maximum(squares.cumsum(2) / n - mean**2, 0) * n / (n - 1))
-    parts = [1 - family.PAIRED, family.PAIRED] if paired else [1.0]
-    references = [case.offline[role], case.gap[role]]
     fired = np.zeros((sims, HARM_DAYS), dtype=bool)
-    for i, part in enumerate(parts):
-        low, _ = family.confidence_sequence(mean[i], sd[i], n, family.BUDGET["cost"] * part)
-        fired |= low > family.offline_bar(references[i], family.BUDGET["offline"] * part)
+    tuned = family.tuned_rows(per_day)
+    for i, (values, reference, part) in enumerate(tests):
+        centre = reference_centre(values.mean(), reference, sims, rng)
+        fired |= sequential_cost(mean[i], sd[i], n, reference, rules, 1, centre, part, tuned)
     return float(fired[:, ONSET:].any(axis=1).mean())
+
+
+def information(case: Case, role: str, rules: str) -> str:
+    """What the data can show by day 60 at the case's volume: for each cost test, the +20 %
+    harm in standard errors of (the cumulative mean minus the reference), with the onset
+    known and only the harmed days read (z) and read from day 1 as the monitor does (z_cum),
+    and the power a single read on day 60 at the test's level would have with each (a test
+    valid at every daily read pays for that validity)."""
+    from advisor.monitor import family
+
+    effect = 0.2 * abs(case.offline[role]["estimate"])
+    after, total = case.per_day * (HARM_DAYS - ONSET), case.per_day * HARM_DAYS
+    out = []
+    for values, reference, part in cost_tests(case, role, rules):
+        se = family.reference_se(reference)
+        sd = values.std()
+        z = effect / math.sqrt(sd**2 / after + se**2)
+        z_cum = effect * after / total / math.sqrt(sd**2 / total + se**2)
+        bar = stats.norm.isf(family.BUDGET["cost"] * part)
+        one, one_cum = stats.norm.sf(bar - z), stats.norm.sf(bar - z_cum)
+        name = "paired" if reference is case.gap[role] else "unpaired"
+        out.append(
+            f"{name}: z {z:.2f} (one read {one:.0%}), z_cum {z_cum:.2f} (one read {one_cum:.0%})"
+        )
+    return "; ".join(out)
 
 
 def volume_for(case: Case, sims: int, rules: str, seed: int, target: float = 0.95) -> str:
@@ -345,7 +440,8 @@ def simulate(
     idx = rng.integers(0, rows, size=(sims, days, n))
     after = (np.arange(days) >= ONSET)[None, :, None]
     inputs = rng.integers(0, len(case.shifted_bins), size=idx.shape)
-    out = {"drift": drift_alarms(case, case.important[scenario], inputs, rules, harm == "drift")}
+    important = case.important[scenario]
+    out = {"drift": drift_alarms(case, important, inputs, rules, harm == "drift", rng)}
     served = "treatment" if scenario == "ml" else "control"
     arms = {served: np.ones(idx.shape, dtype=bool)}
     if scenario == "canary":
@@ -354,21 +450,16 @@ def simulate(
         treated = rng.random(idx.shape) < p
         arms = {"control": ~treated, "treatment": treated}
         out["srm"] = srm_alarms(treated, share, rules)
+    tuned = family.tuned_rows(case.per_day)
     for role, kept in arms.items():
-        tests = [(case.cost[role][idx], case.offline[role], 1.0)]
-        if rules == "after" and case.expected[role] is not None:  # and the paired test
-            paired = case.cost[role][idx] - case.expected[role][idx]
-            tests = [
-                (case.cost[role][idx], case.offline[role], 1 - family.PAIRED),
-                (paired, case.gap[role], family.PAIRED),
-            ]
         turned = (rng.random(idx.shape) < turned_share(case, role)) & after
         fired = np.zeros(idx.shape[:2], dtype=bool)
-        for values, reference, part in tests:
+        for values, reference, part in cost_tests(case, role, rules):
+            centre = reference_centre(values.mean(), reference, sims, rng)
+            x = values[idx]
             if harm == "cost":
-                values = values + np.where(turned, case.cost_flip[role][idx], 0.0)
-            error = reference_error(reference, sims, rng) if harm is None else 0.0
-            fired |= cost_alarms(values, kept, reference, rules, len(arms), error, part)
+                x = x + np.where(turned, case.cost_flip[role][idx], 0.0)
+            fired |= cost_alarms(x, kept, reference, rules, len(arms), centre, part, tuned)
         out[f"cost {role}"] = fired
     mu = np.log(2.0)
     ms = rng.lognormal(mu, LATENCY_SIGMA, idx.shape)
@@ -406,7 +497,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=None)
     parser.add_argument("--sims", type=int, default=200)
-    parser.add_argument("--rules", choices=("after", "before"), default="after")
+    parser.add_argument("--rules", choices=("after", "union", "before"), default="after")
     parser.add_argument("--cases", nargs="*", default=list(CASES))
     parser.add_argument(
         "--volumes",
@@ -479,6 +570,9 @@ def main() -> None:
                 f"{'-' if median is None else f'{median:.0f}':>7} "
                 f"{'-' if p90 is None else f'{p90:.0f}':>5}  {volume}"
             )
+            if harm == "cost" and args.rules != "before":
+                print(f"{'':18}what day 60 can show: {information(case, 'treatment', args.rules)}")
+                print(f"{'':18}the bundle's references: {reference_offsets(case, 'treatment')}")
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 

@@ -350,25 +350,26 @@ def _cost_message(name: str, seq: Mapping, currency: str) -> tuple[str, str]:
         f"{name}'s realised cost to date is {money(seq['estimate'], currency, 2)} per "
         f"decision on {seq['n']:,} rows with outcomes"
     )
-    share = f"{family.BUDGET['offline']:g}"
     paired = seq.get("paired")
     if seq.get("test") == "paired" and paired and paired["above"]:
         gap = paired["reference"]
         return (
             head + f"; it exceeds the expected cost of the same decisions by "
             f"{money(paired['estimate'], currency, 2)} per decision, and the confidence "
-            f"sequence of that excess (valid at every re-read, level {paired['level']:.2g}) "
-            f"starts at {money(paired['low'], currency, 2)}, above the bar "
-            f"{money(paired['bar'], currency, 2)} (the test split's calibration gap "
-            f"{money(gap['estimate'], currency, 2)} plus its error at {share}): the outcomes "
-            "are worse than the model's probabilities say for these inputs.",
-            "confidence sequence of realised minus expected cost vs the calibration gap",
+            f"sequence of that excess (valid at every re-read and carrying the calibration "
+            f"gap's own error, level {paired['level']:.2g}) starts at "
+            f"{money(paired['low'], currency, 2)}, above the test split's calibration gap "
+            f"{money(gap['estimate'], currency, 2)}: the outcomes are worse than the model's "
+            "probabilities say for these inputs.",
+            "confidence sequence of realised minus expected cost vs the calibration gap, "
+            "carrying the gap's error",
         )
     return (
-        head + f"; its confidence sequence (valid at every re-read, level {seq['level']:.2g}) "
-        f"starts at {money(seq['low'], currency, 2)}, above the offline bar "
-        f"{money(seq['bar'], currency, 2)} (the offline estimate plus its error at {share}).",
-        "confidence sequence of the cost to date vs the offline bar",
+        head + f"; its confidence sequence (valid at every re-read and carrying the offline "
+        f"figure's own error, level {seq['level']:.2g}) starts at "
+        f"{money(seq['low'], currency, 2)}, above the offline estimate "
+        f"{money(seq['bar'], currency, 2)}.",
+        "confidence sequence of the cost to date vs the offline cost, carrying its error",
     )
 
 

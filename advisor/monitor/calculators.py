@@ -210,6 +210,7 @@ class Cost(Measure):
         known = decided & (frame["outcome"] >= 0).to_numpy()
         names = sorted(set(frame.loc[decided, "policy"]))
         alpha = family.BUDGET["cost"] / max(len(names), 1)
+        tuned = family.tuned_rows((run.case.get("decision") or {}).get("volume_per_day"))
         policy = frame["policy"].to_numpy()
         self.to_date_ = {}
         for name in names:
@@ -221,15 +222,14 @@ class Cost(Measure):
             gap = expected.get("calibration_gap")
             own = _own_expected(rows) if gap else None
             # With a pair, both tests share the policy's level: the paired one sees outcomes
-            # worse for the same inputs, the unpaired one a costlier mix of inputs. Each bar
-            # holds its figure's error at the same part of the offline share.
-            ratio = family.BUDGET["offline"] / family.BUDGET["cost"]
+            # worse for the same inputs, the unpaired one a costlier mix of inputs. Each
+            # sequence carries its reference's own error.
             level = alpha if own is None else alpha * (1 - family.PAIRED)
-            steps = to_date(values, pos, ends, level, family.offline_bar(offline, level * ratio))
+            steps = to_date(values, pos, ends, level, offline, tuned)
             if own is not None:
-                level = alpha * family.PAIRED
-                bar = family.offline_bar(gap, level * ratio)
-                paired = to_date(values - own, pos, ends, level, bar, "paired")
+                paired = to_date(
+                    values - own, pos, ends, alpha * family.PAIRED, gap, tuned, "paired"
+                )
                 steps = [
                     {
                         **s,
@@ -293,12 +293,14 @@ def to_date(
     rows: np.ndarray,
     ends: Sequence[int],
     alpha: float,
-    bar: float | None,
+    reference: Mapping | None,
+    tuned: float = family.CS_TUNED_ROWS,
     test: str = "offline",
 ) -> list[dict]:
     """The realised cost per decision on the rows with outcomes up to each window's end (rows:
     their positions in the log, ends: one past each window's last row), with a confidence
-    sequence at `alpha`, and whether it lies above the offline bar."""
+    sequence at `alpha` that carries the reference's own error (`family.referenced_sequence`),
+    and whether it lies above the reference's estimate (`bar`)."""
     window = np.searchsorted(np.asarray(ends), rows, side="right")
     size = len(ends)
     n = np.bincount(window, minlength=size)[:size].cumsum()
@@ -307,10 +309,12 @@ def to_date(
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = total / n
         sd = np.sqrt(np.maximum(squares / n - mean**2, 0.0) * n / np.maximum(n - 1, 1))
-    low, high = family.confidence_sequence(mean, sd, n, alpha)
+    se = family.reference_se(reference)
+    bar = None if se is None else float(reference["estimate"])
+    low, high = family.referenced_sequence(mean, sd, n, se or 0.0, alpha, tuned)
     out = []
     for i in range(size):
-        seen = n[i] > 1
+        seen = n[i] > 1 and np.isfinite(low[i])
         out.append(
             {
                 "n": int(n[i]),
@@ -319,6 +323,8 @@ def to_date(
                 "high": float(high[i]) if seen else None,
                 "level": alpha,
                 "bar": bar,
+                "reference_se": se,
+                "tuned_rows": tuned,
                 "above": bool(seen and bar is not None and low[i] > bar),
                 "test": test,
             }

@@ -88,8 +88,8 @@ def estimated_from_row_costs(
     estimate = uncorrected + shift
     level = family.window_level("estimated_cost")
     lower = float(estimate - stats.norm.isf(level) * spread)
-    # Half the offline share: the other half holds the calibration gaps of the cost tests.
-    bar = family.offline_bar(offline, family.BUDGET["offline"] / 2) if offline else None
+    # The offline share: the cost tests carry their references' errors in their own share.
+    bar = family.offline_bar(offline, family.BUDGET["offline"]) if offline else None
     half = z * float(np.hypot(spread, noise))
     ci = interval(estimate, reps).to_dict()
     if shift_se > 0:  # the gap's error is not in the replicates: a normal interval carries it

@@ -44,9 +44,9 @@ BUDGET = {  # shares of FAMILY_RATE; they sum to it
     "errors": 0.005,
     "latency": 0.005,
     "estimated_cost": 0.005,
-    "cost": 0.0075,
+    "cost": 0.01125,
     "srm": 0.005,
-    "offline": 0.0075,
+    "offline": 0.00375,
 }
 PER_WINDOW = ("drift", "errors", "latency", "estimated_cost")
 SEQUENTIAL = ("cost", "srm", "offline")
@@ -55,6 +55,7 @@ CLEAR = 0.25  # or, with a quarter of the drift share, in one window at a strict
 SRM_CONCENTRATION = 100.0  # the beta prior's weight: deviations of about 2 points at a 5 % split
 PAIRED = 0.9  # of a policy's cost level (and offline share) for the paired test, with a pair
 CS_TUNED_ROWS = 5000  # the confidence sequence is tightest near this many outcomes
+TUNED_DAYS = HORIZON / 2  # the cost sequences: tightest at the case's volume times this
 LATENCY_SPAN = 7  # the latency test reads a window and the 6 before it
 MIN_EXPECTED = 5.0  # bins expected to hold fewer window rows than this are pooled for the test
 EXCLUDED = (
@@ -127,7 +128,9 @@ def drift_p_values(reference: np.ndarray, windows: np.ndarray) -> np.ndarray:
         total = r.sum() + size
         share = (r + w) / total  # pooled bin shares, per window
         e_ref, e_win = share * r.sum(), share * size
-        chi2 = ((r - e_ref) ** 2 / e_ref + (w - e_win) ** 2 / e_win).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a bin empty on both sides adds 0
+            cells = (r - e_ref) ** 2 / e_ref + (w - e_win) ** 2 / e_win
+        chi2 = np.where(share > 0, cells, 0.0).sum(axis=1)
         out[rows] = stats.chi2.sf(chi2, len(r) - 1)
     return out
 
@@ -163,6 +166,71 @@ def confidence_sequence(
         )
     half = np.where(n > 1, half, np.inf)
     return np.asarray(mean) - half, np.asarray(mean) + half
+
+
+def referenced_sequence(
+    mean: np.ndarray,
+    sd: np.ndarray,
+    n: np.ndarray,
+    reference_se: float,
+    alpha: float,
+    tuned: float = CS_TUNED_ROWS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A one-sided confidence sequence for a running mean compared with a reference figure
+    that is itself an estimate (standard error `reference_se`): (low, high) such that `low`
+    exceeds the reference's estimate at some read with probability at most alpha when the true
+    mean is at most the reference's true value (and `high` falls below it likewise).
+
+    Given the reference y0, production values are x_i = y0 + v + noise with v ~ N(0, s^2)
+    under no change (s: the reference's standard error; with a flat prior on the reference's
+    true value this is exactly how x_i - y0 vary, so a martingale here answers the frequentist
+    question). Against it, v = that error plus a shift d >= 0 drawn half-normal with spread
+    tau: the ratio of the two models' likelihoods is a nonnegative martingale under no change,
+    and Ville's inequality bounds its crossing of 1 / alpha at any read. The two errors add in
+    quadrature instead of each bar holding its own share; with s = 0 it is the one-sided
+    normal mixture. tau^2 is set so that the boundary is tightest near `tuned` rows."""
+    n = np.asarray(n, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    var, s2 = sd**2, float(reference_se) ** 2
+    log_bar = -math.log(alpha)
+    tau2 = (2 * log_bar + math.log(2 * log_bar + 1)) * (var / tuned + s2)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        far, near = var + n * (s2 + tau2), var + n * s2
+        slope = var * tau2 / (far * near)  # (s2 + tau2) / far - s2 / near, without cancelling
+        spread = (s2 + tau2) * var / far  # the shift's posterior variance under the mixture
+        skew = s2 * (s2 + tau2) / tau2
+
+        def log_ratio(total: np.ndarray) -> np.ndarray:
+            two_sided = 0.5 * np.log(near / far) + total**2 * slope / (2 * var)
+            centre = (s2 + tau2) * total / far
+            return two_sided + math.log(2) + stats.norm.logcdf(centre / np.sqrt(skew + spread))
+
+        # the sum of (x_i - y0) where the ratio reaches 1 / alpha, by bisection (it rises in it)
+        low = np.zeros(np.broadcast(n, var).shape)
+        high = np.sqrt(2 * var * (log_bar + 0.5 * np.log(far / near)) / slope)
+        for _ in range(60):
+            mid = (low + high) / 2
+            up = log_ratio(mid) >= log_bar
+            high, low = np.where(up, mid, high), np.where(up, low, mid)
+        half = high / n
+    half = np.where((n > 1) & (sd > 0) & np.isfinite(half), half, np.inf)
+    return np.asarray(mean) - half, np.asarray(mean) + half
+
+
+def reference_se(reference: Mapping | None) -> float | None:
+    """A reference figure's standard error, read off its 95 % interval (None without one)."""
+    if not reference or reference.get("high") is None or reference.get("low") is None:
+        return None
+    return (float(reference["high"]) - float(reference["low"])) / (2 * stats.norm.ppf(0.975))
+
+
+def tuned_rows(volume_per_day: float | None) -> float:
+    """Where the cost sequences are tightest: the case's daily volume times TUNED_DAYS (half
+    the horizon, where harm that began early is still worth catching), CS_TUNED_ROWS without
+    a volume."""
+    if not volume_per_day or volume_per_day <= 0:
+        return float(CS_TUNED_ROWS)
+    return float(volume_per_day) * TUNED_DAYS
 
 
 def offline_bar(offline: Mapping, share: float = BUDGET["offline"]) -> float | None:
