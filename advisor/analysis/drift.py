@@ -305,46 +305,101 @@ def assess_drift(
             cols.append(cols[names.index(control)] - cols[names.index(treatment)])
         matrix = np.column_stack(cols)
         reps = resampler.subset(idx, seed_offset=i).means(matrix)
-        est = matrix.mean(axis=0)
-        start, end = times[idx].min(), times[idx].max()
-        mid = start + (end - start) / 2
-        values = {
-            f: psi(
-                expected[f],
-                binners[f].counts(
-                    pd.Series(test_prediction[idx])
-                    if f == "prediction"
-                    else clean_test[f].iloc[idx]
-                ),
+        counts = {
+            f: binners[f].counts(
+                pd.Series(test_prediction[idx]) if f == "prediction" else clean_test[f].iloc[idx]
             )
             for f in binners
         }
-        levels = {f: noise.at(f, len(idx)) for f in binners}
-        flags = {f: psi_flag(values[f], levels[f]) for f in binners}
-        window = DriftWindow(
-            index=i,
-            start=time_text(start),
-            end=time_text(end),
-            mid_months=months_between(mid - origin, time_unit),
-            months_since_training=months_between(mid - fitted, time_unit),
-            since_training=(
-                months_between(mid - fitted, None) if time_unit is None else float(mid - fitted)
-            ),
-            n=len(idx),
-            cost_per_decision={n: interval(est[j], reps[:, j]) for j, n in enumerate(names)},
-            ml_advantage=interval(est[-1], reps[:, -1]) if has_adv else None,
-            psi={f: v for f, v in values.items() if f != "prediction"},
-            noise_psi={f: v for f, v in levels.items() if f != "prediction"},
-            prediction_psi=values.get("prediction"),
-            prediction_flag=flags.get("prediction", "unknown"),
-            flags={
-                level: tuple(
-                    sorted(f for f, v in flags.items() if v == level and f != "prediction")
-                )
-                for level in ("moderate", "major")
-            },
-        )
-        windows.append(window)
+        span = WindowSpan(i, times[idx].min(), times[idx].max(), len(idx))
+        windows.append(
+            drift_window(
+                span, names, matrix.mean(axis=0), reps, has_adv, counts, expected, noise,
+                (origin, fitted, time_unit),
+            )
+        )  # fmt: skip
+    return drift_record(
+        windows,
+        has_adv,
+        time_column=time_column,
+        time_unit=time_unit,
+        fitted=fitted,
+        control=control,
+        treatment=treatment,
+        features=[f for f in binners if f != "prediction"],
+        train_rows=len(train),
+        bootstrap=resampler.scheme,
+        resamples=resampler.resamples,
+    )
+
+
+@dataclass(frozen=True)
+class WindowSpan:
+    """Where a window lies: its place, its first and last time, and its rows."""
+
+    index: int
+    start: object
+    end: object
+    n: int
+
+
+def drift_window(
+    span: WindowSpan,
+    names: Sequence[str],
+    est: np.ndarray,
+    reps: np.ndarray,
+    has_adv: bool,
+    counts: Mapping[str, np.ndarray],
+    expected: Mapping[str, np.ndarray],
+    noise: NoiseLevels,
+    clock: tuple,
+) -> DriftWindow:
+    """One window's record from its cost means and replicates (one column per policy, then
+    ML's advantage) and its rows per PSI bin; `clock` is (first test time, training end,
+    time unit). Shared by the in-memory drift and the one from partition sums."""
+    origin, fitted, time_unit = clock
+    mid = span.start + (span.end - span.start) / 2
+    values = {f: psi(expected[f], c) for f, c in counts.items()}
+    levels = {f: noise.at(f, span.n) for f in counts}
+    flags = {f: psi_flag(values[f], levels[f]) for f in counts}
+    return DriftWindow(
+        index=span.index,
+        start=time_text(span.start),
+        end=time_text(span.end),
+        mid_months=months_between(mid - origin, time_unit),
+        months_since_training=months_between(mid - fitted, time_unit),
+        since_training=(
+            months_between(mid - fitted, None) if time_unit is None else float(mid - fitted)
+        ),
+        n=span.n,
+        cost_per_decision={n: interval(est[j], reps[:, j]) for j, n in enumerate(names)},
+        ml_advantage=interval(est[-1], reps[:, -1]) if has_adv else None,
+        psi={f: v for f, v in values.items() if f != "prediction"},
+        noise_psi={f: v for f, v in levels.items() if f != "prediction"},
+        prediction_psi=values.get("prediction"),
+        prediction_flag=flags.get("prediction", "unknown"),
+        flags={
+            level: tuple(sorted(f for f, v in flags.items() if v == level and f != "prediction"))
+            for level in ("moderate", "major")
+        },
+    )
+
+
+def drift_record(
+    windows: Sequence[DriftWindow],
+    has_adv: bool,
+    *,
+    time_column: str,
+    time_unit: str | None,
+    fitted: object,
+    control: str,
+    treatment: str | None,
+    features: Sequence[str],
+    train_rows: int,
+    bootstrap: BootstrapScheme,
+    resamples: int,
+) -> Drift:
+    """The drift entry from its windows: the cadence from ML's advantage, and how measured."""
     major = [w for w in windows if w.flags["major"]]
     if has_adv and windows[0].mid_months is None:
         cadence = Cadence(
@@ -368,7 +423,6 @@ def assess_drift(
             "default",
             "No ML advantage to track; using the stated default of monthly retraining.",
         )
-    features = [f for f in binners if f != "prediction"]
     worst = {f: max(w.psi[f] for w in windows) for f in features}
     flagged = sum(len(w.flags["moderate"]) + len(w.flags["major"]) for w in windows)
     period = DriftPeriod(
@@ -391,11 +445,11 @@ def assess_drift(
             ),
         ),
         bins=PSI_BINS,
-        quantile_rows=QUANTILE_ROWS if len(train) > QUANTILE_ROWS else None,
+        quantile_rows=QUANTILE_ROWS if train_rows > QUANTILE_ROWS else None,
         category_bins=PSI_LEVELS,
         min_window_rows=MIN_WINDOW_ROWS,
-        bootstrap=resampler.scheme,
-        resamples=resampler.resamples,
+        bootstrap=bootstrap,
+        resamples=resamples,
     )
     return Drift(True, None, period, tuple(windows), cadence)
 
