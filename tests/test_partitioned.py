@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import synthetic_frame
 
 import advisor
-from advisor.analysis import partitioned
+from advisor.analysis import every_row, partitioned
 from advisor.analysis.partitions import (
     KEY,
     PART,
@@ -96,6 +96,47 @@ def test_on_data_that_fits_the_dask_run_is_the_in_memory_run(cluster, tmp_path: 
     curve = b["data"]["scale"]["learning_curve"]
     assert [p["rows"] for p in curve["points"]] == [450, 900, 1800]
     assert all(p["ml"]["low"] <= p["ml"]["estimate"] <= p["ml"]["high"] for p in curve["points"])
+    same_shadow(a["shadow"], b["shadow"])
+    same_drift(a["drift"], b["drift"])
+
+
+def same_shadow(a: dict, b: dict) -> None:
+    """The shadow summed per partition is the in-memory shadow: the same counts, pairs and
+    rules, the same intervals where both resample the same units, overlapping ones elsewhere."""
+    assert a["available"] and b["available"]
+    for key in ("n", "disagreements", "treatment_right", "control_right", "ties"):
+        assert b[key] == a[key], key
+    for key in ("pairs", "rules_on_disagreements"):
+        assert len(b[key]) == len(a[key]) > 0, key
+        for x, y in zip(a[key], b[key], strict=True):
+            assert y.keys() == x.keys()
+            for field, value in x.items():
+                assert y[field] == (pytest.approx(value) if isinstance(value, float) else value)
+    for key in ("disagreement_rate", "saving_per_decision"):
+        assert b[key] == pytest.approx(a[key], rel=1e-9), key
+    for key in ("treatment_right_share", "control_right_share", "saving_per_disagreement"):
+        assert b[key]["estimate"] == pytest.approx(a[key]["estimate"], rel=1e-9), key
+        assert b[key]["low"] <= a[key]["estimate"] <= b[key]["high"], key
+    assert b["disagreements_per_day"] == pytest.approx(a["disagreements_per_day"])
+
+
+def same_drift(a: dict, b: dict) -> None:
+    """The drift windows counted per partition are the in-memory windows: the same rows, spans,
+    costs and PSI against the same reference bins, and the cadence chosen on validation."""
+    assert a["assessable"] and b["assessable"]
+    assert len(b["windows"]) == len(a["windows"]) >= 3
+    for x, y in zip(a["windows"], b["windows"], strict=True):
+        assert (y["n"], y["start"], y["end"]) == (x["n"], x["start"], x["end"])
+        assert y["psi"] == pytest.approx(x["psi"], rel=1e-9, abs=1e-12)
+        assert y["prediction_psi"] == pytest.approx(x["prediction_psi"], rel=1e-9)
+        assert y["flags"] == x["flags"]
+        for name, cost in x["cost_per_decision"].items():
+            got = y["cost_per_decision"][name]
+            assert got["estimate"] == pytest.approx(cost["estimate"], rel=1e-9), name
+            assert got["low"] < cost["estimate"] < got["high"], name
+        assert y["ml_advantage"]["estimate"] == pytest.approx(x["ml_advantage"]["estimate"])
+    assert b["max_psi"] == pytest.approx(a["max_psi"])
+    assert b["cadence"] == a["cadence"]
 
 
 def test_a_sampled_fit_agrees_within_sampling_error(cluster, tmp_path: Path):
@@ -130,6 +171,11 @@ def test_a_sampled_fit_agrees_within_sampling_error(cluster, tmp_path: Path):
         closed_form = 2 * 1.96 * np.sqrt((square - (totals.sum() / n) ** 2) / n)
         assert (y["high"] - y["low"]) / closed_form == pytest.approx(1, abs=0.2), name
     assert dask.recommendation.option == memory.recommendation.option
+    x, y = memory.data["shadow"], dask.data["shadow"]
+    assert y["n"] == b["n_test"]  # the shadow read every test row
+    for key in ("disagreement_rate", "saving_per_decision"):
+        x, y = memory.data["shadow"][key], dask.data["shadow"][key]
+        assert y["low"] <= x["estimate"] <= y["high"] or x["low"] <= y["estimate"] <= x["high"]
 
 
 def test_bucket_bootstrap_matches_the_closed_form_and_covers():
@@ -145,7 +191,7 @@ def test_bucket_bootstrap_matches_the_closed_form_and_covers():
         _, at = np.unique(blocking.keys(keys, None, seed), return_inverse=True)
         sums = np.bincount(at, weights=costs)[:, None]
         sizes = np.bincount(at).astype(float)
-        reps = partitioned.unit_replicates(sums, sizes, blocking, 400, seed)[:, 0]
+        reps = every_row.unit_replicates(sums, sizes, blocking, 400, seed)[:, 0]
         low, high = np.percentile(reps, [2.5, 97.5])
         covered += low <= 15.0 <= high
         ratios.append(reps.std() / (costs.std() / np.sqrt(n)))

@@ -5,9 +5,11 @@ split's time cut points, the rows by split and class, then a seeded, stratified 
 by hash. The policies are fitted in memory on that sample by the usual pipeline, and every
 test row is scored on the workers, reduced to per-file sufficient statistics: counts and cost
 totals by class and decision, and cost sums per bootstrap unit (periods of the time column, or
-hash buckets of the row key with Poisson(1) weights), so no resample gathers rows. The stages
-that read single rows (shadow, A/B simulation, drift, latency, the model's explanation) run on
-a sample of the test rows the same size as the validation sample.
+hash buckets of the row key with Poisson(1) weights), so no resample gathers rows. The same
+pass sums the shadow's disagreements and the drift windows' costs and PSI bins
+(`advisor.analysis.partition_stats`). The stages that must read single rows (the A/B
+simulation, latency, the model's explanation) run on a sample of the test rows the same size
+as the validation sample.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advisor.analysis.evaluate import (
-    Confusion,
-    Difference,
-    Evaluation,
-    RulesCapture,
-    evaluate,
+from advisor.analysis.every_row import (
+    Sample,
+    completed,
+    drift_of_every_row,
+    every_row_evaluator,
+    shadow_of_every_row,
+    test_window_edges,
 )
 from advisor.analysis.learning_curve import learning_curve
 from advisor.analysis.partitions import (
@@ -44,21 +47,19 @@ from advisor.analysis.partitions import (
     parquet_files,
     sampled_rows,
     take_sample,
-    test_statistics,
     time_sample,
 )
 from advisor.analysis.pipeline import Analysis, Progress, StageClock, analyse_split
-from advisor.analysis.roles import Roles
 from advisor.core.case import Case
-from advisor.core.costs import CostMatrix, label_key
+from advisor.core.costs import label_key
 from advisor.core.data import Part, Split, load_dataset
 from advisor.core.errors import InputError, first_line
 from advisor.core.features import FeatureSpec
 from advisor.core.record import Record
 from advisor.core.timecolumn import time_text
 from advisor.policies.rules.policy import refuse_date_columns
-from advisor.stats.bootstrap import BootstrapScheme, bootstrap_weights, interval, time_blocks
-from advisor.stats.interval import Interval
+from advisor.stats.bootstrap import time_blocks
+from advisor.stats.psi import training_reference
 
 MAX_FIT_ROWS = 1_000_000
 MIN_FIT_ROWS = 20_000
@@ -129,13 +130,6 @@ def default_fit_rows(client, columns: int) -> tuple[int, str]:
     return chosen, why
 
 
-def _gather(client, futures) -> Iterator:
-    from distributed import as_completed
-
-    for future in as_completed(futures):
-        yield future.result()
-
-
 def _distinct_targets(path: str, target: str) -> list:
     import pyarrow.parquet as pq
 
@@ -146,7 +140,7 @@ def _distinct_targets(path: str, target: str) -> list:
 def target_values(client, files: list[Path], target: str) -> list:
     """The distinct target values over every partition (sorted), read on the workers."""
     seen: dict[str, object] = {}
-    for values in _gather(
+    for values in completed(
         client, client.map(_distinct_targets, [str(f) for f in files], target=target)
     ):
         for v in values:
@@ -201,10 +195,20 @@ def analyse_partitioned(
             sample = _draw(client, paths, layout, keep, limits, case)
             data, split = _sample_split(case, sample, str(source))
             blocking = _blocking(times, layout)
-        evaluator = _evaluator(client, paths, layout, blocking, case, counts)
-        analysis = analyse_split(case, data, split, clock, evaluator=evaluator)
+        spec = FeatureSpec(data.schema).fit(split.train.frame)
+        sample = Sample(split, spec, training_reference(spec, split.train.frame))
+        edges = test_window_edges(times, layout, int(counts[TEST].sum()))
+        evaluator = every_row_evaluator(client, paths, layout, blocking, case, sample, edges)
+        analysis = analyse_split(
+            case,
+            data,
+            split,
+            clock,
+            evaluator=evaluator,
+            shadow_runner=shadow_of_every_row,
+            drift_tracker=drift_of_every_row,
+        )
         with clock("learning_curve", "Refitting on 1/4 and 1/2 of the sample"):
-            spec = FeatureSpec(data.schema).fit(split.train.frame)
             curve = learning_curve(
                 case,
                 split,
@@ -278,7 +282,9 @@ def _time_cuts(client, paths: list[str], layout: Layout) -> tuple[Layout, np.nda
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
     rate = min(1.0, TIME_SAMPLE_ROWS / max(rows, 1))
     parts = list(
-        _gather(client, client.map(time_sample, paths, range(len(paths)), layout=layout, rate=rate))
+        completed(
+            client, client.map(time_sample, paths, range(len(paths)), layout=layout, rate=rate)
+        )
     )
     times = np.sort(np.concatenate(parts)) if parts else np.array([])
     if len(times) < 30:
@@ -294,7 +300,7 @@ def _count(client, paths, layout, n_classes):
     counts = np.zeros((3, n_classes), dtype=np.int64)
     dropped, digests, spans = 0, {}, {}
     futures = client.map(file_counts, paths, range(len(paths)), layout=layout, n_classes=n_classes)
-    for out in _gather(client, futures):
+    for out in completed(client, futures):
         counts += out["counts"]
         dropped += out["dropped"]
         digests[out["sha256"]] = digests.get(out["sha256"], 0) + 1
@@ -310,7 +316,7 @@ def _count(client, paths, layout, n_classes):
 
 def _draw(client, paths, layout, keep, limits, case) -> pd.DataFrame:
     futures = client.map(sampled_rows, paths, range(len(paths)), layout=layout, limits=limits)
-    frames = [f for f in _gather(client, futures) if len(f)]
+    frames = [f for f in completed(client, futures) if len(f)]
     candidates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if candidates.empty:
         raise InputError("the fit sample is empty", where=paths[0])
@@ -357,137 +363,6 @@ def _blocking(times: np.ndarray | None, layout: Layout) -> Blocking:
     if found is None:
         return Blocking("buckets", buckets=BUCKETS)
     return Blocking("periods", unit=found[1])
-
-
-def _evaluator(client, paths, layout, blocking, case, counts):
-    def evaluate_everywhere(policies, test, costs, roles, resampler) -> Evaluation:
-        sample = evaluate(policies, test, costs, roles, resampler)
-        shared = client.scatter([dict(policies)], broadcast=True)[0]
-        futures = client.map(
-            test_statistics,
-            paths,
-            range(len(paths)),
-            layout=layout,
-            policies=shared,
-            costs=costs,
-            blocking=blocking,
-            pure=False,
-        )
-        stats = [s for s in _gather(client, futures) if s["rows"]]
-        return full_evaluation(
-            sample, stats, costs, roles, blocking, resampler.resamples, case.seed
-        )
-
-    return evaluate_everywhere
-
-
-def unit_totals(stats: list[dict], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(cost sums: units x policies, rows per unit) over every file, units merged by key."""
-    keys = np.unique(np.concatenate([s["units"] for s in stats]))
-    sums = np.zeros((len(keys), len(names)))
-    sizes = np.zeros(len(keys))
-    for s in stats:
-        at = np.searchsorted(keys, s["units"])
-        sizes[at] += s["unit_sizes"]
-        for j, name in enumerate(names):
-            sums[at, j] += s["policies"][name]["unit_sums"]
-    return sums, sizes
-
-
-def unit_replicates(
-    sums: np.ndarray, sizes: np.ndarray, blocking: Blocking, resamples: int, seed: int
-) -> np.ndarray:
-    """Bootstrap replicates of each policy's cost per decision from the units' sums: whole
-    periods drawn with replacement, or Poisson(1) weights on hash buckets."""
-    if blocking.kind == "periods":
-        weights = np.vstack(list(bootstrap_weights(len(sizes), resamples, seed)))
-    else:
-        weights = np.random.default_rng(seed).poisson(1.0, size=(resamples, len(sizes)))
-    weights = weights.astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (weights @ sums) / (weights @ sizes)[:, None]
-
-
-def full_evaluation(
-    sample: Evaluation,
-    stats: list[dict],
-    costs: CostMatrix,
-    roles: Roles,
-    blocking: Blocking,
-    resamples: int,
-    seed: int,
-) -> Evaluation:
-    """The evaluation of every test row from the files' sufficient statistics; the sample's
-    per-row arrays (for the stages that read rows) and probability metrics are kept."""
-    names = list(sample.policies)
-    sums, sizes = unit_totals(stats, names)
-    reps = unit_replicates(sums, sizes, blocking, resamples, seed)
-    replicates = {n: reps[:, j] for j, n in enumerate(names)}
-    n = int(sizes.sum())
-    means, scores = {}, {}
-    for name in names:
-        counts = sum(s["policies"][name]["counts"] for s in stats)
-        totals = sum(s["policies"][name]["totals"] for s in stats)
-        means[name] = float(totals.sum() / n)
-        shares = counts.sum(axis=0) / n
-        scores[name] = replace(
-            sample.policies[name],
-            cost_per_decision=interval(means[name], replicates[name]),
-            total_cost=float(totals.sum()),
-            decision_shares={d: float(s) for d, s in zip(costs.decisions, shares, strict=True)},
-            confusion=Confusion(
-                classes=tuple(str(c) for c in costs.classes),
-                decisions=tuple(costs.decisions),
-                counts=tuple(map(tuple, counts.tolist())),
-                total_cost=tuple(map(tuple, totals.round(2).tolist())),
-            ),
-        )
-    differences = []
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            diff = replicates[a] - replicates[b]
-            cost = interval(means[a] - means[b], diff)
-            differences.append(
-                Difference(a, b, cost, float((diff < 0).mean()), cost.excludes_zero())
-            )
-    units = "periods" if blocking.kind == "periods" else "hash buckets"
-    scheme = BootstrapScheme(
-        "blocks" if blocking.kind == "periods" else "buckets",
-        blocking.unit,
-        len(sizes),
-        resamples,
-        seed,
-        f"every test row scored on the workers; {len(sizes)} {units} of rows resampled "
-        + (
-            f"whole (one {blocking.unit} each), because neighbouring rows of a time series "
-            "are not independent"
-            if blocking.kind == "periods"
-            else "with Poisson(1) weights from a hash of the row key, summed per partition"
-        ),
-    )
-    return replace(
-        sample,
-        n_test=n,
-        bootstrap=scheme,
-        policies=scores,
-        differences=tuple(differences),
-        rules_capture=_capture(means, replicates, roles),
-        replicates=replicates,
-    )
-
-
-def _capture(means: Mapping, replicates: Mapping, roles: Roles) -> RulesCapture | None:
-    """Share of ML's value over the baseline that the control rule list captures."""
-    base, ml, rules = roles.baseline, roles.treatment, roles.control
-    if ml is None or not {base, ml, rules} <= set(means):
-        return None
-    value = means[base] - means[ml]
-    est = (means[base] - means[rules]) / value if value > 0 else float("nan")
-    rep_ml = replicates[base] - replicates[ml]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reps = np.where(rep_ml > 0, (replicates[base] - replicates[rules]) / rep_ml, np.nan)
-    share = interval(est, reps) if np.isfinite(est) else Interval.unknown()
-    return RulesCapture(share, rules, float(value))
 
 
 def _split_summary(counts: np.ndarray, layout: Layout, spans: Mapping, fit: FitSample) -> dict:

@@ -281,10 +281,12 @@ def test_statistics(
     policies: Mapping,
     costs: CostMatrix,
     blocking: Blocking,
+    watch=None,
 ) -> dict:
     """One file's test rows scored by every policy, reduced to sufficient statistics: per
     policy the counts and cost totals by class and decision, and the cost sum per bootstrap
-    unit (time period or hash bucket), with the rows per unit."""
+    unit (time period or hash bucket), with the rows per unit; and, given a `Watch`
+    (`advisor.analysis.partition_stats`), the shadow's and the drift windows' sums."""
     from advisor.core.costs import UNDECIDED
 
     frame, keys, y, times = layout.read(path, index)
@@ -298,15 +300,25 @@ def test_statistics(
     rows = np.arange(len(y))
     k, d = costs.n_classes, costs.n_decisions
     out = {"rows": len(y), "units": units, "unit_sizes": np.bincount(unit_rows), "policies": {}}
+    codes, row_costs, proba = {}, {}, None
     for name, policy in policies.items():
-        decided = policy.decide_batch(frame).codes
+        batch = policy.decide_batch(frame)
+        decided = batch.codes
         if (decided == UNDECIDED).any():
             raise ValueError(f"policy {name!r} left test rows undecided")
         per_row = each[rows, decided]
+        codes[name], row_costs[name] = decided, per_row
+        if watch is not None and name == watch.treatment and policy.probabilistic:
+            proba = batch.proba if batch.proba is not None else policy.predict_proba(frame)
         flat = y * d + decided
         out["policies"][name] = {
             "counts": np.bincount(flat, minlength=k * d).reshape(k, d),
             "totals": np.bincount(flat, weights=per_row, minlength=k * d).reshape(k, d),
             "unit_sums": np.bincount(unit_rows, weights=per_row, minlength=len(units)),
         }
+    if watch is not None:
+        control = policies.get(watch.control) if watch.control else None
+        out["watch"] = watch.sums(
+            frame, times, codes, row_costs, proba, (units, unit_rows), control
+        )
     return out

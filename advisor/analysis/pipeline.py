@@ -184,6 +184,8 @@ def analyse(
 
 
 Evaluator = Callable[..., Evaluation]
+ShadowRunner = Callable[..., Shadow]
+DriftTracker = Callable[..., Drift]
 
 
 def analyse_split(
@@ -194,9 +196,12 @@ def analyse_split(
     *,
     time_service: ServiceTimer | None = None,
     evaluator: Evaluator = evaluate,
+    shadow_runner: ShadowRunner = run_shadow,
+    drift_tracker: DriftTracker = track_drift,
 ) -> Analysis:
-    """Every stage after the split; `evaluator` scores the test rows (in memory by default,
-    or on a cluster for a partitioned data set, `advisor.analysis.partitioned`)."""
+    """Every stage after the split; `evaluator` scores the test rows, and `shadow_runner` and
+    `drift_tracker` read them (in memory by default, or from a cluster's per-partition sums
+    for a partitioned data set, `advisor.analysis.partitioned`)."""
     with clock("features", "Fitting the feature definitions"):
         spec = FeatureSpec(data.schema).fit(split.train.frame)
         reference = training_reference(spec, split.train.frame)
@@ -230,7 +235,7 @@ def analyse_split(
             case.seed,
         )
     with clock("shadow", "Running ML in shadow beside the rules"):
-        shadow = run_shadow(
+        shadow = shadow_runner(
             evaluation,
             roles,
             policies[roles.control],
@@ -260,7 +265,7 @@ def analyse_split(
             latency = time_service(latency, served, split.test.frame, case.seed)
         latency = replace(latency, realtime_policy=roles.treatment)
     with clock("drift", "Checking drift and decay over time"):
-        drift = track_drift(
+        drift = drift_tracker(
             split,
             evaluation,
             roles,
