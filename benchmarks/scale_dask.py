@@ -13,7 +13,8 @@ memory of the client, each worker's peak memory and limit, the seconds per stage
 result.json), the rows fitted and scored, and the learning curve.
 
 `--memory-rows N` also analyses the first N rows' files in memory (one Parquet file, the
-usual `advisor analyze`) and with Dask, and compares time, peak memory and the answer.
+usual `advisor analyze`) and with Dask (the main run when `--rows` is N), and compares time,
+peak memory and the answer; `--memory-only` makes only the in-memory run.
 """
 
 from __future__ import annotations
@@ -177,6 +178,9 @@ def main() -> None:
     parser.add_argument("--fit-rows", type=int, help="default: from the workers' memory")
     parser.add_argument("--data", type=Path, help="folder for the partitions (kept)")
     parser.add_argument("--memory-rows", type=int, help="also compare in memory at N rows")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the in-memory run at --memory-rows"
+    )
     args = parser.parse_args()
     folder = args.data or Path(tempfile.mkdtemp(prefix="advisor-scale-dask-"))
     print(f"data in {folder}; load average {os.getloadavg()[0]:.2f} at start", flush=True)
@@ -191,7 +195,8 @@ def main() -> None:
         flush=True,
     )
     runs = folder / "runs"
-    show_dask("dask", args.rows, len(files), dask_run(parts, runs, args, "dask"))
+    if not args.memory_only:
+        show_dask("dask", args.rows, len(files), dask_run(parts, runs, args, "dask"))
     if args.memory_rows:
         n_files = -(-args.memory_rows // args.rows_per_file)
         subset = folder / f"memory-{args.memory_rows}"
@@ -202,8 +207,9 @@ def main() -> None:
                 link.symlink_to(f)
         whole = folder / f"whole-{args.memory_rows}.parquet"
         combine(files[:n_files], whole)
-        on_dask = dask_run(subset, runs, args, "dask-subset")
-        show_dask("dask", args.memory_rows, n_files, on_dask)
+        if not args.memory_only and n_files < len(files):
+            on_dask = dask_run(subset, runs, args, "dask-subset")
+            show_dask("dask", args.memory_rows, n_files, on_dask)
         run, result = analyse(whole, runs / "memory", [])
         print(f"\n== in memory: {args.memory_rows:,} rows in one file ==")
         print(f"wall {run['seconds']:,.0f} s, peak {run['peak_mb']:,.0f} MB")
