@@ -14,7 +14,9 @@ result.json), the rows fitted and scored, and the learning curve.
 
 `--memory-rows N` also analyses the first N rows' files in memory (one Parquet file, the
 usual `advisor analyze`) and with Dask (the main run when `--rows` is N), and compares time,
-peak memory and the answer; `--memory-only` makes only the in-memory run.
+peak memory and the answer; `--memory-only` makes only the in-memory run. `--fit-engine
+lightgbm-dask` also refits ML on every training row across the workers and prints its gain
+over the sampled fit on the validation sample.
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ def dask_run(source: Path, out: Path, args, label: str) -> dict:
         extra = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
         if args.fit_rows:
             extra += ["--fit-rows", str(args.fit_rows)]
+        if args.fit_engine:
+            extra += ["--fit-engine", args.fit_engine]
         run, result = analyse(source, out / label, extra)
         peaks = worker_peaks(client)
     return {"run": run, "result": result, "workers": peaks}
@@ -145,6 +149,16 @@ def show_dask(label: str, rows: int, files: int, d: dict) -> None:
                 f"{ru['estimate']:>12.4f} ({ru['low']:.4f}-{ru['high']:.4f})"
             )
         print(curve["verdict"])
+    every_row = result["data"]["scale"].get("fit_engine")
+    if every_row:
+        v, s, g = every_row["valid_cost"], every_row["sample_valid_cost"], every_row["gain"]
+        print(
+            f"lightgbm-dask: ML refitted on {every_row['train_rows']:,} training rows across "
+            f"{every_row['workers']} workers ({every_row['why_rounds']}); validation cost "
+            f"{v['estimate']:.4f} ({v['low']:.4f}-{v['high']:.4f}) against the sampled fit's "
+            f"{s['estimate']:.4f} ({s['low']:.4f}-{s['high']:.4f}): gain {g['estimate']:+.4f} "
+            f"({g['low']:+.4f} to {g['high']:+.4f}, paired)"
+        )
     print_answer(result)
 
 
@@ -176,6 +190,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per worker")
     parser.add_argument("--worker-memory", default="2GB")
     parser.add_argument("--fit-rows", type=int, help="default: from the workers' memory")
+    parser.add_argument("--fit-engine", choices=["sample", "lightgbm-dask"])
     parser.add_argument("--data", type=Path, help="folder for the partitions (kept)")
     parser.add_argument("--memory-rows", type=int, help="also compare in memory at N rows")
     parser.add_argument(

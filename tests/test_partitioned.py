@@ -276,3 +276,66 @@ def test_dask_only_flags_need_the_dask_engine(tmp_path: Path):
     result = run("analyze", tmp_path / "d.csv", "--target", "outcome", *COSTS, "--fit-rows", "500")
     assert result.exit_code == 2
     assert "--fit-rows needs --engine dask" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    """Two worker processes: LightGBM's Dask training runs one network member per process."""
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        yield local
+
+
+def test_lightgbm_dask_fits_ml_on_every_training_row(process_cluster, tmp_path: Path):
+    """`--fit-engine lightgbm-dask`: ML is refitted on all training rows across the workers at
+    the sample's rounds, its gain over the sampled fit has a paired interval, and the bundle
+    holds LightGBM's text model, which scores like the run's policy."""
+    frame = synthetic_frame(3000, seed=9)
+    parts = write_parts(frame, tmp_path / "parts", parts=3)
+    result = advisor.advise_partitioned(
+        parts,
+        target="outcome",
+        costs={"fp": 10, "fn": 50},
+        scheduler=process_cluster.scheduler_address,
+        fit_rows=600,
+        fit_engine="lightgbm-dask",
+        bootstrap_resamples=200,
+    )
+    scale = result.data["data"]["scale"]
+    fit, every_row = scale["fit"], scale["fit_engine"]
+    assert fit["train_rows"] == pytest.approx(600, abs=2)
+    assert fit["train_rows"] < fit["train_available"]
+    assert every_row["train_rows"] == fit["train_available"]
+    ml = result.policies["ml"]
+    assert every_row["rounds"] == ml.n_trees_ == ml.sample_fit_.n_trees_
+    assert ml.model_text() != ml.sample_fit_.model_text()
+    gain = every_row["gain"]
+    assert gain["low"] <= gain["estimate"] <= gain["high"]
+    assert gain["estimate"] == pytest.approx(
+        every_row["valid_cost"]["estimate"] - every_row["sample_valid_cost"]["estimate"]
+    )
+    _, files = ml.to_bundle()
+    assert files["model.txt"].startswith("tree")
+    from advisor.policies.ml import MLPolicy
+
+    parameters, _ = ml.to_bundle()
+    again = MLPolicy.from_bundle(ml.costs, ml.spec, parameters, files)
+    np.testing.assert_allclose(again.predict_proba(frame), ml.predict_proba(frame))
+
+
+def test_lightgbm_dask_refuses_rows_the_workers_cannot_hold(cluster, tmp_path: Path, monkeypatch):
+    """When the training rows would not fit in the workers' memory: exit 2, one line."""
+    from advisor.analysis import dask_fit
+
+    monkeypatch.setattr(dask_fit, "HELD_PER_CELL", 10**9)
+    parts = write_parts(synthetic_frame(600, seed=1), tmp_path / "parts", parts=2)
+    out = tmp_path / "out"
+    got = run(
+        "analyze", parts, "--engine", "dask", "--scheduler", cluster.scheduler_address,
+        "--target", "outcome", *COSTS, "--fit-engine", "lightgbm-dask", "--out", out, "-q",
+    )  # fmt: skip
+    assert got.exit_code == 2, got.output
+    assert "lightgbm-dask" in got.output and "GiB" in got.output
+    assert len(got.output.strip().splitlines()) == 1
+    assert not (out / "parts").exists()

@@ -23,6 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advisor.analysis.dask_fit import (
+    ENGINES,
+    check_room,
+    fit_every_row,
+    gain_over_sample,
+    lightgbm_dask,
+    with_every_row_ml,
+)
 from advisor.analysis.every_row import (
     Sample,
     completed,
@@ -49,7 +57,13 @@ from advisor.analysis.partitions import (
     take_sample,
     time_sample,
 )
-from advisor.analysis.pipeline import Analysis, Progress, StageClock, analyse_split
+from advisor.analysis.pipeline import (
+    Analysis,
+    Progress,
+    StageClock,
+    analyse_split,
+    fit_policies,
+)
 from advisor.core.case import Case
 from advisor.core.costs import label_key
 from advisor.core.data import Part, Split, load_dataset
@@ -162,12 +176,16 @@ def analyse_partitioned(
     fit_rows: int | None = None,
     progress: Progress | None = None,
     cluster: Mapping | None = None,
+    fit_engine: str = "sample",
 ) -> Analysis:
     """Analyse a folder (or glob) of Parquet partitions on a Dask cluster.
 
     `case_for(values)` builds the Case from the distinct values of the `target` column (the
-    binary cost shortcut needs them).
+    binary cost shortcut needs them). `fit_engine` "lightgbm-dask" refits the ML policy on
+    every training row across the workers (`advisor.analysis.dask_fit`).
     """
+    if fit_engine not in ENGINES:
+        raise InputError(f"--fit-engine must be one of {', '.join(ENGINES)}, not {fit_engine!r}")
     clock = StageClock(progress)
     files = parquet_files(source)
     paths = [str(f) for f in files]
@@ -184,6 +202,9 @@ def analyse_partitioned(
             layout = Layout(case.target, classes, case.seed, case.time, case.time_unit)
             layout, times = _time_cuts(client, paths, layout)
             counts, dropped, digest, spans = _count(client, paths, layout, case.costs.n_classes)
+            if fit_engine == "lightgbm-dask":
+                lightgbm_dask()
+                check_room(client, int(counts[TRAIN].sum()), len(schema) - 1)
         with clock("split", "Drawing the fit sample on the workers"):
             if fit_rows is None:
                 fit_rows, why = default_fit_rows(client, len(schema))
@@ -205,15 +226,22 @@ def analyse_partitioned(
             split,
             clock,
             evaluator=evaluator,
+            fitter=_fitter(fit_engine, client, paths, layout, split, int(counts[TRAIN].sum())),
             shadow_runner=shadow_of_every_row,
             drift_tracker=drift_of_every_row,
         )
+        on_sample, every_row = dict(analysis.policies), None
+        if fit_engine == "lightgbm-dask":
+            on_sample["ml"] = analysis.policies["ml"].sample_fit_
+            every_row = gain_over_sample(
+                analysis.policies["ml"], split, _valid_resampler(case, split), workers
+            )
         with clock("learning_curve", "Refitting on 1/4 and 1/2 of the sample"):
             curve = learning_curve(
                 case,
                 split,
                 spec,
-                analysis.policies,
+                on_sample,
                 _valid_resampler(case, split),
                 int(counts[TRAIN].sum()),
             )
@@ -244,6 +272,7 @@ def analyse_partitioned(
             "workers": workers,
             "fit": fit.to_dict(),
             "learning_curve": curve.to_dict() if curve else None,
+            "fit_engine": every_row.to_dict() if every_row else None,
         },
     }
     return replace(
@@ -252,6 +281,20 @@ def analyse_partitioned(
         data=summary,
         data_sha256=digest,
     )
+
+
+def _fitter(engine: str, client, paths, layout, split: Split, train_rows: int):
+    """The policies fitted on the sample, with ML refitted on every training row when asked."""
+    if engine != "lightgbm-dask":
+        return fit_policies
+
+    def fit_and_refit(case: Case, sample: Split, spec: FeatureSpec) -> dict:
+        return with_every_row_ml(
+            fit_policies(case, sample, spec),
+            lambda ml: fit_every_row(client, paths, layout, ml, sample, train_rows),
+        )
+
+    return fit_and_refit
 
 
 def _valid_resampler(case: Case, split: Split):

@@ -184,6 +184,7 @@ def analyse(
 
 
 Evaluator = Callable[..., Evaluation]
+Fitter = Callable[[Case, Split, FeatureSpec], dict]
 ShadowRunner = Callable[..., Shadow]
 DriftTracker = Callable[..., Drift]
 
@@ -196,17 +197,19 @@ def analyse_split(
     *,
     time_service: ServiceTimer | None = None,
     evaluator: Evaluator = evaluate,
+    fitter: Fitter = fit_policies,
     shadow_runner: ShadowRunner = run_shadow,
     drift_tracker: DriftTracker = track_drift,
 ) -> Analysis:
-    """Every stage after the split; `evaluator` scores the test rows, and `shadow_runner` and
+    """Every stage after the split; `fitter` fits the policies, `evaluator` scores the test
+    rows, and `shadow_runner` and
     `drift_tracker` read them (in memory by default, or from a cluster's per-partition sums
     for a partitioned data set, `advisor.analysis.partitioned`)."""
     with clock("features", "Fitting the feature definitions"):
         spec = FeatureSpec(data.schema).fit(split.train.frame)
         reference = training_reference(spec, split.train.frame)
     with clock("fit", "Fitting the policies"):
-        policies = fit_policies(case, split, spec)
+        policies = fitter(case, split, spec)
         resamples = case.option("bootstrap_resamples")
         valid_resampler = resampler_for(split.times(split.valid), resamples, case.seed)
         decided = decide_validation(policies, split.valid)

@@ -83,12 +83,15 @@ def advise_partitioned(
     fit_rows: int | None = None,
     progress: Progress | None = None,
     cluster: dict | None = None,
+    fit_engine: str = "sample",
     **kwargs,
 ) -> Result:
     """`advise` for a folder (or glob) of Parquet partitions on a Dask cluster: the policies
     are fitted on a seeded sample, every test row is scored on the workers (see
     `advisor.analysis.partitioned`). `scheduler` is a Dask scheduler's address (default: a
-    LocalCluster, sized by `cluster`); the other keyword arguments are `case_from_arguments`'s."""
+    LocalCluster, sized by `cluster`); `fit_engine` "lightgbm-dask" refits the ML policy on
+    every training row across the workers; the other keyword arguments are
+    `case_from_arguments`'s."""
     from dataclasses import replace
 
     import pandas as pd
@@ -111,5 +114,6 @@ def advise_partitioned(
         fit_rows=fit_rows,
         progress=progress,
         cluster=cluster,
+        fit_engine=fit_engine,
     )
     return Result.from_analysis(analysis)

@@ -198,6 +198,12 @@ def _file_size(size: int) -> str:
     help="With --engine dask: training rows the policies are fitted on (default: from the "
     "workers' memory).",
 )
+@click.option(
+    "--fit-engine",
+    type=click.Choice(["sample", "lightgbm-dask"]),
+    help="With --engine dask: lightgbm-dask refits the ML policy on every training row "
+    "across the workers (default: sample).",
+)
 @options.quiet()
 def analyze(source: str, **opts) -> None:
     """Analyse a case file, or a data file with --target and --cost-fp/--cost-fn.
@@ -230,7 +236,7 @@ def _analyze(
         if opts.get("engine") == "dask":
             _analyze_partitioned(source, out, seed, quiet, opts)
             return
-        for flag in ("scheduler", "fit_rows"):
+        for flag in ("scheduler", "fit_rows", "fit_engine"):
             if opts.get(flag) is not None:
                 raise InputError(f"--{flag.replace('_', '-')} needs --engine dask")
         if bundled:
@@ -322,6 +328,7 @@ def _analyze_partitioned(source: str, out: Path, seed: int | None, quiet: bool, 
         **quick_case(opts),
         scheduler=opts.get("scheduler"),
         fit_rows=opts.get("fit_rows"),
+        fit_engine=opts.get("fit_engine") or "sample",
         progress=Reporter(quiet),
         name=name,
         time_features="keep" if opts.get("keep_time_features") else "drop",
