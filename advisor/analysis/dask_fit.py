@@ -28,7 +28,9 @@ from advisor.stats.interval import Interval
 
 ENGINES = ("sample", "lightgbm-dask")
 HELD_PER_CELL = 8 * 3  # a float64 cell, its copy while LightGBM bins it, and the bins' share
-MEMORY_SHARE = 0.6  # of the workers' memory limits the training rows may take
+MEMORY_SHARE = (
+    0.3  # of the memory limits: below Dask's spill point (60 %), with the worker's own use
+)
 
 
 @dataclass(frozen=True)

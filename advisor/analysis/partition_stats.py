@@ -200,7 +200,10 @@ def shadow_from_sums(
     )
     blamed = _rules(stats)
     if blamed is None and note is None:
-        note = f"The control policy {control!r} has no rules, so no rule can be blamed."
+        note = (
+            f"The control policy {control!r} has no rules, so no rule can be blamed for "
+            "the disagreements."
+        )
     return Shadow(
         True,
         summary,
