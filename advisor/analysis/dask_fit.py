@@ -28,9 +28,8 @@ from advisor.stats.interval import Interval
 
 ENGINES = ("sample", "lightgbm-dask")
 HELD_PER_CELL = 8 * 3  # a float64 cell, its copy while LightGBM bins it, and the bins' share
-MEMORY_SHARE = (
-    0.3  # of the memory limits: below Dask's spill point (60 %), with the worker's own use
-)
+# share of the memory limits: below Dask's spill point (60 %), leaving the workers' own use
+MEMORY_SHARE = 0.3
 
 
 @dataclass(frozen=True)
