@@ -18,7 +18,7 @@ from advisor.analysis.drift import (
 from advisor.core.data import Schema
 from advisor.core.features import FeatureSpec
 from advisor.stats.interval import Interval
-from advisor.stats.psi import Binner, noise_threshold, psi, psi_flag
+from advisor.stats.psi import Binner, noise_threshold, psi, psi_flag, training_reference
 
 
 def test_psi_equals_a_hand_computation():
@@ -238,3 +238,28 @@ def test_the_cadence_reads_the_validation_windows_not_the_test_windows():
     assert drift.cadence.split == "validation"
     assert drift.cadence.method == "decay"
     assert drift.cadence.reason.startswith("On the validation period's windows")
+
+
+def test_the_training_reference_counts_every_row_of_each_cleaned_feature():
+    rng = np.random.default_rng(4)
+    n = 5000
+    x = rng.normal(0, 1, n)
+    x[rng.random(n) < 0.1] = np.nan
+    raw = pd.DataFrame(
+        {
+            "x": x,
+            "flag": rng.choice(["true", "false", None], n),
+            "c": pd.Categorical(rng.choice(["a", "b", "c", None], n)),
+        }
+    )
+    schema = Schema({"x": "numeric", "flag": "boolean", "c": "categorical"}, target="y")
+    spec = FeatureSpec(schema).fit(raw)
+    reference = training_reference(spec, raw)
+    assert reference.rows == n and list(reference.binners) == ["x", "flag", "c"]
+    cleaned = spec.clean(raw)  # every column at once: what the reference must equal
+    for name, binner in reference.binners.items():
+        expected = Binner(binner.kind).fit(cleaned[name])
+        assert binner.to_dict() == expected.to_dict()
+        assert reference.counts[name].tolist() == expected.counts(cleaned[name]).tolist()
+        assert reference.counts[name].sum() == n
+    assert reference.counts["x"][-1] == int(np.isnan(x).sum())  # missing: the last bin

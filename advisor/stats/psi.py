@@ -127,14 +127,11 @@ class Binner:
 
 def feature_binners(spec, train: pd.DataFrame) -> dict[str, Binner]:
     """One Binner per feature of a FeatureSpec, fitted on the cleaned training values."""
-    return _binners(spec, spec.clean(train))
+    return {e.name: _binner(e).fit(e.clean_column(train[e.name])) for e in spec.encoders_}
 
 
-def _binners(spec, cleaned: pd.DataFrame) -> dict[str, Binner]:
-    return {
-        e.name: Binner("numeric" if e.kind == "numeric" else "categorical").fit(cleaned[e.name])
-        for e in spec.encoders_
-    }
+def _binner(encoder) -> Binner:
+    return Binner("numeric" if encoder.kind == "numeric" else "categorical")
 
 
 @dataclass(frozen=True)
@@ -166,10 +163,13 @@ class Reference:
 
 
 def training_reference(spec, train: pd.DataFrame) -> Reference:
-    """Every feature's bins and the training rows' counts in them (a FeatureSpec's features)."""
-    cleaned = spec.clean(train)
-    binners = _binners(spec, cleaned)
-    counts = {name: b.counts(cleaned[name]) for name, b in binners.items()}
+    """Every feature's bins and the training rows' counts in them (a FeatureSpec's features).
+    One column is cleaned at a time, so at most one cleaned copy of a column is held."""
+    binners, counts = {}, {}
+    for e in spec.encoders_:
+        cleaned = e.clean_column(train[e.name])
+        binners[e.name] = _binner(e).fit(cleaned)
+        counts[e.name] = binners[e.name].counts(cleaned)
     return Reference(binners, counts, len(train))
 
 
