@@ -95,3 +95,12 @@ def test_a_100000_level_categorical_feature_is_capped_not_refused():
     spec = FeatureSpec(data.schema).fit(split.train.frame)
     shop = next(e for e in spec.encoders_ if e.name == "shop")
     assert len(shop.levels) == MAX_LEVELS
+
+
+def test_a_data_set_without_its_rows_summarises_as_before_and_holds_no_rows():
+    case = _case(synthetic_frame(300))
+    data = load_dataset(case)
+    lean = data.without_rows()
+    assert len(lean.frame) == 0 and list(lean.frame.columns) == list(data.frame.columns)
+    assert lean.summary(case.costs) == data.summary(case.costs)
+    assert lean.y is data.y and len(data.frame) == 300  # the original is left as it was

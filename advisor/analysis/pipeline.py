@@ -24,6 +24,7 @@ from advisor.analysis.compared import Compared, compared_policies, own_policies
 from advisor.analysis.crossfit import (
     Refits,
     cross_fit,
+    plan_refits,
     pooled_inputs,
     settle_refits,
     with_refits,
@@ -180,6 +181,9 @@ def analyse(
             refuse_date_columns(case.rules_path, dropped)
     with clock("split", "Splitting 60/20/20"):
         split = split_dataset(data, case.seed)
+        plan = plan_refits(len(data.y), data.schema.time is not None, int(case.option("refits")))
+        if not plan.refits:  # no refit reads the whole frame again: the split holds the rows
+            data = data.without_rows()
     return analyse_split(case, data, split, clock, time_service=time_service)
 
 

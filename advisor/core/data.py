@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -56,10 +56,15 @@ class Dataset:
     source: str = "data"
     skipped: int = 0  # rows the incumbent left undecided, left out (incumbent_missing: skip)  # the data file (or "data" for a frame), for error messages
 
+    def without_rows(self) -> Dataset:
+        """The same data set with an empty frame (its columns kept): once the rows are split
+        and nothing refits on the whole frame, the split alone holds them, not twice."""
+        return replace(self, frame=self.frame.iloc[:0].copy())
+
     def summary(self, costs: CostMatrix) -> dict:
         counts = np.bincount(self.y, minlength=costs.n_classes)
         return {
-            "rows": len(self.frame),
+            "rows": len(self.y),
             "columns": len(self.frame.columns),
             "features": len(self.schema.features),
             "feature_kinds": {k: sum(v == k for v in self.schema.features.values()) for k in KINDS},
