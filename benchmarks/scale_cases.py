@@ -12,6 +12,9 @@ binary target `y` drawn from a logistic model of a different signal per generato
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -107,6 +110,17 @@ def make_case(n: int, generator: str = "mixed", seed: int = 0) -> pd.DataFrame:
     z = SIGNALS[generator](x, codes, rng)
     cols["y"] = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int8)
     return pd.DataFrame(cols)
+
+
+def case_file(folder: Path, generator: str, n: int, seed: int) -> Path:
+    """The generator's Parquet file, written once (atomically, so a parallel run never reads
+    half a file)."""
+    data = folder / f"{generator}-{n}-seed{seed}.parquet"
+    if not data.exists():
+        part = data.with_suffix(f".{os.getpid()}.part")
+        make_case(n, generator, seed).to_parquet(part, index=False)
+        part.rename(data)
+    return data
 
 
 # The hand fit, run in its own process: read the Parquet, advisor's 60/20/20 stratified split
