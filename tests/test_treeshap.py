@@ -68,7 +68,10 @@ def _awkward(n: int) -> np.ndarray:
     ("objective", "zero_as_missing"),
     [("binary", False), ("binary", True), ("multiclass", False)],
 )
-def test_the_tables_give_lightgbms_treeshap(objective, zero_as_missing):
+@pytest.mark.parametrize("group_rows", [1, 2048, 1 << 16])
+def test_the_tables_give_lightgbms_treeshap(objective, zero_as_missing, group_rows, monkeypatch):
+    # 1: one table per leaf; 2048: subtrees share one; 1 << 16: whole trees (14 decision bits)
+    monkeypatch.setattr(treeshap, "GROUP_ROWS", group_rows)
     booster = _booster(objective, zero_as_missing)
     classes = 3 if objective == "multiclass" else 1
     X = _awkward(1500)

@@ -8,10 +8,14 @@ features along its path. Feature j's share of that leaf in TreeSHAP is
 where z_j is the product of the data fractions of j's splits on the path, o_j is 1 when the
 row meets every one of j's conditions on the path (else 0) and M is the set of features with
 o = 1. So a leaf's contributions depend on the row only through a d-bit mask, and all 2^d of
-them are computed once per model (`LeafTables`). A row's contributions are then the sum of one
-table row per leaf: its masks come from one comparison per split (vectorised over rows, as
-LightGBM decides: missing values, zero-as-missing, category sets), and the sum is one
-sparse-dense product. The results equal LightGBM's `pred_contrib=True` up to rounding (tested).
+them are computed once per model. A subtree's leaves share one table (`LeafTables`): its mask
+is the path features above the subtree's root whose conditions the row misses, plus one
+decision bit per split inside the subtree, and its rows are the sums of the leaves' table rows
+(as long as it stays under GROUP_ROWS rows; a leaf alone always qualifies). A row's
+contributions are then the sum of one table row per group: the masks come from one comparison
+per split (vectorised over rows, as LightGBM decides: missing values, zero-as-missing, category
+sets), and the sum is one sparse-dense product, with a few times fewer terms than one per leaf.
+The results equal LightGBM's `pred_contrib=True` up to rounding (tested).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 MAX_PATH_FEATURES = 16  # 2^16 table rows for one leaf at most
 MAX_TABLE_BYTES = 512 << 20
+GROUP_ROWS = 1 << 11  # a subtree shares one table up to this many rows
 CHUNK_CELLS = 1 << 23  # rows per chunk x nodes: bounds the working memory (~40 MB)
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (zero-as-missing)
 MISSING = {"None": 0, "Zero": 1, "NaN": 2}
@@ -52,20 +57,24 @@ class CategorySplits:
 class Level:
     """The edges from one depth of every tree to the next: the parent's slot at this depth,
     its node number, the side taken, the parent feature's bit in the path's mask; children
-    that are internal nodes come first (`internal` of them), then leaves (`leaves`)."""
+    that are walked further come first (`internal` of them), then group roots (`groups`, with
+    the shift that leaves room for their decision bits)."""
 
     parent_slot: np.ndarray
     parent_node: np.ndarray
     want_left: np.ndarray
     bit: np.ndarray
     internal: int
-    leaves: np.ndarray
+    groups: np.ndarray
+    shift: np.ndarray
 
 
 @dataclass(frozen=True)
 class LeafTables:
-    """Everything TreeSHAP needs of a model, precomputed: the splits, the tree levels, per
-    leaf its table offset, full mask and class, the tables and the base value per class."""
+    """Everything TreeSHAP needs of a model, precomputed: the splits, the tree levels down to
+    the group roots, the groups whose root is a tree's root, per group its table offset and
+    class, per decision bit the split nodes of the groups that have it (groups with more
+    bits first), the tables and the base value per class."""
 
     features: int
     classes: int
@@ -74,9 +83,10 @@ class LeafTables:
     categories: tuple[CategorySplits, ...]
     levels: tuple[Level, ...]
     roots: int
+    root_groups: np.ndarray
     offset: np.ndarray
-    full: np.ndarray
-    leaf_class: np.ndarray
+    decisions: tuple[np.ndarray, ...]
+    group_class: np.ndarray
     table: np.ndarray
     base: np.ndarray
 
@@ -110,18 +120,21 @@ class LeafTables:
         n = len(X)
         left = self.goes_left(X)
         index = np.empty((len(self.offset), n), dtype=np.int32)
+        index[self.root_groups] = self.offset[self.root_groups, None]
         state = np.zeros((self.roots, n), dtype=np.int32)
         for level in self.levels:
             missed = left[level.parent_node] ^ level.want_left[:, None]
             child = state[level.parent_slot] | (missed * level.bit[:, None])
             ended = child[level.internal :]
-            index[level.leaves] = self.offset[level.leaves, None] + (
-                self.full[level.leaves, None] & ~ended
-            )
+            index[level.groups] = self.offset[level.groups, None] + (ended << level.shift[:, None])
             state = child[: level.internal]
+        bits = left.view(np.uint8)
+        for i, nodes in enumerate(self.decisions):
+            chosen = bits[nodes] if i < 8 else bits[nodes].astype(np.int32)
+            index[: len(nodes)] += chosen << chosen.dtype.type(i)
         out = np.empty((n, self.classes, self.features))
         for c in range(self.classes):
-            cols = (index if self.classes == 1 else index[self.leaf_class == c]).T.copy()
+            cols = (index if self.classes == 1 else index[self.group_class == c]).T.copy()
             per_row = cols.shape[1]
             hits = sparse.csr_matrix(
                 (_ones(cols.size), cols.ravel(), np.arange(0, cols.size + 1, per_row)),
@@ -178,7 +191,7 @@ def leaf_tables(booster, n_trees: int, features: int, classes: int) -> LeafTable
 
 
 class _Model:
-    """Accumulates nodes, leaves and levels while walking the trees."""
+    """Accumulates nodes, leaves and groups while walking the trees."""
 
     def __init__(self, features: int, classes: int):
         self.features, self.classes = features, classes
@@ -188,8 +201,9 @@ class _Model:
         self.default_left: list[bool] = []
         self.category_sets: dict[int, list[int]] = {}
         self.leaves: list[tuple[int, float, list[int], list[float]]] = []  # class, v, u, z
+        self.groups: list[_Group] = []
         self.base = np.zeros(classes)
-        self.edges: list[list[tuple]] = []  # per depth: (slot, node, left, bit, child)
+        self.inner: dict[int, int] = {}
 
     def node(self, split: dict) -> int:
         number = len(self.node_feature)
@@ -203,6 +217,74 @@ class _Model:
             self.threshold.append(float(split["threshold"]))
         return number
 
+    def splits_below(self, node: dict) -> int:
+        """How many split nodes the subtree at `node` has (memoised)."""
+        key = id(node)
+        if key not in self.inner:
+            self.inner[key] = (
+                0
+                if "split_feature" not in node
+                else 1
+                + self.splits_below(node["left_child"])
+                + self.splits_below(node["right_child"])
+            )
+        return self.inner[key]
+
+    def fits(self, node: dict, unique: list[int]) -> bool:
+        """Whether the subtree at `node` becomes one group: a leaf always does, a subtree
+        when its table (path masks x decisions of its splits) has at most GROUP_ROWS rows."""
+        if "split_feature" not in node:
+            return True
+        return 2 ** (len(unique) + self.splits_below(node)) <= GROUP_ROWS
+
+    def group(self, root: dict, c: int, total: float, unique: list, fractions: list) -> int:
+        """Number the subtree's splits and record its leaves with their path conditions."""
+        splits: list[int] = []
+        leaves: list[tuple[int, list[tuple[int, bool, int]]]] = []
+
+        def walk(node: dict, u: list, z: list, conditions: list) -> None:
+            if "split_feature" not in node:
+                value = node.get("leaf_value", 0.0)
+                value = 0.0 if value is None or math.isnan(value) else float(value)
+                self.base[c] += _count(node) / total * value if total else 0.0
+                leaves.append((len(self.leaves), conditions))
+                self.leaves.append((c, value, u, z))
+                return
+            position = len(splits)
+            splits.append(self.node(node))
+            f = node["split_feature"]
+            count = _count(node)
+            for side in ("left_child", "right_child"):
+                child = node[side]
+                cu, cz = _extend(u, z, f, _count(child) / count if count else 0.0)
+                walk(child, cu, cz, [*conditions, (position, side == "left_child", f)])
+
+        walk(root, unique, fractions, [])
+        self.groups.append(_Group(c, len(unique), splits, leaves))
+        return len(self.groups) - 1
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A subtree whose leaves share one table: its class, path features above its root,
+    its split nodes (decision bit i is splits[i]) and its leaves with their conditions."""
+
+    c: int
+    above: int
+    splits: list[int]
+    leaves: list[tuple[int, list[tuple[int, bool, int]]]]
+
+
+def _extend(u: list, z: list, f: int, share: float) -> tuple[list, list]:
+    """The path's unique features and zero fractions after one more split on `f`."""
+    u, z = list(u), list(z)
+    if f in u:
+        z[u.index(f)] *= share
+    else:
+        u.append(f)
+        z.append(share)
+    return u, z
+
 
 def _count(node: dict) -> float:
     return float(node.get("internal_count", node.get("leaf_count", 0)))
@@ -210,7 +292,7 @@ def _count(node: dict) -> float:
 
 def _build(trees: list[dict], features: int, classes: int) -> LeafTables | None:
     model = _Model(features, classes)
-    roots = []
+    roots, root_groups = [], []
     for i, tree in enumerate(trees):
         top = tree["tree_structure"]
         c = i % classes
@@ -218,48 +300,48 @@ def _build(trees: list[dict], features: int, classes: int) -> LeafTables | None:
             model.base[c] += top.get("leaf_value", 0.0)
             continue
         total = _count(top)
-        roots.append((model.node(top), top, c, total))
-    # Breadth first over every tree at once: each depth's children, internal nodes first.
+        if model.fits(top, []):
+            root_groups.append(model.group(top, c, total, [], []))
+        else:
+            roots.append((model.node(top), top, c, total))
+    # Breadth first over every tree at once, down to the group roots: each depth's children
+    # walked further first, then the group roots.
     frontier = [(slot, *root, [], []) for slot, root in enumerate(roots)]
     levels_raw = []
     while frontier:
-        internal, leaves = [], []
+        internal, ended = [], []
         for slot, number, split, c, total, unique, fractions in frontier:
             f = split["split_feature"]
             count = _count(split)
             for side in ("left_child", "right_child"):
                 child = split[side]
-                u, z = list(unique), list(fractions)
-                share = _count(child) / count if count else 0.0
-                if f in u:
-                    z[u.index(f)] *= share
+                u, z = _extend(unique, fractions, f, _count(child) / count if count else 0.0)
+                edge = (slot, number, side == "left_child", 1 << u.index(f))
+                if model.fits(child, u):
+                    ended.append((edge, model.group(child, c, total, u, z)))
                 else:
-                    u.append(f)
-                    z.append(share)
-                bit = 1 << u.index(f)
-                edge = (slot, number, side == "left_child", bit)
-                if "split_feature" in child:
                     internal.append((edge, child, c, total, u, z))
-                else:
-                    value = child.get("leaf_value", 0.0)
-                    value = 0.0 if value is None or math.isnan(value) else float(value)
-                    model.base[c] += _count(child) / total * value if total else 0.0
-                    if len(u) > MAX_PATH_FEATURES:
-                        return None
-                    leaves.append((edge, len(model.leaves)))
-                    model.leaves.append((c, value, u, z))
-        levels_raw.append((internal, leaves))
+        levels_raw.append((internal, ended))
         frontier = [
             (slot, model.node(child), child, c, total, u, z)
             for slot, (_, child, c, total, u, z) in enumerate(internal)
         ]
-    sizes = np.array([2 ** len(u) for _, _, u, _ in model.leaves], dtype=np.int64)
-    if sizes.sum() * features * 8 > MAX_TABLE_BYTES:
+    if any(len(u) > MAX_PATH_FEATURES for *_, u, _ in model.leaves):
         return None
+    groups = model.groups
+    splits = np.array([len(g.splits) for g in groups], dtype=np.int64)
+    sizes = 2 ** (np.array([g.above for g in groups], dtype=np.int64) + splits)
+    leaf_sizes = np.array([2 ** len(u) for _, _, u, _ in model.leaves], dtype=np.int64)
+    if max(sizes.sum(), leaf_sizes.sum()) * features * 8 > MAX_TABLE_BYTES:
+        return None
+    order = np.argsort(-splits, kind="stable")  # groups with more decision bits first
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
     levels = []
-    for internal, leaves in levels_raw:
-        edges = [e for e, *_ in internal] + [e for e, _ in leaves]
+    for internal, ended in levels_raw:
+        edges = [e for e, *_ in internal] + [e for e, _ in ended]
         slot, node, left, bit = (np.array(col) for col in zip(*edges, strict=True))
+        ids = np.array([g for _, g in ended], dtype=np.int64)
         levels.append(
             Level(
                 slot.astype(np.int64),
@@ -267,10 +349,19 @@ def _build(trees: list[dict], features: int, classes: int) -> LeafTables | None:
                 left.astype(bool),
                 bit.astype(np.int32),
                 len(internal),
-                np.array([i for _, i in leaves], dtype=np.int64),
+                rank[ids],
+                splits[ids].astype(np.int32),
             )
         )
+    sizes = sizes[order]
     offset = (np.cumsum(sizes) - sizes).astype(np.int32)
+    ordered = [groups[i] for i in order]
+    decisions = tuple(
+        np.array([g.splits[i] for g in ordered if len(g.splits) > i], dtype=np.int64)
+        for i in range(int(splits.max(initial=0)))
+    )
+    leaf_offset = np.cumsum(leaf_sizes) - leaf_sizes
+    leaf_table = _tables(model.leaves, leaf_offset, int(leaf_sizes.sum()), features)
     return LeafTables(
         features,
         classes,
@@ -279,12 +370,44 @@ def _build(trees: list[dict], features: int, classes: int) -> LeafTables | None:
         _category_splits(model),
         tuple(levels),
         len(roots),
+        rank[np.array(root_groups, dtype=np.int64)],
         offset,
-        (sizes - 1).astype(np.int32),
-        np.array([c for c, *_ in model.leaves], dtype=np.int64),
-        _tables(model.leaves, offset, int(sizes.sum()), features),
+        decisions,
+        np.array([g.c for g in ordered], dtype=np.int64),
+        _group_tables(ordered, model.leaves, leaf_table, leaf_offset, offset, int(sizes.sum())),
         model.base,
     )
+
+
+def _group_tables(
+    groups: list[_Group],
+    leaves: list,
+    leaf_table: np.ndarray,
+    leaf_offset: np.ndarray,
+    offset: np.ndarray,
+    rows: int,
+) -> np.ndarray:
+    """Each group's table: row (missed << k) + decisions holds the sum over the group's leaves
+    of the leaf's table row for the mask of path features whose conditions the row meets
+    (missed: the bits of the path features above the root whose conditions it does not)."""
+    table = np.zeros((rows, leaf_table.shape[1]))
+    for g, start in zip(groups, offset.tolist(), strict=True):
+        k = len(g.splits)
+        combos = np.arange(2 ** (g.above + k))
+        decided = [((combos >> i) & 1).astype(bool) for i in range(k)]
+        kept = [((combos >> (k + j)) & 1) == 0 for j in range(g.above)]
+        block = table[start : start + len(combos)]
+        for number, conditions in g.leaves:
+            unique = leaves[number][2]
+            mask = np.zeros(len(combos), dtype=np.int64)
+            for j, f in enumerate(unique):
+                met = kept[j].copy() if j < g.above else np.ones(len(combos), dtype=bool)
+                for position, want_left, feature in conditions:
+                    if feature == f:
+                        met &= decided[position] == want_left
+                mask |= met.astype(np.int64) << j
+            block += leaf_table[leaf_offset[number] + mask]
+    return table
 
 
 def _numeric_splits(model: _Model) -> tuple[NumericSplits, ...]:
