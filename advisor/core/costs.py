@@ -57,6 +57,18 @@ class LinearCost:
         return f"{term} {sign} {_fmt(abs(self.intercept))}"
 
 
+def _flat(codes: np.ndarray, size: int) -> np.ndarray:
+    """Codes in 0..size-1, negative ones counted from the end (an index's rule)."""
+    if len(codes) and (codes.min() < -size or codes.max() >= size):
+        raise IndexError(f"code out of range for {size} entries")
+    return np.where(codes < 0, codes + size, codes)
+
+
+def _taken(frame: pd.DataFrame, column: str, at: np.ndarray) -> pd.DataFrame:
+    """The rows `at` of one column of `frame`: what a cell reads for the rows it applies to."""
+    return pd.DataFrame({column: frame[column].to_numpy()[at]}, copy=False)
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
@@ -267,10 +279,20 @@ class CostMatrix:
     def realised(
         self, y: np.ndarray, decisions: np.ndarray, frame: pd.DataFrame | None = None
     ) -> np.ndarray:
-        """Cost actually incurred per row, given actual class codes and decision codes."""
-        t = self.tensor(frame, len(y))
-        rows = np.arange(len(y)) if t.shape[0] > 1 else np.zeros(len(y), dtype=int)
-        return t[rows, np.asarray(y), np.asarray(decisions)]
+        """Cost actually incurred per row, given actual class codes and decision codes (negative
+        codes count from the end, as an index does). Only the cell each row needs is computed:
+        8 bytes a row, not the (n, classes, decisions) tensor."""
+        y, decisions = np.asarray(y), np.asarray(decisions)
+        if not self.example_dependent:
+            return self.tensor()[0][y, decisions]
+        cell = _flat(y, self.n_classes) * self.n_decisions + _flat(decisions, self.n_decisions)
+        out = np.empty(len(y), dtype=float)
+        for k, row in enumerate(self.cells):
+            for d, c in enumerate(row):
+                at = np.flatnonzero(cell == k * self.n_decisions + d)
+                if len(at):
+                    out[at] = c.values(None if c.column is None else _taken(frame, c.column, at), 0)
+        return out
 
     def cost_of_each_decision(self, y: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
         """Realised cost per row of every decision, shape (n, decisions)."""

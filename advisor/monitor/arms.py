@@ -33,9 +33,11 @@ def shadow(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed:
     outcomes, who was right; empty without a shadow in the log."""
     if "shadow_decision" not in rows:
         return []
-    both = rows[rows["shadow_decision"].notna() & rows["decision"].notna()]
+    paired = rows["shadow_decision"].notna() & rows["decision"].notna()
+    if "shadow_policy" in rows:  # one copy of the rows compared: both filters at once
+        paired &= rows["shadow_policy"].fillna("") != rows["policy"]
+    both = rows[paired]
     if "shadow_policy" in both:
-        both = both[both["shadow_policy"].fillna("") != both["policy"]]
         pairs = both.groupby(["policy", both["shadow_policy"].fillna("")], sort=True)
     else:
         pairs = both.groupby(["policy", pd.Series("", index=both.index)], sort=True)
@@ -99,7 +101,8 @@ def split_to_date(
     units per arm against the planned share, units seen in both arms, and the power the
     control units with outcomes give; None when the log has no treatment arm."""
     mask = (frame["decision"].notna() & frame["arm"].notna()).to_numpy()
-    decided = frame[mask].assign(row=np.flatnonzero(mask))
+    read = [c for c in ("policy", "arm", "unit", "outcome") if c in frame]
+    decided = frame.loc[mask, read].assign(row=np.flatnonzero(mask))  # only what is counted
     if not (decided["arm"] == "treatment").any():
         return None
     policies = {arm: _one(decided.loc[decided["arm"] == arm, "policy"]) for arm in ARMS}
@@ -211,7 +214,8 @@ def readout_to_date(
     if not (frame["arm"] == "treatment").any():
         return None
     mask, design = analysed_rows(frame, plan)
-    rows = frame[mask].assign(row=np.flatnonzero(mask))
+    read = [c for c in ("decision", "arm", "unit", "outcome", *costs.columns) if c in frame]
+    rows = frame.loc[mask, read].assign(row=np.flatnonzero(mask))  # only what is read
     rows = rows[rows["outcome"] >= 0].drop_duplicates(["unit", "arm"])
     cost = realised_costs(rows, "decision", costs) if len(rows) else np.zeros(0)
     alpha = float((plan or {}).get("alpha", 0.05))

@@ -172,7 +172,14 @@ class Drift(Measure):
 
 
 def _in_run_policies(rows: pd.DataFrame):
-    return enumerate(rows[rows["in_run"]].groupby("policy", sort=True))
+    """(i, (policy, its in-run rows)) in the policies' text order, as grouping by the policy
+    gives them; each policy's rows are taken by position when it comes, not the in-run rows
+    copied first and then each group again."""
+    in_run = rows["in_run"].to_numpy(dtype=bool)
+    policy = rows["policy"]
+    names = sorted(policy[in_run].dropna().unique())
+    for i, name in enumerate(names):
+        yield i, (name, rows.iloc[np.flatnonzero(in_run & (policy == name).to_numpy())])
 
 
 class Mix(Measure):
@@ -207,20 +214,21 @@ class Cost(Measure):
     def prepare(self, frame: pd.DataFrame, ends: Sequence[int]) -> None:
         run = self.expectations_
         decided = (frame["in_run"] & frame["decision"].notna()).to_numpy()
-        known = decided & (frame["outcome"] >= 0).to_numpy()
+        outcome = frame["outcome"].to_numpy()
+        known = decided & (outcome >= 0)
         names = sorted(set(frame.loc[decided, "policy"]))
         alpha = family.BUDGET["cost"] / max(len(names), 1)
         tuned = family.tuned_rows((run.case.get("decision") or {}).get("volume_per_day"))
-        policy = frame["policy"].to_numpy()
+        policy = frame["policy"]
+        codes = measures.decision_codes(frame["decision"], run.costs.decisions)
         self.to_date_ = {}
         for name in names:
-            pos = np.flatnonzero(known & (policy == name))
-            rows = frame.iloc[pos]
-            values = measures.realised_costs(rows, "decision", run.costs)
+            pos = np.flatnonzero(known & (policy == name).to_numpy())
+            values = run.costs.realised(outcome[pos], codes[pos], _taken(frame, pos, run.costs))
             expected = run.expected(name)
             offline = expected.get("cost_per_decision")
             gap = expected.get("calibration_gap")
-            own = _own_expected(rows) if gap else None
+            own = _own_expected(frame, pos) if gap else None
             # With a pair, both tests share the policy's level: the paired one sees outcomes
             # worse for the same inputs, the unpaired one a costlier mix of inputs. Each
             # sequence carries its reference's own error.
@@ -240,7 +248,11 @@ class Cost(Measure):
                     for s, p in zip(steps, paired, strict=True)
                 ]
             self.to_date_[name] = steps
-        self.arrival_ = _arrival(frame, decided, names, ends, run) if known.any() else {}
+        self.arrival_ = (
+            _arrival(frame, decided, codes, names, ends, list(run.costs.decisions))
+            if known.any()
+            else {}
+        )
 
     def calculate(self, window: Window) -> CostResult:
         run = self.expectations_
@@ -260,31 +272,38 @@ class Cost(Measure):
         return CostResult(out)
 
 
-def _arrival(frame: pd.DataFrame, decided: np.ndarray, names, ends, run) -> dict:
+def _arrival(
+    frame: pd.DataFrame, decided: np.ndarray, codes: np.ndarray, names, ends, decisions: list
+) -> dict:
     """Per policy, whether its outcomes arrive selectively (`advisor.monitor.arrival`), with
     the predicted cost of each row (`risk`: from the run's first ML bundle, which the scan
-    computed when the run has one and the log holds its inputs)."""
-    policy = frame["policy"].to_numpy()
+    computed when the run has one and the log holds its inputs); `codes` are the decision
+    codes of every row of the log."""
+    policy = frame["policy"]
+    arrived_all = frame["outcome"].to_numpy() >= 0
+    risk_all = frame["risk"].to_numpy(dtype=float) if "risk" in frame else None
     out = {}
     for name in names:
-        pos = np.flatnonzero(decided & (policy == name))
-        rows = frame.iloc[pos]
-        risk = rows["risk"].to_numpy(dtype=float) if "risk" in rows else None
+        pos = np.flatnonzero(decided & (policy == name).to_numpy())
+        risk = None if risk_all is None else risk_all[pos]
         window = np.searchsorted(np.asarray(ends), pos, side="right")
-        codes = measures.decision_codes(rows["decision"], run.costs.decisions)
-        arrived = (rows["outcome"] >= 0).to_numpy()
-        found = arrival.arrival(arrived, codes, list(run.costs.decisions), risk, window, len(ends))
+        found = arrival.arrival(arrived_all[pos], codes[pos], decisions, risk, window, len(ends))
         out[name] = arrival.Arrival(*found)
     return out
 
 
-def _own_expected(rows: pd.DataFrame) -> np.ndarray | None:
-    """The expected cost of each logged decision under the policy's own bundle, as the scan
-    computed it (ML bundles whose inputs the log holds), so it can be paired with the realised
-    cost; None when any row lacks it."""
-    if "est_mean" not in rows:
+def _taken(frame: pd.DataFrame, pos: np.ndarray, costs) -> pd.DataFrame:
+    """The rows at `pos` of the columns the cost matrix reads (not of every column)."""
+    return pd.DataFrame({c: frame[c].to_numpy()[pos] for c in costs.columns if c in frame})
+
+
+def _own_expected(frame: pd.DataFrame, pos: np.ndarray) -> np.ndarray | None:
+    """The expected cost of the logged decisions at `pos` under the policy's own bundle, as the
+    scan computed it (ML bundles whose inputs the log holds), so it can be paired with the
+    realised cost; None when any row lacks it."""
+    if "est_mean" not in frame:
         return None
-    own = rows["est_mean"].to_numpy(dtype=float)
+    own = frame["est_mean"].to_numpy(dtype=float)[pos]
     return own if len(own) and np.isfinite(own).all() else None
 
 

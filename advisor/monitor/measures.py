@@ -158,14 +158,21 @@ def realised_costs(rows: pd.DataFrame, column: str, costs: CostMatrix) -> np.nda
 
 
 def decision_codes(values: pd.Series, decisions: Sequence[str]) -> np.ndarray:
-    return pd.Index(list(decisions)).get_indexer(values.astype(object))
+    """Each value's position in `decisions` (-1: missing or not one); a categorical is read off
+    its codes, without a text copy of the column."""
+    index = pd.Index(list(decisions))
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        table = index.get_indexer(values.cat.categories.astype(object))
+        return np.append(table, -1)[values.cat.codes.to_numpy()]
+    return index.get_indexer(values.astype(object))
 
 
 def cost(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> dict:
     """Realised cost per decision on the rows with outcomes (95 % bootstrap interval), the
     share still waiting for an outcome, and where it stands against the offline interval."""
     decided = rows["decision"].notna().to_numpy()
-    known = rows[decided & (rows["outcome"] >= 0).to_numpy()]  # one copy: the whole log's
+    read = [c for c in ("decision", "outcome", "unit", *costs.columns) if c in rows]
+    known = rows.loc[decided & (rows["outcome"] >= 0).to_numpy(), read]  # what is read
     n = int(decided.sum())
     out: dict = {
         "rows": n,

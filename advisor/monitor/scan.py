@@ -286,6 +286,10 @@ class _Reader:
                 light[name] = _concat(parts)
             for p in self.pieces:
                 p.pop(name, None)
+            # The batches' pieces of this column lie in the C heap: hand them back before the
+            # next column is joined, so the join peaks at the batches, not at batches + log.
+            del parts
+            give_back_memory()
         self.pieces.clear()
         frame = pd.DataFrame(light, index=pd.RangeIndex(total), copy=False)
         del light
