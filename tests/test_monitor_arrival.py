@@ -81,3 +81,22 @@ def test_bands_are_quintiles_within_each_window():
     risk = np.array([5, 1, 3, 2, 4, 10, 30, 20, 50, 40, 7.0])
     window = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2])
     assert list(bands(risk, window, 3)) == [4, 0, 2, 1, 3, 0, 2, 1, 4, 3, -1]
+
+
+def test_bands_ranked_per_window_match_the_whole_sort():
+    """Rows in window order are ranked a window at a time (memory of a window, not the log):
+    the same bands as the one sort of every row, ties and missing risks included."""
+    from advisor.monitor.arrival import bands
+
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        n, size = int(rng.integers(1, 400)), int(rng.integers(1, 9))
+        window = np.sort(rng.integers(0, size, n))
+        risk = np.round(rng.normal(size=n), 1)
+        risk[rng.random(n) < 0.2] = np.nan
+        # The windows' blocks out of order (each window's rows in their order): the whole sort.
+        shuffle = np.argsort(rng.permutation(size)[window], kind="stable")
+        whole = np.empty(n, dtype=np.int64)
+        whole[shuffle] = bands(risk[shuffle], window[shuffle], size)
+        by_window = bands(risk, window, size)
+        assert np.array_equal(by_window, whole)
