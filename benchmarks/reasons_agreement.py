@@ -13,25 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from score_speed import best_of  # one timing rule for both benchmarks
+
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ("telco-churn", "credit-scoring", "car-loans")
-
-
-def best_of(repeat: int, fn) -> float:
-    """Best wall seconds of `repeat` calls after one untimed call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def agreement(reference: np.ndarray, other: np.ndarray) -> tuple[float, float]:
