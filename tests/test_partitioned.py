@@ -270,12 +270,13 @@ def test_an_unreachable_scheduler_exits_2(tmp_path: Path, monkeypatch: pytest.Mo
     assert not out.exists()
 
 
-def test_dask_only_flags_need_the_dask_engine(tmp_path: Path):
+@pytest.mark.parametrize("flag, value", [("--fit-rows", "500"), ("--fit-engine", "lightgbm-dask")])
+def test_dask_only_flags_need_the_dask_engine(tmp_path: Path, flag: str, value: str):
     frame = synthetic_frame(200, seed=1)
     frame.to_csv(tmp_path / "d.csv", index=False)
-    result = run("analyze", tmp_path / "d.csv", "--target", "outcome", *COSTS, "--fit-rows", "500")
+    result = run("analyze", tmp_path / "d.csv", "--target", "outcome", *COSTS, flag, value)
     assert result.exit_code == 2
-    assert "--fit-rows needs --engine dask" in result.stderr
+    assert f"{flag} needs --engine dask" in result.stderr
 
 
 @pytest.fixture(scope="module")
