@@ -24,6 +24,7 @@ the bootstrap; SRM: chi-square p < 0.001 to date; latency: the p99's 95 % interv
 Errors are not simulated: production here has none, so no rule can fire on them.
 
     uv run python benchmarks/monitor_alarms.py --runs RUNS [--sims 200] [--rules after|before]
+        [--seed S]   (S added to every cell's seed; runs at several S pool)
 
 RUNS holds a run folder per case (`advisor analyze datasets/<case>.yaml --out RUNS`); without
 it the cases are analysed first (a few minutes).
@@ -505,6 +506,12 @@ def main() -> None:
         help="where the cost harm is caught in fewer than 95 %% of runs, find the daily volume "
         "at which it is (the case's volume times 2, 4, ... 64)",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="added to every cell's seed: runs at several seeds pool into more runs per cell",
+    )
     args = parser.parse_args()
     runs = args.runs
     if runs is None:
@@ -532,7 +539,9 @@ def main() -> None:
         print(f"  {name}: inputs drawn from its {case.drift_rows}, costs from its test split")
     for i, case in enumerate(prepared.values()):
         for j, scenario in enumerate(names):
-            alarms = simulate(case, scenario, 90, args.sims, args.rules, None, 100 * i + j)
+            alarms = simulate(
+                case, scenario, 90, args.sims, args.rules, None, args.seed + 100 * i + j
+            )
             print(
                 f"{case.name:16} {case.per_day:7d} {names[scenario]:22} "
                 f"{any_alert(alarms, 30):8.1%} {any_alert(alarms, 90):8.1%}  {by_kind(alarms, 90)}"
@@ -551,7 +560,13 @@ def main() -> None:
     for i, case in enumerate(prepared.values()):
         for j, (harm, (scenario, kind)) in enumerate(harms.items()):
             alarms = simulate(
-                case, scenario, HARM_DAYS, args.sims, args.rules, harm, 7000 + 10 * i + j
+                case,
+                scenario,
+                HARM_DAYS,
+                args.sims,
+                args.rules,
+                harm,
+                args.seed + 7000 + 10 * i + j,
             )
             share, median, p90 = caught(alarms[kind])
             what = {
@@ -564,7 +579,7 @@ def main() -> None:
             if harm == "cost":
                 volume = f"{case.per_day:,}" if share >= 0.95 else "-"
                 if share < 0.95 and args.volumes:
-                    volume = volume_for(case, args.sims, args.rules, 9000 + i)
+                    volume = volume_for(case, args.sims, args.rules, args.seed + 9000 + i)
             print(
                 f"{case.name:16} {what:34} {share:7.1%} "
                 f"{'-' if median is None else f'{median:.0f}':>7} "
