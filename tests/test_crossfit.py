@@ -237,3 +237,50 @@ def test_the_refits_are_valid_json_read_back_and_shown_in_the_report(crossfitted
     )
     html = crossfitted.to_html()
     assert "Same answer across refits" in html and "repeat 1, fold 4" in html
+
+
+def test_with_a_time_column_the_bundles_expect_the_latest_periods_cost():
+    """Outcomes that turn worse over time: each bundle's expected cost (the monitor's offline
+    reference) is the latest backtest period's, not the pooled periods'. The constant 'call'
+    costs 10 + 20 x the share of 'yes' (closed form), on the latest period's rows."""
+    import json
+
+    from advisor.artefacts.run import policy_files
+
+    frame = synthetic_frame(2000, seed=3, with_time=True)
+    rng = np.random.default_rng(4)
+    rate = np.linspace(0.15, 0.85, len(frame))  # every rate above 0.125: the constant calls
+    frame["outcome"] = np.where(rng.random(len(frame)) < rate, "yes", "no")
+    result = _advise(frame, time="when", refits=4)
+    refits = result.data["refits"]
+    latest = refits["latest_period"]
+    assert latest["label"] == refits["periods"][-1]["label"] and latest["rows"] == 250
+    last = frame.sort_values("when").tail(250)
+    share = float((last["outcome"] == "yes").mean())
+    baseline = latest["cost_per_decision"]["baseline"]
+    assert baseline["estimate"] == pytest.approx(10 + 20 * share)
+    assert baseline["low"] < baseline["estimate"] < baseline["high"]
+    whole = frame.sort_values("when").tail(1000)
+    pooled = refits["policies"]["baseline"]["estimate"]
+    assert pooled == pytest.approx(10 + 20 * float((whole["outcome"] == "yes").mean()))
+    assert baseline["estimate"] > refits["policies"]["baseline"]["high"]
+    files = policy_files(result.to_dict(), result.policies, result.reference)
+    for name in ("baseline", "ml"):
+        expected = json.loads(files[f"policies/{name}/bundle.json"])["expected"]
+        assert expected["cost_per_decision"] == latest["cost_per_decision"][name]
+        assert expected["split"] == f"latest backtest period ({latest['label']})"
+        assert expected["rows"] == 250 and "latest backtest period" in expected["rule"]
+    gap = json.loads(files["policies/ml/bundle.json"])["expected"]["calibration_gap"]
+    assert gap == refits["calibration_gaps"]["ml"]  # the gap still pools every period
+
+
+def test_without_a_time_column_the_bundles_expect_the_pooled_cost(crossfitted):
+    import json
+
+    from advisor.artefacts.run import policy_files
+
+    assert "latest_period" not in crossfitted.data["refits"]
+    files = policy_files(crossfitted.to_dict(), crossfitted.policies, crossfitted.reference)
+    expected = json.loads(files["policies/ml/bundle.json"])["expected"]
+    assert expected["cost_per_decision"] == crossfitted.data["refits"]["policies"]["ml"]
+    assert "rule" not in expected

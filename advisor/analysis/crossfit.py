@@ -64,6 +64,12 @@ BACKTEST_MAX_ROWS = 250_000
 REFIT_RESAMPLES = 400  # resamples behind one refit's own option (its tie rule)
 ROLES = ("baseline", "control", "treatment")
 GAP = "calibration gap: "  # the pooled columns of the policies' calibration gaps
+REFERENCE_RULE = (
+    "time-ordered data: the expected cost is the latest backtest period's (the cost level moves "
+    "with time, and the latest period predicts the next one best: benchmarks/cost_reference.py); "
+    "the calibration gap pools every period (realised minus expected cost is steadier, and "
+    "more rows make it tighter)"
+)
 
 Fitter = Callable[[Split, FeatureSpec], dict[str, Policy]]
 
@@ -133,6 +139,18 @@ class Period(Record):
 
 
 @dataclass(frozen=True)
+class LatestPeriod(Record):
+    """The latest backtest period's cost per decision of each policy, with its interval (a
+    block bootstrap within the period): for time-ordered data, the bundle's expected cost and
+    so the monitor's offline reference (result.json `refits.latest_period`)."""
+
+    label: str
+    rows: int
+    cost_per_decision: Mapping[str, Interval]
+    rule: str = REFERENCE_RULE
+
+
+@dataclass(frozen=True)
 class Refits(Record):
     """The refit-aware evaluation (result.json key `refits`): the plan, the pooled out-of-fold
     cost per decision of each role with its interval, and every refit's own figures."""
@@ -154,6 +172,9 @@ class Refits(Record):
     fits: Mapping[str, tuple[FoldFit, ...]] = json_field(internal=True, default=None)
     raw: Mapping[str, tuple[np.ndarray, np.ndarray]] = json_field(internal=True, default=None)
     shipped: Shipped | None = json_field(omit_none=True, default=None)  # what the bundles hold
+    # backtests: every period's figures per column (roles, policies, GAP + policy), in order
+    by_period: tuple[Mapping[str, Interval], ...] = json_field(internal=True, default=())
+    latest_period: LatestPeriod | None = json_field(omit_none=True, default=None)
 
     @property
     def active(self) -> bool:
@@ -307,6 +328,14 @@ class RepeatResampler:
         return refit_replicates(pooled, replace(self.base, seed=self.base.seed + seed_offset))
 
 
+def backtest(
+    case: Case, data: Dataset, fit: Fitter, given: Mapping[str, Policy], plan: RefitPlan
+) -> Refits:
+    """Rolling-origin backtests with `plan.cuts` periods (`cross_fit` plans them for a run;
+    `benchmarks/cost_reference.py` asks for more)."""
+    return _backtest(case, data, fit, dict(given), plan)
+
+
 def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPlan) -> Refits:
     times = data.frame[data.schema.time]
     order = np.argsort(times.to_numpy(), kind="stable")
@@ -346,6 +375,19 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
     refits = _pooled(
         plan, len(rows), pooled.mean(axis=0), replicates, periods, held, includes, names, oof
     )
+    label = [*ROLES, *names]
+    by_period = []
+    for score, block in parts:
+        own = resampler_for(
+            times.iloc[score].reset_index(drop=True), case.option("bootstrap_resamples"), case.seed
+        ).means(block)
+        mean = block.mean(axis=0)
+        by_period.append({k: interval(float(mean[i]), own[:, i]) for i, k in enumerate(label)})
+    last = by_period[-1]
+    latest = LatestPeriod(
+        periods[-1].label, periods[-1].rows, {k: last[k] for k in names if not k.startswith(GAP)}
+    )
+    refits = replace(refits, by_period=tuple(by_period), latest_period=latest)
     if any(a is None for a in arm_parts):
         return refits
     oof = arms_from_blocks(np.concatenate(arm_parts), f"out-of-fold ({plan.method})", resampler)

@@ -42,6 +42,13 @@ def policy_files(
             method = refits["plan"]["method"]
             expected.update(split=f"out-of-fold ({method})", rows=refits["rows_scored"])
             expected["cost_per_decision"] = dict(pooled)
+        latest = refits.get("latest_period") or {}
+        cost = (latest.get("cost_per_decision") or {}).get(name)
+        if pooled is not None and cost is not None:  # time-ordered: what predicts the next period
+            expected.update(
+                split=f"latest backtest period ({latest['label']})", rows=latest["rows"]
+            )
+            expected.update(cost_per_decision=dict(cost), rule=latest["rule"])
         if scored and scored.calibration_gap is not None:
             expected["calibration_gap"] = scored.calibration_gap.to_dict()
         gap = (refits.get("calibration_gaps") or {}).get(name)
