@@ -1,8 +1,10 @@
 """How often `advisor monitor` cries wolf, and how fast it sees harm, read every day.
 
 For each bundled case at its own volume (its case file's `decision.volume`, one window a day),
-production is the case's test rows drawn with replacement, decided by the run's bundles, with
-the outcomes known at once (the most data the cost check can get, so the hardest case for its
+production is the case's test rows drawn with replacement, decided by the run's bundles (when
+the run refitted them on every labelled row, the test rows among them, by its fit on the
+training split instead, which never saw them, as the shipped policies never saw production's
+rows), with the outcomes known at once (the most data the cost check can get, so the hardest case for its
 false-alarm rate). Runs are simulated in bulk with numpy and judged by the monitor's own
 statistics (`advisor.monitor.family`: the drift p-values with Holm, the cost confidence
 sequence, the sequential sample-ratio test, the p99 lower bound), as a daily cron run would
@@ -95,9 +97,20 @@ def prepare(name: str, runs: Path) -> Case:
     from advisor.monitor.expectations import read_expectations
 
     loaded = load_case(ROOT / "datasets" / f"{name}.yaml")
-    split = split_dataset(load_dataset(loaded), loaded.seed)
+    data = load_dataset(loaded)
+    split = split_dataset(data, loaded.seed)
     test = split.test.frame.reset_index(drop=True)
     run = read_expectations(runs / name)
+    unseen = {}
+    if (run.result.get("refits") or {}).get("shipped"):
+        # the bundles were refitted on every labelled row, the test rows among them: decide
+        # the test rows by the run's own fit on the training split, which never saw them, as
+        # the shipped policies will not have seen production's rows
+        from advisor.analysis.pipeline import fit_policies
+        from advisor.core.features import FeatureSpec
+
+        spec = FeatureSpec(data.schema).fit(split.train.frame)
+        unseen = fit_policies(loaded, split, spec)
     roles = run.roles
     target = run.target
     y = np.array([run.costs.class_index(v) for v in test[target]])
@@ -107,7 +120,7 @@ def prepare(name: str, runs: Path) -> Case:
     )
     for role in ("control", "treatment"):
         policy = roles[role]
-        loaded_policy = advisor.load_policy(runs / name / "policies" / policy)
+        loaded_policy = unseen.get(policy) or advisor.load_policy(runs / name / "policies" / policy)
         codes = loaded_policy.decide_codes(test)
         ok = codes >= 0
         realised = tensor[np.arange(len(test)), y, np.maximum(codes, 0)]
