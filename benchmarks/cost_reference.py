@@ -12,6 +12,10 @@ candidate:
 - latest: period k - 1 alone;
 - last two: periods k - 2 and k - 1 together.
 
+The A/B rows compare the arms' spread (sd of the treatment's minus the control's cost per
+row), the saving (the control's minus the treatment's cost per decision) and the log of
+(sd / saving)^2, to which the test's days are proportional.
+
 For each it prints the mean error (period k minus the prediction, per decision), the mean
 absolute error, and z, the error over the standard error of the difference (the prediction's
 and period k's own, from block bootstraps within each period): a candidate that predicts the
@@ -58,6 +62,11 @@ def spread(block: np.ndarray) -> float:
 def saving(block: np.ndarray) -> float:
     """The control's minus the treatment's cost per decision (the A/B test's effect)."""
     return float(np.mean(block[:, 1] - block[:, 2]))
+
+
+def sizing(block: np.ndarray) -> float:
+    """(sd / saving)^2: what the A/B test's days are proportional to."""
+    return (spread(block) / saving(block)) ** 2
 
 
 def main() -> None:
@@ -109,16 +118,20 @@ def main() -> None:
                 f"{label:28} {name:10} {e.mean():9.2f} {np.abs(e).mean():10.2f} "
                 f"{np.sqrt(np.mean(z**2)):6.2f} {np.mean(np.abs(z) < Z95):8.0%}"
             )
-    sds = [spread(b) for b in refits.held]
-    savings = [saving(b) for b in refits.held]
     for name, last in CANDIDATES.items():
-        sd_errors, saving_errors = [], []
+        sd_errors, saving_errors, days_errors = [], [], []
         for k in range(2, len(periods)):
             first = 0 if last is None else k - last
-            earlier = np.concatenate(refits.held[first:k])
-            sd_errors.append(sds[k] - spread(earlier))
-            saving_errors.append(savings[k] - saving(earlier))
-        for label, e in (("A/B sd(t - c)", sd_errors), ("A/B saving (c - t)", saving_errors)):
+            earlier, now = np.concatenate(refits.held[first:k]), refits.held[k]
+            sd_errors.append(spread(now) - spread(earlier))
+            saving_errors.append(saving(now) - saving(earlier))
+            days_errors.append(np.log(sizing(now) / sizing(earlier)))
+        rows_out = (
+            ("A/B sd(t - c)", sd_errors),
+            ("A/B saving (c - t)", saving_errors),
+            ("A/B log (sd / saving)^2", days_errors),
+        )
+        for label, e in rows_out:
             e = np.array(e)
             print(f"{label:28} {name:10} {e.mean():9.2f} {np.abs(e).mean():10.2f}")
     print(f"\n{time.perf_counter() - started:.0f} s")
