@@ -19,6 +19,10 @@ time column) the case's `refits` option (default 10; 1 asks for a single split);
 split-to-split spread of a cost per decision is small, and the refits would multiply a
 run's fitting time (the scale benchmark's 100,000 and 1,000,000-row targets keep one split).
 
+With a time column each bundle's expected cost is the latest period's (`LatestPeriod`), the
+figure that best predicts the next period; its calibration gap and the A/B plan's arms still
+pool every period (docs/monitoring.md, "The offline reference for time-ordered data").
+
 Policies given ready-made (evaluated as they are, never refitted) pass through `given`.
 The control's and the ML treatment's out-of-fold decisions, per-row costs and the model's
 expected cost of each one's decision are kept (`Refits.arms`) for the A/B plan, which sizes the
@@ -65,10 +69,10 @@ REFIT_RESAMPLES = 400  # resamples behind one refit's own option (its tie rule)
 ROLES = ("baseline", "control", "treatment")
 GAP = "calibration gap: "  # the pooled columns of the policies' calibration gaps
 REFERENCE_RULE = (
-    "time-ordered data: the expected cost is the latest backtest period's (the cost level moves "
-    "with time, and the latest period predicts the next one best: benchmarks/cost_reference.py); "
-    "the calibration gap pools every period (realised minus expected cost is steadier, and "
-    "more rows make it tighter)"
+    "time-ordered data: the expected cost is the latest backtest period's, because the cost "
+    "level moves with time and the latest period predicts the next one with the least bias; the "
+    "calibration gap pools every period, because realised minus expected cost moves less and "
+    "the pooled gap predicts the next period's best (benchmarks/cost_reference.py)"
 )
 
 Fitter = Callable[[Split, FeatureSpec], dict[str, Policy]]
