@@ -355,31 +355,62 @@ def cost_tests(case: Case, role: str, rules: str) -> list[tuple]:
     return [(case.cost[role], case.offline[role], 1.0)]
 
 
-def cost_caught(case: Case, role: str, per_day: int, sims: int, rules: str, seed: int) -> float:
+def cost_caught(
+    case: Case,
+    role: str,
+    per_day: int,
+    sims: int,
+    rules: str,
+    seed: int,
+    days: int = HARM_DAYS,
+    harm: bool = True,
+) -> float:
     """The share of runs whose cost test catches the +20 % harm (ML alone) at `per_day`
-    decisions a day, accumulated day by day so that large volumes fit in memory."""
+    decisions a day, accumulated day by day so that large volumes fit in memory; without
+    `harm`, the share of runs with a cost alert over `days` with no change."""
     from advisor.monitor import family
 
     rng = np.random.default_rng(seed)
     rows, q = len(case.cost[role]), turned_share(case, role)
     tests = cost_tests(case, role, rules)
-    sums = np.zeros((len(tests), sims, HARM_DAYS))
-    squares = np.zeros((len(tests), sims, HARM_DAYS))
-    for day in range(HARM_DAYS):
+    sums = np.zeros((len(tests), sims, days))
+    squares = np.zeros((len(tests), sims, days))
+    for day in range(days):
         idx = rng.integers(0, rows, size=(sims, per_day))
         turned = np.where(rng.random(idx.shape) < q, case.cost_flip[role][idx], 0.0)
         for i, (values, _, _) in enumerate(tests):
-            x = values[idx] + (turned if day >= ONSET else 0.0)
+            x = values[idx] + (turned if harm and day >= ONSET else 0.0)
             sums[i, :, day], squares[i, :, day] = x.sum(axis=1), (x**2).sum(axis=1)
-    n = per_day * np.arange(1, HARM_DAYS + 1)
+    n = per_day * np.arange(1, days + 1)
     mean = sums.cumsum(2) / n
     sd = np.sqrt(np.maximum(squares.cumsum(2) / n - mean**2, 0) * n / (n - 1))
-    fired = np.zeros((sims, HARM_DAYS), dtype=bool)
+    fired = np.zeros((sims, days), dtype=bool)
     tuned = family.tuned_rows(per_day)
     for i, (values, reference, part) in enumerate(tests):
         centre = reference_centre(values.mean(), reference, sims, rng)
         fired |= sequential_cost(mean[i], sd[i], n, reference, rules, 1, centre, part, tuned)
-    return float(fired[:, ONSET:].any(axis=1).mean())
+    return float((fired[:, ONSET:] if harm else fired).any(axis=1).mean())
+
+
+def cost_seeds(prepared: dict, args: argparse.Namespace) -> None:
+    """The cost test alone (ML alone) over `args.cost_seeds` seeds of `args.sims` runs: the
+    +20 % harm caught (day 10 of 60) and no-change cost alerts over 90 days, pooled."""
+    seeds = range(args.seed, args.seed + args.cost_seeds)
+    for case in prepared.values():
+        for volume in (case.per_day, *[case.per_day * f for f in args.factors]):
+            caught_ = [
+                cost_caught(case, "treatment", volume, args.sims, args.rules, s) for s in seeds
+            ]
+            quiet = [
+                cost_caught(case, "treatment", volume, args.sims, args.rules, 50 + s, 90, False)
+                for s in seeds
+            ]
+            print(
+                f"{case.name:16} {volume:6,} a day, harm "
+                f"{0.2 * abs(case.offline['treatment']['estimate']):.2f} per decision: caught "
+                f"{np.mean(caught_):.1%}, no-change cost alert over 90 days {np.mean(quiet):.2%} "
+                f"({args.sims * len(seeds):,} runs each)"
+            )
 
 
 def information(case: Case, role: str, rules: str) -> str:
@@ -525,6 +556,27 @@ def main() -> None:
         default=0,
         help="added to every cell's seed: runs at several seeds pool into more runs per cell",
     )
+    parser.add_argument(
+        "--cost-seeds",
+        type=int,
+        default=0,
+        help="only the cost test of ML alone, over this many seeds pooled (harm and no change)",
+    )
+    parser.add_argument(
+        "--factors", type=int, nargs="*", default=[], help="with --cost-seeds: volume factors"
+    )
+    parser.add_argument(
+        "--harm-of",
+        type=float,
+        default=None,
+        help="the offline cost per decision the +20 %% harm is taken of (default: the bundle's)",
+    )
+    parser.add_argument(
+        "--tuned-days",
+        type=float,
+        default=None,
+        help="the cost sequences tightest at the volume times this many days (default: 45)",
+    )
     args = parser.parse_args()
     runs = args.runs
     if runs is None:
@@ -542,12 +594,21 @@ def main() -> None:
         f"rules: {args.rules}; {args.sims} runs per cell; family target: "
         f"{family.FAMILY_RATE:.0%} over {family.HORIZON} daily windows"
     )
+    names = {"ml": "ML alone", "shadow": "rules + ML shadow", "canary": "rules + 5% ML canary"}
+    prepared = {name: prepare(name, runs) for name in args.cases}
+    if args.tuned_days is not None:
+        family.TUNED_DAYS = args.tuned_days
+    if args.harm_of is not None:
+        for case in prepared.values():
+            for role in case.offline:
+                case.offline[role] = {**case.offline[role], "estimate": args.harm_of}
+    if args.cost_seeds:
+        cost_seeds(prepared, args)
+        return
     print("\n(a) no change: share of runs with any alert (outcomes known at once)")
     print(
         f"{'case':16} {'per day':>7} {'scenario':22} {'30 days':>8} {'90 days':>8}  which fired (90 days)"
     )
-    names = {"ml": "ML alone", "shadow": "rules + ML shadow", "canary": "rules + 5% ML canary"}
-    prepared = {name: prepare(name, runs) for name in args.cases}
     for name, case in prepared.items():
         print(f"  {name}: inputs drawn from its {case.drift_rows}, costs from its test split")
     for i, case in enumerate(prepared.values()):
