@@ -168,6 +168,14 @@ def test_the_bundles_monitor_figures_are_the_out_of_fold_ones(shipped_run):
     assert expected["calibration_gap"] == pytest.approx(pooled)
     test_gap = analysis.evaluation.policies["ml"].calibration_gap.estimate
     assert pooled["estimate"] != pytest.approx(test_gap)
+    # and per band of the expected cost, out of fold: every scored row of every repeat in one
+    # band, the bands' gaps weighed by their rows giving back the pooled gap
+    bands = expected["calibration_bands"]["bands"]
+    assert expected["calibration_bands"] == analysis.refits.calibration_bands["ml"]
+    rows = np.array([b["rows"] for b in bands])
+    assert rows.sum() == analysis.refits.plan.repeats * ROWS
+    gaps = np.array([b["estimate"] for b in bands])
+    assert rows @ gaps / rows.sum() == pytest.approx(pooled["estimate"])
 
 
 def test_a_refit_s_gap_is_the_calibration_gap_of_its_rows():
@@ -185,7 +193,9 @@ def test_a_refit_s_gap_is_the_calibration_gap_of_its_rows():
     realised = {n: each[rows, b.codes] for n, b in batches.items()}
     probas = {n: policies[n].predict_proba(test.frame) for n in extras.gaps}
     codes = {n: b.codes for n, b in batches.items()}
-    reference = calibration_gaps(realised, codes, probas, case.costs, test.frame, Resampler(50, 0))
+    reference, _ = calibration_gaps(
+        realised, codes, probas, case.costs, test.frame, Resampler(50, 0)
+    )
     assert set(reference) == set(extras.gaps)
     for name, gap in extras.gaps.items():
         assert gap.mean() == pytest.approx(reference[name].estimate)
@@ -200,6 +210,13 @@ def test_without_refits_the_main_fit_ships(tmp_path):
     folder = Result.from_analysis(analysis).save(tmp_path)
     bundled = load_policy(folder / "policies" / "ml")
     assert bundled.version == analysis.policies["ml"].version
+    meta = json.loads((folder / "policies" / "ml" / "bundle.json").read_text())
+    scored = analysis.evaluation.policies["ml"]
+    assert meta["expected"]["calibration_bands"] == scored.calibration_bands  # the test split's
+    rows = np.array([b["rows"] for b in scored.calibration_bands["bands"]])
+    gaps = np.array([b["estimate"] for b in scored.calibration_bands["bands"]])
+    assert rows.sum() == analysis.evaluation.n_test
+    assert rows @ gaps / rows.sum() == pytest.approx(scored.calibration_gap.estimate)
     frame = Part(frame=synthetic_frame(50, seed=9), y=np.zeros(50, dtype=int)).frame
     np.testing.assert_allclose(
         bundled.predict_proba(frame), analysis.policies["ml"].predict_proba(frame)

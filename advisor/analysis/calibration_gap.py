@@ -6,12 +6,14 @@ The monitor compares production with it: realised minus expected cost of the sam
 decisions varies only by the outcomes' noise, not by which inputs arrived, so a change in the
 outcomes shows against this gap sooner than against the offline cost; and the estimated cost
 before the outcomes arrive is corrected by it (a model that overstates its cost offline
-overstates it in production too).
+overstates it in production too). A model whose error grows with the risk needs more than one
+number: the gap per band of the expected cost (`calibration_bands`) follows a window's own mix
+of risks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,9 @@ from advisor.stats.bootstrap import Resampler, interval
 from advisor.stats.interval import Interval
 
 SEED_OFFSET = 17  # its own replicates, so adding it leaves every other interval unchanged
+BANDS = 10  # the most bands of the expected cost per decision
+BAND_ROWS = 250  # the fewest rows a band is measured on
+BANDS_BY = "decision made, then the expected cost of it (bands from quantiles; `from` inclusive)"
 
 
 def calibration_gaps(
@@ -30,15 +35,79 @@ def calibration_gaps(
     costs: CostMatrix,
     frame: pd.DataFrame,
     resampler: Resampler,
-) -> dict[str, Interval]:
-    """Per probabilistic policy: mean realised minus expected cost of its decisions."""
+) -> tuple[dict[str, Interval], dict[str, dict]]:
+    """Per probabilistic policy: mean realised minus expected cost of its decisions, and the
+    same per band of the expected cost (`calibration_bands`)."""
     names = [n for n in probas if probas[n] is not None and n in realised]
     if not names:
-        return {}
+        return {}, {}
     rows = np.arange(len(frame))
-    gaps = {}
+    gaps, bands = {}, {}
     for name in names:
         expected = costs.expected_costs(np.asarray(probas[name], dtype=float), frame)
-        gaps[name] = realised[name] - expected[rows, codes[name]]
+        own = expected[rows, codes[name]]
+        gaps[name] = realised[name] - own
+        bands[name] = calibration_bands(
+            own,
+            codes[name],
+            gaps[name],
+            costs.decisions,
+            lambda v: resampler.means(v, SEED_OFFSET + 1),
+        )
     reps = resampler.means(np.column_stack([gaps[n] for n in names]), SEED_OFFSET)
-    return {n: interval(float(gaps[n].mean()), reps[:, i]) for i, n in enumerate(names)}
+    found = {n: interval(float(gaps[n].mean()), reps[:, i]) for i, n in enumerate(names)}
+    return found, bands
+
+
+def calibration_bands(
+    expected: np.ndarray,
+    codes: np.ndarray,
+    gap: np.ndarray,
+    decisions: Sequence[str],
+    means: Callable[[np.ndarray], np.ndarray],
+) -> dict:
+    """The calibration gap per band of the expected cost within each decision made: up to
+    BANDS bands of at least BAND_ROWS rows, cut at quantiles of the expected cost; each band's
+    mean gap with its 95 % bootstrap interval (`means`: the rows' resampler, values -> replicates
+    of their column means). A window's mix of bands weighs them (`advisor.monitor.estimate`)."""
+    expected, codes, gap = (np.asarray(a, dtype=float) for a in (expected, codes, gap))
+    keep = np.isfinite(expected) & np.isfinite(gap) & (codes >= 0)
+    found, columns = [], []
+    for d, name in enumerate(decisions):
+        mine = keep & (codes == d)
+        if not mine.any():
+            continue
+        lows = band_edges(expected[mine])
+        band = np.searchsorted(lows, expected, side="right")
+        for b, low in enumerate([None, *lows.tolist()]):
+            inside = mine & (band == b)
+            found.append({"decision": name, "from": low, "rows": int(inside.sum())})
+            columns += [np.where(inside, gap, 0.0), inside.astype(float)]
+    if not found:
+        return {"by": BANDS_BY, "bands": []}
+    sums = np.column_stack(columns)
+    reps = means(sums)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = reps[:, 0::2] / reps[:, 1::2]
+    for i, band in enumerate(found):
+        inside = sums[:, 2 * i + 1] > 0
+        band.update(interval(float(sums[inside, 2 * i].mean()), ratios[:, i]).to_dict())
+    return {"by": BANDS_BY, "bands": found}
+
+
+def band_edges(values: np.ndarray) -> np.ndarray:
+    """The lower edges of the bands after the first: quantiles of `values` that are values, so
+    no band is empty; up to BANDS bands of at least BAND_ROWS rows."""
+    k = max(1, min(BANDS, len(values) // BAND_ROWS))
+    cuts = np.quantile(values, np.linspace(0, 1, k + 1)[1:-1], method="lower")
+    return np.unique(cuts[cuts > values.min()])
+
+
+def band_of(bands: Sequence[Mapping], decision: str, expected: np.ndarray) -> np.ndarray:
+    """The position in `bands` of each expected cost of a row whose decision was `decision`
+    (-1: no band measured for it)."""
+    mine = [i for i, b in enumerate(bands) if b["decision"] == decision]
+    if not mine:
+        return np.full(len(expected), -1)
+    lows = np.array([bands[i]["from"] for i in mine[1:]], dtype=float)
+    return np.asarray(mine)[np.searchsorted(lows, expected, side="right")]

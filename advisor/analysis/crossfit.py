@@ -33,12 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from advisor.analysis.arms import WIDTH as ARM_WIDTH
 from advisor.analysis.arms import Arms, arm_block, arms_from_blocks
+from advisor.analysis.calibration_gap import SEED_OFFSET, calibration_bands
 from advisor.analysis.economics import Inputs
 from advisor.analysis.outoffold import FoldFit, OutOfFold, RefitRows, refit_rows
 from advisor.analysis.recommend import (
@@ -168,6 +170,8 @@ class Refits(Record):
     includes: str = ""
     # each probabilistic policy's pooled out-of-fold calibration gap (`calibration_gap`)
     calibration_gaps: Mapping[str, Interval] = json_field(omit_none=True, default=None)
+    # and per band of the expected cost (`calibration_bands`), out of fold too
+    calibration_bands: Mapping[str, Any] = json_field(omit_none=True, default=None)
     series: Mapping[str, np.ndarray] = json_field(internal=True)
     held: tuple = json_field(internal=True, default=())
     arms: Arms | None = json_field(internal=True)  # the A/B plan's out-of-fold rows
@@ -272,6 +276,7 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
     pooled: np.ndarray | None = None
     arms: np.ndarray | None = np.full((plan.repeats, n, ARM_WIDTH), np.nan)
     periods, held, names, oof = [], [], [], OutOfFold()
+    decided: dict[str, np.ndarray] = {}  # policy -> repeats x rows x (expected, code, gap)
     for r in range(plan.repeats):
         folds = StratifiedKFold(plan.folds, shuffle=True, random_state=case.seed + 1000 * r)
         for f, (learn, score) in enumerate(folds.split(np.zeros(n), data.y)):
@@ -279,6 +284,8 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
                 case, data, fit, given, learn, score, case.seed + 100 * r + f
             )
             oof.add(extras, data.y[score])
+            for name, block in _decided(extras).items():
+                decided.setdefault(name, np.full((plan.repeats, n, 3), np.nan))[r, score] = block
             if arm is None:
                 arms = None  # a refit without an ML treatment: no out-of-fold A/B rows
             elif arms is not None:
@@ -297,6 +304,9 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
         f"({plan.refits} refits, each fitting the policies and choosing the rules' list anew)"
     )
     refits = _pooled(plan, n, estimate, replicates, periods, held, includes, names, oof)
+    stacked = {k: v.reshape(plan.repeats * n, 3) for k, v in decided.items()}
+    bands = _bands(stacked, case, RepeatResampler(resampler, plan.repeats).means)
+    refits = replace(refits, calibration_bands=bands)
     if arms is None:
         return refits
     stacked = arms.reshape(plan.repeats * n, ARM_WIDTH)  # repeat after repeat
@@ -349,6 +359,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
     bounds = [sorted_times[e] for e in edges[:-1]] + [None]
     value = times.to_numpy()
     parts, periods, held, arm_parts, oof = [], [], [], [], OutOfFold()
+    decided: list[dict[str, np.ndarray]] = []
     for c in range(plan.cuts):
         learn = np.flatnonzero(value < bounds[c])
         upper = bounds[c + 1]
@@ -359,6 +370,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
             continue
         roles, costs, arm, extras = _refit(case, data, fit, given, learn, score, case.seed + c)
         oof.add(extras, data.y[score])
+        decided.append(_decided(extras))
         block = _by_role(roles, costs)
         parts.append((score, block))
         arm_parts.append(arm)
@@ -392,10 +404,34 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
         periods[-1].label, periods[-1].rows, {k: last[k] for k in names if not k.startswith(GAP)}
     )
     refits = replace(refits, by_period=tuple(by_period), latest_period=latest)
+    whole = {k: np.concatenate([d[k] for d in decided]) for k in decided[0]} if decided else {}
+    whole = {k: v for k, v in whole.items() if len(v) == len(rows)}  # in every period
+    bands = _bands(whole, case, lambda v: resampler.means(v, SEED_OFFSET + 1))
+    refits = replace(refits, calibration_bands=bands)
     if any(a is None for a in arm_parts):
         return refits
     oof = arms_from_blocks(np.concatenate(arm_parts), f"out-of-fold ({plan.method})", resampler)
     return replace(refits, arms=oof)
+
+
+def _decided(extras: RefitRows) -> dict[str, np.ndarray]:
+    """Per probabilistic policy, its scored rows' (expected cost, decision code, gap)."""
+    return {
+        name: np.column_stack([own, codes, extras.gaps[name]])
+        for name, (own, codes) in extras.decided.items()
+    }
+
+
+def _bands(
+    decided: Mapping[str, np.ndarray], case: Case, means: Callable[[np.ndarray], np.ndarray]
+) -> dict | None:
+    """Each policy's pooled out-of-fold calibration gap per band (`calibration_bands`); rows a
+    refit did not score (NaN) count in no band."""
+    out = {}
+    for name, block in decided.items():
+        codes = np.nan_to_num(block[:, 1], nan=-1).astype(int)
+        out[name] = calibration_bands(block[:, 0], codes, block[:, 2], case.costs.decisions, means)
+    return out or None
 
 
 def _period(label: str, trained_on: int, roles: Roles, costs: Mapping[str, np.ndarray]) -> Period:

@@ -44,6 +44,8 @@ class PolicyScore(Record):
     description: Mapping[str, Any]
     metrics: Mapping[str, Interval] | None = json_field(omit_none=True, default=None)
     calibration_gap: Interval | None = json_field(omit_none=True, default=None)
+    # the gap per band of the expected cost (`advisor.analysis.calibration_gap`)
+    calibration_bands: Mapping[str, Any] | None = json_field(omit_none=True, default=None)
     name: str = json_field(internal=True, default="")
     costs: np.ndarray = json_field(internal=True)
     decisions: np.ndarray = json_field(internal=True)
@@ -163,7 +165,7 @@ def evaluate(
     per_row = {name: each[rows, codes[name]] for name in names}
     reps = resampler.means(np.column_stack([per_row[n] for n in names]))
     replicates = {n: reps[:, i] for i, n in enumerate(names)}
-    gaps = calibration_gaps(per_row, codes, probas, costs, test.frame, resampler)
+    gaps, bands = calibration_gaps(per_row, codes, probas, costs, test.frame, resampler)
     scores = {}
     for name, policy in policies.items():
         shares = np.bincount(codes[name], minlength=costs.n_decisions) / len(test)
@@ -176,6 +178,7 @@ def evaluate(
             description=policy.describe(),
             metrics=metrics.get(name),
             calibration_gap=gaps.get(name),
+            calibration_bands=bands.get(name),
             name=name,
             costs=per_row[name],
             decisions=codes[name],

@@ -36,6 +36,8 @@ class RefitRows:
     fits: Mapping[str, FoldFit]  # ML policy -> its early stopping
     raw: Mapping[str, np.ndarray]  # ML policy -> raw (uncalibrated) probabilities, rows x k
     gaps: Mapping[str, np.ndarray]  # probabilistic policy -> realised minus expected cost
+    # probabilistic policy -> (expected cost of the decision made, its code) per row
+    decided: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def refit_rows(
@@ -48,7 +50,7 @@ def refit_rows(
 ) -> RefitRows:
     """The extras of one refit whose policies decided `held` (`batches`; `each`: the cost of
     every decision on every held row; `train_rows`: the rows its policies learnt from)."""
-    fits, raw, gaps = {}, {}, {}
+    fits, raw, gaps, decided = {}, {}, {}, {}
     rows = np.arange(len(held))
     for name, policy in policies.items():
         if isinstance(policy, MLPolicy):
@@ -63,8 +65,10 @@ def refit_rows(
             batch = batches[name]
             proba = batch.proba if batch.proba is not None else policy.predict_proba(held.frame)
             expected = costs.expected_costs(np.asarray(proba, dtype=float), held.frame)
-            gaps[name] = each[rows, batch.codes] - expected[rows, batch.codes]
-    return RefitRows(fits, raw, gaps)
+            own = expected[rows, batch.codes]
+            gaps[name] = each[rows, batch.codes] - own
+            decided[name] = (own, np.asarray(batch.codes))
+    return RefitRows(fits, raw, gaps, decided)
 
 
 @dataclass

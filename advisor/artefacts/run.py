@@ -51,9 +51,15 @@ def policy_files(
             expected.update(cost_per_decision=dict(cost), rule=latest["rule"])
         if scored and scored.calibration_gap is not None:
             expected["calibration_gap"] = scored.calibration_gap.to_dict()
+        if scored and scored.calibration_bands is not None:
+            expected["calibration_bands"] = dict(scored.calibration_bands)
         gap = (refits.get("calibration_gaps") or {}).get(name)
         if pooled is not None and gap is not None:  # the refitted procedure's, out of fold
             expected["calibration_gap"] = dict(gap)
+            expected.pop("calibration_bands", None)  # the test split's, of another model
+            bands = (refits.get("calibration_bands") or {}).get(name)
+            if bands is not None:
+                expected["calibration_bands"] = dict(bands)
         files = bundle_files(
             policy,
             case=payload.get("case", {}),

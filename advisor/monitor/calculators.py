@@ -453,6 +453,7 @@ class EstimatedCost(Measure):
             if rows.empty:
                 continue
             expected = run.expected(name)
+            codes = measures.decision_codes(rows["decision"], run.costs.decisions)
             out[name] = estimate.estimated_from_row_costs(
                 rows["est_mean"].to_numpy(dtype=float),
                 rows["est_var"].to_numpy(dtype=float),
@@ -460,6 +461,8 @@ class EstimatedCost(Measure):
                 expected.get("cost_per_decision"),
                 window.seed + 20 + i,
                 expected.get("calibration_gap"),
+                expected.get("calibration_bands"),
+                (codes, run.costs.decisions),
             )
         return EstimatedCostResult(out)
 
