@@ -5,18 +5,21 @@ car-loans: its test split in time order cut into windows of 2,000 decisions (its
 over time), and the same rows drawn with weights that favour high or low values of its most
 important numeric feature (a covariate shift: the outcome given the inputs unchanged). For each
 window: the estimate, its 90 % prediction interval, and the realised cost of the same rows. Prints
-the share of windows whose interval covers the realised cost, the mean absolute error against
-the offline cost's magnitude, and the mean error (the bias: calibration).
+the share of windows whose interval covers the realised cost (with its 95 % Clopper-Pearson
+interval), the mean absolute error against the offline cost's magnitude, and the mean error (the
+bias: calibration).
 
-The monitor corrects the estimate by the run's calibration gap (realised minus expected cost on
-the test split). The windows here are test rows too, so the gap is cross-fitted: the test split
-is cut in two (in time order) and each half's windows are corrected by the gap measured on the
-other half, with that half's interval (wider than the run's, which has twice the rows).
-`--uncorrected` judges the same windows without the correction (the monitor before it).
+The monitor corrects the estimate by the run's calibration gap per band of the expected cost
+(`--correction bands`, what a bundle holds since the bands were measured), by the single gap
+(`gap`: a bundle from before) or not at all (`none`). The windows here are test rows too, so the
+correction is cross-fitted: the test split is cut in two (in time order) and each half's windows
+are corrected by what the other half measured, with that half's intervals (wider than the
+run's, which has twice the rows). The shifted draws are repeated over `--seeds` seeds.
+
 Synthetic covariate shifts that change the cost (`--synthetic`, no run needed): a model that
-overstates every risk by a quarter, its calibration gap measured on a separate 5,000-row test
-split, and windows whose inputs move by -1 to +1 sd (the cost per decision moves with them, the
-outcome given the inputs does not).
+overstates every risk by a quarter, its gap measured on a separate 5,000-row test split drawn
+anew for each of `--seeds` seeds, and windows whose inputs move by -1 to +1 sd (the cost per
+decision moves with them, the outcome given the inputs does not); 6 windows per shift and seed.
 
 Targets (issue 24): coverage >= 85 % of the windows, MAE <= 10 % of the offline magnitude, on
 windows of at least 1,000 decisions. The default is 2,000: at 1,000 a perfect estimate on
@@ -25,8 +28,9 @@ realised cost's own sampling noise, whose spread shrinks only as 1 / sqrt(window
 estimate can meet the MAE target there.
 
     uv run python benchmarks/monitor_estimate.py --runs RUNS [--case car-loans] [--size 2000]
-        [--uncorrected]
-    uv run python benchmarks/monitor_estimate.py --synthetic [--size 2000]
+        [--correction bands|gap|none] [--seeds 10]
+    uv run python benchmarks/monitor_estimate.py --synthetic [--size 2000] [--correction ...]
+        [--seeds 20]
 """
 
 from __future__ import annotations
@@ -39,22 +43,67 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = 2000  # decisions per window (the issue asks for at least 1,000)
 SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the synthetic inputs' shift, in sd
+RESAMPLES = 1000  # the reference rows' bootstrap, for the gap's and the bands' intervals
+HEADER = (
+    f"{'windows':28} {'n':>5} {'covered':>8} {'95% CI':>13} {'cost':>8} {'MAE':>8} "
+    f"{'MAE/offline':>12} {'bias':>8} {'floor':>8}"
+)
 
 
-def synthetic(size: int, uncorrected: bool) -> None:
+def references(expected, codes, gap, decisions, resampler, correction: str) -> tuple:
+    """The single gap and the bands measured on reference rows, as a bundle holds them; only
+    what `correction` asks for."""
+    from advisor.analysis.calibration_gap import SEED_OFFSET, calibration_bands
+    from advisor.stats.bootstrap import interval
+
+    if correction == "none":
+        return None, None
+    single = interval(float(gap.mean()), resampler.means(gap, SEED_OFFSET)[:, 0]).to_dict()
+    if correction == "gap":
+        return single, None
+    bands = calibration_bands(
+        expected, codes, gap, decisions, lambda v: resampler.means(v, SEED_OFFSET + 1)
+    )
+    return single, bands
+
+
+def judge(estimate: dict, realised: np.ndarray) -> tuple:
+    """(covered, error, floor, realised cost) of one window."""
+    cost = float(realised.mean())
+    # The realised cost's own noise: a perfect estimate misses it by this much on average.
+    floor = np.sqrt(2 / np.pi) * realised.std(ddof=1) / np.sqrt(len(realised))
+    inside = estimate["prediction"]["low"] <= cost <= estimate["prediction"]["high"]
+    return inside, estimate["estimate"] - cost, floor, cost
+
+
+def line(name: str, found: list, magnitude: float) -> str:
+    from scipy import stats
+
+    hits = int(sum(f[0] for f in found))
+    ci = stats.binomtest(hits, len(found)).proportion_ci(0.95)
+    err = np.array([f[1] for f in found])
+    return (
+        f"{name:28} {len(found):5d} {hits / len(found):8.1%} "
+        f"{f'{ci.low:.1%}-{ci.high:.1%}':>13} {np.mean([f[3] for f in found]):8.2f} "
+        f"{np.abs(err).mean():8.2f} {np.abs(err).mean() / magnitude:12.1%} {err.mean():8.2f} "
+        f"{np.mean([f[2] for f in found]) / magnitude:8.1%}"
+    )
+
+
+def synthetic(size: int, correction: str, seeds: int) -> None:
     """The synthetic covariate shifts: a call/skip decision on a risk the model overstates by a
-    quarter; 30 windows per shift, each judged against its realised cost."""
+    quarter; per seed a fresh reference split and 6 windows per shift."""
     import pandas as pd
 
     from advisor.core.costs import CostMatrix
     from advisor.monitor.estimate import estimated_cost
+    from advisor.stats.bootstrap import Resampler
 
     costs = CostMatrix.from_mapping(
         {"no": {"skip": 0, "call": 10}, "yes": {"skip": 100, "call": 30}}, ["skip", "call"]
     )
-    rng = np.random.default_rng(1)
 
-    def rows(n: int, shift: float):
+    def rows(rng, n: int, shift: float):
         x = rng.normal(shift, 1.0, n)
         p = 1 / (1 + np.exp(-(x - 1.5)))  # the true risk
         said = np.minimum(1.25 * p, 1.0)  # what the model says
@@ -65,47 +114,30 @@ def synthetic(size: int, uncorrected: bool) -> None:
         )
         return np.column_stack([1 - said, said]), costs.realised(y, codes), codes, frame
 
-    proba, truth, codes, _ = rows(5000, 0.0)
-    d = truth - costs.expected_costs(proba)[np.arange(len(codes)), codes]
-    se = d.std(ddof=1) / np.sqrt(len(d))
-    gap = (
-        None
-        if uncorrected
-        else {"estimate": d.mean(), "low": d.mean() - 1.96 * se, "high": d.mean() + 1.96 * se}
-    )
-    magnitude = abs(truth.mean())
-    print(
-        f"synthetic: windows of {size:,} decisions; offline cost {magnitude:.2f} per decision; "
-        f"correction: {'none' if uncorrected else 'the test split calibration gap'}"
-    )
-    print(
-        f"{'windows':28} {'n':>4} {'covered':>8} {'cost':>8} {'MAE':>8} {'MAE/offline':>12} "
-        f"{'bias':>8} {'floor':>8}"
-    )
-    every = []
-    for shift in SHIFTS:
-        found = []
-        for _ in range(30):
-            proba, realised, _, part = rows(size, shift)
-            e = estimated_cost(proba, part, costs, None, int(rng.integers(1 << 30)), gap)
-            cost = float(realised.mean())
-            floor = np.sqrt(2 / np.pi) * realised.std(ddof=1) / np.sqrt(size)
-            inside = e["prediction"]["low"] <= cost <= e["prediction"]["high"]
-            found.append((inside, e["estimate"] - cost, floor, cost))
-        every += found
-        err = np.array([f[1] for f in found])
-        print(
-            f"{f'inputs shifted {shift:+g} sd':28} {len(found):4d} "
-            f"{np.mean([f[0] for f in found]):8.1%} {np.mean([f[3] for f in found]):8.2f} "
-            f"{np.abs(err).mean():8.2f} {np.abs(err).mean() / magnitude:12.1%} {err.mean():8.2f} "
-            f"{np.mean([f[2] for f in found]) / magnitude:8.1%}"
+    found: dict[float, list] = {s: [] for s in SHIFTS}
+    magnitudes = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        proba, truth, codes, _ = rows(rng, 5000, 0.0)
+        own = costs.expected_costs(proba)[np.arange(len(codes)), codes]
+        gap, bands = references(
+            own, codes, truth - own, costs.decisions, Resampler(RESAMPLES, seed), correction
         )
-    err = np.array([f[1] for f in every])
+        magnitudes.append(abs(truth.mean()))
+        for shift in SHIFTS:
+            for _ in range(6):
+                proba, realised, _, part = rows(rng, size, shift)
+                e = estimated_cost(proba, part, costs, None, int(rng.integers(1 << 30)), gap, bands)
+                found[shift].append(judge(e, realised))
+    magnitude = float(np.mean(magnitudes))
     print(
-        f"{'all':28} {len(every):4d} {np.mean([f[0] for f in every]):8.1%} {'':8} "
-        f"{np.abs(err).mean():8.2f} {np.abs(err).mean() / magnitude:12.1%} {err.mean():8.2f} "
-        f"{np.mean([f[2] for f in every]) / magnitude:8.1%}"
+        f"synthetic: windows of {size:,} decisions; {seeds} seeds; offline cost {magnitude:.2f} "
+        f"per decision (mean over the seeds' reference splits); correction: {correction}"
     )
+    print(HEADER)
+    for shift, rows_found in found.items():
+        print(line(f"inputs shifted {shift:+g} sd", rows_found, magnitude))
+    print(line("all", [f for rows_found in found.values() for f in rows_found], magnitude))
 
 
 def main() -> None:
@@ -114,6 +146,7 @@ def main() -> None:
     from advisor.core.data import load_dataset, split_dataset
     from advisor.monitor.estimate import estimated_cost
     from advisor.monitor.expectations import read_expectations
+    from advisor.stats.bootstrap import resampler_for
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=None)
@@ -123,20 +156,26 @@ def main() -> None:
     parser.add_argument("--case", default="car-loans")
     parser.add_argument("--size", type=int, default=SIZE, help="decisions per window")
     parser.add_argument(
-        "--uncorrected", action="store_true", help="without the run's calibration gap (before)"
+        "--correction",
+        choices=("bands", "gap", "none"),
+        default="bands",
+        help="per band of the expected cost (now), the single gap (before), none",
     )
+    parser.add_argument("--seeds", type=int, default=None, help="seeds pooled (20 / 10)")
     args = parser.parse_args()
     size = args.size
     if args.synthetic or args.runs is None:
-        synthetic(size, args.uncorrected)
+        synthetic(size, args.correction, args.seeds or 20)
         if args.runs is None:
             return
         print()
+    seeds = args.seeds or 10
     run = read_expectations(args.runs / args.case)
     loaded = load_case(ROOT / "datasets" / f"{args.case}.yaml")
     test = split_dataset(load_dataset(loaded), loaded.seed).test.frame.reset_index(drop=True)
-    if run.case.get("time"):
-        test = test.sort_values(run.case["time"], kind="stable").reset_index(drop=True)
+    time = run.case.get("time")
+    if time:
+        test = test.sort_values(time, kind="stable").reset_index(drop=True)
     policy = advisor.load_policy(run.path / "policies" / "ml")
     costs = policy.costs
     codes = policy.decide_codes(test)
@@ -151,67 +190,51 @@ def main() -> None:
     feature = next(
         f for f in run.important(set())["model"] if run.reference.binners[f].kind == "numeric"
     )
-    rng = np.random.default_rng(0)
     x = frame[feature].fillna(frame[feature].median()).to_numpy(dtype=float)
     z = (x - x.mean()) / x.std()
     halves = np.array_split(np.arange(len(frame)), 2)  # in time order when the case has time
-    how = "none" if args.uncorrected else "the other half's calibration gap"
     print(
         f"{args.case}: windows of {size:,} decisions; offline cost {magnitude:,.2f} per "
-        f"decision; correction: {how} (test split cut in two, each half judged with the gap "
-        "of the other)"
+        f"decision; correction: {args.correction}, cross-fitted (test split cut in two, each "
+        f"half judged with what the other measured); shifted draws over {seeds} seeds"
     )
-    print(
-        f"{'windows':28} {'n':>4} {'covered':>8} {'MAE':>8} {'MAE/offline':>12} {'bias':>8} "
-        f"{'floor':>8}"
-    )
+    print(HEADER)
     groups: dict[str, list] = {}
+    rng = np.random.default_rng(0)
     for i, judged in enumerate(halves):
         other = halves[1 - i]
-        d = realised[other] - expected[other]
-        se = d.std(ddof=1) / np.sqrt(len(d))
-        gap = None
-        if not args.uncorrected:
-            gap = {"estimate": d.mean(), "low": d.mean() - 1.96 * se, "high": d.mean() + 1.96 * se}
-        windows = [(judged[s : s + size], gap) for s in range(0, len(judged) - size + 1, size)]
+        times = frame[time].iloc[other].reset_index(drop=True) if time else None
+        reference = references(
+            expected[other],
+            codes[other],
+            realised[other] - expected[other],
+            costs.decisions,
+            resampler_for(times, RESAMPLES, loaded.seed),
+            args.correction,
+        )
+        windows = [
+            (judged[s : s + size], reference) for s in range(0, len(judged) - size + 1, size)
+        ]
         groups.setdefault("in time order", []).extend(windows)
         for shift in (1.0, -1.0):
             weight = np.exp(shift * z[judged])
             groups.setdefault(f"{feature} shifted {shift:+g} sd", []).extend(
-                (rng.choice(judged, size, replace=False, p=weight / weight.sum()), gap)
-                for _ in range(10)
+                (rng.choice(judged, size, replace=False, p=weight / weight.sum()), reference)
+                for _ in range(10 * seeds)
             )
     every = []
     for name, windows in groups.items():
-        rows = []
-        for idx, gap in windows:
+        found = []
+        for idx, (gap, bands) in windows:
             part = frame.iloc[idx].reset_index(drop=True)
             part["unit"] = [str(i) for i in range(len(idx))]
-            e = estimated_cost(proba[idx], part, costs, None, int(rng.integers(1 << 30)), gap)
-            truth = float(realised[idx].mean())
-            # The realised cost's own noise: a perfect estimate misses it by this much on average.
-            floor = np.sqrt(2 / np.pi) * realised[idx].std(ddof=1) / np.sqrt(len(idx))
-            rows.append(
-                (
-                    e["prediction"]["low"] <= truth <= e["prediction"]["high"],
-                    e["estimate"] - truth,
-                    floor,
-                )
+            e = estimated_cost(
+                proba[idx], part, costs, None, int(rng.integers(1 << 30)), gap, bands
             )
-        every += rows
-        cover = np.mean([r[0] for r in rows])
-        err = np.array([r[1] for r in rows])
-        print(
-            f"{name:28} {len(rows):4d} {cover:8.1%} {np.abs(err).mean():8.2f} "
-            f"{np.abs(err).mean() / magnitude:12.1%} {err.mean():8.2f} "
-            f"{np.mean([r[2] for r in rows]) / magnitude:8.1%}"
-        )
-    err = np.array([r[1] for r in every])
-    print(
-        f"{'all':28} {len(every):4d} {np.mean([r[0] for r in every]):8.1%} "
-        f"{np.abs(err).mean():8.2f} {np.abs(err).mean() / magnitude:12.1%} {err.mean():8.2f} "
-        f"{np.mean([r[2] for r in every]) / magnitude:8.1%}"
-    )
+            found.append(judge(e, realised[idx]))
+        every += found
+        print(line(name, found, magnitude))
+    print(line("all", every, magnitude))
     print(
         "floor: the mean absolute error a perfect estimate would still have, from the realised "
         "cost's own sampling noise on the window, over the offline magnitude"
