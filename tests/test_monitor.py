@@ -16,6 +16,7 @@ from production import outcomes, simulate, test_rows, write_log
 
 from advisor.cli.main import main
 from advisor.monitor import monitor
+from advisor.monitor.estimate import BY_BANDS
 
 TARGET = "Status"
 NOW = "2026-03-06"  # the day after the log's last: outcomes known for rows a day old or more
@@ -67,6 +68,7 @@ def test_no_change_gives_no_alert_and_exit_0(credit_run, rows, inputs, tmp_path)
     assert {p["policy"] for p in found["log"]["policies"]} == {"rules", "ml"}
     estimated = found["windows"][-1]["policies"]["ml"]["estimated_cost"]  # before any outcome
     assert estimated["reliable"] and estimated["low"] < estimated["estimate"] < estimated["high"]
+    assert estimated["correction"]["by"] == BY_BANDS  # the bundle's bands, the window's mix
     assert "estimated_cost" not in found["windows"][-1]["policies"]["rules"]
 
 

@@ -41,7 +41,7 @@ BY_GAP = (
     "the single calibration gap (the bundle has no bands, made before they were measured): it "
     "misses where the window's mix of risks moves from the run's"
 )
-BY_NONE = "none: the bundle has no calibration gap"
+BY_NONE = "nothing: the bundle has no calibration gap"
 CONCEPT_DRIFT = (
     "It cannot see a change in outcomes for the same inputs (concept drift): only the realised "
     "cost can."
