@@ -68,21 +68,58 @@ def _awkward(n: int) -> np.ndarray:
     ("objective", "zero_as_missing"),
     [("binary", False), ("binary", True), ("multiclass", False)],
 )
-@pytest.mark.parametrize("group_rows", [1, 2048, 1 << 16])
-def test_the_tables_give_lightgbms_treeshap(objective, zero_as_missing, group_rows, monkeypatch):
-    # 1: one table per leaf; 2048: subtrees share one; 1 << 16: whole trees (14 decision bits)
-    monkeypatch.setattr(treeshap, "GROUP_ROWS", group_rows)
+@pytest.mark.parametrize("group_bytes", [1, 2048 * 8 * 5, (1 << 20) * 8 * 5])
+def test_the_tables_give_lightgbms_treeshap(objective, zero_as_missing, group_bytes, monkeypatch):
+    # 5 features: one table per leaf; subtrees of up to 2,048 rows share one; whole trees
+    monkeypatch.setattr(treeshap, "GROUP_BYTES", group_bytes)
     booster = _booster(objective, zero_as_missing)
     classes = 3 if objective == "multiclass" else 1
     X = _awkward(1500)
     tables = leaf_tables(booster, booster.num_trees() // classes, X.shape[1], classes)
-    assert tables is not None and tables.categories  # category splits are exercised
+    assert tables is not None and any(b.outside >= 0 for b in tables.bands)  # category splits
     contrib, base = tables.contributions(X)
     reference = booster.predict(X, pred_contrib=True).reshape(len(X), classes, X.shape[1] + 1)
     np.testing.assert_allclose(contrib, reference[:, :, :-1], rtol=0, atol=1e-12)
     np.testing.assert_allclose(base, reference[:, :, -1], rtol=0, atol=1e-12)
     raw = booster.predict(X, raw_score=True).reshape(len(X), classes)
     np.testing.assert_allclose(contrib.sum(axis=2) + base, raw, rtol=0, atol=1e-10)
+
+
+def test_rows_on_the_thresholds_and_around_zero_give_lightgbms_treeshap():
+    # Every threshold of the model, the next float each side, zeros of both signs and values
+    # below LightGBM's zero threshold: each band edge decided as LightGBM decides it.
+    booster = _booster("binary", True, seed=4)
+    tables = leaf_tables(booster, booster.num_trees(), 5, 1)
+    X = _awkward(600)
+    edges = [b.thresholds for b in tables.bands if b.outside < 0]
+    values = np.concatenate(
+        [np.concatenate([t, np.nextafter(t, -np.inf), np.nextafter(t, np.inf)]) for t in edges]
+        + [np.array([0.0, -0.0, 1e-36, -1e-36, treeshap.ZERO, -treeshap.ZERO, np.nan])]
+    )
+    rng = np.random.default_rng(5)
+    for b in tables.bands:
+        if b.outside < 0:
+            X[:, b.feature] = rng.choice(values, len(X))
+    contrib, _ = tables.contributions(X)
+    reference = booster.predict(X, pred_contrib=True)
+    np.testing.assert_allclose(contrib[:, 0, :], reference[:, :-1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("missing", ["None", "Zero", "NaN"])
+@pytest.mark.parametrize("default_left", [False, True])
+def test_a_rows_band_decides_each_split_as_a_comparison_does(missing, default_left):
+    thresholds = np.array([-1.5, treeshap.ZERO, 0.25, 3.0])
+    bands = treeshap.Bands(0, thresholds, missing == "Zero", missing == "NaN", -1)
+    x = np.array([-2.0, -1.5, -0.0, 0.0, 1e-36, -1e-36, 0.25, 0.3, 3.0, 7.0, np.nan])
+    x0 = np.nan_to_num(x, nan=0.0)
+    for t in thresholds:
+        split = {"threshold": t, "missing_type": missing, "default_left": default_left}
+        expected = x0 <= t
+        if missing == "Zero":
+            expected = np.where(np.abs(x0) <= treeshap.ZERO, default_left, expected)
+        elif missing == "NaN":
+            expected = np.where(np.isnan(x), default_left, expected)
+        np.testing.assert_array_equal(bands.goes_left(split)[bands.of(x)], expected)
 
 
 def test_the_same_top_three_as_lightgbm_on_every_row():

@@ -8,14 +8,16 @@ features along its path. Feature j's share of that leaf in TreeSHAP is
 where z_j is the product of the data fractions of j's splits on the path, o_j is 1 when the
 row meets every one of j's conditions on the path (else 0) and M is the set of features with
 o = 1. So a leaf's contributions depend on the row only through a d-bit mask, and all 2^d of
-them are computed once per model. A subtree's leaves share one table (`LeafTables`): its mask
-is the path features above the subtree's root whose conditions the row misses, plus one
-decision bit per split inside the subtree, and its rows are the sums of the leaves' table rows
-(as long as it stays under GROUP_ROWS rows; a leaf alone always qualifies). A row's
-contributions are then the sum of one table row per group: the masks come from one comparison
-per split (vectorised over rows, as LightGBM decides: missing values, zero-as-missing, category
-sets), and the sum is one sparse-dense product, with a few times fewer terms than one per leaf.
-The results equal LightGBM's `pred_contrib=True` up to rounding (tested).
+them are computed once per model. A row decides every split on a feature by its band: the
+feature's distinct thresholds over all trees cut its axis into bands (with separate ones for
+zero and NaN when a split reads them as missing; a category code is its own band). A subtree's
+leaves share one table (`LeafTables`), keyed by the row's state on each feature the subtree or
+the path above it splits on (the bands that decide those splits alike are one state), as long
+as its table stays within GROUP_BYTES; a leaf alone always qualifies. A row's contributions
+are then the sum of one table row per subtree: its row number is the sum over features of a
+lookup by the row's band, and the sum runs subtree by subtree over a chunk of rows (one gather
+and add each, while the subtree's table is in cache). The results equal LightGBM's
+`pred_contrib=True` up to rounding (tested).
 """
 
 from __future__ import annotations
@@ -27,66 +29,78 @@ import numpy as np
 
 MAX_PATH_FEATURES = 16  # 2^16 table rows for one leaf at most
 MAX_TABLE_BYTES = 512 << 20
-GROUP_ROWS = 1 << 11  # a subtree shares one table up to this many rows
-CHUNK_CELLS = 1 << 23  # rows per chunk x nodes: bounds the working memory (~40 MB)
+GROUP_BYTES = 1 << 19  # a subtree shares one table up to this size (half a core's L2)
+CHUNK_CELLS = 1 << 21  # rows per chunk x subtrees: bounds the working memory (~25 MB)
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (zero-as-missing)
 MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
 
 @dataclass(frozen=True)
-class NumericSplits:
-    """The numeric splits on one feature: node numbers, thresholds, missing handling."""
+class Bands:
+    """How one feature's values fall into bands that decide all of its splits: numeric by
+    its distinct thresholds (times a block for zero and one for NaN when some split reads
+    them as missing), categorical by code (`outside`: any code no split names)."""
 
     feature: int
-    nodes: np.ndarray
-    threshold: np.ndarray
-    missing: np.ndarray  # 0 none (NaN read as 0), 1 zero is missing, 2 NaN is missing
-    default_left: np.ndarray
+    thresholds: np.ndarray
+    zero: bool
+    nan: bool
+    outside: int  # -1 for a numeric feature
 
+    @property
+    def count(self) -> int:
+        if self.outside >= 0:
+            return self.outside + 1
+        return (len(self.thresholds) + 1) * (1 + self.zero + self.nan)
 
-@dataclass(frozen=True)
-class CategorySplits:
-    """The category splits on one feature: node numbers and which codes go left."""
+    def of(self, x: np.ndarray) -> np.ndarray:
+        """Each value's band."""
+        if self.outside >= 0:  # NaN, negative, unseen: the last band
+            valid = (x > -1.0) & (x < float(self.outside))
+            return np.where(valid, x, self.outside).astype(np.intp)
+        nan = np.isnan(x)
+        x0 = np.where(nan, 0.0, x)
+        band = np.searchsorted(self.thresholds, x0, "left")
+        width = len(self.thresholds) + 1
+        if self.zero:
+            band += width * (np.abs(x0) <= ZERO)
+        if self.nan:
+            band[nan] = band[nan] % width + width * (1 + self.zero)
+        return band
 
-    feature: int
-    nodes: np.ndarray
-    left: np.ndarray  # (nodes, codes + 1): the last column is any code outside the sets
-
-
-@dataclass(frozen=True)
-class Level:
-    """The edges from one depth of every tree to the next: the parent's slot at this depth,
-    its node number, the side taken, the parent feature's bit in the path's mask; children
-    that are walked further come first (`internal` of them), then group roots (`groups`, with
-    the shift that leaves room for their decision bits)."""
-
-    parent_slot: np.ndarray
-    parent_node: np.ndarray
-    want_left: np.ndarray
-    bit: np.ndarray
-    internal: int
-    groups: np.ndarray
-    shift: np.ndarray
+    def goes_left(self, split: dict) -> np.ndarray:
+        """Per band, whether a row there goes left at `split`, as LightGBM decides."""
+        if self.outside >= 0:
+            left = np.zeros(self.count, dtype=bool)
+            left[[int(c) for c in str(split["threshold"]).split("||")]] = True
+            return left
+        width = len(self.thresholds) + 1
+        band = np.arange(self.count)
+        block, position = band // width, band % width
+        at = np.searchsorted(self.thresholds, float(split["threshold"]), "left")
+        left = position <= at
+        missing = MISSING[split.get("missing_type", "None")]
+        if missing == 1:
+            absent = block >= 1
+        elif missing == 2:
+            absent = block == 1 + self.zero
+        else:
+            return left
+        return np.where(absent, bool(split.get("default_left", False)), left)
 
 
 @dataclass(frozen=True)
 class LeafTables:
-    """Everything TreeSHAP needs of a model, precomputed: the splits, the tree levels down to
-    the group roots, the groups whose root is a tree's root, per group its table offset and
-    class, per decision bit the split nodes of the groups that have it (groups with more
-    bits first), the tables and the base value per class."""
+    """Everything TreeSHAP needs of a model, precomputed: the bands per feature, per feature
+    and band each subtree's step in its table (subtrees grouped by class), the tables and the
+    base value per class."""
 
     features: int
     classes: int
-    n_nodes: int
-    numeric: tuple[NumericSplits, ...]
-    categories: tuple[CategorySplits, ...]
-    levels: tuple[Level, ...]
-    roots: int
-    root_groups: np.ndarray
+    bands: tuple[Bands, ...]
+    steps: tuple[np.ndarray, ...]  # per entry of `bands`: (bands, subtrees) int32
     offset: np.ndarray
-    decisions: tuple[np.ndarray, ...]
-    group_class: np.ndarray
+    class_start: np.ndarray  # subtrees of class c: class_start[c] to class_start[c + 1]
     table: np.ndarray
     base: np.ndarray
 
@@ -95,13 +109,13 @@ class LeafTables:
         chunks on `threads` threads (numpy and scipy release the GIL in the heavy steps)."""
         n = len(X)
         out = np.empty((n, self.classes, self.features))
-        step = max(1, CHUNK_CELLS // max(self.n_nodes + len(self.offset), 1))
+        step = max(1, CHUNK_CELLS // max(len(self.offset), 1))
         if threads > 1:
             step = max(1, min(step, -(-n // threads)))
         starts = range(0, n, step)
 
         def fill(start: int) -> None:
-            rows = np.ascontiguousarray(X[start : start + step], dtype=np.float64)
+            rows = np.asarray(X[start : start + step], dtype=np.float64)
             out[start : start + step] = self._chunk(rows)
 
         if threads > 1 and len(starts) > 1:
@@ -114,57 +128,26 @@ class LeafTables:
                 fill(start)
         return out, np.broadcast_to(self.base, (n, self.classes)).copy()
 
+    def table_rows(self, X: np.ndarray) -> np.ndarray:
+        """(rows, subtrees): the table row each subtree gives each row."""
+        index = np.empty((len(X), len(self.offset)), dtype=np.int32)
+        index[:] = self.offset
+        gathered = np.empty_like(index)
+        for bands, steps in zip(self.bands, self.steps, strict=True):
+            np.take(steps, bands.of(X[:, bands.feature]), axis=0, out=gathered)
+            index += gathered
+        return index
+
     def _chunk(self, X: np.ndarray) -> np.ndarray:
-        from scipy import sparse
-
-        n = len(X)
-        left = self.goes_left(X)
-        index = np.empty((len(self.offset), n), dtype=np.int32)
-        index[self.root_groups] = self.offset[self.root_groups, None]
-        state = np.zeros((self.roots, n), dtype=np.int32)
-        for level in self.levels:
-            missed = left[level.parent_node] ^ level.want_left[:, None]
-            child = state[level.parent_slot] | (missed * level.bit[:, None])
-            ended = child[level.internal :]
-            index[level.groups] = self.offset[level.groups, None] + (ended << level.shift[:, None])
-            state = child[: level.internal]
-        bits = left.view(np.uint8)
-        for i, nodes in enumerate(self.decisions):
-            chosen = bits[nodes] if i < 8 else bits[nodes].astype(np.int32)
-            index[: len(nodes)] += chosen << chosen.dtype.type(i)
-        out = np.empty((n, self.classes, self.features))
+        index = self.table_rows(X).T.copy()
+        out = np.zeros((len(X), self.classes, self.features))
+        gathered = np.empty((len(X), self.features))
         for c in range(self.classes):
-            cols = (index if self.classes == 1 else index[self.group_class == c]).T.copy()
-            per_row = cols.shape[1]
-            hits = sparse.csr_matrix(
-                (_ones(cols.size), cols.ravel(), np.arange(0, cols.size + 1, per_row)),
-                shape=(n, len(self.table)),
-                copy=False,
-            )
-            out[:, c, :] = hits @ self.table
+            total = out[:, c, :]
+            for rows in index[self.class_start[c] : self.class_start[c + 1]]:
+                np.take(self.table, rows, axis=0, out=gathered)
+                total += gathered
         return out
-
-    def goes_left(self, X: np.ndarray) -> np.ndarray:
-        """(nodes, rows): whether each row goes left at each split, as LightGBM decides."""
-        left = np.empty((self.n_nodes, len(X)), dtype=bool)
-        columns = X.T
-        for s in self.numeric:
-            x = columns[s.feature]
-            nan = np.isnan(x)
-            x0 = np.where(nan, 0.0, x)
-            side = x0[None, :] <= s.threshold[:, None]
-            if s.missing.any():
-                zero = np.abs(x0) <= ZERO
-                absent = ((s.missing == 1)[:, None] & zero) | ((s.missing == 2)[:, None] & nan)
-                side = np.where(absent, s.default_left[:, None], side)
-            left[s.nodes] = side
-        for s in self.categories:
-            x = columns[s.feature]
-            outside = s.left.shape[1] - 1
-            valid = (x > -1.0) & (x < float(outside))  # NaN, negative, unseen: right
-            code = np.where(valid, x, outside).astype(np.int64)
-            left[s.nodes] = s.left[:, code]
-        return left
 
 
 _ONES = np.ones(0)
@@ -190,68 +173,88 @@ def leaf_tables(booster, n_trees: int, features: int, classes: int) -> LeafTable
     return built
 
 
-class _Model:
-    """Accumulates nodes, leaves and groups while walking the trees."""
+@dataclass(frozen=True)
+class _Group:
+    """A subtree whose leaves share one table: its class, per feature it or the path above
+    splits on the state of each band (`state`) and per state whether the row meets the path
+    above and goes left at each of the subtree's splits on the feature (`met`, `left`), and
+    its leaves with their conditions (split position, side, feature)."""
 
-    def __init__(self, features: int, classes: int):
-        self.features, self.classes = features, classes
-        self.node_feature: list[int] = []
-        self.threshold: list[float] = []
-        self.missing: list[int] = []
-        self.default_left: list[bool] = []
-        self.category_sets: dict[int, list[int]] = {}
+    c: int
+    state: dict[int, np.ndarray]
+    met: dict[int, np.ndarray]
+    left: dict[int, np.ndarray]  # (splits on the feature, states), rows by `position`
+    position: dict[int, int]  # the subtree's split number -> its row in left[feature]
+    leaves: list[tuple[int, list[tuple[int, bool, int]]]]
+
+    @property
+    def rows(self) -> int:
+        return math.prod(len(m) for m in self.met.values())
+
+
+class _Model:
+    """Accumulates leaves and groups while walking the trees."""
+
+    def __init__(self, bands: dict[int, Bands], classes: int, features: int):
+        self.bands = bands
+        self.group_rows = max(1, GROUP_BYTES // (8 * features))
+        self.left: dict[int, np.ndarray] = {}
         self.leaves: list[tuple[int, float, list[int], list[float]]] = []  # class, v, u, z
         self.groups: list[_Group] = []
         self.base = np.zeros(classes)
-        self.inner: dict[int, int] = {}
 
-    def node(self, split: dict) -> int:
-        number = len(self.node_feature)
-        self.node_feature.append(split["split_feature"])
-        self.missing.append(MISSING[split.get("missing_type", "None")])
-        self.default_left.append(bool(split.get("default_left", False)))
-        if split["decision_type"] == "==":
-            self.category_sets[number] = [int(c) for c in str(split["threshold"]).split("||")]
-            self.threshold.append(math.nan)
-        else:
-            self.threshold.append(float(split["threshold"]))
-        return number
+    def goes_left(self, split: dict) -> np.ndarray:
+        key = id(split)
+        if key not in self.left:
+            self.left[key] = self.bands[split["split_feature"]].goes_left(split)
+        return self.left[key]
 
-    def splits_below(self, node: dict) -> int:
-        """How many split nodes the subtree at `node` has (memoised)."""
-        key = id(node)
-        if key not in self.inner:
-            self.inner[key] = (
-                0
-                if "split_feature" not in node
-                else 1
-                + self.splits_below(node["left_child"])
-                + self.splits_below(node["right_child"])
-            )
-        return self.inner[key]
+    def states(self, root: dict, above: list[tuple[dict, bool]], c: int) -> _Group:
+        """The group the subtree at `root` would make, without its leaves."""
+        splits: list[dict] = []
 
-    def fits(self, node: dict, unique: list[int]) -> bool:
-        """Whether the subtree at `node` becomes one group: a leaf always does, a subtree
-        when its table (path masks x decisions of its splits) has at most GROUP_ROWS rows."""
-        if "split_feature" not in node:
-            return True
-        return 2 ** (len(unique) + self.splits_below(node)) <= GROUP_ROWS
+        def collect(node: dict) -> None:
+            if "split_feature" in node:
+                splits.append(node)
+                collect(node["left_child"])
+                collect(node["right_child"])
 
-    def group(self, root: dict, c: int, total: float, unique: list, fractions: list) -> int:
-        """Number the subtree's splits and record its leaves with their path conditions."""
-        splits: list[int] = []
-        leaves: list[tuple[int, list[tuple[int, bool, int]]]] = []
+        collect(root)
+        scope = sorted(
+            {s["split_feature"] for s, _ in above} | {s["split_feature"] for s in splits}
+        )
+        state, met, left, position = {}, {}, {}, {}
+        for f in scope:
+            count = self.bands[f].count
+            meets = np.ones(count, dtype=bool)
+            for split, want_left in above:
+                if split["split_feature"] == f:
+                    meets &= self.goes_left(split) == want_left
+            own = [i for i, s in enumerate(splits) if s["split_feature"] == f]
+            rows = np.stack([meets] + [self.goes_left(splits[i]) & meets for i in own])
+            keys = np.ascontiguousarray(rows.T).view(np.dtype((np.void, len(rows))))[:, 0]
+            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            state[f] = inverse.astype(np.int32).ravel()
+            met[f] = meets[first]
+            left[f] = rows[1:, first]
+            position.update({i: j for j, i in enumerate(own)})
+        return _Group(c, state, met, left, position, [])
+
+    def group(self, root: dict, group: _Group, total: float, unique, fractions) -> None:
+        """Record the subtree's leaves with their path conditions and its group."""
+        c = group.c
+        numbers: list[int] = []
 
         def walk(node: dict, u: list, z: list, conditions: list) -> None:
             if "split_feature" not in node:
                 value = node.get("leaf_value", 0.0)
                 value = 0.0 if value is None or math.isnan(value) else float(value)
                 self.base[c] += _count(node) / total * value if total else 0.0
-                leaves.append((len(self.leaves), conditions))
+                group.leaves.append((len(self.leaves), conditions))
                 self.leaves.append((c, value, u, z))
                 return
-            position = len(splits)
-            splits.append(self.node(node))
+            position = len(numbers)
+            numbers.append(position)
             f = node["split_feature"]
             count = _count(node)
             for side in ("left_child", "right_child"):
@@ -260,19 +263,20 @@ class _Model:
                 walk(child, cu, cz, [*conditions, (position, side == "left_child", f)])
 
         walk(root, unique, fractions, [])
-        self.groups.append(_Group(c, len(unique), splits, leaves))
-        return len(self.groups) - 1
+        self.groups.append(group)
 
-
-@dataclass(frozen=True)
-class _Group:
-    """A subtree whose leaves share one table: its class, path features above its root,
-    its split nodes (decision bit i is splits[i]) and its leaves with their conditions."""
-
-    c: int
-    above: int
-    splits: list[int]
-    leaves: list[tuple[int, list[tuple[int, bool, int]]]]
+    def split_tree(self, node: dict, above: list, c: int, total: float, u: list, z: list):
+        """Make the subtree at `node` one group if its table fits, else split it further."""
+        group = self.states(node, above, c)
+        if "split_feature" not in node or group.rows <= self.group_rows:
+            self.group(node, group, total, u, z)
+            return
+        f = node["split_feature"]
+        count = _count(node)
+        for side in ("left_child", "right_child"):
+            child = node[side]
+            cu, cz = _extend(u, z, f, _count(child) / count if count else 0.0)
+            self.split_tree(child, [*above, (node, side == "left_child")], c, total, cu, cz)
 
 
 def _extend(u: list, z: list, f: int, share: float) -> tuple[list, list]:
@@ -290,91 +294,79 @@ def _count(node: dict) -> float:
     return float(node.get("internal_count", node.get("leaf_count", 0)))
 
 
+def _bands(trees: list[dict]) -> dict[int, Bands] | None:
+    """Each split feature's bands from every split on it; None if a feature has both numeric
+    and category splits."""
+    numeric: dict[int, set[float]] = {}
+    codes: dict[int, int] = {}
+    zero: set[int] = set()
+    nan: set[int] = set()
+    stack = [tree["tree_structure"] for tree in trees]
+    while stack:
+        node = stack.pop()
+        if "split_feature" not in node:
+            continue
+        f = node["split_feature"]
+        if node["decision_type"] == "==":
+            top = max(int(c) for c in str(node["threshold"]).split("||"))
+            codes[f] = max(codes.get(f, 0), top + 1)
+        else:
+            numeric.setdefault(f, set()).add(float(node["threshold"]))
+            missing = MISSING[node.get("missing_type", "None")]
+            if missing == 1:
+                zero.add(f)
+            elif missing == 2:
+                nan.add(f)
+        stack += [node["left_child"], node["right_child"]]
+    if set(numeric) & set(codes):
+        return None
+    out = {f: Bands(f, np.empty(0), False, False, top) for f, top in codes.items()}
+    for f, values in numeric.items():
+        out[f] = Bands(f, np.array(sorted(values)), f in zero, f in nan, -1)
+    return out
+
+
 def _build(trees: list[dict], features: int, classes: int) -> LeafTables | None:
-    model = _Model(features, classes)
-    roots, root_groups = [], []
+    bands = _bands(trees)
+    if bands is None:
+        return None
+    model = _Model(bands, classes, features)
     for i, tree in enumerate(trees):
         top = tree["tree_structure"]
         c = i % classes
         if "split_feature" not in top:
             model.base[c] += top.get("leaf_value", 0.0)
             continue
-        total = _count(top)
-        if model.fits(top, []):
-            root_groups.append(model.group(top, c, total, [], []))
-        else:
-            roots.append((model.node(top), top, c, total))
-    # Breadth first over every tree at once, down to the group roots: each depth's children
-    # walked further first, then the group roots.
-    frontier = [(slot, *root, [], []) for slot, root in enumerate(roots)]
-    levels_raw = []
-    while frontier:
-        internal, ended = [], []
-        for slot, number, split, c, total, unique, fractions in frontier:
-            f = split["split_feature"]
-            count = _count(split)
-            for side in ("left_child", "right_child"):
-                child = split[side]
-                u, z = _extend(unique, fractions, f, _count(child) / count if count else 0.0)
-                edge = (slot, number, side == "left_child", 1 << u.index(f))
-                if model.fits(child, u):
-                    ended.append((edge, model.group(child, c, total, u, z)))
-                else:
-                    internal.append((edge, child, c, total, u, z))
-        levels_raw.append((internal, ended))
-        frontier = [
-            (slot, model.node(child), child, c, total, u, z)
-            for slot, (_, child, c, total, u, z) in enumerate(internal)
-        ]
+        model.split_tree(top, [], c, _count(top), [], [])
     if any(len(u) > MAX_PATH_FEATURES for *_, u, _ in model.leaves):
         return None
-    groups = model.groups
-    splits = np.array([len(g.splits) for g in groups], dtype=np.int64)
-    sizes = 2 ** (np.array([g.above for g in groups], dtype=np.int64) + splits)
+    groups = sorted(model.groups, key=lambda g: g.c)  # stable: each class's subtrees together
+    sizes = np.array([g.rows for g in groups], dtype=np.int64)
     leaf_sizes = np.array([2 ** len(u) for _, _, u, _ in model.leaves], dtype=np.int64)
     if max(sizes.sum(), leaf_sizes.sum()) * features * 8 > MAX_TABLE_BYTES:
         return None
-    order = np.argsort(-splits, kind="stable")  # groups with more decision bits first
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    levels = []
-    for internal, ended in levels_raw:
-        edges = [e for e, *_ in internal] + [e for e, _ in ended]
-        slot, node, left, bit = (np.array(col) for col in zip(*edges, strict=True))
-        ids = np.array([g for _, g in ended], dtype=np.int64)
-        levels.append(
-            Level(
-                slot.astype(np.int64),
-                node.astype(np.int64),
-                left.astype(bool),
-                bit.astype(np.int32),
-                len(internal),
-                rank[ids],
-                splits[ids].astype(np.int32),
-            )
-        )
-    sizes = sizes[order]
     offset = (np.cumsum(sizes) - sizes).astype(np.int32)
-    ordered = [groups[i] for i in order]
-    decisions = tuple(
-        np.array([g.splits[i] for g in ordered if len(g.splits) > i], dtype=np.int64)
-        for i in range(int(splits.max(initial=0)))
-    )
+    used = sorted(bands)
+    steps = []
+    for f in used:
+        step = np.zeros((bands[f].count, len(groups)), dtype=np.int32)
+        for g, group in enumerate(groups):
+            stride = 1
+            for h, state in group.state.items():
+                if h == f:
+                    step[:, g] = state * stride
+                stride *= len(group.met[h])
+        steps.append(step)
     leaf_offset = np.cumsum(leaf_sizes) - leaf_sizes
     leaf_table = _tables(model.leaves, leaf_offset, int(leaf_sizes.sum()), features)
     return LeafTables(
         features,
         classes,
-        len(model.node_feature),
-        _numeric_splits(model),
-        _category_splits(model),
-        tuple(levels),
-        len(roots),
-        rank[np.array(root_groups, dtype=np.int64)],
+        tuple(bands[f] for f in used),
+        tuple(steps),
         offset,
-        decisions,
-        np.array([g.c for g in ordered], dtype=np.int64),
-        _group_tables(ordered, model.leaves, leaf_table, leaf_offset, offset, int(sizes.sum())),
+        np.searchsorted([g.c for g in groups], np.arange(classes + 1)).astype(np.int64),
+        _group_tables(groups, model.leaves, leaf_table, leaf_offset, offset, int(sizes.sum())),
         model.base,
     )
 
@@ -387,60 +379,34 @@ def _group_tables(
     offset: np.ndarray,
     rows: int,
 ) -> np.ndarray:
-    """Each group's table: row (missed << k) + decisions holds the sum over the group's leaves
-    of the leaf's table row for the mask of path features whose conditions the row meets
-    (missed: the bits of the path features above the root whose conditions it does not)."""
+    """Each group's table: the row for a tuple of states (mixed radix, the first feature
+    fastest) holds the sum over the group's leaves of the leaf's table row for the mask of
+    path features whose conditions (above the subtree and in it) the states meet."""
+    from scipy import sparse
+
     table = np.zeros((rows, leaf_table.shape[1]))
     for g, start in zip(groups, offset.tolist(), strict=True):
-        k = len(g.splits)
-        combos = np.arange(2 ** (g.above + k))
-        decided = [((combos >> i) & 1).astype(bool) for i in range(k)]
-        kept = [((combos >> (k + j)) & 1) == 0 for j in range(g.above)]
-        block = table[start : start + len(combos)]
-        for number, conditions in g.leaves:
-            unique = leaves[number][2]
-            mask = np.zeros(len(combos), dtype=np.int64)
-            for j, f in enumerate(unique):
-                met = kept[j].copy() if j < g.above else np.ones(len(combos), dtype=bool)
+        combos = np.arange(g.rows)
+        state, stride = {}, 1
+        for f, met in g.met.items():
+            state[f] = (combos // stride) % len(met)
+            stride *= len(met)
+        hits = np.empty((g.rows, len(g.leaves)), dtype=np.int64)
+        for i, (number, conditions) in enumerate(g.leaves):
+            mask = np.zeros(g.rows, dtype=np.int64)
+            for j, f in enumerate(leaves[number][2]):
+                met = g.met[f].copy()  # per state of f
                 for position, want_left, feature in conditions:
                     if feature == f:
-                        met &= decided[position] == want_left
-                mask |= met.astype(np.int64) << j
-            block += leaf_table[leaf_offset[number] + mask]
-    return table
-
-
-def _numeric_splits(model: _Model) -> tuple[NumericSplits, ...]:
-    feature = np.array(model.node_feature, dtype=np.int64)
-    numeric = np.ones(len(feature), dtype=bool)
-    numeric[list(model.category_sets)] = False
-    out = []
-    for f in np.unique(feature[numeric]):
-        nodes = np.flatnonzero(numeric & (feature == f))
-        out.append(
-            NumericSplits(
-                int(f),
-                nodes,
-                np.array(model.threshold)[nodes],
-                np.array(model.missing, dtype=np.int8)[nodes],
-                np.array(model.default_left)[nodes],
-            )
+                        met &= g.left[f][g.position[position]] == want_left
+                mask |= met[state[f]].astype(np.int64) << j
+            hits[:, i] = leaf_offset[number] + mask
+        leaves_per_row = sparse.csr_matrix(
+            (_ones(hits.size), hits.ravel(), np.arange(0, hits.size + 1, len(g.leaves))),
+            shape=(g.rows, len(leaf_table)),
         )
-    return tuple(out)
-
-
-def _category_splits(model: _Model) -> tuple[CategorySplits, ...]:
-    by_feature: dict[int, list[int]] = {}
-    for number in model.category_sets:
-        by_feature.setdefault(model.node_feature[number], []).append(number)
-    out = []
-    for f, nodes in sorted(by_feature.items()):
-        codes = max(max(model.category_sets[n]) for n in nodes) + 1
-        left = np.zeros((len(nodes), codes + 1), dtype=bool)
-        for i, n in enumerate(nodes):
-            left[i, model.category_sets[n]] = True
-        out.append(CategorySplits(f, np.array(nodes, dtype=np.int64), left))
-    return tuple(out)
+        table[start : start + g.rows] = leaves_per_row @ leaf_table
+    return table
 
 
 def _tables(leaves: list, offset: np.ndarray, rows: int, features: int) -> np.ndarray:
