@@ -6,7 +6,7 @@ per-tree path attribution.
 The rows are each case's data resampled with replacement (seeded) to `--rows`. Run it at
 real-time priority on a shared machine for speed figures (see the README).
 
-    uv run python benchmarks/reasons_agreement.py [--rows 20000] [--reasons 3] [--repeat 3]
+    uv run python benchmarks/reasons_agreement.py [--rows 20000] [--reasons 3] [--repeat 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -45,13 +45,17 @@ def measure(case: str, args, tmp: Path) -> None:
     result = advisor.advise(ROOT / "datasets" / f"{case}.yaml")
     folder = result.save(tmp / case)
     ml = advisor.load_policy(folder / "policies" / result.data["roles"]["treatment"])
+    ml.num_threads = args.threads or ml.num_threads
     frame = load_dataset(load_case(ROOT / "datasets" / f"{case}.yaml")).frame
     rng = np.random.default_rng(0)
     rows = frame.iloc[rng.integers(0, len(frame), args.rows)].reset_index(drop=True)
     start = time.perf_counter()
     ml.explain(rows.iloc[:1], k, "exact")
     built = time.perf_counter() - start
-    print(f"{case}: {ml.n_trees_} trees, {len(ml.spec.names_)} features; tables {built:.2f} s")
+    print(
+        f"{case}: {ml.n_trees_} trees, {len(ml.spec.names_)} features, {ml.num_threads} "
+        f"threads; tables {built:.2f} s"
+    )
     got, speed = {}, {}
     for method in ("exact", "lightgbm", "paths"):
         seconds = best_of(args.repeat, lambda m=method: got.__setitem__(m, ml.explain(rows, k, m)))
@@ -77,6 +81,7 @@ def main() -> None:
     parser.add_argument("--reasons", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=list(CASES))
+    parser.add_argument("--threads", type=int, default=0, help="Threads (default: the bundle's).")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,6 +30,7 @@ import numpy as np
 MAX_PATH_FEATURES = 16  # 2^16 table rows for one leaf at most
 MAX_TABLE_BYTES = 512 << 20
 GROUP_BYTES = 1 << 19  # a subtree shares one table up to this size (half a core's L2)
+FEW_CELLS = 1 << 14  # rows x subtrees up to which one gather beats a loop over subtrees
 CHUNK_CELLS = 1 << 21  # rows per chunk x subtrees: bounds the working memory (~25 MB)
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (zero-as-missing)
 MISSING = {"None": 0, "Zero": 1, "NaN": 2}
@@ -139,12 +140,18 @@ class LeafTables:
         return index
 
     def _chunk(self, X: np.ndarray) -> np.ndarray:
-        index = self.table_rows(X).T.copy()
+        index = self.table_rows(X)
         out = np.zeros((len(X), self.classes, self.features))
+        if index.size <= FEW_CELLS:  # a few rows (the service): one gather, summed in order
+            for c in range(self.classes):
+                start, stop = self.class_start[c], self.class_start[c + 1]
+                out[:, c, :] = self.table[index[:, start:stop]].sum(axis=1)
+            return out
         gathered = np.empty((len(X), self.features))
+        by_subtree = index.T.astype(np.intp)
         for c in range(self.classes):
             total = out[:, c, :]
-            for rows in index[self.class_start[c] : self.class_start[c + 1]]:
+            for rows in by_subtree[self.class_start[c] : self.class_start[c + 1]]:
                 np.take(self.table, rows, axis=0, out=gathered)
                 total += gathered
         return out
