@@ -111,8 +111,9 @@ class LeafTables:
         n = len(X)
         out = np.empty((n, self.classes, self.features))
         step = max(1, CHUNK_CELLS // max(len(self.offset), 1))
-        if threads > 1:
-            step = max(1, min(step, -(-n // threads)))
+        if threads > 1:  # a multiple of `threads` chunks of about the same size
+            chunks = -(-max(-(-n // step), 1) // threads) * threads
+            step = max(1, -(-n // chunks))
         starts = range(0, n, step)
 
         def fill(start: int) -> None:
