@@ -67,6 +67,13 @@ def measure(case: str, args, tmp: Path) -> None:
         f"paths {speed['paths']:,.0f}; largest contribution difference "
         f"{np.abs(exact - lightgbm).max():.1e}"
     )
+    one = []
+    for i in range(args.single):  # the service's path: one record at a time, on one thread
+        start = time.perf_counter()
+        ml.explain(rows.iloc[i : i + 1], k, "exact")
+        one.append(time.perf_counter() - start)
+    if one:
+        print(f"  exact, one record: median {np.median(one) * 1e3:.2f} ms of {len(one)} rows")
     for method in ("exact", "paths"):
         as_set, ordered = agreement(got["lightgbm"].feature, got[method].feature)
         print(
@@ -81,6 +88,7 @@ def main() -> None:
     parser.add_argument("--reasons", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=list(CASES))
+    parser.add_argument("--single", type=int, default=300, help="Rows explained one by one.")
     parser.add_argument("--threads", type=int, default=0, help="Threads (default: the bundle's).")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
