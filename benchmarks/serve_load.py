@@ -61,11 +61,13 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from busy_disk import BusyDisk
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 20.0
 TIMEOUT_SECONDS = 5.0
 START_SECONDS = 300.0
+BUSY_START_SECONDS = 3.0  # the busy disk's read file is written and its churn under way
 
 
 def ml_bundle(case: str, tmp: Path) -> Path:
@@ -277,17 +279,57 @@ def decision_cost(bundle: Path, treatment: Path | None, share: float, bodies: li
             print(f"    {p50 - base:+.0f} us per request (median) over the control alone")
 
 
+def measure(s: Served, bodies: list[bytes], rate: float, seconds: float, disk: str) -> dict:
+    """One run of `s` at `rate`: the client's figures, the service's CPU per request and its
+    stalls (`/metrics`), printed as one row."""
+    cpu0 = cpu_seconds(s.process.pid)
+    r = run(drive(f"{s.base}/decide", bodies, rate, seconds))
+    s.sent += r["sent"]
+    cpu = (cpu_seconds(s.process.pid) - cpu0) / r["sent"] * 1000
+    r["stalls"] = stalls(s.base)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"{s.mode:>15} {disk:>5} {rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} "
+        f"{r['p99']:>8.2f} {r['p999']:>9.2f} {r['max']:>8.1f} "
+        f"{r['errors'] / r['sent']:>7.2%} {r['inside_p50']:>10.2f} "
+        f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} "
+        f"{r['sent_p99']:>13.2f} {cpu:>10.2f} "
+        f"{stall_text(r['stalls'])}  {load}",
+        flush=True,
+    )
+    return r
+
+
+def compare(seen: dict[tuple[int, float, str, str], dict]) -> None:
+    """Per round, rate and disk, each mode's p99s and loop lag minus the asynchronous log's."""
+    nan = float("nan")
+    for (round_, rate, disk, mode), r in seen.items():
+        if mode in ("async", "off"):
+            continue
+        a = seen[round_, rate, disk, "async"]
+        lag, lag_async = (x["stalls"].get(("lag", "0.99"), nan) for x in (r, a))
+        top, top_async = (x["stalls"].get(("lag", "1"), nan) for x in (r, a))
+        print(
+            f"round {round_ + 1}, {rate:g}/s, {disk} disk: {mode} minus the asynchronous log: "
+            f"in-service p99 {r['inside_p99'] - a['inside_p99']:+.2f} ms, end-to-end p99 "
+            f"{r['p99'] - a['p99']:+.2f} ms ({r['sent_p99'] - a['sent_p99']:+.2f} ms from the "
+            f"actual send), loop lag p99 {lag - lag_async:+.2f} ms (max {top - top_async:+.1f})"
+        )
+
+
 class Served:
     """One `advisor serve` process for a log mode, and what it was sent."""
 
     def __init__(self, mode: str, bundle: Path, logs: Path, extra: list[str]) -> None:
         self.mode, self.port, self.sent = mode, free_port(), 0
         self.log = None if mode == "off" else logs / mode
+        sync, _, handover = mode.partition("-")
         command = [sys.executable, "-m", "advisor.cli", "serve", str(bundle), *extra]
         command += ["--port", str(self.port), "-q"]
         if self.log is not None:
-            command += ["--log", str(self.log), "--log-sync", mode]
-        self.process = subprocess.Popen(command)
+            command += ["--log", str(self.log), "--log-sync", sync]
+        env = {**os.environ, "ADVISOR_LOG_HANDOVER": handover} if handover else None
+        self.process = subprocess.Popen(command, env=env)
         self.base = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
@@ -312,10 +354,15 @@ def main() -> None:
     parser.add_argument("--treatment", help="Serve an A/B test with this bundle as treatment.")
     parser.add_argument("--share", type=float, default=0.5, help="Treatment share (0.5).")
     parser.add_argument("--shadow", help="Serve this bundle as a shadow too.")
+    parser.add_argument(
+        "--busy-disk",
+        action="store_true",
+        help="Run every rate and mode twice: quiet, then with a busy disk under the logs.",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     modes = args.modes.split(",")
-    if not set(modes) <= set(MODES):
+    if not {m.partition("-")[0] for m in modes} <= set(MODES):
         parser.error(f"--modes: choose from {', '.join(MODES)}")
 
     import advisor
@@ -357,7 +404,7 @@ def main() -> None:
                 run(drive(f"{s.base}/decide", bodies, 50, 2))  # warm-up, not reported
                 s.sent += 100
             print(
-                f"{'mode':>7} {'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} "
+                f"{'mode':>15} {'disk':>5} {'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} "
                 f"{'p99.9 ms':>9} {'max ms':>8} {'errors':>7} {'in-svc p50':>10} "
                 f"{'in-svc p99':>10} {'client late p99':>15} {'p99 from send':>13} "
                 f"{'CPU ms/req':>10} "
@@ -366,47 +413,26 @@ def main() -> None:
             )
             limit = min(budget, TARGET_MS)
             missed: dict[str, set[float]] = {m: set() for m in modes}
-            inside: dict[tuple[int, float, str], float] = {}
-            ends: dict[tuple[int, float, str], tuple[float, float]] = {}
+            seen: dict[tuple[int, float, str, str], dict] = {}
+            disks = ("quiet", "busy") if args.busy_disk else ("quiet",)
             for round_ in range(args.rounds):
                 for rate in rates:
                     turn = servers if round_ % 2 == 0 else servers[::-1]
-                    for s in turn:
-                        cpu0 = cpu_seconds(s.process.pid)
-                        r = run(drive(f"{s.base}/decide", bodies, rate, args.seconds))
-                        s.sent += r["sent"]
-                        cpu = (cpu_seconds(s.process.pid) - cpu0) / r["sent"] * 1000
-                        held = stall_text(stalls(s.base))
-                        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-                        error_rate = r["errors"] / r["sent"]
-                        print(
-                            f"{s.mode:>7} {rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} "
-                            f"{r['p99']:>8.2f} {r['p999']:>9.2f} {r['max']:>8.1f} "
-                            f"{error_rate:>7.2%} {r['inside_p50']:>10.2f} "
-                            f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} "
-                            f"{r['sent_p99']:>13.2f} {cpu:>10.2f} "
-                            f"{held}  {load}",
-                            flush=True,
-                        )
-                        inside[round_, rate, s.mode] = r["inside_p99"]
-                        ends[round_, rate, s.mode] = (r["p99"], r["sent_p99"])
-                        if r["errors"] or not r["p99"] < limit:
-                            missed[s.mode].add(rate)
+                    for disk in disks:
+                        busy = BusyDisk(logs).start() if disk == "busy" else None
+                        try:
+                            if busy is not None:
+                                time.sleep(BUSY_START_SECONDS)
+                            for s in turn:
+                                r = measure(s, bodies, rate, args.seconds, disk)
+                                seen[round_, rate, disk, s.mode] = r
+                                if r["errors"] or not r["p99"] < limit:
+                                    missed[s.mode].add(rate)
+                        finally:
+                            if busy is not None:
+                                busy.stop()
             if "async" in modes:
-                for (round_, rate, mode), p99 in inside.items():
-                    if mode not in ("async", "off"):
-                        above = p99 - inside[round_, rate, "async"]
-                        end, sent = (
-                            a - b
-                            for a, b in zip(
-                                ends[round_, rate, mode], ends[round_, rate, "async"], strict=True
-                            )
-                        )
-                        print(
-                            f"round {round_ + 1}, {rate:g}/s: {mode} minus the asynchronous log: "
-                            f"in-service p99 {above:+.2f} ms, end-to-end p99 {end:+.2f} ms "
-                            f"({sent:+.2f} ms from the actual send)"
-                        )
+                compare(seen)
             for mode in modes:
                 held = [rate for rate in rates if rate not in missed[mode]]
                 print(

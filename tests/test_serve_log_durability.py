@@ -505,3 +505,38 @@ def test_disk_mode_always_writes_from_the_writer_thread(tmp_path: Path):
     assert all(on_own_loop(requests))
     log.close()
     assert set(disk.threads) == {"prediction-log"}
+
+
+def test_a_stuck_write_holds_the_requests_waiting_for_it_not_the_event_loop(tmp_path: Path):
+    """After a run of quick writes, a write that gets stuck in the disk holds only the request
+    whose line it carries: the event loop runs on, later requests queue and share one write
+    once it returns, and each answers only after its own line is written."""
+    disk = Disk()
+    log = PredictionLog(tmp_path, opener=disk).start()
+    rescue = threading.Timer(10, disk.release.set)  # a loop stuck in the write gets out
+
+    async def requests():
+        quick = [await log.record([line(i)]) for i in range(2 * predictionlog.QUICK_WRITES)]
+        disk.blocking = True
+        rescue.start()
+        stuck = asyncio.ensure_future(log.record([line(100)]))
+        while not disk.entered.is_set():
+            await asyncio.sleep(0.001)
+        later = [asyncio.ensure_future(log.record([line(200 + i)])) for i in range(5)]
+        for _ in range(50):  # the loop keeps turning while the write is stuck
+            await asyncio.sleep(0)
+        while log.status()["queued"] < 6 and not disk.release.is_set():
+            await asyncio.sleep(0.001)
+        held = (disk.release.is_set(), stuck.done(), [f.done() for f in later])
+        disk.blocking = False
+        disk.release.set()
+        return quick, held, await stuck, await asyncio.gather(*later)
+
+    quick, held, stuck, later = on_own_loop(requests)
+    rescue.cancel()
+    log.close()
+    assert all(quick) and stuck and all(later)
+    assert held == (False, False, [False] * 5)  # seen from the loop while the write was stuck
+    assert disk.writes[-2:] == [1, 5]  # the stuck line, then the five queued behind it at once
+    lines, tails = read_log(tmp_path)
+    assert not tails and len(lines) == 2 * predictionlog.QUICK_WRITES + 6 == log.written

@@ -60,10 +60,28 @@ QUICK_SECONDS = 0.001  # a write under this is quick ...
 QUICK_WRITES = 8  # ... and after this many quick ones in a row a request may write its own lines
 SYNC_MODES = ("process", "disk", "async")
 ON_FAILURE = ("refuse", "degrade")
+_HANDOVER = os.environ.get("ADVISOR_LOG_HANDOVER", "inline")  # experiment
+_INLINE = _HANDOVER == "inline"
 FULL = "the queue was full: the disk is slower than the decisions"
 
 Opener = Callable[[Path], BinaryIO]
-Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future]
+HANDOVER_SECONDS = float(os.environ.get("ADVISOR_HANDOVER_SECONDS", "0.0005"))  # experiment
+
+
+class Waiter:
+    """A request waiting for its lines: on its own thread for at most `HANDOVER_SECONDS`
+    (`done` is released when they are written), then on a future of its event loop."""
+
+    __slots__ = ("answer", "done", "future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.answer: bool | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.loop = loop
+        self.future: asyncio.Future | None = loop.create_future() if loop else None
+
+
 Lines = list[Mapping] | bytes  # a request's entries, or their lines already encoded
 
 
@@ -208,12 +226,26 @@ class PredictionLog:
         if here is not None:
             return here
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        if not self._enqueue(data, len(entries), (loop, future)):
+        handover = (
+            _HANDOVER == "bounded"
+            and self.sync == "process"
+            and self._quick >= QUICK_WRITES
+            and not self._pending
+            and not self._io.locked()
+        )
+        waiter = Waiter(None if handover else loop)
+        if not self._enqueue(data, len(entries), waiter):
             return not self.refuses
         if not self._wake.is_set():
             self._wake.set()
-        return await future
+        if handover:
+            if waiter.done.acquire(timeout=HANDOVER_SECONDS):
+                return bool(waiter.answer)
+            with self._lock:
+                if waiter.answer is not None:
+                    return waiter.answer
+                waiter.loop, waiter.future = loop, loop.create_future()
+        return await waiter.future  # type: ignore[misc]
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the writer and close the file."""
@@ -246,7 +278,7 @@ class PredictionLog:
         """Under `process`, when the last writes were quick and the writer holds and expects
         nothing: write a request's lines from the calling thread and say whether it may answer
         (as `record`); None when the writer must take them."""
-        if self.sync != "process" or self._quick < QUICK_WRITES:
+        if self.sync != "process" or not _INLINE or self._quick < QUICK_WRITES:
             return None
         if not self._io.acquire(blocking=False):
             return None
@@ -373,6 +405,7 @@ class PredictionLog:
         """Count the chunk's lines (written when `outcome` is True, else lost, with the error
         when it is text) and wake its waiting requests with whether they may answer."""
         written = outcome is True
+        answer = written or not self.refuses
         waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         with self._lock:
             for count, waiter, _ in chunk:
@@ -382,10 +415,13 @@ class PredictionLog:
                 else:
                     self._lose(count, waiter is not None, outcome or None)
                 if waiter is not None:
-                    waiting.setdefault(waiter[0], []).append(waiter[1])
+                    waiter.answer = answer
+                    if waiter.future is None:
+                        waiter.done.release()
+                    else:
+                        waiting.setdefault(waiter.loop, []).append(waiter.future)
             if written:
                 self._failing = False
-        answer = written or not self.refuses
         for loop, futures in waiting.items():
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
                 loop.call_soon_threadsafe(_settle, futures, answer)
