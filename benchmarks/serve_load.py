@@ -23,16 +23,21 @@ the load average (the machine has 2 cores shared with other work: the client run
 too). Beside them, from the service's `/metrics` read right after each run (over its last
 15 s, `serve.stalls.WINDOW_SECONDS`): the event loop's lag (p50/p99/max: how late the loop woke
 a timer, the time a request can wait unread while the loop is held), the longest pause of the
-cycle collector, and the longest log write from a request and from the writer thread. Last,
-per rate and round, each mode's in-service and end-to-end p99 (from the schedule and from the
-actual send) minus the asynchronous log's, the highest rate each mode held (no error and p99
-under the case's latency budget and 20 ms), and the lines each log holds against the requests
-its service answered.
+cycle collector, and the longest log write from a request and from the writer thread. Last, per
+rate, round and disk, each mode's in-service and end-to-end p99 (from the schedule and from
+the actual send) and loop lag p99 and maximum minus the asynchronous log's, the highest rate
+each mode held (no error and p99 under the case's latency budget and 20 ms), and the lines
+each log holds against the requests its service answered.
+
+`--busy-disk` runs every rate and mode twice, quiet and then beside a busy disk:
+`benchmarks/busy_disk.py`'s process (at nice 10) writing and fsyncing a large file, appending
+and fsyncing a small one, and reading a third back from the disk, in the logs' file system,
+for the busy turns; its files are removed after them.
 
     uv run --all-extras python benchmarks/serve_load.py [--case credit-scoring]
         [--bundle PATH] [--rates 500,1000] [--seconds 30] [--modes async,process,disk]
-        [--rounds 1] [--log-dir DIR] [--reasons K] [--treatment BUNDLE [--share 0.5]]
-        [--shadow BUNDLE]
+        [--rounds 1] [--log-dir DIR] [--busy-disk] [--reasons K]
+        [--treatment BUNDLE [--share 0.5]] [--shadow BUNDLE]
 
 `--reasons 3` asks every request for three reasons (exact TreeSHAP on the one record; issue
 28's target: p99 under 20 ms at 200 requests/s). `--treatment` serves an A/B test (every
@@ -68,6 +73,7 @@ TARGET_MS = 20.0
 TIMEOUT_SECONDS = 5.0
 START_SECONDS = 300.0
 BUSY_START_SECONDS = 3.0  # the busy disk's read file is written and its churn under way
+BUSY_STOP_SECONDS = 10.0  # after it, the disk writes back what it left before a quiet turn
 
 
 def ml_bundle(case: str, tmp: Path) -> Path:
@@ -289,7 +295,7 @@ def measure(s: Served, bodies: list[bytes], rate: float, seconds: float, disk: s
     r["stalls"] = stalls(s.base)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"{s.mode:>15} {disk:>5} {rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} "
+        f"{s.mode:>7} {disk:>5} {rate:>7g} {r['achieved']:>9.1f} {r['p50']:>7.2f} "
         f"{r['p99']:>8.2f} {r['p999']:>9.2f} {r['max']:>8.1f} "
         f"{r['errors'] / r['sent']:>7.2%} {r['inside_p50']:>10.2f} "
         f"{r['inside_p99']:>10.2f} {r['late_p99']:>15.2f} "
@@ -323,13 +329,11 @@ class Served:
     def __init__(self, mode: str, bundle: Path, logs: Path, extra: list[str]) -> None:
         self.mode, self.port, self.sent = mode, free_port(), 0
         self.log = None if mode == "off" else logs / mode
-        sync, _, handover = mode.partition("-")
         command = [sys.executable, "-m", "advisor.cli", "serve", str(bundle), *extra]
         command += ["--port", str(self.port), "-q"]
         if self.log is not None:
-            command += ["--log", str(self.log), "--log-sync", sync]
-        env = {**os.environ, "ADVISOR_LOG_HANDOVER": handover} if handover else None
-        self.process = subprocess.Popen(command, env=env)
+            command += ["--log", str(self.log), "--log-sync", mode]
+        self.process = subprocess.Popen(command)
         self.base = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
@@ -362,7 +366,7 @@ def main() -> None:
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     modes = args.modes.split(",")
-    if not {m.partition("-")[0] for m in modes} <= set(MODES):
+    if not set(modes) <= set(MODES):
         parser.error(f"--modes: choose from {', '.join(MODES)}")
 
     import advisor
@@ -404,7 +408,7 @@ def main() -> None:
                 run(drive(f"{s.base}/decide", bodies, 50, 2))  # warm-up, not reported
                 s.sent += 100
             print(
-                f"{'mode':>15} {'disk':>5} {'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} "
+                f"{'mode':>7} {'disk':>5} {'rate/s':>7} {'achieved':>9} {'p50 ms':>7} {'p99 ms':>8} "
                 f"{'p99.9 ms':>9} {'max ms':>8} {'errors':>7} {'in-svc p50':>10} "
                 f"{'in-svc p99':>10} {'client late p99':>15} {'p99 from send':>13} "
                 f"{'CPU ms/req':>10} "
@@ -431,6 +435,7 @@ def main() -> None:
                         finally:
                             if busy is not None:
                                 busy.stop()
+                                time.sleep(BUSY_STOP_SECONDS)
             if "async" in modes:
                 compare(seen)
             for mode in modes:

@@ -471,11 +471,12 @@ def on_own_loop(requests) -> list[bool]:
     return out[0]
 
 
-def test_a_quick_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_back(
+def test_a_calm_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_over_for_a_while(
     tmp_path: Path, monkeypatch
 ):
     monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.05)
-    disk, quick = ThreadNoting(0.06), predictionlog.QUICK_WRITES
+    monkeypatch.setattr(predictionlog, "CALM_SECONDS", 1.0)
+    disk = ThreadNoting(0.06)
     log = PredictionLog(tmp_path, opener=disk).start()
     here, writer = "event-loop", "prediction-log"
 
@@ -485,14 +486,17 @@ def test_a_quick_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_b
 
         return on_own_loop(requests)
 
-    assert all(answered(0, quick + 2))
-    assert disk.threads == [writer] * quick + [here] * 2  # the writer's quick run, then here
+    assert all(answered(0, 3))
+    assert disk.threads == [writer, here, here]  # the writer makes the file, then requests write
     disk.slow = True
-    assert all(answered(quick + 2, 1 + quick + 1))  # a slow write here: the writer again
-    assert disk.threads[quick + 2 :] == [here] + [writer] * quick + [here]
+    assert all(answered(3, 4))  # a slow write here: the writer takes the next ones ...
+    assert disk.threads[3:] == [here, writer, writer, writer]
+    time.sleep(1.1)
+    assert all(answered(7, 2))  # ... until CALM_SECONDS have passed without a slow write
+    assert disk.threads[7:] == [here, here]
     log.close()
     ids = [json.loads(x)["id"] for f in sorted(tmp_path.glob("*.jsonl")) for x in f.open()]
-    assert ids == [f"q-{i}" for i in range(2 * quick + 4)] and log.written == len(ids)
+    assert ids == [f"q-{i}" for i in range(9)] and log.written == len(ids)
 
 
 def test_disk_mode_always_writes_from_the_writer_thread(tmp_path: Path):
@@ -500,23 +504,27 @@ def test_disk_mode_always_writes_from_the_writer_thread(tmp_path: Path):
     log = PredictionLog(tmp_path, sync="disk", opener=disk).start()
 
     async def requests() -> list[bool]:
-        return [await log.record([line(i)]) for i in range(predictionlog.QUICK_WRITES + 3)]
+        return [await log.record([line(i)]) for i in range(11)]
 
     assert all(on_own_loop(requests))
     log.close()
     assert set(disk.threads) == {"prediction-log"}
 
 
-def test_a_stuck_write_holds_the_requests_waiting_for_it_not_the_event_loop(tmp_path: Path):
-    """After a run of quick writes, a write that gets stuck in the disk holds only the request
-    whose line it carries: the event loop runs on, later requests queue and share one write
-    once it returns, and each answers only after its own line is written."""
+def test_after_a_slow_write_a_stuck_one_holds_the_requests_waiting_for_it_not_the_event_loop(
+    tmp_path: Path, monkeypatch
+):
+    """Once writes have been slow (here: every write counts as slow), a write that gets stuck
+    in the disk holds only the request whose line it carries: the event loop runs on, later
+    requests queue and share one write once it returns, and each answers only after its own
+    line is written."""
+    monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.0)
     disk = Disk()
     log = PredictionLog(tmp_path, opener=disk).start()
     rescue = threading.Timer(10, disk.release.set)  # a loop stuck in the write gets out
 
     async def requests():
-        quick = [await log.record([line(i)]) for i in range(2 * predictionlog.QUICK_WRITES)]
+        quick = [await log.record([line(i)]) for i in range(16)]
         disk.blocking = True
         rescue.start()
         stuck = asyncio.ensure_future(log.record([line(100)]))
@@ -539,4 +547,4 @@ def test_a_stuck_write_holds_the_requests_waiting_for_it_not_the_event_loop(tmp_
     assert held == (False, False, [False] * 5)  # seen from the loop while the write was stuck
     assert disk.writes[-2:] == [1, 5]  # the stuck line, then the five queued behind it at once
     lines, tails = read_log(tmp_path)
-    assert not tails and len(lines) == 2 * predictionlog.QUICK_WRITES + 6 == log.written
+    assert not tails and len(lines) == 16 + 6 == log.written

@@ -13,7 +13,6 @@ import contextlib
 import gc
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +48,7 @@ JSON = "application/json"
 # While serving, the interpreter hands its lock to a waiting thread (a reasons worker, the log's
 # writer) after this long instead of Python's 5 ms: a thread that runs Python then holds the
 # event loop for at most about this long at a time, and gets its turn as soon.
-SWITCH_SECONDS = float(os.environ.get("ADVISOR_SWITCH", "0.0002"))  # experiment
+SWITCH_SECONDS = 0.0002
 REASON_THREADS = 2  # reasons are computed off the event loop by up to this many threads
 logger = logging.getLogger("advisor.serve")
 

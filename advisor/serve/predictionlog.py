@@ -2,18 +2,20 @@
 
 How a line reaches the file depends on `sync`:
 
-- `process` (the default): the request encodes its lines and, while the disk answers quickly
-  (the last `QUICK_WRITES` writes each took under `QUICK_SECONDS`) and the writer has nothing
-  queued or in hand, writes them itself with one call to the operating system: no hand-over to
-  the writer thread and back, which costs a busy service milliseconds per request. Otherwise it
-  hands the bytes to the writer thread and waits: the writer takes everything queued (requests
-  that arrive together share one write: group commit), writes it with one call, then wakes the
-  waiting requests with one call into their event loop per group. Either way a request
-  answers only once its lines are written. A write that turns slow sends the following ones
-  back to the writer thread, so a stalled disk holds up the requests that wait for it, not the
-  event loop; only a write already started from the event loop when the disk stalls holds the
-  loop until it returns. A line is in the OS before its answer leaves: a killed process loses no answered
-  decision (the OS writes its cache to disk on its own).
+- `process` (the default): the request encodes its lines. While the disk is calm (no write
+  took `QUICK_SECONDS` or more in the last `CALM_SECONDS`), the writer is idle and the file
+  has room, the request writes them itself with one call to the operating system: a write
+  into the OS's cache takes microseconds, and a hand-over to a thread costs the service CPU on
+  every request. Otherwise it hands them to the writer thread, which takes everything queued
+  (requests that arrive together share one write: group commit), writes it with one call and
+  tells the waiting requests: a request whose writer was idle waits on its own thread,
+  without the interpreter's lock, for at most `HANDOVER_SECONDS` (the writer runs at once and
+  answers through a lock), then, like one that found the writer busy, on a future, while the
+  event loop serves other requests. So once a write has been slow, a disk that stalls holds
+  only the requests waiting for it, for as long as it keeps being slow and `CALM_SECONDS`
+  after; the first slow write of such a spell, made from the event loop, holds the loop until
+  it returns. A line is in the OS before its answer leaves: a killed process loses no
+  answered decision (the OS writes its cache to disk on its own).
 - `disk`: as `process`, and each group is fsynced (a new file's folder entry too) before the
   answers: a crash of the machine loses no answered decision either.
 - `async`: the line is queued after the answer has gone and the writer wakes every
@@ -56,21 +58,19 @@ BATCH_LINES = 1_000
 FLUSH_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 DROP_MEMORY_SECONDS = 10.0
-QUICK_SECONDS = 0.001  # a write under this is quick ...
-QUICK_WRITES = 8  # ... and after this many quick ones in a row a request may write its own lines
+QUICK_SECONDS = 0.001  # a write that takes longer is slow ...
+CALM_SECONDS = 10.0  # ... and for this long after one, requests hand their lines to the writer
+HANDOVER_SECONDS = 0.0005  # a request waits this long on its thread for an idle writer
 SYNC_MODES = ("process", "disk", "async")
 ON_FAILURE = ("refuse", "degrade")
-_HANDOVER = os.environ.get("ADVISOR_LOG_HANDOVER", "inline")  # experiment
-_INLINE = _HANDOVER == "inline"
 FULL = "the queue was full: the disk is slower than the decisions"
 
 Opener = Callable[[Path], BinaryIO]
-HANDOVER_SECONDS = float(os.environ.get("ADVISOR_HANDOVER_SECONDS", "0.0005"))  # experiment
 
 
 class Waiter:
-    """A request waiting for its lines: on its own thread for at most `HANDOVER_SECONDS`
-    (`done` is released when they are written), then on a future of its event loop."""
+    """A request waiting for its lines: on its own thread (`done` is released when they are
+    written), or on a future of its event loop; `answer` says whether it may answer."""
 
     __slots__ = ("answer", "done", "future", "loop")
 
@@ -163,8 +163,8 @@ class PredictionLog:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._io = threading.Lock()  # held by whoever writes to the file
-        self._quick = 0
+        self._io = threading.Lock()  # held by the writer while it writes
+        self._calm_at = 0.0  # requests write their own lines from then on (monotonic time)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._file: BinaryIO | None = None
         self._path: Path | None = None
@@ -215,33 +215,30 @@ class PredictionLog:
     async def record(self, entries: list[Mapping]) -> bool:
         """Hand a decision's lines to the writer and wait until they are written (and fsynced
         under `disk`): True when the decision may be answered (its lines are written, or they
-        could not be and the log degrades), False when it must be refused."""
+        could not be and the log degrades), False when it must be refused. Under `process`, a
+        calm disk lets the request write them itself; when the writer takes them and is idle,
+        the first `HANDOVER_SECONDS` of the wait hold the calling thread (not the interpreter's
+        lock); the rest is awaited."""
         try:
             data = _encoded(entries)
         except (TypeError, ValueError) as exc:  # not JSON: that request's fault alone
             with self._lock:
                 self._lose(len(entries), True, f"not a log line: {exc}")
             return not self.refuses
-        here = self._write_here(data, len(entries))
-        if here is not None:
-            return here
+        written = self._write_here(data, len(entries))
+        if written is not None:
+            return written
         loop = asyncio.get_running_loop()
-        handover = (
-            _HANDOVER == "bounded"
-            and self.sync == "process"
-            and self._quick >= QUICK_WRITES
-            and not self._pending
-            and not self._io.locked()
-        )
-        waiter = Waiter(None if handover else loop)
+        here = self.sync == "process" and not self._pending and not self._io.locked()
+        waiter = Waiter(None if here else loop)
         if not self._enqueue(data, len(entries), waiter):
             return not self.refuses
         if not self._wake.is_set():
             self._wake.set()
-        if handover:
+        if here:
             if waiter.done.acquire(timeout=HANDOVER_SECONDS):
                 return bool(waiter.answer)
-            with self._lock:
+            with self._lock:  # not written yet: from now on the writer sets a future
                 if waiter.answer is not None:
                     return waiter.answer
                 waiter.loop, waiter.future = loop, loop.create_future()
@@ -275,10 +272,10 @@ class PredictionLog:
             }
 
     def _write_here(self, data: bytes, count: int) -> bool | None:
-        """Under `process`, when the last writes were quick and the writer holds and expects
-        nothing: write a request's lines from the calling thread and say whether it may answer
-        (as `record`); None when the writer must take them."""
-        if self.sync != "process" or not _INLINE or self._quick < QUICK_WRITES:
+        """Under `process`, while the disk is calm, the writer holds and expects nothing and
+        the file has room: write a request's lines from the calling thread and say whether it
+        may answer (as `record`); None when the writer must take them."""
+        if self.sync != "process" or time.monotonic() < self._calm_at:
             return None
         if not self._io.acquire(blocking=False):
             return None
@@ -286,6 +283,8 @@ class PredictionLog:
             with self._lock:
                 if self._pending or self._blocked(count) is not None:
                     return None
+            if self._file is None or self._size + len(data) > self.max_bytes:
+                return None  # a new file is the writer's to make
             outcome = self._write(data, "request")
             with self._lock:
                 if outcome is True:
@@ -381,7 +380,8 @@ class PredictionLog:
     def _write(self, data: bytes, by: str) -> bool | str | None:
         """Write `data` to the file (starting a new one when it would pass `max_bytes`; fsynced
         under `disk`), holding `_io`: True when written, the error when the write failed, None
-        when writes are paused after a failure. Times it: a slow write ends the quick run."""
+        when writes are paused after a failure. Times it: a slow or failed write makes the
+        following requests hand their lines to the writer for `CALM_SECONDS`."""
         if self._failing and time.monotonic() < self._retry_at:
             return None
         started = time.perf_counter()
@@ -392,13 +392,14 @@ class PredictionLog:
             if self.sync == "disk":
                 os.fsync(self._file.fileno())  # type: ignore[union-attr]
         except Exception as exc:  # the writer must outlive any failure
-            self._quick = 0
+            self._calm_at = time.monotonic() + CALM_SECONDS
             return self._fail(exc)
         self._size += len(data)
         seconds = time.perf_counter() - started
         self.write_times[by].add(seconds)
         self.observe_write(by, seconds)
-        self._quick = self._quick + 1 if seconds < QUICK_SECONDS else 0
+        if seconds >= QUICK_SECONDS:
+            self._calm_at = time.monotonic() + CALM_SECONDS
         return True
 
     def _settle(self, chunk, outcome: bool | str | None) -> None:
