@@ -1,11 +1,12 @@
 """A busy disk beside a service: a separate process that keeps the file system of a folder busy
-(writing and fsyncing one large file, and reading another back from the disk) until stopped,
-and what that does to a small appending write such as a prediction log line.
+until stopped, and what that does to a small appending write such as a prediction log line.
 
-`BusyDisk(folder)` starts the process (at nice 10 whatever its parent's, so that it takes the disk rather than the CPU)
-and removes its files when stopped. It writes `WRITE_MB` MiB in 1 MiB blocks, fsyncing every
-`SYNC_MB` MiB, and wraps around to the start; a reader thread drops its own file from the page
-cache (`posix_fadvise(DONTNEED)`) before each pass, so every pass reads from the disk. As a
+`BusyDisk(folder)` starts the process (at nice 10 and without real-time priority, whatever its
+parent's, so that it takes the disk rather than the CPU) and removes its files when stopped. It
+writes a `WRITE_MB` MiB file over and over in 1 MiB blocks, fsyncing every `SYNC_MB` MiB;
+beside it one thread appends 4 KiB blocks to a small file and fsyncs each (a commit of the
+file system's journal each time), and another reads a `READ_MB` MiB file, dropped from the page
+cache (`posix_fadvise(DONTNEED)`) before each pass so that every pass reads from the disk. As a
 script, it times 300-byte appends at 1,000 per second in the folder, quiet and then busy:
 
     uv run --all-extras python benchmarks/busy_disk.py [--folder DIR] [--seconds 15]
