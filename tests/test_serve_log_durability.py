@@ -474,9 +474,9 @@ def on_own_loop(requests) -> list[bool]:
 def test_a_calm_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_over_for_a_while(
     tmp_path: Path, monkeypatch
 ):
-    monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.05)
-    monkeypatch.setattr(predictionlog, "CALM_SECONDS", 1.0)
-    disk = ThreadNoting(0.06)
+    monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.5)  # slow only when made slow
+    monkeypatch.setattr(predictionlog, "CALM_SECONDS", 2.0)
+    disk = ThreadNoting(0.6)
     log = PredictionLog(tmp_path, opener=disk).start()
     here, writer = "event-loop", "prediction-log"
 
@@ -491,7 +491,7 @@ def test_a_calm_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_ov
     disk.slow = True
     assert all(answered(3, 4))  # a slow write here: the writer takes the next ones ...
     assert disk.threads[3:] == [here, writer, writer, writer]
-    time.sleep(1.1)
+    time.sleep(2.1)
     assert all(answered(7, 2))  # ... until CALM_SECONDS have passed without a slow write
     assert disk.threads[7:] == [here, here]
     log.close()
