@@ -6,7 +6,9 @@ seeds that agree with the modal option.
     uv run python benchmarks/stability.py telco-churn          # some of them
     uv run --group data python benchmarks/stability.py --real  # and the real data sets
     uv run python benchmarks/stability.py telco-churn --seeds 4  # seeds 0-3 only (a quick look)
+    uv run python benchmarks/stability.py credit-scoring --json runs.jsonl  # and one JSON line a run
 
+Named cases run in the order given.
 The seed changes the split (for data without a time column), the learners' seeds and the
 bootstrap. `stable` is `recommendation.stability`, the share of refits (cross-fitting folds x
 repeats, or backtest periods) whose own procedure gives the option. Per case it prints one line per seed, then the modal option and how many seeds give
@@ -17,6 +19,7 @@ flagged when it contains zero while p_best is 0.95 or more.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -71,8 +74,9 @@ def _overlap(rec: dict) -> str:
     return out + top + flag
 
 
-def run(name: str, path: Path, seeds: int) -> tuple[int, int]:
-    """Analyse one case at every seed; print its lines; return (agreeing, tied) seed counts."""
+def run(name: str, path: Path, seeds: int, log: Path | None = None) -> tuple[int, int]:
+    """Analyse one case at every seed; print its lines (and append one JSON line a run to
+    `log`); return (agreeing, tied) seed counts."""
     from advisor.api import advise
     from advisor.core.case import resolve_case
 
@@ -82,10 +86,17 @@ def run(name: str, path: Path, seeds: int) -> tuple[int, int]:
         start = time.perf_counter()
         rec = advise(replace(case, seed=seed)).data["recommendation"]
         rows.append(rec)
+        seconds = time.perf_counter() - start
+        if log is not None:
+            with log.open("a") as out:
+                out.write(
+                    json.dumps({"case": name, "seed": seed, "seconds": seconds, **rec}, default=str)
+                    + "\n"
+                )
         print(
             f"{name:<18}{seed:>5}  {rec['option']:<12}{figure(rec['p_best']):>8}"
             f"{figure(rec.get('stability')):>8}"
-            f"{'  tied' if rec['tied'] else '':<7}{time.perf_counter() - start:>8.1f} s"
+            f"{'  tied' if rec['tied'] else '':<7}{seconds:>8.1f} s"
             f"{_overlap(rec)}",
             flush=True,
         )
@@ -106,6 +117,11 @@ def main() -> int:
         at = argv.index("--seeds")
         seeds = int(argv[at + 1])
         del argv[at : at + 2]
+    log = None
+    if "--json" in argv:
+        at = argv.index("--json")
+        log = Path(argv[at + 1])
+        del argv[at : at + 2]
     args = [a for a in argv if not a.startswith("--")]
     with tempfile.TemporaryDirectory(prefix="advisor-stability-") as tmp:
         cases = bundled()
@@ -118,7 +134,7 @@ def main() -> int:
         print(
             f"{'case':<18}{'seed':>5}  {'option':<12}{'p_best':>8}{'stable':>8}{'':<7}{'time':>8}"
         )
-        summary = {n: run(n, p, seeds) for n, p in cases.items() if not args or n in args}
+        summary = {n: run(n, cases[n], seeds, log) for n in (args or cases)}
     print(f"{'case':<18}{'agree':>8}{'tied':>6}")
     for name, (count, tied) in summary.items():
         print(f"{name:<18}{count:>5}/{seeds:<2}{tied:>6}")
