@@ -16,8 +16,10 @@ from advisor.analysis.recommend import (
     break_even_volume,
     choose,
     is_tie,
+    latency_decides,
     procedure,
     sensitivity,
+    settle_all,
     settle_ties,
     top_two,
 )
@@ -309,3 +311,28 @@ def test_a_test_sized_on_the_cautious_end_scales_with_it_in_every_resample():
     moved = 0.5 * saving[0] + saving - saving[0]
     days = np.where(moved > 0, 10.0 * (0.5 * saving[0] / moved) ** 2, np.inf)
     assert np.array_equal(facts["confirmable"], days <= inp.max_experiment_days)
+
+
+def test_a_p99_within_noise_of_the_budget_is_a_tie_when_the_answer_turns_on_it():
+    live = dict(timing="live", precomputable=False)
+    # Clearly within or clearly over: the check decides as before, no tie from latency.
+    fast = _inputs(**live, ml_p99_ms=2.0, ml_p99_bounds=(1.9, 2.2))
+    assert not latency_decides(fast)
+    option, _, tied = settle_all(fast, choose(fast)[0], best_shares(fast), top_two(fast))
+    assert (option, tied) == ("realtime-ml", False)
+    over = _inputs(**live, ml_p99_ms=80.0, ml_p99_bounds=(70.0, 95.0))
+    assert not latency_decides(over) and choose(over)[0] == "ship-rules"
+    # The budget inside the p99's interval, and ML ahead: real-time ML at the low end of the
+    # interval, the rules at the high end, so the answer is called tied and the rules ship,
+    # whichever side of the budget the point estimate fell.
+    for p99 in (48.0, 52.0):
+        inp = _inputs(**live, ml_p99_ms=p99, ml_p99_bounds=(45.0, 55.0))
+        assert inp.latency_within_noise and latency_decides(inp)
+        option, p_best, tied = settle_all(inp, choose(inp)[0], best_shares(inp), top_two(inp))
+        assert (option, tied) == ("ship-rules", True)
+        assert p_best == best_shares(inp).get("ship-rules", 0.0)
+    # Within noise but the rules win either way (ML saves nothing): not a latency tie.
+    flat = _inputs(**live, ml=8.0, rules=5.0, ml_p99_ms=52.0, ml_p99_bounds=(45.0, 55.0))
+    assert flat.latency_within_noise and not latency_decides(flat)
+    # A batch-served decision never reads the latency.
+    assert not latency_decides(_inputs(ml_p99_ms=52.0, ml_p99_bounds=(45.0, 55.0)))

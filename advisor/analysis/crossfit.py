@@ -47,7 +47,7 @@ from advisor.analysis.recommend import (
     Recommendation,
     best_shares,
     choose,
-    settle_ties,
+    settle_all,
     top_two,
 )
 from advisor.analysis.roles import Roles, assign_roles, decide_validation
@@ -487,7 +487,7 @@ def refit_option(main: Inputs, costs: np.ndarray, seed: int) -> str:
         enrol = enrol * (main_saving / saving) ** 2 if saving > 0 else None
     inp = replace(main, base=base, rules=rules, ml=ml, enrol_days=enrol)
     chosen, _ = choose(inp)
-    return settle_ties(chosen, best_shares(inp), top_two(inp))[0]
+    return settle_all(inp, chosen, best_shares(inp), top_two(inp))[0]
 
 
 def settle_refits(refits: Refits, inputs: Inputs, option: str, seed: int) -> Refits:

@@ -32,7 +32,8 @@ class Inputs:
     enrol_days: float | None  # days of traffic an A/B test needs; None: no size would do
     max_experiment_days: float
     capture_target: float
-    latency_figure: str = "in-process"  # which p99 ml_p99_ms is: "in-process" or "http"
+    latency_figure: str = "in-process"  # which p99 ml_p99_ms is: "cpu", "in-process" or "http"
+    ml_p99_bounds: tuple[float, float] | None = None  # ml_p99_ms's 95 % interval, when known
     label_delay_days: float = 0.0  # days after the traffic until the test's outcomes are known
     sized_fraction: float = 1.0  # the effect the test is sized for over the point estimate
 
@@ -54,6 +55,12 @@ class Inputs:
         if option == "batch-ml":
             return self.timing == "periodic" or self.precomputable
         return True
+
+    @property
+    def latency_within_noise(self) -> bool:
+        """Whether the real-time budget lies inside the interval of ML's p99."""
+        bounds = self.ml_p99_bounds
+        return bounds is not None and bounds[0] <= self.budget_ms <= bounds[1]
 
     def values(self) -> dict[str, np.ndarray]:
         """Annual value against the baseline (estimate and replicates) of each option's policy."""

@@ -7,13 +7,15 @@ confirm, and must capture clearly more than the rules already do.
 has the highest net value of the feasible options (what the resamples include is stated with
 it). When no option is best in TIE_BELOW of them, or the 95 % interval of the top two options'
 net difference includes zero, the options are within noise of each other: the answer is
-called a tie and the rules-first principle picks the rules.
+called a tie and the rules-first principle picks the rules. So is it when a real-time model's
+p99 is within noise of its latency budget (the budget inside the p99's interval) and the
+answer turns on whether it fits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,7 +41,8 @@ P_BEST_INCLUDES = (
 TIE_RULE = (
     f"no option has the highest net value in {TIE_BELOW:.0%} of the resamples, or the 95 % "
     "interval of the top two options' net difference includes zero: the options are called "
-    "tied and the rules-first principle picks ship-rules"
+    "tied and the rules-first principle picks ship-rules; likewise when the real-time model's "
+    "p99 latency is within noise of its budget and the answer turns on whether it fits"
 )
 
 
@@ -181,6 +184,28 @@ def settle_ties(
     return option, shares.get(option, 0.0), tied
 
 
+def latency_decides(inp: Inputs) -> bool:
+    """Whether the real-time model's p99 is within noise of its budget and the answer turns on
+    it: the procedure gives another option at the low end of the p99's interval than at the
+    high end."""
+    if not inp.latency_within_noise:
+        return False
+    low, high = inp.ml_p99_bounds
+    return choose(replace(inp, ml_p99_ms=low))[0] != choose(replace(inp, ml_p99_ms=high))[0]
+
+
+def settle_all(
+    inp: Inputs, chosen: str, shares: Mapping[str, float] | None, pair: TopTwo | None
+) -> tuple[str, float | None, bool]:
+    """`settle_ties`, then the latency tie (`latency_decides`): the option, its p_best and
+    whether the options are tied."""
+    option, p_best, tied = settle_ties(chosen, shares, pair)
+    if not tied and latency_decides(inp):
+        option, tied = "ship-rules", True
+        p_best = None if shares is None else shares.get(option, 0.0)
+    return option, p_best, tied
+
+
 def break_even(inp: Inputs) -> BreakEven:
     """The volume (decisions a day) nearest today's at which the answer flips, found by
     re-running the decision at other volumes and verified on both sides; or why none does."""
@@ -282,6 +307,7 @@ def decision_inputs(
 ) -> Inputs:
     """Everything the choice reads, gathered from the earlier stages' values."""
     ml_p99_ms, figure = latency.realtime_p99_ms(roles.treatment)
+    bounds = latency.realtime_p99_interval(roles.treatment)
     return Inputs(
         base=evaluation.series(roles.baseline),
         rules=evaluation.series(roles.control),
@@ -294,6 +320,7 @@ def decision_inputs(
         ml_p99_ms=ml_p99_ms,
         rules_p99_ms=latency.p99_ms(roles.control),
         latency_figure=figure,
+        ml_p99_bounds=None if bounds is None or not bounds.known else (bounds.low, bounds.high),
         enrol_days=experiment.days_enrolling,
         max_experiment_days=max_experiment_days,
         capture_target=capture_target,
@@ -315,7 +342,11 @@ def option_notes(inp: Inputs) -> dict[str, str | None]:
     realtime = None
     if not inp.feasible("realtime-ml"):
         realtime = (
-            "misses the latency budget" if inp.ml_p99_ms is not None else "latency not measured"
+            "latency not measured"
+            if inp.ml_p99_ms is None
+            else "misses the latency budget, within noise of it"
+            if inp.latency_within_noise
+            else "misses the latency budget"
         )
     batch = (
         None
@@ -337,7 +368,7 @@ def recommend(
     chosen, facts = choose(inp)
     shares = best_shares(inp)
     pair = top_two(inp)
-    option, p_best, tied = settle_ties(chosen, shares, pair)
+    option, p_best, tied = settle_all(inp, chosen, shares, pair)
     values, nets = inp.values(), inp.nets()
     notes = option_notes(inp)
     rules_name = roles.control
@@ -376,6 +407,7 @@ def recommend(
             tied=tied,
             pair=pair,
             tie_below=TIE_BELOW,
+            latency_tie=tied and not settle_ties(chosen, shares, pair)[2],
         ),
         reasons=tuple(reasons(inp, facts, rules_name, baseline_decision, experiment, currency)),
         settle=settle(tied, experiment, n_test),

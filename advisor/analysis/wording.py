@@ -108,12 +108,18 @@ def reasons(
         )
     elif inp.ml_p99_ms is not None:
         fits = inp.ml_p99_ms <= inp.budget_ms
+        bounds = inp.ml_p99_bounds
         out.append(
             "The decision is live and cannot be scored in advance; the model's p99 latency "
             + ("through the real service over HTTP " if inp.latency_figure == "http" else "")
-            + f"is {inp.ml_p99_ms:.2f} ms against a {inp.budget_ms:g} ms budget"
+            + ("in CPU time per call " if inp.latency_figure == "cpu" else "")
+            + f"is {inp.ml_p99_ms:.2f} ms"
+            + (f" ({bounds[0]:.2f} to {bounds[1]:.2f})" if bounds else "")
+            + f" against a {inp.budget_ms:g} ms budget"
             + (
-                "."
+                ", within noise of it: this measurement cannot tell whether it fits."
+                if inp.latency_within_noise
+                else "."
                 if fits
                 else ", so a real-time model would miss it: it would need fewer or shallower trees, "
                 "precomputed features, or a larger budget."
@@ -160,18 +166,27 @@ def headline(
     tied: bool = False,
     pair: TopTwo | None = None,
     tie_below: float = 0.8,
+    latency_tie: bool = False,
 ) -> str:
     """The answer in one sentence or two: whether any option pays for itself first, then the
     option and its deciding reason; when `tied` (no option best in `tie_below` of the
     resamples, `shares` being each option's share, or the top two's net difference interval,
-    `pair`, including zero), that the options are tied and rules first picks the rules."""
+    `pair`, including zero, or `latency_tie`: the real-time model's p99 within noise of its
+    budget), that the options are tied and rules first picks the rules."""
     if shares is None:
         core = _rules_core(facts, inp, rules_name, base_decision)
         return f"The data cannot tell the options apart (a tie). {core}"
     if tied:
         split = ", ".join(f"{o} in {pct(v)}" for o, v in shares.items() if v > 0)
         rules = _rules_core(facts, inp, rules_name, base_decision, tied=True)
-        if max(shares.values()) < tie_below or pair is None:
+        if latency_tie:
+            low, high = inp.ml_p99_bounds
+            why = (
+                f"the real-time model's p99 latency, {inp.ml_p99_ms:.2f} ms ({low:.2f} to "
+                f"{high:.2f}), is within noise of the {inp.budget_ms:g} ms budget and the "
+                "answer turns on whether it fits"
+            )
+        elif max(shares.values()) < tie_below or pair is None:
             why = f"no option has the highest net value in {pct(tie_below)} of resamples ({split})"
         else:
             a, b = pair.options

@@ -19,6 +19,7 @@ from advisor.core.costs import CostMatrix
 from advisor.core.predictionlog import REQUEST_RECORDS
 from advisor.monitor import family
 from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.interval import quantile_interval
 from advisor.stats.psi import NoiseLevels, Reference, psi, psi_flag
 
 LEVEL = 0.95
@@ -34,19 +35,6 @@ def proportion(k: int, n: int) -> dict:
         return {"estimate": None, "low": None, "high": None, "k": 0, "n": 0}
     ci = stats.binomtest(int(k), int(n)).proportion_ci(LEVEL, method="exact")
     return {"estimate": k / n, "low": float(ci.low), "high": float(ci.high), "k": int(k), "n": n}
-
-
-def quantile_interval(values: np.ndarray, q: float, level: float = LEVEL) -> dict:
-    """The q-quantile of `values` with a distribution-free interval from order statistics:
-    ranks r and s with Binomial(n, q) probability at least `level` of the quantile between."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    if n == 0:
-        return {"estimate": None, "low": None, "high": None}
-    tail = (1 - level) / 2
-    r = int(max(stats.binom.ppf(tail, n, q), 1))
-    s = int(min(stats.binom.ppf(1 - tail, n, q) + 1, n))
-    return {"estimate": float(np.quantile(x, q)), "low": float(x[r - 1]), "high": float(x[s - 1])}
 
 
 def resampler(units: pd.Series, seed: int) -> Resampler:

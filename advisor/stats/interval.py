@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from advisor.core.record import Record
 
 
@@ -41,3 +43,18 @@ class Histogram(Record):
 
     edges: tuple[float, ...]
     counts: tuple[int, ...]
+
+
+def quantile_interval(values: np.ndarray, q: float, level: float = 0.95) -> dict:
+    """The q-quantile of `values` with a distribution-free interval from order statistics:
+    ranks r and s with Binomial(n, q) probability at least `level` of the quantile between."""
+    from scipy import stats
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        return {"estimate": None, "low": None, "high": None}
+    tail = (1 - level) / 2
+    r = int(max(stats.binom.ppf(tail, n, q), 1))
+    s = int(min(stats.binom.ppf(1 - tail, n, q) + 1, n))
+    return {"estimate": float(np.quantile(x, q)), "low": float(x[r - 1]), "high": float(x[s - 1])}
