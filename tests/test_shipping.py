@@ -176,6 +176,13 @@ def test_the_bundles_monitor_figures_are_the_out_of_fold_ones(shipped_run):
     assert rows.sum() == analysis.refits.plan.repeats * ROWS
     gaps = np.array([b["estimate"] for b in bands])
     assert rows @ gaps / rows.sum() == pytest.approx(pooled["estimate"])
+    # The decision mix the monitor expects is the refits' too, not the test split's.
+    shares = analysis.refits.decision_shares
+    for name in ("ml", "rules"):
+        bundled = json.loads((folder / "policies" / name / "bundle.json").read_text())
+        assert bundled["expected"]["decision_shares"] == pytest.approx(shares[name])
+        assert sum(shares[name].values()) == pytest.approx(1.0)
+    assert shares["ml"] != pytest.approx(dict(analysis.evaluation.policies["ml"].decision_shares))
 
 
 def test_a_refit_s_gap_is_the_calibration_gap_of_its_rows():
@@ -202,6 +209,10 @@ def test_a_refit_s_gap_is_the_calibration_gap_of_its_rows():
     assert extras.fits["ml"] == FoldFit(
         len(split.train), policies["ml"].n_trees_, policies["ml"].learning_rate_
     )
+    for name, policy in policies.items():  # the counts against the labels `decide` gives
+        labels = pd.Series(policy.decide(test.frame)).value_counts()
+        counts = dict(zip(case.costs.decisions, extras.counts[name].tolist(), strict=True))
+        assert counts == {d: int(labels.get(d, 0)) for d in case.costs.decisions}
 
 
 def test_without_refits_the_main_fit_ships(tmp_path):

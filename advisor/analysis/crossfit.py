@@ -172,6 +172,8 @@ class Refits(Record):
     calibration_gaps: Mapping[str, Interval] = json_field(omit_none=True, default=None)
     # and per band of the expected cost (`calibration_bands`), out of fold too
     calibration_bands: Mapping[str, Any] = json_field(omit_none=True, default=None)
+    # each policy's share of each decision over the pooled out-of-fold rows (what it ships with)
+    decision_shares: Mapping[str, Mapping[str, float]] = json_field(omit_none=True, default=None)
     series: Mapping[str, np.ndarray] = json_field(internal=True)
     held: tuple = json_field(internal=True, default=())
     arms: Arms | None = json_field(internal=True)  # the A/B plan's out-of-fold rows
@@ -307,6 +309,7 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
     stacked = {k: v.reshape(plan.repeats * n, 3) for k, v in decided.items()}
     bands = _bands(stacked, case, RepeatResampler(resampler, plan.repeats).means)
     refits = replace(refits, calibration_bands=bands)
+    refits = replace(refits, decision_shares=oof.decision_shares(case.costs.decisions) or None)
     if arms is None:
         return refits
     stacked = arms.reshape(plan.repeats * n, ARM_WIDTH)  # repeat after repeat
@@ -408,6 +411,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
     whole = {k: v for k, v in whole.items() if len(v) == len(rows)}  # in every period
     bands = _bands(whole, case, lambda v: resampler.means(v, SEED_OFFSET + 1))
     refits = replace(refits, calibration_bands=bands)
+    refits = replace(refits, decision_shares=oof.decision_shares(case.costs.decisions) or None)
     if any(a is None for a in arm_parts):
         return refits
     oof = arms_from_blocks(np.concatenate(arm_parts), f"out-of-fold ({plan.method})", resampler)

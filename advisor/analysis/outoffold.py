@@ -38,6 +38,7 @@ class RefitRows:
     gaps: Mapping[str, np.ndarray]  # probabilistic policy -> realised minus expected cost
     # probabilistic policy -> (expected cost of the decision made, its code) per row
     decided: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    counts: Mapping[str, np.ndarray] = field(default_factory=dict)  # policy -> rows per decision
 
 
 def refit_rows(
@@ -50,9 +51,10 @@ def refit_rows(
 ) -> RefitRows:
     """The extras of one refit whose policies decided `held` (`batches`; `each`: the cost of
     every decision on every held row; `train_rows`: the rows its policies learnt from)."""
-    fits, raw, gaps, decided = {}, {}, {}, {}
+    fits, raw, gaps, decided, counts = {}, {}, {}, {}, {}
     rows = np.arange(len(held))
     for name, policy in policies.items():
+        counts[name] = np.bincount(batches[name].codes, minlength=len(costs.decisions))
         if isinstance(policy, MLPolicy):
             fits[name] = FoldFit(
                 train_rows,
@@ -68,7 +70,7 @@ def refit_rows(
             own = expected[rows, batch.codes]
             gaps[name] = each[rows, batch.codes] - own
             decided[name] = (own, np.asarray(batch.codes))
-    return RefitRows(fits, raw, gaps, decided)
+    return RefitRows(fits, raw, gaps, decided, counts)
 
 
 @dataclass
@@ -79,12 +81,25 @@ class OutOfFold:
     fits: dict[str, list[FoldFit]] = field(default_factory=dict)
     raw: dict[str, list[np.ndarray]] = field(default_factory=dict)
     labels: list[np.ndarray] = field(default_factory=list)
+    counts: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, extras: RefitRows, y: np.ndarray) -> None:
         self.labels.append(np.asarray(y))
-        for target, source in ((self.fits, extras.fits), (self.raw, extras.raw)):
+        sources = ((self.fits, extras.fits), (self.raw, extras.raw), (self.counts, extras.counts))
+        for target, source in sources:
             for name, value in source.items():
                 target.setdefault(name, []).append(value)
+
+    def decision_shares(self, decisions: tuple[str, ...]) -> dict[str, dict[str, float]]:
+        """Policy -> the share of each decision among its decisions on every scored row of
+        every refit, when every refit had that policy."""
+        out = {}
+        for name, parts in self.counts.items():
+            total = np.sum(parts, axis=0)
+            if len(parts) == len(self.labels) and total.sum() > 0:
+                shares = total / total.sum()
+                out[name] = {d: float(v) for d, v in zip(decisions, shares, strict=True)}
+        return out
 
     def pooled_raw(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """ML policy -> (raw probabilities, class codes) of every scored row of every refit

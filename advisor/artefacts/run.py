@@ -38,10 +38,13 @@ def policy_files(
             "decision_shares": dict(scored.decision_shares) if scored else None,
         }
         pooled = (refits.get("policies") or {}).get(name)
-        if pooled is not None:  # the refitted procedure's out-of-fold cost (shares: test split)
+        shares = (refits.get("decision_shares") or {}).get(name)
+        if pooled is not None:  # the refitted procedure's out-of-fold cost and decision mix
             method = refits["plan"]["method"]
             expected.update(split=f"out-of-fold ({method})", rows=refits["rows_scored"])
             expected["cost_per_decision"] = dict(pooled)
+            if shares is not None:
+                expected["decision_shares"] = dict(shares)
         latest = refits.get("latest_period") or {}
         cost = (latest.get("cost_per_decision") or {}).get(name)
         if pooled is not None and cost is not None:  # time-ordered: what predicts the next period
