@@ -7,9 +7,10 @@ confirm, and must capture clearly more than the rules already do.
 has the highest net value of the feasible options (what the resamples include is stated with
 it). When no option is best in TIE_BELOW of them, or the 95 % interval of the top two options'
 net difference includes zero, the options are within noise of each other: the answer is
-called a tie and the rules-first principle picks the rules. So is it when a real-time model's
-p99 is within noise of its latency budget (the budget inside the p99's interval) and the
-answer turns on whether it fits.
+called a tie and the rules-first principle picks the rules. So is it when the whole procedure
+(the rules-first tests included), rerun on each resample's own figures, gives its answer in
+fewer than TIE_BELOW of them, and when a real-time model's p99 is within noise of its latency
+budget (the budget inside the p99's interval) and the answer turns on whether it fits.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ P_BEST_INCLUDES = (
 TIE_RULE = (
     f"no option has the highest net value in {TIE_BELOW:.0%} of the resamples, or the 95 % "
     "interval of the top two options' net difference includes zero: the options are called "
-    "tied and the rules-first principle picks ship-rules; likewise when the real-time model's "
-    "p99 latency is within noise of its budget and the answer turns on whether it fits"
+    "tied and the rules-first principle picks ship-rules; likewise when the whole procedure, "
+    f"its rules-first tests included, gives its answer in fewer than {TIE_BELOW:.0%} of the "
+    "resamples, or the real-time model's p99 latency is within noise of its budget and the "
+    "answer turns on whether it fits"
 )
 
 
@@ -194,16 +197,35 @@ def latency_decides(inp: Inputs) -> bool:
     return choose(replace(inp, ml_p99_ms=low))[0] != choose(replace(inp, ml_p99_ms=high))[0]
 
 
+def procedure_shares(inp: Inputs) -> dict[str, float] | None:
+    """Per option, the share of resamples in which the whole procedure, rerun on the
+    resample's own figures (`procedure`: capture, difference, A/B days), gives it; None
+    without resamples or for a tie."""
+    if is_tie(inp) or inp.base.size < 2:
+        return None
+    options = procedure(inp)[0][1:]
+    return {o: float(np.mean(options == o)) for o in OPTIONS if np.any(options == o)}
+
+
 def settle_all(
     inp: Inputs, chosen: str, shares: Mapping[str, float] | None, pair: TopTwo | None
-) -> tuple[str, float | None, bool]:
-    """`settle_ties`, then the latency tie (`latency_decides`): the option, its p_best and
-    whether the options are tied."""
+) -> tuple[str, float | None, bool, str | None]:
+    """`settle_ties`, then the procedure's own agreement (`procedure_shares` below TIE_BELOW
+    for `chosen`) and the latency tie (`latency_decides`): the option, its p_best, whether
+    the options are tied, and why ("net value", "procedure", "latency"; None when not)."""
     option, p_best, tied = settle_ties(chosen, shares, pair)
-    if not tied and latency_decides(inp):
-        option, tied = "ship-rules", True
-        p_best = None if shares is None else shares.get(option, 0.0)
-    return option, p_best, tied
+    if tied:
+        return option, p_best, tied, "net value"
+    agreement = procedure_shares(inp)
+    why = None
+    if agreement is not None and agreement.get(chosen, 0.0) < TIE_BELOW:
+        why = "procedure"
+    elif latency_decides(inp):
+        why = "latency"
+    if why is None:
+        return option, p_best, False, None
+    option = "ship-rules"
+    return option, None if shares is None else shares.get(option, 0.0), True, why
 
 
 def break_even(inp: Inputs) -> BreakEven:
@@ -292,6 +314,8 @@ class Recommendation(Record):
     settle: str | None
     currency: str
     stability: float | None = None  # share of refits whose own procedure gives `option`
+    # per option, the share of resamples whose whole procedure gives it (before the tie rule)
+    procedure_agreement: Mapping[str, float] | None = json_field(omit_none=True, default=None)
 
 
 def decision_inputs(
@@ -368,7 +392,8 @@ def recommend(
     chosen, facts = choose(inp)
     shares = best_shares(inp)
     pair = top_two(inp)
-    option, p_best, tied = settle_all(inp, chosen, shares, pair)
+    option, p_best, tied, tied_on = settle_all(inp, chosen, shares, pair)
+    agreement = procedure_shares(inp)
     values, nets = inp.values(), inp.nets()
     notes = option_notes(inp)
     rules_name = roles.control
@@ -380,6 +405,7 @@ def recommend(
         p_best_includes=P_BEST_INCLUDES,
         tied=tied,
         tie_rule=TIE_RULE,
+        procedure_agreement=agreement,
         top_two=pair,
         procedure_option=chosen,
         break_even=break_even(inp),
@@ -407,7 +433,9 @@ def recommend(
             tied=tied,
             pair=pair,
             tie_below=TIE_BELOW,
-            latency_tie=tied and not settle_ties(chosen, shares, pair)[2],
+            tied_on=tied_on,
+            agreement=agreement,
+            chosen=chosen,
         ),
         reasons=tuple(reasons(inp, facts, rules_name, baseline_decision, experiment, currency)),
         settle=settle(tied, experiment, n_test),

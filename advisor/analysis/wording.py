@@ -166,20 +166,30 @@ def headline(
     tied: bool = False,
     pair: TopTwo | None = None,
     tie_below: float = 0.8,
-    latency_tie: bool = False,
+    tied_on: str | None = None,
+    agreement: Mapping[str, float] | None = None,
+    chosen: str | None = None,
 ) -> str:
     """The answer in one sentence or two: whether any option pays for itself first, then the
     option and its deciding reason; when `tied` (no option best in `tie_below` of the
     resamples, `shares` being each option's share, or the top two's net difference interval,
-    `pair`, including zero, or `latency_tie`: the real-time model's p99 within noise of its
-    budget), that the options are tied and rules first picks the rules."""
+    `pair`, including zero; `tied_on` "procedure": the whole procedure, rerun on the
+    resamples, gives `chosen` in fewer than `tie_below` of them, `agreement` being each
+    option's share; "latency": the real-time model's p99 within noise of its budget), that
+    the options are tied and rules first picks the rules."""
     if shares is None:
         core = _rules_core(facts, inp, rules_name, base_decision)
         return f"The data cannot tell the options apart (a tie). {core}"
     if tied:
         split = ", ".join(f"{o} in {pct(v)}" for o, v in shares.items() if v > 0)
         rules = _rules_core(facts, inp, rules_name, base_decision, tied=True)
-        if latency_tie:
+        if tied_on == "procedure" and agreement is not None:
+            among = ", ".join(f"{o} in {pct(v)}" for o, v in agreement.items() if v > 0)
+            why = (
+                f"the whole decision, its rules-first tests included, rerun on each resample "
+                f"gives {chosen} in fewer than {pct(tie_below)} of them ({among})"
+            )
+        elif tied_on == "latency":
             low, high = inp.ml_p99_bounds
             why = (
                 f"the real-time model's p99 latency, {inp.ml_p99_ms:.2f} ms ({low:.2f} to "
