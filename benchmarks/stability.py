@@ -37,13 +37,16 @@ def bundled() -> dict[str, Path]:
     return {p.stem: p for p in sorted((ROOT / "datasets").glob("*.yaml"))}
 
 
-def real_cases(folder: Path) -> dict[str, Path]:
-    """Each real data set written as a CSV and a case file under `folder`."""
+def real_cases(folder: Path, wanted: list[str]) -> dict[str, Path]:
+    """Each real data set (those `wanted`, or all when none is named) written as a CSV and a
+    case file under `folder`."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from real_datasets import CASES  # the `data` dependency group
 
     out = {}
     for real in CASES:
+        if wanted and real.name not in wanted:
+            continue
         where = folder / real.name
         where.mkdir()
         real.load().to_csv(where / "data.csv", index=False)
@@ -126,7 +129,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="advisor-stability-") as tmp:
         cases = bundled()
         if "--real" in argv:
-            cases.update(real_cases(Path(tmp)))
+            cases.update(real_cases(Path(tmp), args))
         unknown = set(args) - set(cases)
         if unknown:
             print(f"unknown case {sorted(unknown)[0]!r}; choose from {sorted(cases)}")
