@@ -10,7 +10,9 @@ seeds that agree with the modal option.
 
 Named cases run in the order given.
 The seed changes the split (for data without a time column), the learners' seeds and the
-bootstrap. `stable` is `recommendation.stability`, the share of refits (cross-fitting folds x
+bootstrap. `agree` is the share of resamples whose whole procedure gives the procedure's own
+option (`recommendation.procedure_agreement`, before the tie rule). `stable` is
+`recommendation.stability`, the share of refits (cross-fitting folds x
 repeats, or backtest periods) whose own procedure gives the option. Per case it prints one line per seed, then the modal option and how many seeds give
 it, and how many of the others the report calls tied (`recommendation.tied`). Each line also
 names the options that were not feasible and the top two options' net difference interval,
@@ -60,6 +62,11 @@ def figure(value: object) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _agreement(rec: dict) -> float | None:
+    """The share of resamples whose procedure gives the procedure's own option."""
+    return (rec.get("procedure_agreement") or {}).get(rec["procedure_option"])
+
+
 def _overlap(rec: dict) -> str:
     """The options that were not feasible (a real-time model's latency is measured on this
     machine, so a loaded machine can rule it out) and the top two options' net difference
@@ -98,7 +105,7 @@ def run(name: str, path: Path, seeds: int, log: Path | None = None) -> tuple[int
                 )
         print(
             f"{name:<18}{seed:>5}  {rec['option']:<12}{figure(rec['p_best']):>8}"
-            f"{figure(rec.get('stability')):>8}"
+            f"{figure(_agreement(rec)):>8}{figure(rec.get('stability')):>8}"
             f"{'  tied' if rec['tied'] else '':<7}{seconds:>8.1f} s"
             f"{_overlap(rec)}",
             flush=True,
@@ -135,7 +142,8 @@ def main() -> int:
             print(f"unknown case {sorted(unknown)[0]!r}; choose from {sorted(cases)}")
             return 2
         print(
-            f"{'case':<18}{'seed':>5}  {'option':<12}{'p_best':>8}{'stable':>8}{'':<7}{'time':>8}"
+            f"{'case':<18}{'seed':>5}  {'option':<12}{'p_best':>8}{'agree':>8}{'stable':>8}{'':<7}"
+            f"{'time':>8}"
         )
         summary = {n: run(n, cases[n], seeds, log) for n in (args or cases)}
     print(f"{'case':<18}{'agree':>8}{'tied':>6}")
