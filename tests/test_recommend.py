@@ -14,6 +14,7 @@ from advisor.analysis.recommend import (
     best_shares,
     break_even,
     break_even_volume,
+    capture_decides,
     choose,
     is_tie,
     latency_decides,
@@ -381,3 +382,25 @@ def test_an_answer_the_procedure_gives_in_few_resamples_is_a_tie():
         chosen=chosen,
     )
     assert text.startswith("Too close to call: the whole decision, its rules-first tests")
+
+
+def test_a_capture_interval_around_its_target_is_a_tie_when_the_answer_turns_on_it():
+    """The rules capture 86 % of ML's value, a noisy figure whose 95 % interval (from the
+    resamples, by hand here) contains the 90 % target: within noise, so a tie, although the
+    estimate alone ships ML and the procedure gives ML in over 80 % of the resamples. Far
+    below the target, or when ML would not ship anyway, no tie."""
+    inp = _inputs(rules=5.7, ml=5.0, sd=0.4)
+    chosen, facts = choose(inp)
+    capture = (inp.base[1:] - inp.rules[1:]) / (inp.base[1:] - inp.ml[1:])
+    low, high = np.percentile(capture, [2.5, 97.5])
+    assert chosen == "batch-ml" and low < 0.9 < high
+    assert (facts.capture_interval.low, facts.capture_interval.high) == pytest.approx((low, high))
+    assert capture_decides(inp, facts)
+    assert procedure_shares(inp)["batch-ml"] >= 0.8
+    option, _, tied, why = settle_all(inp, chosen, best_shares(inp), top_two(inp))
+    assert (option, tied, why) == ("ship-rules", True, "capture")
+    far = _inputs(rules=7.0, ml=5.0, sd=0.4)
+    assert not capture_decides(far, choose(far)[1])
+    # ML would not ship anyway (an A/B test could never confirm it): the capture does not decide.
+    slow = _inputs(rules=5.7, ml=5.0, sd=0.4, enrol_days=None)
+    assert not capture_decides(slow, choose(slow)[1])

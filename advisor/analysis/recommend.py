@@ -9,7 +9,8 @@ it). When no option is best in TIE_BELOW of them, or the 95 % interval of the to
 net difference includes zero, the options are within noise of each other: the answer is
 called a tie and the rules-first principle picks the rules. So is it when the whole procedure
 (the rules-first tests included), rerun on each resample's own figures, gives its answer in
-fewer than TIE_BELOW of them, and when a real-time model's p99 is within noise of its latency
+fewer than TIE_BELOW of them, when the rules' capture's 95 % interval contains its target and
+the answer turns on it, and when a real-time model's p99 is within noise of its latency
 budget (the budget inside the p99's interval) and the answer turns on whether it fits.
 """
 
@@ -44,8 +45,9 @@ TIE_RULE = (
     "interval of the top two options' net difference includes zero: the options are called "
     "tied and the rules-first principle picks ship-rules; likewise when the whole procedure, "
     f"its rules-first tests included, gives its answer in fewer than {TIE_BELOW:.0%} of the "
-    "resamples, or the real-time model's p99 latency is within noise of its budget and the "
-    "answer turns on whether it fits"
+    "resamples, or the 95 % interval of the rules' capture of ML's value contains its target, "
+    "or the real-time model's p99 latency is within noise of its budget, and the answer turns "
+    "on that test"
 )
 
 
@@ -207,12 +209,22 @@ def procedure_shares(inp: Inputs) -> dict[str, float] | None:
     return {o: float(np.mean(options == o)) for o in OPTIONS if np.any(options == o)}
 
 
+def capture_decides(inp: Inputs, facts: Conditions) -> bool:
+    """Whether the 95 % interval of the rules' capture of ML's value contains the capture
+    target and the answer turns on it: without the capture test, ML would ship."""
+    ci = facts.capture_interval
+    if ci is None or not ci.known or not ci.low <= inp.capture_target <= ci.high:
+        return False
+    return choose(replace(inp, capture_target=np.inf))[0] != "ship-rules"
+
+
 def settle_all(
     inp: Inputs, chosen: str, shares: Mapping[str, float] | None, pair: TopTwo | None
 ) -> tuple[str, float | None, bool, str | None]:
     """`settle_ties`, then the procedure's own agreement (`procedure_shares` below TIE_BELOW
-    for `chosen`) and the latency tie (`latency_decides`): the option, its p_best, whether
-    the options are tied, and why ("net value", "procedure", "latency"; None when not)."""
+    for `chosen`), the capture tie (`capture_decides`) and the latency tie
+    (`latency_decides`): the option, its p_best, whether the options are tied, and why ("net
+    value", "procedure", "capture", "latency"; None when not)."""
     option, p_best, tied = settle_ties(chosen, shares, pair)
     if tied:
         return option, p_best, tied, "net value"
@@ -220,6 +232,8 @@ def settle_all(
     why = None
     if agreement is not None and agreement.get(chosen, 0.0) < TIE_BELOW:
         why = "procedure"
+    elif capture_decides(inp, choose(inp)[1]):
+        why = "capture"
     elif latency_decides(inp):
         why = "latency"
     if why is None:

@@ -175,7 +175,8 @@ def headline(
     resamples, `shares` being each option's share, or the top two's net difference interval,
     `pair`, including zero; `tied_on` "procedure": the whole procedure, rerun on the
     resamples, gives `chosen` in fewer than `tie_below` of them, `agreement` being each
-    option's share; "latency": the real-time model's p99 within noise of its budget), that
+    option's share; "capture": the rules' capture interval contains its target; "latency":
+    the real-time model's p99 within noise of its budget), that
     the options are tied and rules first picks the rules."""
     if shares is None:
         core = _rules_core(facts, inp, rules_name, base_decision)
@@ -188,6 +189,13 @@ def headline(
             why = (
                 f"the whole decision, its rules-first tests included, rerun on each resample "
                 f"gives {chosen} in fewer than {pct(tie_below)} of them ({among})"
+            )
+        elif tied_on == "capture":
+            ci = facts.capture_interval
+            why = (
+                f"the rules capture {pct(facts.capture)} ({pct(ci.low)} to {pct(ci.high)}) of "
+                f"the value ML would add, an interval that contains the "
+                f"{pct(inp.capture_target)} target the rules-first test reads"
             )
         elif tied_on == "latency":
             low, high = inp.ml_p99_bounds
