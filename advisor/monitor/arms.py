@@ -21,7 +21,8 @@ import pandas as pd
 
 from advisor.core.costs import CostMatrix
 from advisor.core.predictionlog import ARMS
-from advisor.monitor.measures import proportion, realised_costs, resampler
+from advisor.monitor import units
+from advisor.monitor.measures import decision_codes, proportion, realised_at, resampler
 from advisor.stats.bootstrap import interval
 from advisor.stats.power import analytical_power, welch_power
 from advisor.stats.sample_ratio import sample_ratio_mismatch
@@ -30,19 +31,21 @@ from advisor.stats.sequential import DEFAULT_TUNING, readout
 
 def shadow(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> list[dict]:
     """Per pair of served and shadow policy: the disagreement rate and, on the rows with
-    outcomes, who was right; empty without a shadow in the log."""
+    outcomes, who was right; empty without a shadow in the log. Each pair's rows are read by
+    position, only the columns it reads."""
     if "shadow_decision" not in rows:
         return []
     paired = rows["shadow_decision"].notna() & rows["decision"].notna()
-    if "shadow_policy" in rows:  # one copy of the rows compared: both filters at once
+    if "shadow_policy" in rows:
         paired &= rows["shadow_policy"].fillna("") != rows["policy"]
-    both = rows[paired]
-    if "shadow_policy" in both:
-        pairs = both.groupby(["policy", both["shadow_policy"].fillna("")], sort=True)
-    else:
-        pairs = both.groupby(["policy", pd.Series("", index=both.index)], sort=True)
+    pos = np.flatnonzero(paired.to_numpy())
+    other = rows["shadow_policy"].iloc[pos].fillna("") if "shadow_policy" in rows else ""
+    names = pd.DataFrame(
+        {"policy": rows["policy"].iloc[pos], "shadow_policy": other}, copy=False
+    ).reset_index(drop=True)
+    pairs = names.groupby(["policy", "shadow_policy"], sort=True)
     return [
-        _pair(str(served), str(other) or None, group, costs, offline, seed + i)
+        _pair(str(served), str(other) or None, rows, pos[group.index], costs, offline, seed + i)
         for i, ((served, other), group) in enumerate(pairs)
     ]
 
@@ -51,29 +54,31 @@ def _pair(
     served: str,
     other: str | None,
     rows: pd.DataFrame,
+    pos: np.ndarray,
     costs: CostMatrix,
     offline: Mapping | None,
     seed: int,
 ) -> dict:
-    differ = (rows["shadow_decision"] != rows["decision"]).to_numpy()
+    differ = _differ(rows, pos, costs.decisions)
     out: dict = {
         "policy": served,
         "shadow_policy": other,
-        "n": len(rows),
-        "disagreement_rate": proportion(int(differ.sum()), len(rows)),
+        "n": len(pos),
+        "disagreement_rate": proportion(int(differ.sum()), len(pos)),
         "offline_disagreement_rate": None,
         "with_outcomes": None,
     }
     if offline and {served, other} == {offline.get("control"), offline.get("treatment")}:
         out["offline_disagreement_rate"] = offline.get("disagreement_rate")
-    known = rows[rows["outcome"] >= 0]
-    if known.empty:
+    with_outcome = rows["outcome"].to_numpy()[pos] >= 0
+    known = pos[with_outcome]
+    if not len(known):
         return out
-    served_cost = realised_costs(known, "decision", costs)
-    shadow_cost = realised_costs(known, "shadow_decision", costs)
+    served_cost = realised_at(rows, known, "decision", costs)
+    shadow_cost = realised_at(rows, known, "shadow_decision", costs)
     saving = served_cost - shadow_cost
-    reps = resampler(known["unit"], seed).means(saving)[:, 0]
-    disagree = (known["shadow_decision"] != known["decision"]).to_numpy()
+    reps = resampler(rows["unit"].iloc[known], seed).means(saving)[:, 0]
+    disagree = differ[with_outcome]
     served_right = int((served_cost < shadow_cost)[disagree].sum())
     shadow_right = int((shadow_cost < served_cost)[disagree].sum())
     out["with_outcomes"] = {
@@ -88,6 +93,22 @@ def _pair(
     return out
 
 
+def _differ(rows: pd.DataFrame, pos: np.ndarray, decisions) -> np.ndarray:
+    """Where the shadow's decision differs from the served one at `pos`, compared by their
+    codes among the run's decisions (a value that is not one compared as it is)."""
+    served = rows["decision"].iloc[pos]
+    shadowed = rows["shadow_decision"].iloc[pos]
+    a, b = decision_codes(served, decisions), decision_codes(shadowed, decisions)
+    differ = a != b
+    odd = np.flatnonzero((a < 0) | (b < 0))
+    if len(odd):
+        differ[odd] = (
+            shadowed.iloc[odd].astype(object).to_numpy()
+            != served.iloc[odd].astype(object).to_numpy()
+        )
+    return differ
+
+
 def _one(values: pd.Series) -> str | None:
     """The most frequent value (the policy name of the rows)."""
     counts = values.dropna().value_counts()
@@ -99,19 +120,27 @@ def split_to_date(
 ) -> list[dict] | None:
     """The test to the end of each window (`ends`: one past its last row, in time order):
     units per arm against the planned share, units seen in both arms, and the power the
-    control units with outcomes give; None when the log has no treatment arm."""
-    mask = (frame["decision"].notna() & frame["arm"].notna()).to_numpy()
-    read = [c for c in ("policy", "arm", "unit", "outcome") if c in frame]
-    decided = frame.loc[mask, read].assign(row=np.flatnonzero(mask))  # only what is counted
-    if not (decided["arm"] == "treatment").any():
+    control units with outcomes give; None when the log has no treatment arm. Each unit's
+    first row per arm is found by sorting the unit keys (`advisor.monitor.units`)."""
+    decided = (frame["decision"].notna() & frame["arm"].notna()).to_numpy()
+    rows = {arm: np.flatnonzero(decided & (frame["arm"] == arm).to_numpy()) for arm in ARMS}
+    if not len(rows["treatment"]):
         return None
-    policies = {arm: _one(decided.loc[decided["arm"] == arm, "policy"]) for arm in ARMS}
-    pairs = decided.drop_duplicates(["unit", "arm"])  # the first row of each unit in each arm
-    firsts = {arm: np.sort(pairs.loc[pairs["arm"] == arm, "row"].to_numpy()) for arm in ARMS}
-    twice = pairs.groupby("unit")["row"].agg(["max", "size"])
-    both = np.sort(twice.loc[twice["size"] > 1, "max"].to_numpy())
-    known = decided[(decided["outcome"] >= 0) & (decided["arm"] == "control")]
-    known_control = np.sort(known.drop_duplicates("unit")["row"].to_numpy())
+    policies = {arm: _one(frame["policy"].iloc[rows[arm]]) for arm in ARMS}
+    keys, missing = units.keys(frame["unit"])
+    firsts, by_unit = {}, {}
+    for arm in ARMS:  # the first row of each unit in each arm
+        by_unit[arm] = units.firsts_by_unit(keys, missing, rows[arm])
+        gone = rows[arm][missing[rows[arm]]]
+        firsts[arm] = np.sort(np.append(by_unit[arm][1], gone[:1]))
+    common, c, t = np.intersect1d(
+        by_unit["control"][0], by_unit["treatment"][0], assume_unique=True, return_indices=True
+    )
+    both = np.sort(np.maximum(by_unit["control"][1][c], by_unit["treatment"][1][t]))
+    del by_unit, common
+    outcome = frame["outcome"].to_numpy()
+    control = rows["control"]
+    known_control = units.first_rows(keys, missing, control[outcome[control] >= 0])
     out = []
     for end in ends:
         n_c, n_t = (int(np.searchsorted(firsts[arm], end)) for arm in ARMS)
@@ -135,14 +164,14 @@ def effect(rows: pd.DataFrame, costs: CostMatrix, plan: Mapping, seed: int) -> d
     """Control's cost per decision minus treatment's on the rows with outcomes (positive: the
     treatment saves), with a bootstrap interval (the arms resampled apart); None unless both
     arms have rows with outcomes."""
-    known = rows[rows["decision"].notna() & (rows["outcome"] >= 0)]
-    arms = {arm: known[known["arm"] == arm] for arm in ARMS}
-    if arms["control"].empty or arms["treatment"].empty:
+    known = (rows["decision"].notna() & (rows["outcome"] >= 0)).to_numpy()
+    pos = {arm: np.flatnonzero(known & (rows["arm"] == arm).to_numpy()) for arm in ARMS}
+    if not len(pos["control"]) or not len(pos["treatment"]):
         return None
-    control = realised_costs(arms["control"], "decision", costs)
-    treatment = realised_costs(arms["treatment"], "decision", costs)
-    reps_c = resampler(arms["control"]["unit"], seed).means(control)[:, 0]
-    reps_t = resampler(arms["treatment"]["unit"], seed + 1).means(treatment)[:, 0]
+    control = realised_at(rows, pos["control"], "decision", costs)
+    treatment = realised_at(rows, pos["treatment"], "decision", costs)
+    reps_c = resampler(rows["unit"].iloc[pos["control"]], seed).means(control)[:, 0]
+    reps_t = resampler(rows["unit"].iloc[pos["treatment"]], seed + 1).means(treatment)[:, 0]
     return {
         "with_outcomes": {"control": len(control), "treatment": len(treatment)},
         "control_cost": float(control.mean()),
@@ -214,15 +243,19 @@ def readout_to_date(
     if not (frame["arm"] == "treatment").any():
         return None
     mask, design = analysed_rows(frame, plan)
-    read = [c for c in ("decision", "arm", "unit", "outcome", *costs.columns) if c in frame]
-    rows = frame.loc[mask, read].assign(row=np.flatnonzero(mask))  # only what is read
-    rows = rows[rows["outcome"] >= 0].drop_duplicates(["unit", "arm"])
-    cost = realised_costs(rows, "decision", costs) if len(rows) else np.zeros(0)
+    mask = mask & (frame["outcome"].to_numpy() >= 0)
+    keys, missing = units.keys(frame["unit"])
+    arm = frame["arm"]
+    firsts = [  # the first row of each unit in each arm, in time order
+        units.first_rows(keys, missing, np.flatnonzero(mask & (arm == a).to_numpy())) for a in ARMS
+    ]
+    del keys, missing
+    pos = np.sort(np.concatenate(firsts))
+    cost = realised_at(frame, pos, "decision", costs) if len(pos) else np.zeros(0)
+    treated = (arm.iloc[pos] == "treatment").to_numpy()
     alpha = float((plan or {}).get("alpha", 0.05))
     tuning = ((plan or {}).get("sequential") or {}).get("tuning")
-    reads = sequence_readouts(
-        (rows["arm"] == "treatment").to_numpy(), cost, rows["row"].to_numpy(), ends, tuning, alpha
-    )
+    reads = sequence_readouts(treated, cost, pos, ends, tuning, alpha)
     return [r | {"design": design} for r in reads]
 
 

@@ -172,14 +172,13 @@ class Drift(Measure):
 
 
 def _in_run_policies(rows: pd.DataFrame):
-    """(i, (policy, its in-run rows)) in the policies' text order, as grouping by the policy
-    gives them; each policy's rows are taken by position when it comes, not the in-run rows
-    copied first and then each group again."""
+    """(i, (policy, the positions of its in-run rows)) in the policies' text order, as grouping
+    by the policy gives them: each measure takes only the columns it reads at them."""
     in_run = rows["in_run"].to_numpy(dtype=bool)
     policy = rows["policy"]
     names = sorted(policy[in_run].dropna().unique())
     for i, name in enumerate(names):
-        yield i, (name, rows.iloc[np.flatnonzero(in_run & (policy == name).to_numpy())])
+        yield i, (name, np.flatnonzero(in_run & (policy == name).to_numpy()))
 
 
 class Mix(Measure):
@@ -191,15 +190,15 @@ class Mix(Measure):
     def calculate(self, window: Window) -> MixResult:
         run = self.expectations_
         out = {}
-        for _, (name, group) in _in_run_policies(window.rows):
+        for _, (name, pos) in _in_run_policies(window.rows):
             expected = run.expected(name)
             mix = measures.decision_mix(
-                group["decision"],
+                window.rows["decision"].iloc[pos],
                 run.costs.decisions,
                 expected.get("decision_shares"),
                 expected.get("rows"),
             )
-            out[name] = PolicyFigures(run.bundles[name]["version"], len(group), mix)
+            out[name] = PolicyFigures(run.bundles[name]["version"], len(pos), mix)
         return MixResult(out)
 
 
@@ -257,9 +256,9 @@ class Cost(Measure):
     def calculate(self, window: Window) -> CostResult:
         run = self.expectations_
         out = {}
-        for i, (name, group) in _in_run_policies(window.rows):
+        for i, (name, pos) in _in_run_policies(window.rows):
             offline = run.expected(name).get("cost_per_decision")
-            figure = measures.cost(group, run.costs, offline, window.seed + 10 * i)
+            figure = measures.cost(window.rows, run.costs, offline, window.seed + 10 * i, pos)
             step = -1 if window.index is None else window.index
             steps = self.to_date_.get(name)
             if steps:
@@ -268,7 +267,7 @@ class Cost(Measure):
                 figure["arrival"] = self.arrival_[name].at(step)
                 if steps:
                     figure["to_date"] = {**steps[step], "held": figure["arrival"]["held"]}
-            out[name] = PolicyFigures(run.bundles[name]["version"], len(group), figure)
+            out[name] = PolicyFigures(run.bundles[name]["version"], len(pos), figure)
         return CostResult(out)
 
 
@@ -446,18 +445,20 @@ class EstimatedCost(Measure):
         out = {}
         if "est_mean" not in window.rows:
             return EstimatedCostResult(out)
-        for i, (name, group) in _in_run_policies(window.rows):
+        rows = window.rows
+        decided = rows["decision"].notna().to_numpy()
+        for i, (name, pos) in _in_run_policies(rows):
             if not decides_by_expected_cost(run.bundles[name]):
                 continue
-            rows = group[group["decision"].notna()]
-            if rows.empty:
+            pos = pos[decided[pos]]
+            if not len(pos):
                 continue
             expected = run.expected(name)
             codes = measures.decision_codes(rows["decision"], run.costs.decisions)
             out[name] = estimate.estimated_from_row_costs(
-                rows["est_mean"].to_numpy(dtype=float),
-                rows["est_var"].to_numpy(dtype=float),
-                rows["unit"],
+                rows["est_mean"].to_numpy(dtype=float)[pos],
+                rows["est_var"].to_numpy(dtype=float)[pos],
+                rows["unit"].iloc[pos],
                 expected.get("cost_per_decision"),
                 window.seed + 20 + i,
                 expected.get("calibration_gap"),

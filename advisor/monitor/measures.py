@@ -139,10 +139,12 @@ def decision_mix(
     return out
 
 
-def realised_costs(rows: pd.DataFrame, column: str, costs: CostMatrix) -> np.ndarray:
-    """The cost each row's decision in `column` realised, given its outcome (rows with one)."""
-    codes = decision_codes(rows[column], costs.decisions)
-    return costs.realised(rows["outcome"].to_numpy(), codes, rows)
+def realised_at(rows: pd.DataFrame, pos: np.ndarray, column: str, costs: CostMatrix) -> np.ndarray:
+    """The cost the decision in `column` realised at each row at positions `pos` (rows with an
+    outcome), taking only those rows of the columns it reads (no copy of the frame)."""
+    codes = decision_codes(rows[column].iloc[pos], costs.decisions)
+    taken = pd.DataFrame({c: rows[c].to_numpy()[pos] for c in costs.columns if c in rows})
+    return costs.realised(rows["outcome"].to_numpy()[pos], codes, taken)
 
 
 def decision_codes(values: pd.Series, decisions: Sequence[str]) -> np.ndarray:
@@ -155,13 +157,20 @@ def decision_codes(values: pd.Series, decisions: Sequence[str]) -> np.ndarray:
     return index.get_indexer(values.astype(object))
 
 
-def cost(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: int) -> dict:
+def cost(
+    rows: pd.DataFrame,
+    costs: CostMatrix,
+    offline: Mapping | None,
+    seed: int,
+    pos: np.ndarray | None = None,
+) -> dict:
     """Realised cost per decision on the rows with outcomes (95 % bootstrap interval), the
-    share still waiting for an outcome, and where it stands against the offline interval."""
-    decided = rows["decision"].notna().to_numpy()
-    read = [c for c in ("decision", "outcome", "unit", *costs.columns) if c in rows]
-    known = rows.loc[decided & (rows["outcome"] >= 0).to_numpy(), read]  # what is read
-    n = int(decided.sum())
+    share still waiting for an outcome, and where it stands against the offline interval; on
+    the rows at positions `pos` (all when None), reading only what it needs there."""
+    at = np.arange(len(rows)) if pos is None else np.asarray(pos)
+    decided = at[rows["decision"].notna().to_numpy()[at]]
+    known = decided[rows["outcome"].to_numpy()[decided] >= 0]
+    n = len(decided)
     out: dict = {
         "rows": n,
         "with_outcomes": len(known),
@@ -172,8 +181,8 @@ def cost(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed: i
     }
     if len(known) == 0:
         return out
-    values = realised_costs(known, "decision", costs)
-    reps = resampler(known["unit"], seed).means(values)[:, 0]
+    values = realised_at(rows, known, "decision", costs)
+    reps = resampler(rows["unit"].iloc[known], seed).means(values)[:, 0]
     realised = interval(float(values.mean()), reps).to_dict()
     out["cost_per_decision"] = realised
     if len(known) < MIN_ROWS or not offline or offline.get("high") is None:
