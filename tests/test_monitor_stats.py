@@ -213,3 +213,10 @@ def test_the_latency_budget_is_judged_on_single_record_requests_not_batch_lines(
     loud = Findings()
     _operations(loud, measures.operations(old, 50.0), "w1", 0, 0, [])
     assert [a["kind"] for a in loud.alerts.values()] == ["latency"]
+
+
+def test_the_scans_error_flag_counts_only_the_lines_with_an_error():
+    rows = pd.DataFrame({"decision": ["a", "b", None, "c"], "error": [False, True, False, False]})
+    text = rows.assign(error=[None, "timeout", None, " "])
+    for frame in (rows, text):
+        assert measures.operations(frame, None)["errors"]["k"] == 2

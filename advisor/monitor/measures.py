@@ -64,7 +64,10 @@ def operations(rows: pd.DataFrame, budget_ms: float | None) -> dict:
     failed = rows["decision"].isna().to_numpy()
     if "error" in rows:
         error = rows["error"]
-        failed = failed | (error.notna() & (error.astype(str).str.strip() != "")).to_numpy()
+        if error.dtype == bool:  # the scan's flag: the line had an error
+            failed = failed | error.to_numpy()
+        else:
+            failed = failed | (error.notna() & (error.astype(str).str.strip() != "")).to_numpy()
     out: dict = {"requests": len(rows), "errors": proportion(int(failed.sum()), len(rows))}
     if "latency_ms" in rows:
         ms = pd.to_numeric(rows["latency_ms"], errors="coerce")
