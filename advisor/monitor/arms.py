@@ -35,19 +35,41 @@ def shadow(rows: pd.DataFrame, costs: CostMatrix, offline: Mapping | None, seed:
     position, only the columns it reads."""
     if "shadow_decision" not in rows:
         return []
-    paired = rows["shadow_decision"].notna() & rows["decision"].notna()
-    if "shadow_policy" in rows:
-        paired &= rows["shadow_policy"].fillna("") != rows["policy"]
-    pos = np.flatnonzero(paired.to_numpy())
-    other = rows["shadow_policy"].iloc[pos].fillna("") if "shadow_policy" in rows else ""
-    names = pd.DataFrame(
-        {"policy": rows["policy"].iloc[pos], "shadow_policy": other}, copy=False
-    ).reset_index(drop=True)
-    pairs = names.groupby(["policy", "shadow_policy"], sort=True)
+    names = pd.Index(sorted({*_texts(rows["policy"]), *_texts(rows.get("shadow_policy")), ""}))
+    served = _codes_in(rows["policy"], names)
+    other = (
+        _codes_in(rows["shadow_policy"], names, missing=names.get_loc(""))
+        if "shadow_policy" in rows
+        else np.full(len(rows), names.get_loc(""))
+    )
+    paired = (rows["shadow_decision"].notna() & rows["decision"].notna()).to_numpy()
+    pos = np.flatnonzero(paired & (other != served) & (served >= 0))
+    pair = served[pos] * len(names) + other[pos]
+    del served, other
+    found = sorted((str(names[k // len(names)]), names[k % len(names)], k) for k in np.unique(pair))
     return [
-        _pair(str(served), str(other) or None, rows, pos[group.index], costs, offline, seed + i)
-        for i, ((served, other), group) in enumerate(pairs)
+        _pair(p, o or None, rows, pos[pair == k], costs, offline, seed + i)
+        for i, (p, o, k) in enumerate(found)
     ]
+
+
+def _texts(values: pd.Series | None) -> list[str]:
+    """The distinct texts of a column (its categories when categorical)."""
+    if values is None:
+        return []
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return [str(v) for v in values.cat.categories]
+    return [str(v) for v in values.dropna().unique()]
+
+
+def _codes_in(values: pd.Series, names: pd.Index, missing: int = -1) -> np.ndarray:
+    """Each value's position in `names` (`missing` where it is missing), read off the codes of
+    a categorical: no text copy of the column."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        table = names.get_indexer(values.cat.categories.astype(str))
+        return np.append(table, missing)[values.cat.codes.to_numpy()]
+    codes, uniques = pd.factorize(values)
+    return np.append(names.get_indexer(uniques.astype(str)), missing)[codes]
 
 
 def _pair(

@@ -43,7 +43,7 @@ TEXT_COLUMNS = (*TEXT, *ARM_FIELDS)
 DECISION_COLUMNS = ("decision", "shadow_decision", *ARM_FIELDS)
 # Given to the measures as categoricals (a byte a row, not a pointer to a text): what they do
 # with these (grouping, counting, comparing with text) gives the same as with the text.
-KEPT_CATEGORICAL = ("policy", "decision", "arm")
+KEPT_CATEGORICAL = ("policy", "decision", "arm", "shadow_policy", "shadow_decision")
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Scan:
     def rows(self, columns=None, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """The light columns (all, or those named that the log has) of rows start..stop, as the
         measures read a log frame: the category columns as text (missing as NaN), except the
-        policy, decision and arm, kept categorical (`KEPT_CATEGORICAL`)."""
+        policy, decision, arm and shadow fields, kept categorical (`KEPT_CATEGORICAL`)."""
         part = self.light.iloc[start:stop]
         names = [c for c in (part.columns if columns is None else columns) if c in part]
         out = {}
@@ -352,6 +352,25 @@ def give_back_memory() -> None:
         trim(0)
 
 
+MMAP_THRESHOLD = 4 * 2**20  # bytes: larger blocks are mapped apart and unmapped when freed
+
+
+@functools.cache
+def hand_back_large_blocks() -> None:
+    """Under glibc, serve every block above MMAP_THRESHOLD by its own mapping, returned to the
+    system as soon as it is freed. By default the threshold rises to 32 MB as large blocks are
+    freed, and the C heap then keeps what the measures' transient arrays (a few to 32 MB at ten
+    million rows) freed until the next `give_back_memory`: peaks of several hundred MB."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+
+
 @functools.cache
 def _malloc_trim():
     import ctypes
@@ -397,6 +416,7 @@ def scan_log(
     decision the run knows) and reduced batch by batch; `outcomes` joined on `key`."""
     path = Path(path)
     files = logs.log_files(path)
+    hand_back_large_blocks()
     reader = _Reader(run, outcomes, key, width, str(path))
     partial = 0
     for file in files:
