@@ -1,6 +1,7 @@
 """Units counted by sorting (`advisor.monitor.units`) against pandas' hashing: the first row of
 each unit is the row `drop_duplicates` keeps, the codes are `factorize`'s, and the test's split
-to date and readout built on them equal the pandas computation, with repeated and missing units."""
+to date and readout built on them equal the pandas computation, with repeated and missing units;
+the shadow's pairs, read by category codes, equal grouping the text."""
 
 from __future__ import annotations
 
@@ -120,3 +121,56 @@ def test_the_readout_reads_each_units_first_row_per_arm_as_drop_duplicates_does(
         assert read["effect"]["estimate"] == pytest.approx(
             cost[~treated].mean() - cost[treated].mean(), rel=1e-12
         )
+
+
+def _shadow_by_text(rows: pd.DataFrame) -> list[tuple]:
+    """The shadow's pairs as grouping the text gives them: (served, shadow, rows, disagreements)."""
+    paired = rows["shadow_decision"].notna() & rows["decision"].notna()
+    paired &= rows["shadow_policy"].astype(object).fillna("") != rows["policy"].astype(object)
+    both = rows[paired].astype(object)
+    out = []
+    for (served, other), group in both.groupby(
+        ["policy", both["shadow_policy"].fillna("")], sort=True
+    ):
+        differ = int((group["shadow_decision"] != group["decision"]).sum())
+        out.append((served, other or None, len(group), differ))
+    return out
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_the_shadows_pairs_read_by_codes_equal_the_text_grouping(categorical):
+    rng = np.random.default_rng(11)
+    n = 4000
+    policy = pd.Series(rng.choice(["rules", "ml", "expert"], n))
+    policy[rng.random(n) < 0.02] = None
+    shadow_policy = pd.Series(rng.choice(["ml", "rules", "zeta"], n))
+    shadow_policy[rng.random(n) < 0.2] = None
+    decide = ["approve", "decline"]
+    rows = pd.DataFrame(
+        {
+            "policy": policy,
+            "decision": pd.Series(rng.choice(decide, n)).where(rng.random(n) > 0.02),
+            "shadow_policy": shadow_policy,
+            "shadow_decision": pd.Series(rng.choice(decide, n)).where(rng.random(n) > 0.1),
+            "outcome": rng.integers(-1, 2, n),
+            "unit": np.arange(n),
+        }
+    )
+    if categorical:
+        rows = rows.astype({c: "category" for c in ("policy", "decision", "shadow_policy")})
+    got = arms.shadow(rows, COSTS, None, seed=0)
+    found = [(p["policy"], p["shadow_policy"], p["n"], p["disagreement_rate"]["k"]) for p in got]
+    assert found == _shadow_by_text(rows)
+    for pair in got:
+        served = rows["policy"].astype(object) == pair["policy"]
+        shadowed = rows["shadow_policy"].astype(object).fillna("") == (pair["shadow_policy"] or "")
+        known = rows[served & shadowed & rows["shadow_decision"].notna()]
+        known = known[known["decision"].notna() & (known["outcome"] >= 0)]
+        index = pd.Index(COSTS.decisions)
+        saving = COSTS.realised(
+            known["outcome"].to_numpy(), index.get_indexer(known["decision"].astype(object))
+        ) - COSTS.realised(
+            known["outcome"].to_numpy(), index.get_indexer(known["shadow_decision"].astype(object))
+        )
+        figure = pair["with_outcomes"]["shadow_saving_per_decision"]
+        assert figure["estimate"] == pytest.approx(saving.mean(), rel=1e-12)
