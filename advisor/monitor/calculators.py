@@ -454,7 +454,7 @@ class EstimatedCost(Measure):
             if not len(pos):
                 continue
             expected = run.expected(name)
-            codes = measures.decision_codes(rows["decision"], run.costs.decisions)
+            codes = measures.decision_codes(rows["decision"].iloc[pos], run.costs.decisions)
             out[name] = estimate.estimated_from_row_costs(
                 rows["est_mean"].to_numpy(dtype=float)[pos],
                 rows["est_var"].to_numpy(dtype=float)[pos],
