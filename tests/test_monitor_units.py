@@ -174,3 +174,14 @@ def test_the_shadows_pairs_read_by_codes_equal_the_text_grouping(categorical):
         )
         figure = pair["with_outcomes"]["shadow_saving_per_decision"]
         assert figure["estimate"] == pytest.approx(saving.mean(), rel=1e-12)
+
+
+def test_units_with_some_missing_hash_as_a_nullable_column_missing_where_they_are():
+    from advisor.monitor.scan import unit_hash
+
+    values = pd.Series(["a", None, "b", "a"], dtype=object)
+    hashed = unit_hash(values)
+    assert str(hashed.dtype) == "UInt64"
+    assert list(pd.isna(hashed)) == [False, True, False, False]
+    assert hashed[0] == hashed[3] and hashed[0] != hashed[2]
+    assert hashed[0] == key_hashes(values)[0][0]

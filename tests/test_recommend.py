@@ -281,7 +281,9 @@ def test_the_constant_decision_shipped_is_named_in_words():
     )
     # With a noisier test split ML's upkeep is no longer clearly more than its value: a tie.
     _, tied = _headline(_inputs(rules=10.0, ml=9.99, sd=0.5), rules_name="baseline")
-    assert tied.startswith("Too close to call:") and tied.endswith(text)
+    assert tied.startswith("Too close to call:")
+    # Tied, a model may pay for its upkeep: the sentence says only that no rule list does better.
+    assert tied.endswith("Keep it simple: always approve; no rule list does better.")
 
 
 def test_a_tied_answer_says_what_would_settle_it():

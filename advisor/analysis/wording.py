@@ -234,6 +234,8 @@ def _rules_core(
 ) -> str:
     """The rules' sentence: the constant decision in words, or why the rules ship."""
     if rules_name == "baseline":
+        if tied:  # a model may well pay for itself; it is only not clearly ahead
+            return f"Keep it simple: always {base_decision}; no rule list does better."
         return (
             f"Keep it simple: always {base_decision}; neither a rule list nor a model pays for "
             "its upkeep here."

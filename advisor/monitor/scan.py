@@ -121,7 +121,11 @@ class _Codes:
 def unit_hash(values: pd.Series):
     """The units as hashes: a nullable column when some are missing."""
     hashed, missing = logs.key_hashes(values)
-    return pd.array(hashed, dtype="UInt64").where(~missing) if missing.any() else hashed
+    if not missing.any():
+        return hashed
+    units = pd.array(hashed, dtype="UInt64")
+    units[missing] = pd.NA
+    return units
 
 
 class _Reader:
