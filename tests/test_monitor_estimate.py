@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.analysis.calibration_gap import band_of, calibration_bands
+from advisor.analysis.calibration_gap import calibration_bands
 from advisor.core.costs import CostMatrix
+from advisor.core.expected_bands import band_of
 from advisor.monitor import measures
 from advisor.monitor.estimate import BY_BANDS, BY_GAP, estimated_cost, judged
 from advisor.stats.bootstrap import Resampler, interval

@@ -101,13 +101,3 @@ def band_edges(values: np.ndarray) -> np.ndarray:
     k = max(1, min(BANDS, len(values) // BAND_ROWS))
     cuts = np.quantile(values, np.linspace(0, 1, k + 1)[1:-1], method="lower")
     return np.unique(cuts[cuts > values.min()])
-
-
-def band_of(bands: Sequence[Mapping], decision: str, expected: np.ndarray) -> np.ndarray:
-    """The position in `bands` of each expected cost of a row whose decision was `decision`
-    (-1: no band measured for it)."""
-    mine = [i for i, b in enumerate(bands) if b["decision"] == decision]
-    if not mine:
-        return np.full(len(expected), -1)
-    lows = np.array([bands[i]["from"] for i in mine[1:]], dtype=float)
-    return np.asarray(mine)[np.searchsorted(lows, expected, side="right")]

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from advisor.analysis.calibration_gap import band_of
 from advisor.core.costs import CostMatrix
+from advisor.core.expected_bands import band_of
 from advisor.monitor import family
 from advisor.monitor.measures import decision_codes, resampler
 from advisor.stats.bootstrap import interval
