@@ -153,16 +153,17 @@ def correction(
     listed = list((bands or {}).get("bands") or [])
     if not listed or codes is None:
         return single, single_se, BY_GAP if gap else BY_NONE
-    shift = np.full(len(mean), single)
-    band = np.full(len(mean), -1)
-    for d, name in enumerate(decisions):
-        mine = codes == d
-        band[mine] = band_of(listed, name, mean[mine])
-    found = band >= 0
     gaps = np.array([gap_of(b)[0] for b in listed])
     ses = np.array([gap_of(b)[1] for b in listed])
-    shift[found] = gaps[band[found]]
-    weights = np.bincount(band[found], minlength=len(listed)) / len(mean)
+    shift = np.full(len(mean), single)
+    counts = np.zeros(len(listed))
+    for d, name in enumerate(decisions):  # a decision at a time: the whole log's rows are many
+        rows = np.flatnonzero(codes == d)
+        band = band_of(listed, name, mean[rows])
+        found = band >= 0
+        shift[rows[found]] = gaps[band[found]]
+        counts += np.bincount(band[found], minlength=len(listed))
+    weights = counts / len(mean)
     rest = 1 - weights.sum()
     se = float(np.sqrt((weights**2 * ses**2).sum() + (rest * single_se) ** 2))
     return shift, se, BY_BANDS
