@@ -474,7 +474,8 @@ def on_own_loop(requests) -> list[bool]:
 def test_a_calm_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_over_for_a_while(
     tmp_path: Path, monkeypatch
 ):
-    monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.5)  # slow only when made slow
+    monkeypatch.setattr(predictionlog, "SLOW_WRITE_SECONDS", 0.5)  # slow only when made slow
+    monkeypatch.setattr(predictionlog, "HELD_SECONDS", 10.0)
     monkeypatch.setattr(predictionlog, "CALM_SECONDS", 2.0)
     disk = ThreadNoting(0.6)
     log = PredictionLog(tmp_path, opener=disk).start()
@@ -499,6 +500,33 @@ def test_a_calm_disk_lets_a_request_write_its_own_line_and_a_slow_write_hands_ov
     assert ids == [f"q-{i}" for i in range(9)] and log.written == len(ids)
 
 
+def test_writes_each_quick_that_together_hold_the_loop_too_long_hand_over(
+    tmp_path: Path, monkeypatch
+):
+    """No single write is a stall, but the requests' own writes add up past `HELD_SECONDS`
+    within the window: the next requests hand their lines to the writer (group commit keeps
+    the throughput a disk of steadily slowish writes would cap)."""
+    monkeypatch.setattr(predictionlog, "SLOW_WRITE_SECONDS", 0.5)
+    monkeypatch.setattr(predictionlog, "HELD_SECONDS", 0.02)
+    monkeypatch.setattr(predictionlog, "HELD_WINDOW_SECONDS", 60.0)
+    disk = ThreadNoting(0.006)
+    log = PredictionLog(tmp_path, opener=disk).start()
+
+    async def requests() -> list[bool]:
+        answers = []
+        for i in range(8):
+            disk.slow = True  # every write takes at least 6 ms: four of them pass 20 ms
+            answers.append(await log.record([line(i)]))
+        return answers
+
+    assert all(on_own_loop(requests))
+    log.close()
+    here, writer = "event-loop", "prediction-log"
+    assert disk.threads[:5] == [writer, here, here, here, here]
+    assert set(disk.threads[5:]) == {writer}
+    assert log.written == 8
+
+
 def test_disk_mode_always_writes_from_the_writer_thread(tmp_path: Path):
     disk = ThreadNoting(0.0)
     log = PredictionLog(tmp_path, sync="disk", opener=disk).start()
@@ -518,7 +546,7 @@ def test_after_a_slow_write_a_stuck_one_holds_the_requests_waiting_for_it_not_th
     in the disk holds only the request whose line it carries: the event loop runs on, later
     requests queue and share one write once it returns, and each answers only after its own
     line is written."""
-    monkeypatch.setattr(predictionlog, "QUICK_SECONDS", 0.0)
+    monkeypatch.setattr(predictionlog, "SLOW_WRITE_SECONDS", 0.0)
     disk = Disk()
     log = PredictionLog(tmp_path, opener=disk).start()
     rescue = threading.Timer(10, disk.release.set)  # a loop stuck in the write gets out

@@ -2,20 +2,22 @@
 
 How a line reaches the file depends on `sync`:
 
-- `process` (the default): the request encodes its lines. While the disk is calm (no write
-  took `QUICK_SECONDS` or more in the last `CALM_SECONDS`), the writer is idle and the file
-  has room, the request writes them itself with one call to the operating system: a write
-  into the OS's cache takes microseconds, and a hand-over to a thread costs the service CPU on
-  every request. Otherwise it hands them to the writer thread, which takes everything queued
-  (requests that arrive together share one write: group commit), writes it with one call and
-  tells the waiting requests: a request whose writer was idle waits on its own thread,
-  without the interpreter's lock, for at most `HANDOVER_SECONDS` (the writer runs at once and
-  answers through a lock), then, like one that found the writer busy, on a future, while the
-  event loop serves other requests. So once a write has been slow, a disk that stalls holds
-  only the requests waiting for it, for as long as it keeps being slow and `CALM_SECONDS`
-  after; the first slow write of such a spell, made from the event loop, holds the loop until
-  it returns. A line is in the OS before its answer leaves: a killed process loses no
-  answered decision (the OS writes its cache to disk on its own).
+- `process` (the default): the request encodes its lines. While the disk is calm, the writer
+  is idle and the file has room, the request writes them itself with one call to the operating
+  system: a write into the OS's cache takes microseconds, and a hand-over to a thread costs the
+  service CPU on every request (0.15 to 0.3 ms, which at 1,000 requests/s on two cores is more
+  than the machine has). The disk stops being calm when one write takes `SLOW_WRITE_SECONDS`
+  or more, or when the requests' own writes have held the event loop for `HELD_SECONDS` within
+  `HELD_WINDOW_SECONDS`; for `CALM_SECONDS` after that, requests hand their lines to the writer
+  thread, which takes everything queued (requests that arrive together share one write: group
+  commit), writes it with one call and tells the waiting requests: a request whose writer was
+  idle waits on its own thread, without the interpreter's lock, for at most
+  `HANDOVER_SECONDS` (the writer runs at once and answers through a lock), then, like one that
+  found the writer busy, on a future, while the event loop serves other requests. So once the
+  disk has stalled, it holds only the requests waiting for it, for as long as it keeps being
+  slow and `CALM_SECONDS` after; the write that shows the stall, made from the event loop,
+  holds the loop until it returns. A line is in the OS before its answer leaves: a killed
+  process loses no answered decision (the OS writes its cache to disk on its own).
 - `disk`: as `process`, and each group is fsynced (a new file's folder entry too) before the
   answers: a crash of the machine loses no answered decision either.
 - `async`: the line is queued after the answer has gone and the writer wakes every
@@ -58,8 +60,10 @@ BATCH_LINES = 1_000
 FLUSH_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 DROP_MEMORY_SECONDS = 10.0
-QUICK_SECONDS = 0.001  # a write that takes longer is slow ...
-CALM_SECONDS = 10.0  # ... and for this long after one, requests hand their lines to the writer
+SLOW_WRITE_SECONDS = 0.005  # a write this long is a stall ...
+HELD_SECONDS = 0.05  # ... and so is this much of the event loop's time spent in writes ...
+HELD_WINDOW_SECONDS = 1.0  # ... within this long (5 %),
+CALM_SECONDS = 5.0  # after which requests hand their lines to the writer for this long
 HANDOVER_SECONDS = 0.0005  # a request waits this long on its thread for an idle writer
 SYNC_MODES = ("process", "disk", "async")
 ON_FAILURE = ("refuse", "degrade")
@@ -165,6 +169,8 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._io = threading.Lock()  # held by the writer while it writes
         self._calm_at = 0.0  # requests write their own lines from then on (monotonic time)
+        self._held = 0.0  # seconds the requests' own writes held the loop since `_held_from`
+        self._held_from = 0.0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._file: BinaryIO | None = None
         self._path: Path | None = None
@@ -380,8 +386,9 @@ class PredictionLog:
     def _write(self, data: bytes, by: str) -> bool | str | None:
         """Write `data` to the file (starting a new one when it would pass `max_bytes`; fsynced
         under `disk`), holding `_io`: True when written, the error when the write failed, None
-        when writes are paused after a failure. Times it: a slow or failed write makes the
-        following requests hand their lines to the writer for `CALM_SECONDS`."""
+        when writes are paused after a failure. Times it: a failed write, a stall or the loop held
+        too long makes the following requests hand their lines to the writer for
+        `CALM_SECONDS`."""
         if self._failing and time.monotonic() < self._retry_at:
             return None
         started = time.perf_counter()
@@ -398,9 +405,19 @@ class PredictionLog:
         seconds = time.perf_counter() - started
         self.write_times[by].add(seconds)
         self.observe_write(by, seconds)
-        if seconds >= QUICK_SECONDS:
+        if seconds >= SLOW_WRITE_SECONDS or (by == "request" and self._held_too_long(seconds)):
             self._calm_at = time.monotonic() + CALM_SECONDS
         return True
+
+    def _held_too_long(self, seconds: float) -> bool:
+        """Add a request's write to the time writes held the event loop in the current window,
+        and say whether that passes `HELD_SECONDS` (many writes that are each quick can still
+        hold the loop longer than handing them over would cost)."""
+        now = time.monotonic()
+        if now - self._held_from > HELD_WINDOW_SECONDS:
+            self._held_from, self._held = now, 0.0
+        self._held += seconds
+        return self._held >= HELD_SECONDS
 
     def _settle(self, chunk, outcome: bool | str | None) -> None:
         """Count the chunk's lines (written when `outcome` is True, else lost, with the error
