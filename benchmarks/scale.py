@@ -15,7 +15,10 @@ positive and 50 per false negative. Then, for each:
   and the peak so far;
 - the hand fit runs in its own process on advisor's split of the same rows (`HAND_FIT`):
   LightGBM at learning rate 0.05, early stopping after 100 rounds on the validation part, and
-  the cost per decision at the threshold cheapest on the validation part.
+  the cost per decision at the threshold cheapest on the validation part;
+- the ML policy advisor shipped (its bundle) decides the same test rows; the difference of
+  the two costs per decision (advisor minus hand fit) gets a paired 95 % bootstrap interval.
+  "No worse" means its lower end is at most 0: the test rows do not show the hand fit cheaper.
 
 The summary gives, per generator and size, the median over the seeds of: the time ratio
 analyze / hand fit, the peak memory, the ML model's test log loss against the hand fit's, and
@@ -38,7 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scale_cases import HAND_FIT, MODEL_ONLY, SIGNALS, case_file, make_case
+import numpy as np
+from scale_cases import HAND_FIT, MODEL_ONLY, SHIPPED_COSTS, SIGNALS, case_file, make_case
 
 SIZES = (100_000, 1_000_000)
 HUGE = 10_000_000
@@ -107,16 +111,17 @@ def run_analyze(data: Path, out: Path, seed: int) -> dict:
     }
 
 
-def run_script(script: str, data: Path, seed: int) -> dict:
-    """One of `scale_cases`' scripts in its own process; its closing JSON line."""
+def run_script(script: str, data: Path, seed: int, *extra: str) -> dict | None:
+    """One of `scale_cases`' scripts in its own process; its closing JSON line, if any."""
     out = subprocess.run(
-        [sys.executable, "-c", script, str(data), str(seed), str(COST_FP), str(COST_FN)],
+        [sys.executable, "-c", script, str(data), str(seed), str(COST_FP), str(COST_FN), *extra],
         capture_output=True,
         text=True,
         check=True,
         env=CHILD_ENV,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    lines = out.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else None
 
 
 def _realtime() -> bool:
@@ -128,14 +133,28 @@ def hand_fit(data: Path, seed: int) -> dict:
     """The hand fit's figures on this file, kept beside it: they do not depend on advisor's
     code, so later runs on a kept folder reuse them, unless this run is at real-time priority
     and the kept times were not (delete the file to measure again)."""
-    kept = data.with_suffix(".hand.json")
-    if kept.exists():
+    kept, costs = data.with_suffix(".hand.json"), data.with_suffix(".hand-costs.npy")
+    if kept.exists() and costs.exists():
         hand = json.loads(kept.read_text())
         if hand.get("realtime") or not _realtime():
             return hand
-    hand = run_script(HAND_FIT, data, seed) | {"realtime": _realtime()}
+    hand = run_script(HAND_FIT, data, seed, str(costs)) | {"realtime": _realtime()}
     kept.write_text(json.dumps(hand))
     return hand
+
+
+def paired_cost(data: Path, seed: int, bundle: Path) -> dict:
+    """Advisor's shipped ML policy minus the hand fit, cost per decision on the same test rows:
+    the mean difference with its paired 95 % bootstrap interval (the same resampled rows for
+    both). "No worse" means the interval's lower end is at most 0: the test rows do not show
+    the hand fit cheaper."""
+    from advisor.stats.bootstrap import Resampler, interval
+
+    mine = data.with_name(f"{bundle.parent.parent.name}-ml-costs.npy")
+    run_script(SHIPPED_COSTS, data, seed, str(bundle), str(mine))
+    diff = np.load(mine) - np.load(data.with_suffix(".hand-costs.npy"))
+    found = interval(float(diff.mean()), Resampler(2000, seed).means(diff)[:, 0])
+    return {"diff": found.estimate, "low": found.low, "high": found.high}
 
 
 def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -> dict:
@@ -146,6 +165,10 @@ def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -
     else:
         analyze = run_analyze(data, folder / f"run-{generator}-{n}-seed{seed}", seed)
     hand = hand_fit(data, seed)
+    paired = {"diff": float("nan"), "low": float("nan"), "high": float("nan")}
+    if not model_only:
+        bundle = folder / f"run-{generator}-{n}-seed{seed}" / data.stem / "policies" / "ml"
+        paired = paired_cost(data, seed, bundle)
     row = {
         "generator": generator,
         "rows": n,
@@ -159,6 +182,8 @@ def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -
         "log_loss_diff": analyze["log_loss"] / hand["log_loss"] - 1,
         "ml_cost": analyze["cost"],
         "hand_cost": hand["cost"],
+        "paired": paired,
+        "cost_diff": paired["diff"],
         "stages": analyze["stages"],
         "memory": analyze["memory"],
     }
@@ -168,7 +193,8 @@ def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -
     print(
         f"  {generator:<13}{n:>12,} seed {seed}: analyze {row['analyze_s']:.1f} s, hand fit "
         f"{row['hand_s']:.1f} s, log loss {row['log_loss_diff']:+.2%}, cost "
-        f"{row['ml_cost']:.4f} vs {row['hand_cost']:.4f}, peak {row['peak_mb']:,.0f} MB{trees}",
+        f"{row['ml_cost']:.4f} vs {row['hand_cost']:.4f} (paired {paired['diff']:+.4f}, "
+        f"{paired['low']:+.4f} to {paired['high']:+.4f}), peak {row['peak_mb']:,.0f} MB{trees}",
         flush=True,
     )
     return row
@@ -178,7 +204,7 @@ def print_summary(rows: list[dict]) -> None:
     print(
         f"\nmedians over seeds\n{'generator':<13}{'rows':>12}{'seeds':>6}{'analyze s':>10}"
         f"{'hand s':>8}{'ratio':>7}{'peak MB':>9}{'ML log loss':>12}{'hand':>9}{'diff':>8}"
-        f"{'ML cost':>9}{'hand':>9}{'diff':>8}"
+        f"{'ML cost':>9}{'hand':>9}{'paired':>9}{'no worse':>10}"
     )
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -192,8 +218,18 @@ def print_summary(rows: list[dict]) -> None:
             f"{generator:<13}{n:>12,}{len(group):>6}{med('analyze_s'):>10.1f}{med('hand_s'):>8.1f}"
             f"{med('ratio'):>7.2f}{med('peak_mb'):>9,.0f}{med('ml_log_loss'):>12.5f}"
             f"{med('hand_log_loss'):>9.5f}{med('log_loss_diff'):>+8.2%}{med('ml_cost'):>9.4f}"
-            f"{med('hand_cost'):>9.4f}{med('ml_cost') - med('hand_cost'):>+8.4f}"
+            f"{med('hand_cost'):>9.4f}{med('cost_diff'):>+9.4f}"
+            f"{f'{no_worse(group)}/{len(group)}':>10}"
         )
+    print(
+        "paired: advisor's ML policy minus the hand fit, cost per decision on the same test rows; "
+        "no worse: seeds whose paired 95 % interval has its lower end at or below 0"
+    )
+
+
+def no_worse(group: list[dict]) -> int:
+    """Runs whose paired interval (advisor minus hand fit) does not show the hand fit cheaper."""
+    return sum(r["paired"]["low"] <= 0 for r in group)
 
 
 def print_stages(rows: list[dict]) -> None:

@@ -127,6 +127,7 @@ def case_file(folder: Path, generator: str, n: int, seed: int) -> Path:
 # (the same rows in each part), LightGBM at learning rate 0.05 with early stopping after 100
 # rounds on the validation part; the test log loss, and the cost per decision at the threshold
 # that is cheapest on the validation part (costs 10 per false positive, 50 per false negative).
+# With a fifth argument it saves each test row's cost there (after the timed part).
 HAND_FIT = """
 import json, sys, time
 start = time.perf_counter()
@@ -166,6 +167,9 @@ def cost(p, y, t):
 pv = proba(valid)
 grid = np.unique(np.quantile(pv, np.linspace(0, 1, 1001)))
 best = grid[int(np.argmin([cost(pv, y[valid], t) for t in grid]))]
+if len(sys.argv) > 5:  # each test row's cost at that threshold, for a paired comparison
+    act = p >= best
+    np.save(sys.argv[5], cost_fp * (act & (y[test] == 0)) + cost_fn * (~act & (y[test] == 1)))
 print(json.dumps({"seconds": seconds, "log_loss": log_loss, "trees": booster.best_iteration,
                   "threshold": float(best), "cost": float(cost(p, y[test], best))}))
 """
@@ -196,4 +200,24 @@ cost = case.costs.realised(split.test.y, batch.codes, split.test.frame).mean()
 print(json.dumps({"seconds": seconds, "log_loss": log_loss(split.test.y, batch.proba),
                   "cost": float(cost), "trees": policy.n_trees_,
                   "refined_trees": getattr(policy, "refined_trees_", 0)}))
+"""
+
+
+# The ML policy `advisor analyze` shipped (its bundle), on the same test rows: each row's
+# realised cost, saved for the paired comparison with the hand fit (arguments as the hand
+# fit's, then the bundle folder and where to save).
+SHIPPED_COSTS = """
+import sys
+import numpy as np
+from advisor.artefacts.bundle import load_policy
+from advisor.core.case import resolve_case
+from advisor.core.data import load_dataset, split_dataset
+path, seed, cost_fp, cost_fn = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+bundle, out = sys.argv[5], sys.argv[6]
+case = resolve_case(path, target="y", costs={"fp": cost_fp, "fn": cost_fn, "tp": 0.0, "tn": 0.0},
+                    seed=seed)
+data = load_dataset(case)
+test = split_dataset(data, seed).test
+policy = load_policy(bundle)
+np.save(out, case.costs.realised(test.y, policy.decide_batch(test.frame).codes, test.frame))
 """
