@@ -52,3 +52,34 @@ def test_probability_metrics_match_scikit_learn_and_cover_it():
     )
     assert a["roc_auc"].high - a["roc_auc"].low == pytest.approx(2 * 1.96 * se, rel=0.25)
     assert out["b"]["roc_auc"].estimate == pytest.approx(1 - a["roc_auc"].estimate)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_weighted_auc_of_few_distinct_scores_is_the_auc_of_the_resampled_rows(k, monkeypatch):
+    """Scores of a handful of values (a rule list's, a constant) take the per-level path: the
+    same AUC as scikit-learn's on the resampled rows, and as the sorted path's."""
+    y, proba = _data(k, seed=4)
+    proba = np.round(proba, 1)  # at most 11 values a class
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    rng = np.random.default_rng(2)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(5)]
+    weights = np.vstack([np.bincount(d, minlength=len(y)) for d in draws]).astype(float)
+    few = WeightedAUC(y, proba)
+    assert all(not isinstance(part, tuple) for part in few.parts)
+    got = few(weights)
+    for value, rows in zip(got, draws, strict=True):
+        if k == 2:
+            expected = roc_auc_score(y[rows], proba[rows, 1])
+        else:
+            expected = roc_auc_score(y[rows], proba[rows], multi_class="ovr")
+        assert value == pytest.approx(expected, abs=1e-12)
+    monkeypatch.setattr(WeightedAUC, "FEW_LEVELS", 0)
+    sorted_path = WeightedAUC(y, proba)
+    assert all(isinstance(part, tuple) for part in sorted_path.parts)
+    np.testing.assert_allclose(sorted_path(weights), got, rtol=0, atol=1e-12)
+
+
+def test_weighted_auc_of_a_constant_is_a_half():
+    y = np.array([0, 1] * 50)
+    proba = np.full((100, 2), 0.5)
+    assert WeightedAUC(y, proba)(np.ones((2, 100))) == pytest.approx([0.5, 0.5])
