@@ -205,9 +205,10 @@ print(json.dumps({"seconds": seconds, "log_loss": log_loss(split.test.y, batch.p
 
 # The ML policy `advisor analyze` shipped (its bundle), on the same test rows: each row's
 # realised cost, saved for the paired comparison with the hand fit (arguments as the hand
-# fit's, then the bundle folder and where to save).
+# fit's, then the bundle folder and where to save); and, to tell the model from the way it
+# decides, the test cost of its probabilities at the threshold cheapest on the validation part.
 SHIPPED_COSTS = """
-import sys
+import json, sys
 import numpy as np
 from advisor.artefacts.bundle import load_policy
 from advisor.core.case import resolve_case
@@ -217,7 +218,18 @@ bundle, out = sys.argv[5], sys.argv[6]
 case = resolve_case(path, target="y", costs={"fp": cost_fp, "fn": cost_fn, "tp": 0.0, "tn": 0.0},
                     seed=seed)
 data = load_dataset(case)
-test = split_dataset(data, seed).test
+split = split_dataset(data, seed)
+test, valid = split.test, split.valid
 policy = load_policy(bundle)
-np.save(out, case.costs.realised(test.y, policy.decide_batch(test.frame).codes, test.frame))
+batch = policy.decide_batch(test.frame)
+np.save(out, case.costs.realised(test.y, batch.codes, test.frame))
+# The same model deciding at the threshold cheapest on the validation part, as the hand fit does
+def cost(p, y, t):
+    act = p >= t
+    return (cost_fp * (act & (y == 0)) + cost_fn * (~act & (y == 1))).mean()
+pv = policy.predict_proba(valid.frame)[:, 1]
+grid = np.unique(np.quantile(pv, np.linspace(0, 1, 1001)))
+best = grid[int(np.argmin([cost(pv, valid.y, t) for t in grid]))]
+print(json.dumps({"tuned_threshold": float(best),
+                  "tuned_cost": float(cost(batch.proba[:, 1], test.y, best))}))
 """
