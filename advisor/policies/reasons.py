@@ -218,7 +218,7 @@ def _walk(node: dict, acc: np.ndarray, value: float, leaves: dict) -> None:
 def toward_decision(
     contrib: np.ndarray,
     base: np.ndarray,
-    proba_raw: np.ndarray,
+    proba_raw: np.ndarray | None,
     tensor: np.ndarray,
     codes: np.ndarray,
     runner_up: np.ndarray,
@@ -227,8 +227,8 @@ def toward_decision(
     """Contributions toward the decision taken against the runner-up: per row a weight per
     class's raw score (the change in the runner-up's expected cost minus the decision's per
     unit of raw score), applied to each feature's contribution. Binary: the sign of that
-    change times the log-odds contributions; multiclass: its gradient through the softmax.
-    Returns (per-feature (n, features), base (n,))."""
+    change times the log-odds contributions (`proba_raw` unused, may be None); multiclass:
+    its gradient through the softmax of the uncalibrated probabilities `proba_raw`. Returns (per-feature (n, features), base (n,))."""
     n = len(codes)
     rows = np.arange(n)
     t = np.broadcast_to(tensor, (n, *tensor.shape[1:]))
