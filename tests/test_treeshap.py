@@ -142,6 +142,16 @@ def test_threads_and_chunks_do_not_change_the_values(monkeypatch):
     np.testing.assert_array_equal(tables.contributions(X[:1])[0], whole[:1])
 
 
+def test_a_build_in_batches_on_two_threads_gives_the_same_tables(monkeypatch):
+    booster = _booster("multiclass", False, seed=5)
+    trees = booster.dump_model()["tree_info"]
+    whole = treeshap._build(trees, 5, 3)
+    monkeypatch.setattr(treeshap, "BATCH_CELLS", 5_000)  # dozens of batches
+    batched = treeshap._build(trees, 5, 3, threads=2)
+    np.testing.assert_array_equal(batched.table, whole.table)
+    np.testing.assert_array_equal(batched.offset, whole.offset)
+
+
 def test_too_large_tables_fall_back_to_lightgbms(monkeypatch):
     booster = _booster("binary", False, seed=3)
     X = _awkward(300)

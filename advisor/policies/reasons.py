@@ -150,9 +150,10 @@ def raw_contributions(
     if method == "exact":
         from advisor.policies.treeshap import leaf_tables
 
-        tables = leaf_tables(booster, n_trees, features, k)
+        pool = num_threads or os.cpu_count() or 1
+        tables = leaf_tables(booster, n_trees, features, k, pool)
         if tables is not None:
-            return tables.contributions(X, 1 if len(X) == 1 else num_threads or os.cpu_count() or 1)
+            return tables.contributions(X, 1 if len(X) == 1 else pool)
         method = "lightgbm"
     if method == "lightgbm":
         raw = booster.predict(X, pred_contrib=True, num_iteration=n_trees, **threads)
