@@ -360,7 +360,13 @@ class MLPolicy(Policy):
         from advisor.policies.reasons import raw_contributions
 
         return raw_contributions(
-            self.booster_, X, self.n_trees_, self.costs.n_classes, method, self.num_threads
+            self.booster_,
+            X,
+            self.n_trees_,
+            self.costs.n_classes,
+            method,
+            self.num_threads,
+            getattr(self, "version_", ""),
         )
 
     def _explain(

@@ -135,13 +135,20 @@ def rule_reasons(rules, index: np.ndarray, k: int) -> RuleReasons:
 
 
 def raw_contributions(
-    booster, X: np.ndarray, n_trees: int, n_classes: int, method: str, num_threads: int = 0
+    booster,
+    X: np.ndarray,
+    n_trees: int,
+    n_classes: int,
+    method: str,
+    num_threads: int = 0,
+    version: str = "",
 ):
     """(contributions (n, classes, features), base (n, classes)) of LightGBM's raw score, by
     exact TreeSHAP ("exact": from per-leaf tables, `treeshap`, or LightGBM's own when the
     tables would be too large; "lightgbm": always LightGBM's `pred_contrib`) or the per-tree
     path attribution ("paths"); all sum to the raw score exactly. One row runs on one thread
-    (no pool start-up on the request path)."""
+    (no pool start-up on the request path). `version` (the bundle's) keys the tables' disk
+    cache (`table_cache`); without it they are built in each process."""
     threads = {"num_threads": 1 if len(X) == 1 else num_threads}
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -151,7 +158,7 @@ def raw_contributions(
         from advisor.policies.treeshap import leaf_tables
 
         pool = num_threads or os.cpu_count() or 1
-        tables = leaf_tables(booster, n_trees, features, k, pool)
+        tables = leaf_tables(booster, n_trees, features, k, pool, version)
         if tables is not None:
             return tables.contributions(X, 1 if len(X) == 1 else pool)
         method = "lightgbm"

@@ -160,16 +160,23 @@ class LeafTables:
 
 
 def leaf_tables(
-    booster, n_trees: int, features: int, classes: int, threads: int = 1
+    booster, n_trees: int, features: int, classes: int, threads: int = 1, version: str = ""
 ) -> LeafTables | None:
-    """The model's `LeafTables` (built on `threads` threads), cached on the booster; None
-    when a path has more than MAX_PATH_FEATURES unique features or the tables would pass
-    MAX_TABLE_BYTES."""
+    """The model's `LeafTables` (built on `threads` threads), kept on the booster and, given
+    the bundle's `version`, in the disk cache (`table_cache`); None when a path has more than
+    MAX_PATH_FEATURES unique features or the tables would pass MAX_TABLE_BYTES."""
     cached = getattr(booster, "_advisor_leaf_tables", None)
     if cached is not None and cached[0] == n_trees:
         return cached[1]
-    trees = booster.dump_model(num_iteration=n_trees)["tree_info"]
-    built = _build(trees, features, classes, threads)
+    from advisor.policies import table_cache
+
+    path = table_cache.cache_path(version, n_trees, features, classes) if version else None
+    built = table_cache.load(path, features, classes) if path is not None else None
+    if built is None:
+        trees = booster.dump_model(num_iteration=n_trees)["tree_info"]
+        built = _build(trees, features, classes, threads)
+        if built is not None and path is not None:
+            table_cache.save(path, built)
     booster._advisor_leaf_tables = (n_trees, built)
     return built
 
