@@ -278,10 +278,13 @@ def top_reasons(
             continue
         bits = np.ascontiguousarray(X[rows, f], dtype=np.float64).view(np.int64)  # -0.0 kept
         codes, first = np.unique(bits, return_inverse=True)
-        said = [describe_value(encoder, float(c)) for c in codes.view(np.float64)]
+        values = np.empty(len(codes), dtype=object)
+        texts = np.empty(len(codes), dtype=object)
+        for i, c in enumerate(codes.view(np.float64)):
+            values[i], texts[i] = describe_value(encoder, float(c))
         feature[rows, cols] = names[f]
-        value[rows, cols] = [said[u][0] for u in first]
-        text[rows, cols] = [said[u][1] for u in first]
+        value[rows, cols] = values[first]  # gathered in C, not a list per row
+        text[rows, cols] = texts[first]
         contribution[rows, cols] = picked[rows, cols]
     return Reasons(feature, value, contribution, text)
 
