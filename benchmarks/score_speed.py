@@ -16,20 +16,23 @@ environment that sets PYTHONDONTWRITEBYTECODE recompiles every imported module o
 the untimed first run fills the cache.
 
 With `--reasons K` it measures reason codes instead (`advisor score --reasons K`): the time to
-build the exact TreeSHAP tables, the ML bundle's `Policy.explain` in this process on
-`--ml-rows` rows by exact TreeSHAP from the tables ("exact"), by LightGBM's own TreeSHAP
-("lightgbm") and by the per-tree path attribution ("paths"), how often "exact" and "paths" give
-LightGBM's top-K features (as a set, and in order), then `score` with reasons, rules at `--rows`
-and ML at `--ml-rows`, warm in this process and as the command in a fresh process (targets:
-rules 500,000 rows/s at 1M rows; ML 20,000 rows/s).
+build the exact TreeSHAP tables and to read them from their disk cache, the ML bundle's
+`Policy.explain` in this process on `--ml-rows` rows by exact TreeSHAP from the tables
+("exact", also on one thread), by LightGBM's own TreeSHAP ("lightgbm") and by the per-tree
+path attribution ("paths"), how often "exact" and "paths" give LightGBM's top-K features (as a
+set, and in order), then `score` with reasons, rules at `--rows` and ML at `--ml-rows`, warm in
+this process and as the command in a fresh process, for ML both with the tables built in each
+process ("cold": the cache off) and read from the cache ("cached": a folder of the run's own,
+filled by the first build) (targets: rules 500,000 rows/s at 1M rows; ML 20,000 rows/s).
 
     uv run python benchmarks/score_speed.py [--case telco-churn] [--rows 1000000] [--repeat 3]
-    uv run python benchmarks/score_speed.py --reasons 3 [--ml-rows 100000]
+    uv run python benchmarks/score_speed.py --reasons 3 [--ml-rows 100000] [--explain-rows N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import resource
@@ -92,26 +95,59 @@ def best_of(repeat: int, fn) -> float:
     return best
 
 
+@contextlib.contextmanager
+def table_cache(setting: str):
+    """The TreeSHAP tables' disk cache for this process and the commands it starts: a folder,
+    or "off" (every process builds the tables: the cold figure)."""
+    before = os.environ.get("ADVISOR_CACHE_DIR")
+    os.environ["ADVISOR_CACHE_DIR"] = setting
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ADVISOR_CACHE_DIR")
+        else:
+            os.environ["ADVISOR_CACHE_DIR"] = before
+
+
 def reasons_figures(folder: Path, bundles: dict, inputs: dict, rows, args, tmp: Path) -> None:
     """Reason codes: explain speed by method, top-K agreement with LightGBM's TreeSHAP, and
-    `score --reasons` speed (warm in this process, and the command in a fresh one)."""
+    `score --reasons` speed (warm in this process, and the command in a fresh one), with the
+    TreeSHAP tables built in each process (cache off, "cold") and read from the disk cache."""
     import advisor
     from advisor.ship.score import score
 
     k, n_ml = args.reasons, min(args.ml_rows, len(rows))
+    cache = str(tmp / "table-cache")  # empty: the first build is timed
     ml = advisor.load_policy(folder / "policies" / bundles["ml"])
     sample = rows.iloc[:n_ml]
+    n_explain = min(args.explain_rows or n_ml, n_ml)
+    explained = sample.iloc[:n_explain]
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    start = time.perf_counter()
-    ml.explain(sample.iloc[:1], k, "exact")
-    print(f"exact TreeSHAP tables built in {time.perf_counter() - start:.2f} s (once per model)")
-    print(f"ML explain, k={k}, {n_ml:,} rows, in process (best of {args.repeat}):")
+    with table_cache(cache):
+        start = time.perf_counter()
+        ml.explain(sample.iloc[:1], k, "exact")
+        built = time.perf_counter() - start
+        tables = ml.booster_._advisor_leaf_tables[1]
+        del ml.booster_._advisor_leaf_tables  # as in a new process
+        start = time.perf_counter()
+        ml.explain(sample.iloc[:1], k, "exact")
+        read = time.perf_counter() - start
+    print(
+        f"exact TreeSHAP tables ({tables.table.nbytes / 1e6:,.0f} MB, {len(tables.offset)} "
+        f"subtrees): built and cached in {built:.2f} s, read from the cache in {read:.2f} s"
+    )
+    print(f"ML explain, k={k}, {n_explain:,} rows, in process (best of {args.repeat}):")
     got = {}
     for method in ("exact", "lightgbm", "paths"):
         seconds = best_of(
-            args.repeat, lambda m=method: got.__setitem__(m, ml.explain(sample, k, m))
+            args.repeat, lambda m=method: got.__setitem__(m, ml.explain(explained, k, m))
         )
-        print(f"  {method:<9} {seconds:8.2f} s {n_ml / seconds:>11,.0f} rows/s")
+        print(f"  {method:<9} {seconds:8.2f} s {n_explain / seconds:>11,.0f} rows/s")
+    threads, ml.num_threads = ml.num_threads, 1
+    seconds = best_of(args.repeat, lambda: ml.explain(explained, k, "exact"))
+    ml.num_threads = threads
+    print(f"  exact on 1 thread {seconds:8.2f} s {n_explain / seconds:>11,.0f} rows/s")
     reference = got["lightgbm"].feature
     for method in ("exact", "paths"):
         mine = got[method].feature
@@ -126,31 +162,37 @@ def reasons_figures(folder: Path, bundles: dict, inputs: dict, rows, args, tmp: 
         )
     ml_input = tmp / "ml_rows.parquet"
     sample.to_parquet(ml_input, index=False)
-    runs = [("rules", "exact", inputs["parquet"], len(rows)), ("ml", "exact", ml_input, n_ml)]
+    runs = [
+        ("rules", "", inputs["parquet"], len(rows)),
+        ("ml", "cold", ml_input, n_ml),
+        ("ml", "cached", ml_input, n_ml),
+    ]
     print(f"score --reasons {k} (warm, best of {args.repeat}):")
-    for kind, method, source, n in runs:
+    for kind, tables_from, source, n in runs:
         bundle = folder / "policies" / bundles[kind]
-        seconds = best_of(
-            args.repeat,
-            lambda b=bundle, s=source, m=method: score(
-                b, s, tmp / "why.parquet", reasons=k, reasons_method=m
-            ),
-        )
+        with table_cache(cache if tables_from == "cached" else "off"):
+            seconds = best_of(
+                args.repeat,
+                lambda b=bundle, s=source: score(b, s, tmp / "why.parquet", reasons=k),
+            )
         plain = best_of(args.repeat, lambda b=bundle, s=source: score(b, s, tmp / "plain.parquet"))
         print(
-            f"  {kind:<6}{method:<7}{n:>10,} rows {seconds:8.2f} s {n / seconds:>11,.0f} rows/s "
-            f"(without reasons {n / plain:,.0f} rows/s)"
+            f"  {kind:<6}{tables_from:<7}{n:>10,} rows {seconds:8.2f} s {n / seconds:>11,.0f} "
+            f"rows/s (without reasons {n / plain:,.0f} rows/s)"
         )
     print(f"advisor score --reasons {k} command (fresh process, best of {args.repeat}):")
-    for kind, source, n in (("rules", inputs["parquet"], len(rows)), ("ml", ml_input, n_ml)):
+    for kind, tables_from, source, n in runs:
         bundle = folder / "policies" / bundles[kind]
         extra = ("--reasons", str(k))
-        run_score(bundle, source, tmp / "cmd.parquet", extra)
-        runs = [run_score(bundle, source, tmp / "cmd.parquet", extra) for _ in range(args.repeat)]
-        wall, scoring = min(r[0] for r in runs), min(r[1] for r in runs)
+        with table_cache(cache if tables_from == "cached" else "off"):
+            run_score(bundle, source, tmp / "cmd.parquet", extra)
+            timed = [
+                run_score(bundle, source, tmp / "cmd.parquet", extra) for _ in range(args.repeat)
+            ]
+        wall, scoring = min(r[0] for r in timed), min(r[1] for r in timed)
         print(
-            f"  {kind:<6}{n:>10,} rows: command {wall:6.2f} s {n / wall:>11,.0f} rows/s; "
-            f"scoring {scoring:6.2f} s {n / scoring:>11,.0f} rows/s"
+            f"  {kind:<6}{tables_from:<7}{n:>10,} rows: command {wall:6.2f} s "
+            f"{n / wall:>11,.0f} rows/s; scoring {scoring:6.2f} s {n / scoring:>11,.0f} rows/s"
         )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
@@ -162,6 +204,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reasons", type=int, default=0, help="Measure reason codes (K).")
     parser.add_argument("--ml-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--explain-rows",
+        type=int,
+        default=0,
+        help="Rows for the in-process explain comparison (default: --ml-rows; LightGBM's "
+        "TreeSHAP takes minutes on 200,000 rows).",
+    )
     args = parser.parse_args()
 
     import advisor

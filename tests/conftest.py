@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -14,6 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # The suite's knob for fewer refits: a single split unless a test asks for refits (its own
 # processes inherit it). Set before advisor reads its option defaults.
 os.environ.setdefault("ADVISOR_REFITS", "1")
+# The TreeSHAP tables' disk cache: a folder of the test session's, never the user's.
+os.environ.setdefault(
+    "ADVISOR_CACHE_DIR", tempfile.mkdtemp(prefix="advisor-test-cache-", dir=tempfile.gettempdir())
+)
 
 
 def synthetic_frame(n: int = 1200, seed: int = 0, with_time: bool = False) -> pd.DataFrame:

@@ -142,6 +142,16 @@ def test_threads_and_chunks_do_not_change_the_values(monkeypatch):
     np.testing.assert_array_equal(tables.contributions(X[:1])[0], whole[:1])
 
 
+def test_a_build_in_batches_on_two_threads_gives_the_same_tables(monkeypatch):
+    booster = _booster("multiclass", False, seed=5)
+    trees = booster.dump_model()["tree_info"]
+    whole = treeshap._build(trees, 5, 3)
+    monkeypatch.setattr(treeshap, "BATCH_CELLS", 5_000)  # dozens of batches
+    batched = treeshap._build(trees, 5, 3, threads=2)
+    np.testing.assert_array_equal(batched.table, whole.table)
+    np.testing.assert_array_equal(batched.offset, whole.offset)
+
+
 def test_too_large_tables_fall_back_to_lightgbms(monkeypatch):
     booster = _booster("binary", False, seed=3)
     X = _awkward(300)
@@ -150,3 +160,63 @@ def test_too_large_tables_fall_back_to_lightgbms(monkeypatch):
     contrib, _ = raw_contributions(booster, X, booster.num_trees() - 1, 2, "exact")
     reference = booster.predict(X, pred_contrib=True, num_iteration=booster.num_trees() - 1)
     np.testing.assert_array_equal(contrib[:, 0, :], reference[:, :-1])
+
+
+def _cached_policy_tables(booster, folder, monkeypatch, version="v1"):
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(folder))
+    booster.__dict__.pop("_advisor_leaf_tables", None)  # as in a new process
+    return leaf_tables(booster, booster.num_trees(), 5, 1, 1, version)
+
+
+def test_the_disk_cache_gives_the_built_tables_and_is_keyed_by_version(tmp_path, monkeypatch):
+    booster = _booster("binary", True, seed=6)
+    X = _awkward(400)
+    built = _cached_policy_tables(booster, tmp_path, monkeypatch)
+    (stored,) = tmp_path.glob("*.npz")
+    monkeypatch.setattr(treeshap, "_build", lambda *a, **k: pytest.fail("built again"))
+    read = _cached_policy_tables(booster, tmp_path, monkeypatch)
+    assert read is not built
+    np.testing.assert_array_equal(read.contributions(X)[0], built.contributions(X)[0])
+    with np.load(stored, allow_pickle=False) as arrays:  # plain arrays only
+        assert all(arrays[name].dtype != object for name in arrays.files)
+    monkeypatch.undo()
+    _cached_policy_tables(booster, tmp_path, monkeypatch, version="v2")  # another bundle
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a zip", "wrong shape"])
+def test_a_damaged_cache_file_is_built_again_and_replaced(tmp_path, monkeypatch, damage):
+    booster = _booster("binary", False, seed=7)
+    X = _awkward(300)
+    reference = booster.predict(X, pred_contrib=True)[:, :-1]
+    _cached_policy_tables(booster, tmp_path, monkeypatch)
+    (stored,) = tmp_path.glob("*.npz")
+    if damage == "truncated":
+        stored.write_bytes(stored.read_bytes()[:5000])
+    elif damage == "not a zip":
+        stored.write_bytes(b"\x93NUMPY not the tables")
+    else:
+        with np.load(stored, allow_pickle=False) as arrays:
+            kept = {name: arrays[name] for name in arrays.files}
+        kept["offset"] = kept["offset"] + np.int32(10**6)  # rows past the table's end
+        np.savez(stored, **kept)
+    tables = _cached_policy_tables(booster, tmp_path, monkeypatch)
+    np.testing.assert_allclose(tables.contributions(X)[0][:, 0, :], reference, rtol=0, atol=1e-12)
+    booster.__dict__.pop("_advisor_leaf_tables", None)
+    monkeypatch.setattr(treeshap, "_build", lambda *a, **k: pytest.fail("built again"))
+    assert leaf_tables(booster, booster.num_trees(), 5, 1, 1, "v1") is not None  # replaced
+
+
+def test_the_disk_cache_can_be_turned_off(tmp_path, monkeypatch):
+    booster = _booster("binary", False, seed=8)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", "off")
+    booster.__dict__.pop("_advisor_leaf_tables", None)
+    assert leaf_tables(booster, booster.num_trees(), 5, 1, 1, "v1") is not None
+    assert not list(tmp_path.rglob("*.npz"))
+    monkeypatch.delenv("ADVISOR_CACHE_DIR")
+    booster.__dict__.pop("_advisor_leaf_tables", None)
+    leaf_tables(booster, booster.num_trees(), 5, 1, 1, "v1")
+    assert len(list((tmp_path / "xdg" / "advisor" / "treeshap").glob("*.npz"))) == 1

@@ -348,25 +348,44 @@ class MLPolicy(Policy):
             self.spec.encode_record(record), record_tensor(self.costs, record), k, method
         )
 
+    def explain_decided(self, frame: pd.DataFrame, decided: Batch, k: int, method: str = "exact"):
+        """`explain` for rows `decide_batch` has decided: its decisions and expected costs are
+        reused, and a binary model's probabilities are not predicted again (unused)."""
+        return self._explain(
+            self.spec.encode(frame), self.costs.tensor(frame, len(frame)), k, method, decided
+        )
+
     def raw_contributions(self, X: np.ndarray, method: str = "exact"):
         """Per-feature contributions to the raw score and the base value (see `reasons`)."""
         from advisor.policies.reasons import raw_contributions
 
         return raw_contributions(
-            self.booster_, X, self.n_trees_, self.costs.n_classes, method, self.num_threads
+            self.booster_,
+            X,
+            self.n_trees_,
+            self.costs.n_classes,
+            method,
+            self.num_threads,
+            getattr(self, "version_", ""),
         )
 
-    def _explain(self, X: np.ndarray, tensor: np.ndarray, k: int, method: str):
+    def _explain(
+        self, X: np.ndarray, tensor: np.ndarray, k: int, method: str, batch: Batch | None = None
+    ):
         from advisor.policies.reasons import constant_reasons, top_reasons, toward_decision
 
         if self.costs.n_decisions < 2:
             return constant_reasons(len(X), k, f"the only decision: {self.costs.decisions[0]}")
-        raw = self._raw_proba(X)
-        proba = self.calibrator_.transform(raw) if self.calibrator_ is not None else raw
-        expected = np.einsum(
-            "nk,nkd->nd", proba, np.broadcast_to(tensor, (len(X), *tensor.shape[1:]))
-        )
-        codes = self.costs.choose(expected)
+        # A binary model's weights need only the calibration's slope, not the probabilities.
+        raw = self._raw_proba(X) if batch is None or self.costs.n_classes > 2 else None
+        if batch is None:
+            proba = self.calibrator_.transform(raw) if self.calibrator_ is not None else raw
+            expected = np.einsum(
+                "nk,nkd->nd", proba, np.broadcast_to(tensor, (len(X), *tensor.shape[1:]))
+            )
+            codes = self.costs.choose(expected)
+        else:
+            expected, codes = batch.expected_costs, np.asarray(batch.codes)
         decided = codes >= 0
         ranked = np.argsort(
             np.where(np.isfinite(expected), expected, np.inf), axis=1, kind="stable"

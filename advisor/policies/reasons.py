@@ -135,13 +135,20 @@ def rule_reasons(rules, index: np.ndarray, k: int) -> RuleReasons:
 
 
 def raw_contributions(
-    booster, X: np.ndarray, n_trees: int, n_classes: int, method: str, num_threads: int = 0
+    booster,
+    X: np.ndarray,
+    n_trees: int,
+    n_classes: int,
+    method: str,
+    num_threads: int = 0,
+    version: str = "",
 ):
     """(contributions (n, classes, features), base (n, classes)) of LightGBM's raw score, by
     exact TreeSHAP ("exact": from per-leaf tables, `treeshap`, or LightGBM's own when the
     tables would be too large; "lightgbm": always LightGBM's `pred_contrib`) or the per-tree
     path attribution ("paths"); all sum to the raw score exactly. One row runs on one thread
-    (no pool start-up on the request path)."""
+    (no pool start-up on the request path). `version` (the bundle's) keys the tables' disk
+    cache (`table_cache`); without it they are built in each process."""
     threads = {"num_threads": 1 if len(X) == 1 else num_threads}
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -150,9 +157,10 @@ def raw_contributions(
     if method == "exact":
         from advisor.policies.treeshap import leaf_tables
 
-        tables = leaf_tables(booster, n_trees, features, k)
+        pool = num_threads or os.cpu_count() or 1
+        tables = leaf_tables(booster, n_trees, features, k, pool, version)
         if tables is not None:
-            return tables.contributions(X, 1 if len(X) == 1 else num_threads or os.cpu_count() or 1)
+            return tables.contributions(X, 1 if len(X) == 1 else pool)
         method = "lightgbm"
     if method == "lightgbm":
         raw = booster.predict(X, pred_contrib=True, num_iteration=n_trees, **threads)
@@ -218,7 +226,7 @@ def _walk(node: dict, acc: np.ndarray, value: float, leaves: dict) -> None:
 def toward_decision(
     contrib: np.ndarray,
     base: np.ndarray,
-    proba_raw: np.ndarray,
+    proba_raw: np.ndarray | None,
     tensor: np.ndarray,
     codes: np.ndarray,
     runner_up: np.ndarray,
@@ -227,8 +235,8 @@ def toward_decision(
     """Contributions toward the decision taken against the runner-up: per row a weight per
     class's raw score (the change in the runner-up's expected cost minus the decision's per
     unit of raw score), applied to each feature's contribution. Binary: the sign of that
-    change times the log-odds contributions; multiclass: its gradient through the softmax.
-    Returns (per-feature (n, features), base (n,))."""
+    change times the log-odds contributions (`proba_raw` unused, may be None); multiclass:
+    its gradient through the softmax of the uncalibrated probabilities `proba_raw`. Returns (per-feature (n, features), base (n,))."""
     n = len(codes)
     rows = np.arange(n)
     t = np.broadcast_to(tensor, (n, *tensor.shape[1:]))
@@ -270,10 +278,13 @@ def top_reasons(
             continue
         bits = np.ascontiguousarray(X[rows, f], dtype=np.float64).view(np.int64)  # -0.0 kept
         codes, first = np.unique(bits, return_inverse=True)
-        said = [describe_value(encoder, float(c)) for c in codes.view(np.float64)]
+        values = np.empty(len(codes), dtype=object)
+        texts = np.empty(len(codes), dtype=object)
+        for i, c in enumerate(codes.view(np.float64)):
+            values[i], texts[i] = describe_value(encoder, float(c))
         feature[rows, cols] = names[f]
-        value[rows, cols] = [said[u][0] for u in first]
-        text[rows, cols] = [said[u][1] for u in first]
+        value[rows, cols] = values[first]  # gathered in C, not a list per row
+        text[rows, cols] = texts[first]
         contribution[rows, cols] = picked[rows, cols]
     return Reasons(feature, value, contribution, text)
 

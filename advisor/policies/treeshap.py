@@ -32,6 +32,7 @@ MAX_TABLE_BYTES = 512 << 20
 GROUP_BYTES = 1 << 19  # a subtree shares one table up to this size (half a core's L2)
 FEW_CELLS = 1 << 14  # rows x subtrees up to which one gather beats a loop over subtrees
 CHUNK_CELLS = 1 << 21  # rows per chunk x subtrees: bounds the working memory (~25 MB)
+BATCH_CELLS = 1 << 22  # table rows x leaves per sparse product in the build (~100 MB)
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (zero-as-missing)
 MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
@@ -158,25 +159,24 @@ class LeafTables:
         return out
 
 
-_ONES = np.ones(0)
-
-
-def _ones(size: int) -> np.ndarray:
-    """A read-only vector of ones, shared by the chunks (it is as long as their entries)."""
-    global _ONES
-    if len(_ONES) < size:
-        _ONES = np.ones(size)
-        _ONES.flags.writeable = False
-    return _ONES[:size]
-
-
-def leaf_tables(booster, n_trees: int, features: int, classes: int) -> LeafTables | None:
-    """The model's `LeafTables`, cached on the booster; None when a path has more than
+def leaf_tables(
+    booster, n_trees: int, features: int, classes: int, threads: int = 1, version: str = ""
+) -> LeafTables | None:
+    """The model's `LeafTables` (built on `threads` threads), kept on the booster and, given
+    the bundle's `version`, in the disk cache (`table_cache`); None when a path has more than
     MAX_PATH_FEATURES unique features or the tables would pass MAX_TABLE_BYTES."""
     cached = getattr(booster, "_advisor_leaf_tables", None)
     if cached is not None and cached[0] == n_trees:
         return cached[1]
-    built = _build(booster.dump_model(num_iteration=n_trees)["tree_info"], features, classes)
+    from advisor.policies import table_cache
+
+    path = table_cache.cache_path(version, n_trees, features, classes) if version else None
+    built = table_cache.load(path, features, classes) if path is not None else None
+    if built is None:
+        trees = booster.dump_model(num_iteration=n_trees)["tree_info"]
+        built = _build(trees, features, classes, threads)
+        if built is not None and path is not None:
+            table_cache.save(path, built)
     booster._advisor_leaf_tables = (n_trees, built)
     return built
 
@@ -334,7 +334,7 @@ def _bands(trees: list[dict]) -> dict[int, Bands] | None:
     return out
 
 
-def _build(trees: list[dict], features: int, classes: int) -> LeafTables | None:
+def _build(trees: list[dict], features: int, classes: int, threads: int = 1) -> LeafTables | None:
     bands = _bands(trees)
     if bands is None:
         return None
@@ -374,7 +374,9 @@ def _build(trees: list[dict], features: int, classes: int) -> LeafTables | None:
         tuple(steps),
         offset,
         np.searchsorted([g.c for g in groups], np.arange(classes + 1)).astype(np.int64),
-        _group_tables(groups, model.leaves, leaf_table, leaf_offset, offset, int(sizes.sum())),
+        _group_tables(
+            groups, model.leaves, leaf_table, leaf_offset, offset, int(sizes.sum()), threads
+        ),
         model.base,
     )
 
@@ -386,40 +388,80 @@ def _group_tables(
     leaf_offset: np.ndarray,
     offset: np.ndarray,
     rows: int,
+    threads: int = 1,
 ) -> np.ndarray:
     """Each group's table: the row for a tuple of states (mixed radix, the first feature
     fastest) holds the sum over the group's leaves of the leaf's table row for the mask of
-    path features whose conditions (above the subtree and in it) the states meet."""
+    path features whose conditions (above the subtree and in it) the states meet. The sums
+    run as sparse products over batches of groups (about BATCH_CELLS leaf rows each), on
+    `threads` threads."""
     from scipy import sparse
 
-    table = np.zeros((rows, leaf_table.shape[1]))
+    table = np.empty((rows, leaf_table.shape[1]))
+    batches: list[tuple[int, list[_Group]]] = []
+    cells = 0
     for g, start in zip(groups, offset.tolist(), strict=True):
-        combos = np.arange(g.rows)
-        state, stride = {}, 1
-        for f, met in g.met.items():
-            state[f] = (combos // stride) % len(met)
-            stride *= len(met)
-        hits = np.empty((g.rows, len(g.leaves)), dtype=np.int64)
-        for i, (number, conditions) in enumerate(g.leaves):
-            mask = np.zeros(g.rows, dtype=np.int64)
-            for j, f in enumerate(leaves[number][2]):
-                met = g.met[f].copy()  # per state of f
-                for position, want_left, feature in conditions:
-                    if feature == f:
-                        met &= g.left[f][g.position[position]] == want_left
-                mask |= met[state[f]].astype(np.int64) << j
-            hits[:, i] = leaf_offset[number] + mask
-        leaves_per_row = sparse.csr_matrix(
-            (_ones(hits.size), hits.ravel(), np.arange(0, hits.size + 1, len(g.leaves))),
-            shape=(g.rows, len(leaf_table)),
+        if not batches or cells + g.rows * len(g.leaves) > BATCH_CELLS:
+            batches.append((start, []))
+            cells = 0
+        batches[-1][1].append(g)
+        cells += g.rows * len(g.leaves)
+
+    def fill(batch: tuple[int, list[_Group]]) -> None:
+        start, members = batch
+        hits = np.concatenate([_hits(g, leaves, leaf_offset) for g in members])
+        per_row = np.repeat([len(g.leaves) for g in members], [g.rows for g in members])
+        indptr = np.concatenate([[0], np.cumsum(per_row)])
+        product = sparse.csr_matrix(
+            (np.ones(len(hits)), hits, indptr), shape=(len(per_row), len(leaf_table))
         )
-        table[start : start + g.rows] = leaves_per_row @ leaf_table
+        table[start : start + len(per_row)] = product @ leaf_table
+
+    if threads > 1 and len(batches) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(fill, batches))
+    else:
+        for batch in batches:
+            fill(batch)
     return table
+
+
+def _hits(g: _Group, leaves: list, leaf_offset: np.ndarray) -> np.ndarray:
+    """Per row of the group's table (its tuple of states), each leaf's table row, flattened
+    row by row: the leaf's offset plus its mask, a bit per path feature whose conditions
+    the row's state of that feature meets (`met` above, the leaf's sides of the subtree's
+    splits in it), summed feature by feature over the mixed-radix grid of states."""
+    count = len(g.leaves)
+    numbers = [number for number, _ in g.leaves]
+    hits = leaf_offset[numbers].reshape((count,) + (1,) * len(g.met))
+    sides = {f: np.full((count, len(g.left[f])), -1, dtype=np.int8) for f in g.met}
+    for i, (_, conditions) in enumerate(g.leaves):
+        for position, want_left, f in conditions:
+            sides[f][i, g.position[position]] = want_left
+    bit = {f: np.full(count, -1, dtype=np.int64) for f in g.met}
+    for i, number in enumerate(numbers):
+        for j, f in enumerate(leaves[number][2]):
+            bit[f][i] = j
+    axes = len(g.met)
+    for axis, (f, met) in enumerate(g.met.items()):
+        side = sides[f][:, :, None]
+        meets = ((side < 0) | (g.left[f][None, :, :] == side.astype(bool))).all(axis=1)
+        bits = (meets & met[None, :]).astype(np.int64) << np.maximum(bit[f], 0)[:, None]
+        bits[bit[f] < 0] = 0
+        shape = [count] + [1] * axes
+        shape[axes - axis] = len(met)  # the first feature varies fastest: the last axis
+        hits = hits + bits.reshape(shape)
+    return np.ascontiguousarray(hits.reshape(count, -1).T).ravel()
 
 
 def _tables(leaves: list, offset: np.ndarray, rows: int, features: int) -> np.ndarray:
     """Each leaf's contributions for every mask of its path features, as table rows over all
-    features; leaves with the same number of path features are computed together."""
+    features; leaves with the same number of path features are computed together. For
+    feature j the product over the other features i of (o_i t + z_i) is built for every mask
+    of theirs by doubling: one feature at a time, the masks without it (times z_i) and with
+    it (times z_i, plus the product shifted by one power)."""
     table = np.zeros((rows, features))
     by_depth: dict[int, list[int]] = {}
     for i, (_, _, u, _) in enumerate(leaves):
@@ -429,23 +471,24 @@ def _tables(leaves: list, offset: np.ndarray, rows: int, features: int) -> np.nd
         unique = np.array([leaves[i][2] for i in members], dtype=np.int64)
         zero = np.array([leaves[i][3] for i in members])
         masks = np.arange(2**d)
-        one = ((masks[:, None] >> np.arange(d)) & 1).astype(np.float64)  # (2^d, d)
         weight = np.array(
             [math.factorial(s) * math.factorial(d - 1 - s) / math.factorial(d) for s in range(d)]
         )
         rows_at = offset[members][:, None] + masks[None, :]
         for j in range(d):
-            # coefficients of prod over i != j of (o_i t + z_i), per leaf and mask
-            poly = np.zeros((len(members), 2**d, d))
-            poly[:, :, 0] = 1.0
+            poly = np.ones((len(members), 1, 1))  # (leaf, mask of the others so far, power)
             for i in range(d):
                 if i == j:
                     continue
-                shifted = np.zeros_like(poly)
-                shifted[:, :, 1:] = poly[:, :, :-1] * one[None, :, i, None]
-                poly = poly * zero[:, i, None, None] + shifted
-            share = poly @ weight
+                scaled = poly * zero[:, i, None, None]
+                off = np.concatenate([scaled, np.zeros_like(scaled[:, :, :1])], axis=2)
+                on = off.copy()
+                on[:, :, 1:] += poly
+                poly = np.concatenate([off, on], axis=1)  # feature i: the next mask bit
+            share = poly @ weight  # (leaf, mask of the others)
+            others = (masks & ((1 << j) - 1)) | ((masks >> (j + 1)) << j)
+            one = (masks >> j) & 1
             table[rows_at, unique[:, j, None]] = (
-                value[:, None] * (one[None, :, j] - zero[:, j, None]) * share
+                value[:, None] * (one[None, :] - zero[:, j, None]) * share[:, others]
             )
     return table
