@@ -9,9 +9,9 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from advisor.policies import treeshap
+from advisor.policies import table_cache, treeshap
 from advisor.policies.reasons import raw_contributions
-from advisor.policies.treeshap import leaf_tables
+from advisor.policies.table_cache import leaf_tables
 
 
 def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,9 +145,9 @@ def test_threads_and_chunks_do_not_change_the_values(monkeypatch):
 def test_a_build_in_batches_on_two_threads_gives_the_same_tables(monkeypatch):
     booster = _booster("multiclass", False, seed=5)
     trees = booster.dump_model()["tree_info"]
-    whole = treeshap._build(trees, 5, 3)
+    whole = treeshap.build_tables(trees, 5, 3)
     monkeypatch.setattr(treeshap, "BATCH_CELLS", 5_000)  # dozens of batches
-    batched = treeshap._build(trees, 5, 3, threads=2)
+    batched = treeshap.build_tables(trees, 5, 3, threads=2)
     np.testing.assert_array_equal(batched.table, whole.table)
     np.testing.assert_array_equal(batched.offset, whole.offset)
 
@@ -173,7 +173,7 @@ def test_the_disk_cache_gives_the_built_tables_and_is_keyed_by_version(tmp_path,
     X = _awkward(400)
     built = _cached_policy_tables(booster, tmp_path, monkeypatch)
     (stored,) = tmp_path.glob("*.npz")
-    monkeypatch.setattr(treeshap, "_build", lambda *a, **k: pytest.fail("built again"))
+    monkeypatch.setattr(table_cache, "build_tables", lambda *a, **k: pytest.fail("built again"))
     read = _cached_policy_tables(booster, tmp_path, monkeypatch)
     assert read is not built
     np.testing.assert_array_equal(read.contributions(X)[0], built.contributions(X)[0])
@@ -204,7 +204,7 @@ def test_a_damaged_cache_file_is_built_again_and_replaced(tmp_path, monkeypatch,
     tables = _cached_policy_tables(booster, tmp_path, monkeypatch)
     np.testing.assert_allclose(tables.contributions(X)[0][:, 0, :], reference, rtol=0, atol=1e-12)
     booster.__dict__.pop("_advisor_leaf_tables", None)
-    monkeypatch.setattr(treeshap, "_build", lambda *a, **k: pytest.fail("built again"))
+    monkeypatch.setattr(table_cache, "build_tables", lambda *a, **k: pytest.fail("built again"))
     assert leaf_tables(booster, booster.num_trees(), 5, 1, 1, "v1") is not None  # replaced
 
 

@@ -155,7 +155,7 @@ def raw_contributions(
     k = 1 if n_classes == 2 else n_classes
     features = X.shape[1]
     if method == "exact":
-        from advisor.policies.treeshap import leaf_tables
+        from advisor.policies.table_cache import leaf_tables
 
         pool = num_threads or os.cpu_count() or 1
         tables = leaf_tables(booster, n_trees, features, k, pool, version)

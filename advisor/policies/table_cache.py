@@ -23,10 +23,36 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.policies.treeshap import GROUP_BYTES, MAX_PATH_FEATURES, Bands, LeafTables
+from advisor.policies.treeshap import (
+    GROUP_BYTES,
+    MAX_PATH_FEATURES,
+    Bands,
+    LeafTables,
+    build_tables,
+)
 
 LAYOUT = f"leaf-tables-1/{GROUP_BYTES}/{MAX_PATH_FEATURES}"  # changes when the tables do
 KEEP = 8
+
+
+def leaf_tables(
+    booster, n_trees: int, features: int, classes: int, threads: int = 1, version: str = ""
+) -> LeafTables | None:
+    """The model's `LeafTables` (built on `threads` threads), kept on the booster and, given
+    the bundle's `version`, in the disk cache; None when a path has more than
+    MAX_PATH_FEATURES unique features or the tables would pass MAX_TABLE_BYTES."""
+    cached = getattr(booster, "_advisor_leaf_tables", None)
+    if cached is not None and cached[0] == n_trees:
+        return cached[1]
+    path = cache_path(version, n_trees, features, classes) if version else None
+    built = load(path, features, classes) if path is not None else None
+    if built is None:
+        trees = booster.dump_model(num_iteration=n_trees)["tree_info"]
+        built = build_tables(trees, features, classes, threads)
+        if built is not None and path is not None:
+            save(path, built)
+    booster._advisor_leaf_tables = (n_trees, built)
+    return built
 
 
 def cache_folder() -> Path | None:

@@ -159,28 +159,6 @@ class LeafTables:
         return out
 
 
-def leaf_tables(
-    booster, n_trees: int, features: int, classes: int, threads: int = 1, version: str = ""
-) -> LeafTables | None:
-    """The model's `LeafTables` (built on `threads` threads), kept on the booster and, given
-    the bundle's `version`, in the disk cache (`table_cache`); None when a path has more than
-    MAX_PATH_FEATURES unique features or the tables would pass MAX_TABLE_BYTES."""
-    cached = getattr(booster, "_advisor_leaf_tables", None)
-    if cached is not None and cached[0] == n_trees:
-        return cached[1]
-    from advisor.policies import table_cache
-
-    path = table_cache.cache_path(version, n_trees, features, classes) if version else None
-    built = table_cache.load(path, features, classes) if path is not None else None
-    if built is None:
-        trees = booster.dump_model(num_iteration=n_trees)["tree_info"]
-        built = _build(trees, features, classes, threads)
-        if built is not None and path is not None:
-            table_cache.save(path, built)
-    booster._advisor_leaf_tables = (n_trees, built)
-    return built
-
-
 @dataclass(frozen=True)
 class _Group:
     """A subtree whose leaves share one table: its class, per feature it or the path above
@@ -334,7 +312,9 @@ def _bands(trees: list[dict]) -> dict[int, Bands] | None:
     return out
 
 
-def _build(trees: list[dict], features: int, classes: int, threads: int = 1) -> LeafTables | None:
+def build_tables(
+    trees: list[dict], features: int, classes: int, threads: int = 1
+) -> LeafTables | None:
     bands = _bands(trees)
     if bands is None:
         return None
