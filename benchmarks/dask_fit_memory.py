@@ -8,10 +8,11 @@ on a LocalCluster of `--workers` processes (one thread each) over `benchmarks/sc
 partitions. Around the refit, each worker's resident memory is read and its peak reset
 (/proc/self/clear_refs): before the refit, once the encoded training rows are held (just
 before `DaskLGBMClassifier.fit`), and the peak during that fit. Printed per worker: the training
-rows it held and the bytes a row (and a cell) above its memory before the refit, at both
-points; the spill count and the "Failed to serialize" lines in the workers' logs. Give a
+rows it held (files dealt round robin, as the refit deals them) and the bytes a row (and a
+cell) above its memory before the refit, at both points; the spill count and the "Failed to serialize" lines in the workers' logs. Give a
 memory limit the fit stays well under (the default), so that spilling does not move the
-figures; with a tight limit it shows what the workers do then.
+figures; with a tight limit it shows what the workers do then. The analysis ends once the
+refit is measured.
 """
 
 from __future__ import annotations
