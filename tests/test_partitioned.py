@@ -340,3 +340,30 @@ def test_lightgbm_dask_refuses_rows_the_workers_cannot_hold(cluster, tmp_path: P
     assert "lightgbm-dask" in got.output and "GiB" in got.output
     assert len(got.output.strip().splitlines()) == 1
     assert not (out / "parts").exists()
+
+
+def test_lightgbm_dask_room_is_checked_worker_by_worker():
+    """Each worker's files (round robin) at HELD_PER_CELL bytes a cell, on top of its memory
+    now, must stay within MEMORY_SHARE of its limit; the busiest worker decides."""
+    from advisor.analysis.dask_fit import HELD_PER_CELL, MEMORY_SHARE, check_room
+    from advisor.core.errors import InputError
+
+    mb = 1024**2
+
+    class Client:
+        def scheduler_info(self):
+            worker = {"memory_limit": 1000 * mb, "metrics": {"memory": 200 * mb}}
+            return {"workers": {"tcp://b": dict(worker), "tcp://a": dict(worker)}}
+
+    features = 10
+    room = (1000 * MEMORY_SHARE - 200) * mb / (features * HELD_PER_CELL)  # rows a worker holds
+    fits = int(room / 2) - 1  # worker a holds files 0 and 2
+    check_room(Client(), [fits, fits, fits], features)
+    with pytest.raises(InputError, match=f"holding {2 * (fits + 2):,} of the {3 * (fits + 2):,}"):
+        check_room(Client(), [fits + 2] * 3, features)
+    check_room(Client(), [fits + 2] * 2, features)  # one file each
+    # once encoded, the rows' own float64 cells are already in the worker's memory
+    encoded = int((1000 * MEMORY_SHARE - 200) * mb / (features * (HELD_PER_CELL - 8)) / 2) - 1
+    check_room(Client(), [encoded] * 3, features, encoded=True)
+    with pytest.raises(InputError):
+        check_room(Client(), [encoded] * 3, features)

@@ -13,6 +13,7 @@ validation sample.
 from __future__ import annotations
 
 import copy
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,9 +28,13 @@ from advisor.stats.bootstrap import Resampler, interval
 from advisor.stats.interval import Interval
 
 ENGINES = ("sample", "lightgbm-dask")
-HELD_PER_CELL = 8 * 3  # a float64 cell, its copy while LightGBM bins it, and the bins' share
-# share of the memory limits: below Dask's spill point (60 %), leaving the workers' own use
-MEMORY_SHARE = 0.3
+# bytes a training cell costs a worker while LightGBM fits: the encoded float64 rows, the copy
+# lightgbm.dask concatenates them into, the bins and the training state
+# (benchmarks/dask_fit_memory.py: 23.3 and 25.7 on two workers of 600,000 rows)
+HELD_PER_CELL = 28
+# share of a worker's memory limit its peak may reach: below Dask's spill point (60 % managed,
+# 70 % of the process), where it would try to move LightGBM's sockets to disk
+MEMORY_SHARE = 0.55
 
 
 @dataclass(frozen=True)
@@ -55,21 +60,39 @@ def training_part(path: str, index: int, layout: Layout, spec) -> tuple[np.ndarr
     return np.asarray(spec.encode(frame), dtype=np.float64), y[train]
 
 
-def check_room(client, train_rows: int, features: int) -> None:
-    """Exit 2 before reading any rows when the workers cannot hold every training row."""
-    workers = client.scheduler_info()["workers"].values()
-    limits = [w.get("memory_limit") or 0 for w in workers]
-    need = train_rows * features * HELD_PER_CELL
-    if not limits or min(limits) <= 0:
+def placement(workers: list[str], files: int) -> list[str]:
+    """The worker that encodes and holds each file's training rows: round robin."""
+    return [workers[i % len(workers)] for i in range(files)]
+
+
+def check_room(client, rows_per_file: list[int], features: int, encoded: bool = False) -> None:
+    """Exit 2 before LightGBM fits when a worker cannot hold its files' training rows: its
+    memory now plus `HELD_PER_CELL` bytes a cell (less the float64 cell when `encoded`: the
+    rows are already there) must stay within `MEMORY_SHARE` of its limit."""
+    info = client.scheduler_info()["workers"]
+    workers = sorted(info)
+    if not workers or min(w.get("memory_limit") or 0 for w in info.values()) <= 0:
         return
-    room = sum(limits) * MEMORY_SHARE
-    if need > room:
-        raise InputError(
-            f"--fit-engine lightgbm-dask: the {train_rows:,} training rows need about "
-            f"{need / 1024**3:.1f} GiB across the workers, and {len(limits)} workers with "
-            f"{sum(limits) / 1024**3:.1f} GiB of memory limits can give it "
-            f"{room / 1024**3:.1f} GiB; add workers or memory, or use the sampled fit"
-        )
+    held = dict.fromkeys(workers, 0)
+    for worker, rows in zip(placement(workers, len(rows_per_file)), rows_per_file, strict=True):
+        held[worker] += rows
+    per_cell = HELD_PER_CELL - (8 if encoded else 0)
+    for worker in workers:
+        limit = info[worker]["memory_limit"]
+        now = info[worker].get("metrics", {}).get("memory", 0)
+        need = held[worker] * features * per_cell
+        if now + need > limit * MEMORY_SHARE:
+            raise InputError(
+                f"--fit-engine lightgbm-dask: a worker holding {held[worker]:,} of the "
+                f"{sum(held.values()):,} training rows needs about {need / 1024**3:.1f} GiB "
+                f"more than its {now / 1024**3:.1f} GiB, over {MEMORY_SHARE:.0%} of its "
+                f"{limit / 1024**3:.1f} GiB limit; add workers or memory, or use the sampled fit"
+            )
+
+
+def even_split(rows: int, files: int) -> list[int]:
+    """`rows` spread evenly over `files` (the check before the files' rows are counted)."""
+    return [rows // files + (i < rows % files) for i in range(files)]
 
 
 def lightgbm_dask():
@@ -101,18 +124,22 @@ def fit_every_row(
 
     spec = sample_ml.spec
     features = len(spec.encoders_)
-    check_room(client, train_rows, features)
-    parts = client.map(training_part, paths, range(len(paths)), layout=layout, spec=spec)
-    rows = client.gather(client.map(lambda p: len(p[1]), parts))
-    xs, ys = [], []
-    for part, n in zip(parts, rows, strict=True):
-        if n == 0:
-            continue
-        x = client.submit(lambda p: p[0], part)
-        y = client.submit(lambda p: p[1], part)
-        xs.append(da.from_delayed(x, shape=(n, features), dtype=np.float64))
-        ys.append(da.from_delayed(y, shape=(n,), dtype=np.int64))
-    X, y = da.concatenate(xs).persist(), da.concatenate(ys).persist()
+    check_room(client, even_split(train_rows, len(paths)), features)
+    workers = placement(sorted(client.scheduler_info()["workers"]), len(paths))
+    pinned = [{"workers": [w], "allow_other_workers": False} for w in workers]
+    parts = [
+        client.submit(training_part, path, i, layout=layout, spec=spec, **where)
+        for i, (path, where) in enumerate(zip(paths, pinned, strict=True))
+    ]
+    pairs = list(zip(parts, pinned, strict=True))
+    xs = [client.submit(operator.itemgetter(0), part, **where) for part, where in pairs]
+    ys = [client.submit(operator.itemgetter(1), part, **where) for part, where in pairs]
+    rows = client.gather([client.submit(len, y, **w) for y, w in zip(ys, pinned, strict=True)])
+    del parts, pairs  # each array is then held by one key (Dask counts each key's size)
+    check_room(client, rows, features, encoded=True)
+    kept = [(x, y, n) for x, y, n in zip(xs, ys, rows, strict=True) if n]
+    X = da.concatenate([da.from_delayed(x, (n, features), dtype=np.float64) for x, _, n in kept])
+    y = da.concatenate([da.from_delayed(y, (n,), dtype=np.int64) for _, y, n in kept])
     params = {
         k: v
         for k, v in sample_ml._params().items()

@@ -26,6 +26,7 @@ import pandas as pd
 from advisor.analysis.dask_fit import (
     ENGINES,
     check_room,
+    even_split,
     fit_every_row,
     gain_over_sample,
     lightgbm_dask,
@@ -204,7 +205,8 @@ def analyse_partitioned(
             counts, dropped, digest, spans = _count(client, paths, layout, case.costs.n_classes)
             if fit_engine == "lightgbm-dask":
                 lightgbm_dask()
-                check_room(client, int(counts[TRAIN].sum()), len(schema) - 1)
+                rows = even_split(int(counts[TRAIN].sum()), len(paths))
+                check_room(client, rows, len(schema) - 1)
         with clock("split", "Drawing the fit sample on the workers"):
             if fit_rows is None:
                 fit_rows, why = default_fit_rows(client, len(schema))
