@@ -286,6 +286,18 @@ def test_the_constant_decision_shipped_is_named_in_words():
     assert tied.endswith("Keep it simple: always approve; no rule list does better.")
 
 
+def test_the_constant_shipped_although_ml_pays_says_which_test_keeps_ml_out():
+    # The constant stands for the rules; ML nets clearly more, but an A/B test would take 400
+    # days of traffic: the headline must not say that no model pays for its upkeep.
+    inp = _inputs(rules=10.0, ml=5.0, enrol_days=400.0)
+    option, text = _headline(inp, rules_name="baseline")
+    assert option == "ship-rules" and choose(inp)[1].extra_net > 0
+    assert text == (
+        "Keep it simple: always approve; no rule list does better, and an A/B test could not "
+        "confirm ML's advantage within 90 days."
+    )
+
+
 def test_a_tied_answer_says_what_would_settle_it():
     test = SimpleNamespace(
         confirmable_within_max_days=True, n_per_arm=1234, days_needed=40.0, max_experiment_days=90

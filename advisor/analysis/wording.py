@@ -236,6 +236,12 @@ def _rules_core(
     if rules_name == "baseline":
         if tied:  # a model may well pay for itself; it is only not clearly ahead
             return f"Keep it simple: always {base_decision}; no rule list does better."
+        if facts.capture is not None and facts.extra_net > 0:
+            # ML pays for its upkeep; a rules-first test (A/B, difference, latency) keeps it out
+            return (
+                f"Keep it simple: always {base_decision}; no rule list does better, and "
+                f"{_why_rules(facts, inp)}."
+            )
         return (
             f"Keep it simple: always {base_decision}; neither a rule list nor a model pays for "
             "its upkeep here."
