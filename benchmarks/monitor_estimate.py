@@ -62,7 +62,11 @@ def references(expected, codes, gap, decisions, resampler, correction: str) -> t
     if correction == "gap":
         return single, None
     bands = calibration_bands(
-        expected, codes, gap, decisions, lambda v: resampler.means(v, SEED_OFFSET + 1)
+        expected,
+        codes,
+        gap,
+        decisions,
+        lambda v, b, k: resampler.banded_means(v, b, k, SEED_OFFSET + 1),
     )
     return single, bands
 

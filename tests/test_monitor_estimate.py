@@ -84,7 +84,9 @@ def measured(rng: np.random.Generator, seed: int) -> tuple[dict, dict, float]:
     resampler = Resampler(400, seed)
     d = truth - own
     gap = interval(float(d.mean()), resampler.means(d, 17)[:, 0]).to_dict()
-    bands = calibration_bands(own, codes, d, COSTS.decisions, lambda v: resampler.means(v, 18))
+    bands = calibration_bands(
+        own, codes, d, COSTS.decisions, lambda v, b, k: resampler.banded_means(v, b, k, 18)
+    )
     return gap, bands, abs(truth.mean())
 
 
@@ -95,7 +97,7 @@ def test_the_bands_are_the_gap_per_band_of_the_expected_cost():
     rng = np.random.default_rng(1)
     _, truth, own, codes, _ = overstating(rng, 5000, 0.0)
     d = truth - own
-    got = calibration_bands(own, codes, d, COSTS.decisions, Resampler(2000, 0).means)
+    got = calibration_bands(own, codes, d, COSTS.decisions, Resampler(2000, 0).banded_means)
     bands = got["bands"]
     band = np.full(len(own), -1)
     for code, name in enumerate(COSTS.decisions):

@@ -52,11 +52,14 @@ def calibration_gaps(
             codes[name],
             gaps[name],
             costs.decisions,
-            lambda v: resampler.means(v, SEED_OFFSET + 1),
+            lambda v, b, k: resampler.banded_means(v, b, k, SEED_OFFSET + 1),
         )
     reps = resampler.means(np.column_stack([gaps[n] for n in names]), SEED_OFFSET)
     found = {n: interval(float(gaps[n].mean()), reps[:, i]) for i, n in enumerate(names)}
     return found, bands
+
+
+BandMeans = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
 def calibration_bands(
@@ -64,34 +67,37 @@ def calibration_bands(
     codes: np.ndarray,
     gap: np.ndarray,
     decisions: Sequence[str],
-    means: Callable[[np.ndarray], np.ndarray],
+    means: BandMeans,
 ) -> dict:
     """The calibration gap per band of the expected cost within each decision made: up to
     BANDS bands of at least BAND_ROWS rows, cut at quantiles of the expected cost; each band's
-    mean gap with its 95 % bootstrap interval (`means`: the rows' resampler, values -> replicates
-    of their column means). A window's mix of bands weighs them (`advisor.monitor.estimate`)."""
+    mean gap with its 95 % bootstrap interval (`means`: the rows' resampler's `banded_means`,
+    (values, band of each row, bands) -> replicates of each band's column means). A window's
+    mix of bands weighs them (`advisor.monitor.estimate`)."""
     expected, codes, gap = (np.asarray(a, dtype=float) for a in (expected, codes, gap))
     keep = np.isfinite(expected) & np.isfinite(gap) & (codes >= 0)
-    found, columns = [], []
+    found: list[dict] = []
+    band = np.full(len(gap), -1, dtype=np.int64)
     for d, name in enumerate(decisions):
         mine = keep & (codes == d)
         if not mine.any():
             continue
         lows = band_edges(expected[mine])
-        band = np.searchsorted(lows, expected, side="right")
-        for b, low in enumerate([None, *lows.tolist()]):
-            inside = mine & (band == b)
-            found.append({"decision": name, "from": low, "rows": int(inside.sum())})
-            columns += [np.where(inside, gap, 0.0), inside.astype(float)]
+        within = np.searchsorted(lows, expected[mine], side="right")
+        band[mine] = len(found) + within
+        counts = np.bincount(within, minlength=len(lows) + 1)
+        for low, rows in zip([None, *lows.tolist()], counts.tolist(), strict=True):
+            found.append({"decision": name, "from": low, "rows": rows})
     if not found:
         return {"by": BANDS_BY, "bands": []}
-    sums = np.column_stack(columns)
-    reps = means(sums)
+    # each band's sum of gaps and its rows, resampled: ratios of means are the bands' gaps
+    reps = means(
+        np.column_stack([np.where(band >= 0, gap, 0.0), np.ones(len(gap))]), band, len(found)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = reps[:, 0::2] / reps[:, 1::2]
-    for i, band in enumerate(found):
-        inside = sums[:, 2 * i + 1] > 0
-        band.update(interval(float(sums[inside, 2 * i].mean()), ratios[:, i]).to_dict())
+    for i, entry in enumerate(found):
+        entry.update(interval(float(gap[band == i].mean()), ratios[:, i]).to_dict())
     return {"by": BANDS_BY, "bands": found}
 
 

@@ -40,7 +40,7 @@ import pandas as pd
 
 from advisor.analysis.arms import WIDTH as ARM_WIDTH
 from advisor.analysis.arms import Arms, arm_block, arms_from_blocks
-from advisor.analysis.calibration_gap import SEED_OFFSET, calibration_bands
+from advisor.analysis.calibration_gap import SEED_OFFSET, BandMeans, calibration_bands
 from advisor.analysis.economics import Inputs
 from advisor.analysis.outoffold import FoldFit, OutOfFold, RefitRows, refit_rows
 from advisor.analysis.recommend import (
@@ -307,7 +307,7 @@ def _cross_fitting(case: Case, data: Dataset, fit: Fitter, given: dict, plan: Re
     )
     refits = _pooled(plan, n, estimate, replicates, periods, held, includes, names, oof)
     stacked = {k: v.reshape(plan.repeats * n, 3) for k, v in decided.items()}
-    bands = _bands(stacked, case, RepeatResampler(resampler, plan.repeats).means)
+    bands = _bands(stacked, case, RepeatResampler(resampler, plan.repeats).banded_means)
     refits = replace(refits, calibration_bands=bands)
     refits = replace(refits, decision_shares=oof.decision_shares(case.costs.decisions) or None)
     if arms is None:
@@ -324,9 +324,13 @@ def refit_replicates(pooled: np.ndarray, resampler: Resampler) -> np.ndarray:
     rows x series (each repeat scores every row once); a replicate resamples the rows (the same
     rows in every repeat and series, so differences stay paired) and takes one repeat drawn at
     random, so its spread holds the refit-to-refit variation as well as the rows'."""
-    reps = np.stack([resampler.means(pooled[r]) for r in range(len(pooled))])
+    return _one_repeat_each(np.stack([resampler.means(block) for block in pooled]), resampler)
+
+
+def _one_repeat_each(reps: np.ndarray, resampler: Resampler) -> np.ndarray:
+    """Per replicate, one repeat's (reps: repeats x resamples x series), drawn at random."""
     # a stream of its own: the resampling weights draw from the plain seed
-    pick = np.random.default_rng([resampler.seed, 1]).integers(0, len(pooled), reps.shape[1])
+    pick = np.random.default_rng([resampler.seed, 1]).integers(0, len(reps), reps.shape[1])
     return reps[pick, np.arange(reps.shape[1])]
 
 
@@ -343,6 +347,18 @@ class RepeatResampler:
         values = np.asarray(values, dtype=float)
         pooled = values.reshape(self.repeats, len(values) // self.repeats, -1)
         return refit_replicates(pooled, replace(self.base, seed=self.base.seed + seed_offset))
+
+    def banded_means(
+        self, values: np.ndarray, bands: np.ndarray, n_bands: int, seed_offset: int = 0
+    ) -> np.ndarray:
+        """`means` of each band's values apart (`Resampler.banded_means`), repeats stacked."""
+        resampler = replace(self.base, seed=self.base.seed + seed_offset)
+        values = np.asarray(values, dtype=float).reshape(
+            self.repeats, len(bands) // self.repeats, -1
+        )
+        bands = np.asarray(bands).reshape(self.repeats, -1)
+        reps = [resampler.banded_means(v, b, n_bands) for v, b in zip(values, bands, strict=True)]
+        return _one_repeat_each(np.stack(reps), resampler)
 
 
 def backtest(
@@ -409,7 +425,7 @@ def _backtest(case: Case, data: Dataset, fit: Fitter, given: dict, plan: RefitPl
     refits = replace(refits, by_period=tuple(by_period), latest_period=latest)
     whole = {k: np.concatenate([d[k] for d in decided]) for k in decided[0]} if decided else {}
     whole = {k: v for k, v in whole.items() if len(v) == len(rows)}  # in every period
-    bands = _bands(whole, case, lambda v: resampler.means(v, SEED_OFFSET + 1))
+    bands = _bands(whole, case, lambda v, b, k: resampler.banded_means(v, b, k, SEED_OFFSET + 1))
     refits = replace(refits, calibration_bands=bands)
     refits = replace(refits, decision_shares=oof.decision_shares(case.costs.decisions) or None)
     if any(a is None for a in arm_parts):
@@ -426,9 +442,7 @@ def _decided(extras: RefitRows) -> dict[str, np.ndarray]:
     }
 
 
-def _bands(
-    decided: Mapping[str, np.ndarray], case: Case, means: Callable[[np.ndarray], np.ndarray]
-) -> dict | None:
+def _bands(decided: Mapping[str, np.ndarray], case: Case, means: BandMeans) -> dict | None:
     """Each policy's pooled out-of-fold calibration gap per band (`calibration_bands`); rows a
     refit did not score (NaN) count in no band."""
     out = {}

@@ -87,6 +87,89 @@ def bootstrap_means(
     )
 
 
+def banded_means(
+    values: np.ndarray,
+    bands: np.ndarray,
+    n_bands: int,
+    resamples: int,
+    seed: int,
+    blocks: np.ndarray | None = None,
+) -> np.ndarray:
+    """`bootstrap_means` of the (rows x n_bands * k) matrix whose column b * k + j holds
+    values[:, j] on the rows of band b and 0 on the others (band -1: no band), without
+    building that matrix: the same replicates (up to rounding), from the rows' own k columns.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    bands = np.asarray(bands, dtype=np.int64)
+    n, k = values.shape
+    if blocks is not None:
+        blocks = np.asarray(blocks, dtype=np.int64)
+        n_blocks = int(blocks.max()) + 1
+        inside = bands >= 0
+        cell = blocks[inside] * n_bands + bands[inside]
+        sums = np.column_stack(
+            [
+                np.bincount(cell, weights=values[inside, j], minlength=n_blocks * n_bands)
+                for j in range(k)
+            ]
+        ).reshape(n_blocks, n_bands * k)
+        sizes = np.bincount(blocks, minlength=n_blocks).astype(float)
+        return np.vstack(
+            [
+                (w @ sums) / (w @ sizes)[:, None]
+                for w in bootstrap_weights(n_blocks, resamples, seed)
+            ]
+        )
+    distinct = _distinct_banded(values, bands, n_bands)
+    if distinct is not None:
+        rows, counts = distinct
+        draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
+        return draws @ rows / n
+    members = [np.flatnonzero(bands == b) for b in range(n_bands)]
+    own = [values[m] for m in members]
+    out = []
+    for w in bootstrap_weights(n, resamples, seed):
+        reps = np.empty((len(w), n_bands, k))
+        for b, m in enumerate(members):
+            reps[:, b] = w[:, m] @ own[b]
+        out.append(reps.reshape(len(w), n_bands * k) / n)
+    return np.vstack(out)
+
+
+def _spread(values: np.ndarray, bands: np.ndarray, n_bands: int) -> np.ndarray:
+    """The matrix `banded_means` stands for, for a few rows."""
+    n, k = values.shape
+    out = np.zeros((n, n_bands, k))
+    inside = np.flatnonzero(bands >= 0)
+    out[inside, bands[inside]] = values[inside]
+    return out.reshape(n, n_bands * k)
+
+
+def _distinct_banded(
+    values: np.ndarray, bands: np.ndarray, n_bands: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """`distinct_rows` of the banded matrix, from its distinct (band, values) rows: the same
+    test, the same rows in the same order, the same counts."""
+    if len(values) <= MAX_DISTINCT_ROWS:
+        return None
+    head = 4 * MAX_DISTINCT_ROWS
+    for column in _spread(values[:head], bands[:head], n_bands).T:
+        if len(np.unique(column)) > MAX_DISTINCT_ROWS:
+            return None
+    # a row outside every band, or with only zeros, is the banded matrix's row of zeros
+    zero = (bands < 0) | ~values.any(axis=1)
+    key = np.column_stack([np.where(zero, -1, bands), np.where(zero[:, None], 0.0, values)])
+    pairs, inverse = np.unique(key, axis=0, return_inverse=True)
+    if len(pairs) > MAX_DISTINCT_ROWS:
+        return None
+    counts = np.bincount(inverse.ravel(), minlength=len(pairs)).astype(float)
+    spread = _spread(pairs[:, 1:], pairs[:, 0].astype(np.int64), n_bands)
+    rows, where = np.unique(spread, axis=0, return_inverse=True)
+    return rows, np.bincount(where.ravel(), weights=counts, minlength=len(rows))
+
+
 def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The distinct rows of `values` and how often each occurs, when there are at most
     MAX_DISTINCT_ROWS of them (per-row costs under a plain cost matrix take a handful of
@@ -132,6 +215,14 @@ class Resampler:
     def means(self, values: np.ndarray, seed_offset: int = 0) -> np.ndarray:
         """Replicates of the column means of `values` (rows as in the split)."""
         return bootstrap_means(values, self.resamples, self.seed + seed_offset, self.blocks)
+
+    def banded_means(
+        self, values: np.ndarray, bands: np.ndarray, n_bands: int, seed_offset: int = 0
+    ) -> np.ndarray:
+        """`means` of each band's values apart (`banded_means`): (resamples, n_bands * k)."""
+        return banded_means(
+            values, bands, n_bands, self.resamples, self.seed + seed_offset, self.blocks
+        )
 
     def weights(self, n: int, seed_offset: int = 0) -> Iterator[np.ndarray]:
         """Chunks of per-row resampling weights (resamples x n), for statistics that are

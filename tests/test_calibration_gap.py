@@ -1,0 +1,146 @@
+"""The calibration gap per band resamples each band's sums from the rows' own columns
+(`banded_means`), not from a zero-filled column pair per band: the same bands, estimates and
+intervals as that dense computation, on every path of the bootstrap (rows, distinct rows,
+time blocks, repeats of cross-fitting)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from advisor.analysis.calibration_gap import calibration_bands
+from advisor.analysis.crossfit import RepeatResampler
+from advisor.core.costs import CostMatrix
+from advisor.stats.bootstrap import (
+    Resampler,
+    banded_means,
+    bootstrap_means,
+    distinct_rows,
+    interval,
+    resampler_for,
+)
+
+COSTS = CostMatrix.from_mapping(
+    {"no": {"skip": 0, "call": 10}, "yes": {"skip": 100, "call": 30}}, ["skip", "call"]
+)
+
+
+def dense_bands(expected, codes, gap, decisions, means) -> dict:
+    """The computation before `banded_means`: two zero-filled columns per band, resampled."""
+    from advisor.analysis.calibration_gap import BANDS_BY, band_edges
+
+    expected, codes, gap = (np.asarray(a, dtype=float) for a in (expected, codes, gap))
+    keep = np.isfinite(expected) & np.isfinite(gap) & (codes >= 0)
+    found, columns = [], []
+    for d, name in enumerate(decisions):
+        mine = keep & (codes == d)
+        if not mine.any():
+            continue
+        lows = band_edges(expected[mine])
+        band = np.searchsorted(lows, expected, side="right")
+        for b, low in enumerate([None, *lows.tolist()]):
+            inside = mine & (band == b)
+            found.append({"decision": name, "from": low, "rows": int(inside.sum())})
+            columns += [np.where(inside, gap, 0.0), inside.astype(float)]
+    sums = np.column_stack(columns)
+    reps = means(sums)
+    ratios = reps[:, 0::2] / reps[:, 1::2]
+    for i, entry in enumerate(found):
+        inside = sums[:, 2 * i + 1] > 0
+        entry.update(interval(float(sums[inside, 2 * i].mean()), ratios[:, i]).to_dict())
+    return {"by": BANDS_BY, "bands": found}
+
+
+def decided(n: int, seed: int, levels: int | None = None):
+    """Expected costs, decisions and gaps of n rows scored by probabilities (`levels` distinct
+    ones, as a rule list's class frequencies, or continuous), a few rows undecided."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(1, 4, n) if levels is None else rng.choice(np.linspace(0.02, 0.6, levels), n)
+    expected = np.column_stack([100 * p, 10 + 20 * p])
+    codes = expected.argmin(axis=1)
+    own = expected[np.arange(n), codes]
+    y = rng.random(n) < p
+    realised = np.where(codes == 0, np.where(y, 100.0, 0.0), np.where(y, 30.0, 10.0))
+    codes[rng.random(n) < 0.01] = -1
+    return own, codes, realised - own
+
+
+def assert_same(got: dict, reference: dict, exact: bool) -> None:
+    assert [(b["decision"], b["from"], b["rows"]) for b in got["bands"]] == [
+        (b["decision"], b["from"], b["rows"]) for b in reference["bands"]
+    ]
+    for b, r in zip(got["bands"], reference["bands"], strict=True):
+        assert b["estimate"] == r["estimate"]
+        if exact:
+            assert (b["low"], b["high"]) == (r["low"], r["high"])
+        else:
+            assert (b["low"], b["high"]) == pytest.approx((r["low"], r["high"]), rel=1e-12)
+
+
+@pytest.mark.parametrize(("n", "levels"), [(3000, None), (20_000, None)])
+def test_rows_resampled_one_at_a_time_give_the_dense_computations_bands(n, levels):
+    own, codes, gap = decided(n, 1, levels)
+    resampler = Resampler(300, 5)
+    got = calibration_bands(own, codes, gap, COSTS.decisions, resampler.banded_means)
+    assert len(got["bands"]) >= 10
+    assert_same(got, dense_bands(own, codes, gap, COSTS.decisions, resampler.means), exact=False)
+
+
+def test_few_distinct_rows_are_drawn_as_the_dense_computation_draws_them():
+    """A rule list's gaps take a few values: the dense matrix's distinct rows were resampled
+    by one multinomial draw; the banded rows give the same rows, order and counts."""
+    own, codes, gap = decided(30_000, 2, levels=6)
+    resampler = Resampler(300, 5)
+    reference = dense_bands(own, codes, gap, COSTS.decisions, resampler.means)
+    captured = []
+    dense_bands(
+        own, codes, gap, COSTS.decisions, lambda v: captured.append(v) or resampler.means(v)
+    )
+    assert distinct_rows(captured[0]) is not None  # the path this test is about
+    got = calibration_bands(own, codes, gap, COSTS.decisions, resampler.banded_means)
+    assert_same(got, reference, exact=True)
+
+
+def test_time_blocks_give_the_dense_computations_bands_exactly():
+    own, codes, gap = decided(8000, 3)
+    times = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(8000) // 100, "D"))
+    resampler = resampler_for(times, 300, 5)
+    assert resampler.blocks is not None
+    got = calibration_bands(own, codes, gap, COSTS.decisions, resampler.banded_means)
+    assert_same(got, dense_bands(own, codes, gap, COSTS.decisions, resampler.means), exact=True)
+
+
+def test_repeats_of_cross_fitting_give_the_dense_computations_bands():
+    """Rows stacked repeat after repeat, a refit leaving some unscored (NaN)."""
+    own, codes, gap = decided(3 * 2000, 4)
+    gap[np.random.default_rng(0).random(len(gap)) < 0.05] = np.nan
+    resampler = RepeatResampler(Resampler(300, 5), 3)
+    got = calibration_bands(own, codes, gap, COSTS.decisions, resampler.banded_means)
+    assert_same(got, dense_bands(own, codes, gap, COSTS.decisions, resampler.means), exact=False)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_banded_means_are_the_means_of_the_zero_filled_matrix(k):
+    """Any values (zeros included), any number of columns, bands with no rows."""
+    rng = np.random.default_rng(6)
+    n, n_bands = 6000, 5
+    values = rng.choice([0.0, 1.5, -2.0], size=(n, k))
+    bands = rng.choice([-1, 0, 1, 3], n)
+    spread = np.zeros((n, n_bands * k))
+    for b in range(n_bands):
+        spread[:, b * k : (b + 1) * k] = np.where((bands == b)[:, None], values, 0.0)
+    assert distinct_rows(spread) is not None
+    np.testing.assert_array_equal(
+        banded_means(values, bands, n_bands, 200, 9), bootstrap_means(spread, 200, 9)
+    )
+    values = rng.normal(size=(n, k))
+    spread = np.zeros((n, n_bands * k))
+    for b in range(n_bands):
+        spread[:, b * k : (b + 1) * k] = np.where((bands == b)[:, None], values, 0.0)
+    np.testing.assert_allclose(
+        banded_means(values, bands, n_bands, 200, 9),
+        bootstrap_means(spread, 200, 9),
+        rtol=1e-12,
+        atol=1e-15,  # means near zero: the sums' order differs
+    )
