@@ -67,6 +67,8 @@ class FeatureEncoder:
     def clean_column(self, series: pd.Series) -> pd.Series:
         """Typed values (floats for numbers and booleans, text or NaN for categories)."""
         if self.kind == "numeric":
+            if series.dtype == np.float64:  # already clean: the same values, not a copy
+                return series.astype(float)
             return pd.to_numeric(series, errors="coerce").astype(float)
         if self.kind == "boolean":
             return series.map(BOOLEAN_VALUES).astype(float)
@@ -136,6 +138,7 @@ class FeatureSpec:
                 if wanted is None or e.name in wanted
             },
             index=frame.index,
+            copy=False,  # a clean column may be the frame's own (copy on write keeps it)
         )
 
     def clean_record(self, record: Mapping) -> dict:

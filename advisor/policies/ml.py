@@ -16,6 +16,7 @@ from advisor.policies.base import Batch, Policy, content_version
 from advisor.policies.boosting import REFINE_RATE, boost
 
 EPS = 1e-12
+PREDICT_ROWS = 100_000  # rows encoded at once to predict: about 24 MB of inputs at 30 features
 
 
 def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
@@ -200,18 +201,20 @@ class MLPolicy(Policy):
         y, y_valid = train.y, valid.y
         self.learning_rate_ = self.learning_rate or learning_rate_for(len(y))
         cats = self.spec.categorical_indices_
-        names = [f"f{i}" for i in range(len(self.spec.encoders_))]
-        # Column-major matrices, binned at once: LightGBM keeps its bins, not the matrices.
+        # LightGBM bins the columns at once and keeps its bins, not the inputs.
         train_set = lgb.Dataset(
-            self.spec.encode(train.frame, order="F"),
+            self._columns(train.frame),
             y,
-            feature_name=names,
+            feature_name=self._names(),
             categorical_feature=cats,
             params=self._params(),
         ).construct()
-        Xv = self.spec.encode(valid.frame, order="F")
         valid_set = lgb.Dataset(
-            Xv, y_valid, reference=train_set, categorical_feature=cats, params=self._params()
+            self._columns(valid.frame),
+            y_valid,
+            reference=train_set,
+            categorical_feature=cats,
+            params=self._params(),
         ).construct()
         boosted = boost(
             self._params(),
@@ -224,7 +227,7 @@ class MLPolicy(Policy):
         self.booster_ = boosted.booster
         self.n_trees_ = boosted.trees
         self.refined_trees_ = boosted.trees - boosted.first_phase_trees
-        raw_valid = self._raw_proba(Xv)
+        raw_valid = self._raw_frame(valid.frame)
         use, losses = should_calibrate(raw_valid, y_valid, self.costs.n_classes, self.seed)
         self.calibrator_ = (
             Calibrator(self.costs.n_classes, self.seed).fit(raw_valid, y_valid) if use else None
@@ -245,9 +248,9 @@ class MLPolicy(Policy):
 
         self.learning_rate_ = self.learning_rate or learning_rate_for(len(rows.y))
         train_set = lgb.Dataset(
-            self.spec.encode(rows.frame, order="F"),
+            self._columns(rows.frame),
             rows.y,
-            feature_name=[f"f{i}" for i in range(len(self.spec.encoders_))],
+            feature_name=self._names(),
             categorical_feature=self.spec.categorical_indices_,
             params=self._params(),
         )
@@ -258,6 +261,18 @@ class MLPolicy(Policy):
         self.calibrator_ = calibrator
         self.calibration_ = dict(calibration)
         return self._set_version()
+
+    def _names(self) -> list[str]:
+        return [f"f{i}" for i in range(len(self.spec.encoders_))]
+
+    def _columns(self, frame: pd.DataFrame):
+        """The model inputs as an Arrow table of encoded columns, for LightGBM to bin: a
+        float column is the frame's own, so no rows x features matrix is built (LightGBM
+        bins the same values as from the matrix: the same trees)."""
+        import pyarrow as pa
+
+        encoded = (pa.array(e.encode_column(frame[e.name])) for e in self.spec.encoders_)
+        return pa.table(dict(zip(self._names(), encoded, strict=True)))
 
     def _set_version(self) -> MLPolicy:
         self.version_ = content_version(
@@ -318,12 +333,26 @@ class MLPolicy(Policy):
             p = np.column_stack([1 - p, p])
         return p
 
-    def _proba_matrix(self, X: np.ndarray) -> np.ndarray:
-        p = self._raw_proba(X)
+    def _raw_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """`_raw_proba` of a frame's rows, encoded PREDICT_ROWS at a time (each row's
+        probabilities do not depend on the others, so the matrix need not hold every row)."""
+        if len(frame) <= PREDICT_ROWS:
+            return self._raw_proba(self.spec.encode(frame))
+        return np.concatenate(
+            [
+                self._raw_proba(self.spec.encode(frame.iloc[start : start + PREDICT_ROWS]))
+                for start in range(0, len(frame), PREDICT_ROWS)
+            ]
+        )
+
+    def _calibrated(self, p: np.ndarray) -> np.ndarray:
         return self.calibrator_.transform(p) if self.calibrator_ is not None else p
 
+    def _proba_matrix(self, X: np.ndarray) -> np.ndarray:
+        return self._calibrated(self._raw_proba(X))
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._proba_matrix(self.spec.encode(frame))
+        return self._calibrated(self._raw_frame(frame))
 
     def decide_batch(self, frame: pd.DataFrame) -> Batch:
         proba = self.predict_proba(frame)

@@ -318,8 +318,10 @@ class RuleListClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     f"X has {X.shape[1]} features, expected {len(self.feature_columns_)}"
                 )
-            return pd.DataFrame(
-                {n: X.iloc[:, i] for i, n in enumerate(self.feature_columns_)}, index=X.index
+            return pd.DataFrame(  # the caller's columns renamed, not copied
+                {n: X.iloc[:, i] for i, n in enumerate(self.feature_columns_)},
+                index=X.index,
+                copy=False,
             )
         arr = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype="numeric")
         if reset:
