@@ -8,7 +8,7 @@ import pytest
 from conftest import synthetic_frame
 
 from advisor.core.case import case_from_arguments
-from advisor.core.data import MAX_LEVELS, infer_kind, load_dataset, split_dataset
+from advisor.core.data import MAX_LEVELS, infer_kind, load_dataset, split_dataset, split_releasing
 from advisor.core.errors import InputError
 from advisor.core.features import FeatureSpec
 
@@ -104,3 +104,23 @@ def test_a_data_set_without_its_rows_summarises_as_before_and_holds_no_rows():
     assert len(lean.frame) == 0 and list(lean.frame.columns) == list(data.frame.columns)
     assert lean.summary(case.costs) == data.summary(case.costs)
     assert lean.y is data.y and len(data.frame) == 300  # the original is left as it was
+
+
+@pytest.mark.parametrize("time", [None, "when"])
+def test_a_split_that_releases_the_frame_gives_the_same_parts(time):
+    """`split_releasing` takes the parts a column at a time and empties the frame it read:
+    the same parts, dtypes and index as `split_dataset`, and the data set without its rows."""
+    frame = synthetic_frame(600, with_time=time is not None).sample(frac=1, random_state=1)
+    frame["band"] = pd.Categorical(np.resize(["low", "mid", "high"], len(frame)))
+    case = _case(frame, time=time)
+    expected = split_dataset(load_dataset(case), seed=3)
+    data = load_dataset(case)
+    summary = data.summary(case.costs)
+    rowless, split = split_releasing(data, seed=3)
+    for name in ("train", "valid", "test"):
+        got, want = getattr(split, name), getattr(expected, name)
+        pd.testing.assert_frame_equal(got.frame, want.frame)
+        np.testing.assert_array_equal(got.y, want.y)
+    assert (split.ordered_by, split.time_unit) == (expected.ordered_by, expected.time_unit)
+    assert len(rowless.frame) == 0 and rowless.summary(case.costs) == summary
+    assert len(data.frame.columns) == 0  # every column was let go once taken

@@ -41,7 +41,7 @@ from advisor.analysis.roles import Roles, assign_roles, decide_validation, valid
 from advisor.analysis.shadow import Shadow, run_shadow
 from advisor.analysis.shipping import ship
 from advisor.core.case import Case
-from advisor.core.data import Dataset, Split, load_dataset, split_dataset
+from advisor.core.data import Dataset, Split, load_dataset, split_dataset, split_releasing
 from advisor.core.features import FeatureSpec
 from advisor.policies.base import BaselinePolicy, Policy
 from advisor.policies.ml import MLPolicy
@@ -180,10 +180,11 @@ def analyse(
         if case.rules_path is not None and dropped:
             refuse_date_columns(case.rules_path, dropped)
     with clock("split", "Splitting 60/20/20"):
-        split = split_dataset(data, case.seed)
         plan = plan_refits(len(data.y), data.schema.time is not None, int(case.option("refits")))
-        if not plan.refits:  # no refit reads the whole frame again: the split holds the rows
-            data = data.without_rows()
+        if plan.refits:
+            split = split_dataset(data, case.seed)
+        else:  # no refit reads the whole frame again: the split alone holds the rows
+            data, split = split_releasing(data, case.seed)
     return analyse_split(case, data, split, clock, time_service=time_service)
 
 

@@ -388,6 +388,34 @@ def _leak_warnings(frame: pd.DataFrame, y: np.ndarray, features: dict, target: s
 
 def split_dataset(data: Dataset, seed: int) -> Split:
     """60/20/20: time-ordered when the case has a time column, else stratified and seeded."""
+    parts = split_rows(data, seed)
+    made = [Part(frame=data.frame.iloc[p].reset_index(drop=True), y=data.y[p]) for p in parts]
+    return _split(made, data)
+
+
+def split_releasing(data: Dataset, seed: int) -> tuple[Dataset, Split]:
+    """`split_dataset` and the data set without its rows (`Dataset.without_rows`), for a run
+    that reads the whole frame no more: the parts are taken a column at a time, each column
+    dropped from `data.frame` once taken, so the rows are held about once while they are
+    split, not twice. `data.frame` is emptied: use the data set returned."""
+    parts = split_rows(data, seed)
+    rowless = data.without_rows()
+    columns: list[dict] = [{} for _ in parts]
+    for name in list(data.frame.columns):
+        column = data.frame.pop(name)
+        for taken, p in zip(columns, parts, strict=True):
+            taken[name] = column.iloc[p].reset_index(drop=True)
+        del column
+    made = [
+        Part(frame=pd.DataFrame(taken, copy=False), y=data.y[p])
+        for taken, p in zip(columns, parts, strict=True)
+    ]
+    return rowless, _split(made, data)
+
+
+def split_rows(data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of train, validation and test (60/20/20), checked: time-ordered when the
+    case has a time column, else stratified and seeded."""
     n = len(data.y)
     if n < 30:
         raise InputError(
@@ -417,8 +445,7 @@ def split_dataset(data: Dataset, seed: int) -> Split:
             rest, test_size=0.5, stratify=data.y[rest], random_state=seed
         )
         parts = (np.sort(train), np.sort(valid), np.sort(test))
-    made = [Part(frame=data.frame.iloc[p].reset_index(drop=True), y=data.y[p]) for p in parts]
-    if len(np.unique(made[0].y)) < 2:
+    if len(np.unique(data.y[parts[0]])) < 2:
         which = (
             "the training split (the earliest 60% of rows by time)"
             if time
@@ -427,6 +454,11 @@ def split_dataset(data: Dataset, seed: int) -> Split:
         raise InputError(
             f"{which} holds a single class; the data cannot be learned from", where=data.source
         )
+    return parts
+
+
+def _split(made: list[Part], data: Dataset) -> Split:
+    time = data.schema.time
     return Split(
         train=made[0],
         valid=made[1],
