@@ -103,3 +103,24 @@ def test_parquet_read_a_column_at_a_time_equals_pandas_whole_read(tmp_path):
         path = tmp_path / f"{name}.parquet"
         data.to_parquet(path, index=index)
         pd.testing.assert_frame_equal(read_frame(path), pd.read_parquet(path), check_exact=True)
+
+
+def test_the_model_fitted_from_the_encoded_columns_is_the_one_the_matrix_gives(monkeypatch):
+    """LightGBM bins the Arrow columns (a float column is the frame's own) as it bins the
+    rows x features matrix: the same trees; and predicting a frame a chunk of rows at a time
+    gives the probabilities of the whole matrix, bit for bit."""
+    import advisor.policies.ml as ml
+
+    frame = synthetic_frame(3000, seed=4)
+    case = case_from_arguments(frame, target="outcome", costs={"fp": 1, "fn": 5})
+    data = load_dataset(case)
+    split = split_dataset(data, 0)
+    spec = FeatureSpec(data.schema).fit(split.train.frame)
+    assert spec.categorical_indices_ and len(spec.categorical_indices_) < len(spec.encoders_)
+    columns = MLPolicy(case.costs, spec, seed=0).fit(split.train, split.valid)
+    monkeypatch.setattr(MLPolicy, "_columns", lambda self, f: self.spec.encode(f, order="F"))
+    matrix = MLPolicy(case.costs, spec, seed=0).fit(split.train, split.valid)
+    assert columns.model_text() == matrix.model_text()
+    whole = matrix._proba_matrix(spec.encode(split.test.frame))
+    monkeypatch.setattr(ml, "PREDICT_ROWS", 97)
+    np.testing.assert_array_equal(columns.predict_proba(split.test.frame), whole)
