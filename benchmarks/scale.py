@@ -75,8 +75,9 @@ def _memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def run_analyze(data: Path, out: Path, seed: int) -> dict:
-    """`advisor analyze` in its own process: wall time, peak memory, memory at each stage."""
+def run_analyze(data: Path, out: Path, seed: int, live: bool = False) -> dict:
+    """`advisor analyze` in its own process: wall time, peak memory, memory at each stage
+    (`live`: also printed as each stage starts, for runs long enough to watch)."""
     cmd = [sys.executable, "-m", "advisor.cli", "analyze", str(data), "--target", "y"]
     cmd += ["--cost-fp", str(COST_FP), "--cost-fn", str(COST_FN), "--seed", str(seed)]
     cmd += ["--out", str(out)]
@@ -89,6 +90,13 @@ def run_analyze(data: Path, out: Path, seed: int) -> dict:
         if line.startswith("· "):
             with contextlib.suppress(FileNotFoundError, KeyError):  # the process has ended
                 marks.append((line[2:].strip(), *_memory_mb(proc.pid)))
+                if live:
+                    name, held, peak = marks[-1]
+                    print(
+                        f"    {time.perf_counter() - start:7.0f} s  held {held:7,.0f} MB, "
+                        f"peak so far {peak:7,.0f} MB  · {name}",
+                        flush=True,
+                    )
         else:
             other.append(line)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -96,6 +104,8 @@ def run_analyze(data: Path, out: Path, seed: int) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"advisor analyze failed on {data.name}:\n{''.join(other)[-2000:]}")
     peak = usage.ru_maxrss / 1024
+    if live:
+        print(f"    {seconds:7.0f} s  ended; peak {peak:7,.0f} MB", flush=True)
     result = json.loads((out / data.stem / "result.json").read_text())
     stages = list(result["timings"])
     memory = {}
@@ -165,7 +175,7 @@ def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -
         analyze = run_script(MODEL_ONLY, data, seed)
         analyze |= {"peak_mb": float("nan"), "stages": {}, "memory": {}}
     else:
-        analyze = run_analyze(data, folder / f"run-{generator}-{n}-seed{seed}", seed)
+        analyze = run_analyze(data, folder / f"run-{generator}-{n}-seed{seed}", seed, n >= HUGE)
     hand = hand_fit(data, seed)
     paired = dict.fromkeys(("diff", "low", "high", "tuned_cost"), float("nan"))
     if not model_only:
