@@ -406,11 +406,21 @@ def split_releasing(data: Dataset, seed: int) -> tuple[Dataset, Split]:
         for taken, p in zip(columns, parts, strict=True):
             taken[name] = column.iloc[p].reset_index(drop=True)
         del column
+        _return_arrow_memory()
     made = [
         Part(frame=pd.DataFrame(taken, copy=False), y=data.y[p])
         for taken, p in zip(columns, parts, strict=True)
     ]
     return rowless, _split(made, data)
+
+
+def _return_arrow_memory() -> None:
+    """Give back the pages Arrow's allocator keeps once its buffers are freed: the columns of a
+    frame read from Parquet are Arrow's, and without this the memory they held stays with
+    the process after they are let go."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def split_rows(data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
