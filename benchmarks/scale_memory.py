@@ -1,19 +1,19 @@
-"""Memory held and peak after each stage of the analysis up to the model's fit, at 10,000,000
-rows × 30 columns (benchmarks/scale.py's mixed case): where the memory of a large run goes,
-quickly (the ML policy boosts only a few rounds, which costs no more memory than many).
+"""Memory held and peak at the start of each stage of the whole analysis, at 10,000,000 rows ×
+30 columns (benchmarks/scale.py's mixed case): where the memory of a large run goes, quickly.
 
-    uv run python benchmarks/scale_memory.py [--rows N] [--keep DIR]
+    uv run python benchmarks/scale_memory.py [--rows N] [--keep DIR] [--max-rounds 20]
 
-The stages are the pipeline's, called as `advisor.analysis.pipeline.analyse` calls them: read
-and check the data, split it (a column at a time, each column of the whole frame let go once
-taken), fit the feature definitions and the training reference, and fit the ML policy
-(LightGBM's binned Dataset from the encoded columns, boosting). `benchmarks/scale.py` gives
-the memory of every stage of the whole analysis, at more cost.
+`advisor.advise` and `Result.save` run in this process, as `advisor analyze` runs them, with
+the ML policy capped at `--max-rounds` boosting rounds: the memory of boosting is sized by the
+rows (the binned Dataset, gradients, histograms), not by the rounds, and the fit is what takes
+the time. The resident and peak resident memory are read from /proc as each stage starts.
+`benchmarks/scale.py --huge` measures the same with every round, and the time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=HUGE)
     parser.add_argument("--keep", type=Path, help="folder for the data (kept)")
+    parser.add_argument("--max-rounds", type=int, default=20)
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="advisor-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,37 +44,35 @@ def main() -> None:
         print(f"wrote {data_path}; measure in a fresh process: run this command again")
         return
 
-    from advisor.core.case import resolve_case
-    from advisor.core.data import load_dataset, split_releasing
-    from advisor.core.features import FeatureSpec
+    from advisor.api import advise
     from advisor.policies.ml import MLPolicy
-    from advisor.stats.psi import training_reference
 
-    rows = [("imports", 0.0, *memory_mb())]
+    defaults = list(MLPolicy.__init__.__defaults__)
+    defaults[3] = args.max_rounds  # seed, learning_rate, num_leaves, max_rounds, ...
+    MLPolicy.__init__.__defaults__ = tuple(defaults)
+    print(f"{args.rows:,} rows × 30 columns; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'s':>7}  {'MB held':>8}  {'MB peak':>8}  stage starting")
+    start = time.perf_counter()
 
-    def stage(name: str, start: float) -> None:
-        rows.append((name, time.perf_counter() - start, *memory_mb()))
+    def progress(message: str) -> None:
+        held, peak = memory_mb()
+        print(
+            f"{time.perf_counter() - start:7.0f}  {held:8,.0f}  {peak:8,.0f}  {message}", flush=True
+        )
 
-    case = resolve_case(data_path, target="y", costs={"fp": 10.0, "fn": 50.0, "tp": 0, "tn": 0})
-    start = time.perf_counter()
-    data = load_dataset(case)
-    stage("load", start)
-    start = time.perf_counter()
-    data, split = split_releasing(data, case.seed)
-    schema = data.schema
-    del data
-    stage("split", start)
-    start = time.perf_counter()
-    spec = FeatureSpec(schema).fit(split.train.frame)
-    reference = training_reference(spec, split.train.frame)
-    stage("features", start)
-    start = time.perf_counter()
-    MLPolicy(case.costs, spec, seed=case.seed, max_rounds=20).fit(split.train, split.valid)
-    stage("ml fit", start)
-    del reference
-    print(f"{args.rows:,} rows × 30 columns\n{'stage':<10}{'s':>8}{'MB held':>10}{'MB peak':>10}")
-    for name, seconds, held, peak in rows:
-        print(f"{name:<10}{seconds:>8.1f}{held:>10,.0f}{peak:>10,.0f}")
+    result = advise(
+        data_path,
+        target="y",
+        costs={"fp": 10.0, "fn": 50.0, "tp": 0, "tn": 0},
+        progress=progress,
+        seed=0,
+    )
+    progress("Saving the run folder")
+    result.save(folder / "run")
+    progress("(end)")
+    ml = result.to_dict()["evaluation"]["policies"]["ml"]
+    print(f"ML test cost per decision {ml['cost_per_decision']['estimate']:.4f} (at most ", end="")
+    print(f"{args.max_rounds} rounds); load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
