@@ -187,8 +187,8 @@ def test_the_service_gives_the_librarys_reasons_and_logs_them(small_run, rows, t
     assert asked[0]["reasons"] == policy.explain_record(records[0], 3).records()[0]
 
 
-def test_the_service_explains_off_its_event_loop(small_run, rows):
-    """While one request's reasons are computed, the service reads and answers others."""
+def test_the_service_explains_a_batch_off_its_event_loop(small_run, rows):
+    """While a batch's reasons are computed, the service reads and answers other requests."""
     pytest.importorskip("fastapi")
     import threading
     import time
@@ -214,7 +214,9 @@ def test_the_service_explains_off_its_event_loop(small_run, rows):
     with running(service) as url:
         answers: list = []
         asking = threading.Thread(
-            target=lambda: answers.append(Http(url).post({"record": records[0], "reasons": 3}))
+            target=lambda: answers.append(
+                Http(url).post({"records": [{"record": records[0]}], "reasons": 3})
+            )
         )
         asking.start()
         assert started.wait(10)
@@ -225,4 +227,5 @@ def test_the_service_explains_off_its_event_loop(small_run, rows):
     assert status == 200 and "reasons" not in body
     assert quick < 0.4  # answered while the first request's reasons were still being computed
     assert answers[0][0] == 200
-    assert answers[0][1]["reasons"] == policy.explain_record(records[0], 3).records()[0]
+    explained = answers[0][1]["decisions"][0]["reasons"]
+    assert explained == policy.explain_record(records[0], 3).records()[0]
