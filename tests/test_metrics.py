@@ -20,6 +20,16 @@ def _data(k: int, n: int = 3000, seed: int = 0):
     return y, proba / proba.sum(axis=1, keepdims=True)
 
 
+def assert_scikit_learns(got, draws, y, proba, k: int) -> None:
+    """Each weighted AUC equals scikit-learn's on the rows its resample drew."""
+    for value, rows in zip(got, draws, strict=True):
+        if k == 2:
+            expected = roc_auc_score(y[rows], proba[rows, 1])
+        else:
+            expected = roc_auc_score(y[rows], proba[rows], multi_class="ovr")
+        assert value == pytest.approx(expected, abs=1e-12)
+
+
 @pytest.mark.parametrize("k", [2, 3])
 def test_weighted_auc_is_the_auc_of_the_resampled_rows(k):
     y, proba = _data(k)
@@ -27,12 +37,7 @@ def test_weighted_auc_is_the_auc_of_the_resampled_rows(k):
     draws = [rng.integers(0, len(y), len(y)) for _ in range(5)]
     weights = np.vstack([np.bincount(d, minlength=len(y)) for d in draws]).astype(float)
     got = WeightedAUC(y, proba)(weights)
-    for value, rows in zip(got, draws, strict=True):
-        if k == 2:
-            expected = roc_auc_score(y[rows], proba[rows, 1])
-        else:
-            expected = roc_auc_score(y[rows], proba[rows], multi_class="ovr")
-        assert value == pytest.approx(expected, abs=1e-12)
+    assert_scikit_learns(got, draws, y, proba, k)
     assert WeightedAUC(y, proba)(np.ones((1, len(y))))[0] == pytest.approx(auc_ovr(y, proba))
 
 
@@ -67,12 +72,7 @@ def test_weighted_auc_of_few_distinct_scores_is_the_auc_of_the_resampled_rows(k,
     few = WeightedAUC(y, proba)
     assert all(not isinstance(part, tuple) for part in few.parts)
     got = few(weights)
-    for value, rows in zip(got, draws, strict=True):
-        if k == 2:
-            expected = roc_auc_score(y[rows], proba[rows, 1])
-        else:
-            expected = roc_auc_score(y[rows], proba[rows], multi_class="ovr")
-        assert value == pytest.approx(expected, abs=1e-12)
+    assert_scikit_learns(got, draws, y, proba, k)
     monkeypatch.setattr(WeightedAUC, "FEW_LEVELS", 0)
     sorted_path = WeightedAUC(y, proba)
     assert all(isinstance(part, tuple) for part in sorted_path.parts)

@@ -121,14 +121,7 @@ class LeafTables:
             rows = np.asarray(X[start : start + step], dtype=np.float64)
             out[start : start + step] = self._chunk(rows)
 
-        if threads > 1 and len(starts) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(fill, starts))
-        else:
-            for start in starts:
-                fill(start)
+        run_each(fill, starts, threads)
         return out, np.broadcast_to(self.base, (n, self.classes)).copy()
 
     def table_rows(self, X: np.ndarray) -> np.ndarray:
@@ -312,6 +305,19 @@ def _bands(trees: list[dict]) -> dict[int, Bands] | None:
     return out
 
 
+def run_each(work, items, threads: int) -> None:
+    """Call `work` on every item, on `threads` threads when there is more than one item (the
+    numpy and scipy kernels it runs release the interpreter's lock)."""
+    if threads > 1 and len(items) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, items))
+    else:
+        for item in items:
+            work(item)
+
+
 def build_tables(
     trees: list[dict], features: int, classes: int, threads: int = 1
 ) -> LeafTables | None:
@@ -397,14 +403,7 @@ def _group_tables(
         )
         table[start : start + len(per_row)] = product @ leaf_table
 
-    if threads > 1 and len(batches) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(fill, batches))
-    else:
-        for batch in batches:
-            fill(batch)
+    run_each(fill, batches, threads)
     return table
 
 
