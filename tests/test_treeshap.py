@@ -220,3 +220,18 @@ def test_the_disk_cache_can_be_turned_off(tmp_path, monkeypatch):
     booster.__dict__.pop("_advisor_leaf_tables", None)
     leaf_tables(booster, booster.num_trees(), 5, 1, 1, "v1")
     assert len(list((tmp_path / "xdg" / "advisor" / "treeshap").glob("*.npz"))) == 1
+
+
+def test_a_cache_file_that_cannot_be_touched_still_serves(tmp_path, monkeypatch):
+    """A shared or read-only cache folder: the file's use time cannot be set, the tables are
+    read all the same (not built again, no error)."""
+    booster = _booster("binary", False, seed=9)
+    built = _cached_policy_tables(booster, tmp_path, monkeypatch)
+
+    def refused(*args, **kwargs):
+        raise PermissionError("read-only cache")
+
+    monkeypatch.setattr(table_cache.os, "utime", refused)
+    monkeypatch.setattr(table_cache, "build_tables", lambda *a, **k: pytest.fail("built again"))
+    read = _cached_policy_tables(booster, tmp_path, monkeypatch)
+    assert read is not None and read is not built

@@ -15,6 +15,7 @@ The folder is `ADVISOR_CACHE_DIR`, else `$XDG_CACHE_HOME/advisor/treeshap`, else
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -83,7 +84,8 @@ def load(path: Path, features: int, classes: int) -> LeafTables | None:
         return None
     if not _consistent(tables, features, classes):
         return None
-    os.utime(path)  # recently used
+    with contextlib.suppress(OSError):  # a read-only or shared cache still serves
+        os.utime(path)  # recently used
     return tables
 
 
