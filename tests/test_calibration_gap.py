@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.analysis.calibration_gap import calibration_bands
+from advisor.analysis.calibration_gap import calibration_bands, calibration_gaps, cut_bands
 from advisor.analysis.crossfit import RepeatResampler
 from advisor.core.costs import CostMatrix
 from advisor.stats.bootstrap import (
+    Banded,
     Resampler,
     banded_means,
     bootstrap_means,
+    bootstrap_weights,
     distinct_rows,
     interval,
     resampler_for,
@@ -78,9 +80,24 @@ def assert_same(got: dict, reference: dict, exact: bool) -> None:
             assert (b["low"], b["high"]) == pytest.approx((r["low"], r["high"]), rel=1e-12)
 
 
+def in_band_order(own, codes, gap, repeats: int = 1):
+    """The rows sorted by band (stable; within each repeat of stacked rows): rows resampled
+    one at a time are resampled in that order, an equally valid bootstrap whose bands read
+    contiguous slices of the counts."""
+    _, band = cut_bands(own, codes, gap, COSTS.decisions)
+    size = len(band) // repeats
+    order = np.concatenate(
+        [
+            r * size + np.argsort(band[r * size : (r + 1) * size], kind="stable")
+            for r in range(repeats)
+        ]
+    )
+    return own[order], codes[order], gap[order]
+
+
 @pytest.mark.parametrize(("n", "levels"), [(3000, None), (20_000, None)])
 def test_rows_resampled_one_at_a_time_give_the_dense_computations_bands(n, levels):
-    own, codes, gap = decided(n, 1, levels)
+    own, codes, gap = in_band_order(*decided(n, 1, levels))
     resampler = Resampler(300, 5)
     got = calibration_bands(own, codes, gap, COSTS.decisions, resampler.banded_means)
     assert len(got["bands"]) >= 10
@@ -115,6 +132,7 @@ def test_repeats_of_cross_fitting_give_the_dense_computations_bands():
     """Rows stacked repeat after repeat, a refit leaving some unscored (NaN)."""
     own, codes, gap = decided(3 * 2000, 4)
     gap[np.random.default_rng(0).random(len(gap)) < 0.05] = np.nan
+    own, codes, gap = in_band_order(own, codes, gap, repeats=3)
     resampler = RepeatResampler(Resampler(300, 5), 3)
     got = calibration_bands(own, codes, gap, COSTS.decisions, resampler.banded_means)
     assert_same(got, dense_bands(own, codes, gap, COSTS.decisions, resampler.means), exact=False)
@@ -138,9 +156,71 @@ def test_banded_means_are_the_means_of_the_zero_filled_matrix(k):
     spread = np.zeros((n, n_bands * k))
     for b in range(n_bands):
         spread[:, b * k : (b + 1) * k] = np.where((bands == b)[:, None], values, 0.0)
+    in_order = spread[np.argsort(bands, kind="stable")]  # rows resampled in band order
     np.testing.assert_allclose(
         banded_means(values, bands, n_bands, 200, 9),
-        bootstrap_means(spread, 200, 9),
+        bootstrap_means(in_order, 200, 9),
         rtol=1e-12,
         atol=1e-15,  # means near zero: the sums' order differs
     )
+
+
+@pytest.mark.parametrize("levels", [None, 6])
+def test_gaps_and_bands_resampled_together_are_what_each_gives_alone(levels):
+    """One pass over the counts for the gaps and every policy's bands: the same replicates,
+    bit for bit, as resampling each statistic apart with the same seed (continuous gaps, and
+    a rule list's few distinct ones, which are drawn their own way)."""
+    own, codes, gap = decided(20_000, 7, levels)
+    other_own, other_codes, other_gap = decided(20_000, 8)
+    resampler = Resampler(300, 5)
+    pairs = [(own, codes, gap), (other_own, other_codes, other_gap)]
+    entries = []
+    for o, c, g in pairs:
+        found, band = cut_bands(o, c, g, COSTS.decisions)
+        values = np.column_stack([np.where(band >= 0, g, 0.0), np.ones(len(g))])
+        entries.append(Banded(values, band, len(found)))
+    plain = np.column_stack([gap, other_gap])
+    together, bands = resampler.means_and_banded(plain, entries, 17)
+    np.testing.assert_array_equal(together, resampler.means(plain, 17))
+    for entry, got in zip(entries, bands, strict=True):
+        alone = resampler.banded_means(entry.values, entry.bands, entry.n_bands, 17)
+        np.testing.assert_array_equal(got, alone)
+
+
+def test_the_evaluations_gaps_and_bands_are_those_of_one_policy_at_a_time():
+    """`calibration_gaps` (all policies in one pass) gives the gaps the paired intervals of
+    `resampler.means` and each policy the bands of `calibration_bands`, at the gap's seed."""
+    rng = np.random.default_rng(3)
+    n = 12_000
+    y = (rng.random(n) < 0.3).astype(int)
+    drawn = (("ml", rng.beta(2, 5, n)), ("rules", rng.choice([0.1, 0.3, 0.6], n)))
+    probas = {name: np.column_stack([1 - p, p]) for name, p in drawn}
+    frame = pd.DataFrame({"x": np.zeros(n)})
+    codes = {k: COSTS.expected_costs(p, frame).argmin(axis=1) for k, p in probas.items()}
+    each = COSTS.cost_of_each_decision(y, frame)
+    realised = {k: each[np.arange(n), c] for k, c in codes.items()}
+    resampler = Resampler(300, 2)
+    gaps, bands = calibration_gaps(realised, codes, probas, COSTS, frame, resampler)
+    own = {k: COSTS.expected_costs(p, frame)[np.arange(n), codes[k]] for k, p in probas.items()}
+    d = {k: realised[k] - own[k] for k in probas}
+    reps = resampler.means(np.column_stack(list(d.values())), 17)
+    for i, name in enumerate(probas):
+        assert gaps[name] == interval(float(d[name].mean()), reps[:, i])
+        alone = calibration_bands(
+            own[name],
+            codes[name],
+            d[name],
+            COSTS.decisions,
+            lambda v, b, k: resampler.banded_means(v, b, k, 17),
+        )
+        assert bands[name] == alone
+    assert len(bands["ml"]["bands"]) >= 10 and len(bands["rules"]["bands"]) >= 2
+
+
+def test_weight_chunks_handed_out_are_each_their_own():
+    """`bootstrap_weights` may be kept chunk by chunk (the partitioned analysis stacks them):
+    each chunk is its own array, though the counts are drawn into one buffer."""
+    chunks = list(bootstrap_weights(40_000, 600, 1))
+    assert len(chunks) > 1
+    assert not np.shares_memory(chunks[0], chunks[1])
+    assert (chunks[0].sum(axis=1) == 40_000).all() and not np.array_equal(chunks[0], chunks[1])

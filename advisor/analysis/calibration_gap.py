@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.core.costs import CostMatrix
-from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.bootstrap import Banded, Resampler, interval
 from advisor.stats.interval import Interval
 
 SEED_OFFSET = 17  # its own replicates, so adding it leaves every other interval unchanged
@@ -37,25 +37,28 @@ def calibration_gaps(
     resampler: Resampler,
 ) -> tuple[dict[str, Interval], dict[str, dict]]:
     """Per probabilistic policy: mean realised minus expected cost of its decisions, and the
-    same per band of the expected cost (`calibration_bands`)."""
+    same per band of the expected cost (`calibration_bands`); all resampled together (the
+    gaps' replicates are what `resampler.means` gives them alone)."""
     names = [n for n in probas if probas[n] is not None and n in realised]
     if not names:
         return {}, {}
     rows = np.arange(len(frame))
-    gaps, bands = {}, {}
+    gaps, cuts = {}, {}
     for name in names:
         expected = costs.expected_costs(np.asarray(probas[name], dtype=float), frame)
         own = expected[rows, codes[name]]
         gaps[name] = realised[name] - own
-        bands[name] = calibration_bands(
-            own,
-            codes[name],
-            gaps[name],
-            costs.decisions,
-            lambda v, b, k: resampler.banded_means(v, b, k, SEED_OFFSET + 1),
-        )
-    reps = resampler.means(np.column_stack([gaps[n] for n in names]), SEED_OFFSET)
+        cuts[name] = cut_bands(own, codes[name], gaps[name], costs.decisions)
+    banded = [n for n in names if cuts[n][0]]
+    reps, band_reps = resampler.means_and_banded(
+        np.column_stack([gaps[n] for n in names]),
+        [_banded(gaps[n], *cuts[n]) for n in banded],
+        SEED_OFFSET,
+    )
     found = {n: interval(float(gaps[n].mean()), reps[:, i]) for i, n in enumerate(names)}
+    bands = {n: {"by": BANDS_BY, "bands": []} for n in names}
+    for name, replicates in zip(banded, band_reps, strict=True):
+        bands[name] = _summary(gaps[name], *cuts[name], replicates)
     return found, bands
 
 
@@ -74,6 +77,18 @@ def calibration_bands(
     mean gap with its 95 % bootstrap interval (`means`: the rows' resampler's `banded_means`,
     (values, band of each row, bands) -> replicates of each band's column means). A window's
     mix of bands weighs them (`advisor.monitor.estimate`)."""
+    gap = np.asarray(gap, dtype=float)
+    found, band = cut_bands(expected, codes, gap, decisions)
+    if not found:
+        return {"by": BANDS_BY, "bands": []}
+    entry = _banded(gap, found, band)
+    return _summary(gap, found, band, means(entry.values, entry.bands, entry.n_bands))
+
+
+def cut_bands(
+    expected: np.ndarray, codes: np.ndarray, gap: np.ndarray, decisions: Sequence[str]
+) -> tuple[list[dict], np.ndarray]:
+    """The bands (decision, lower edge, rows) and each row's band (-1: none)."""
     expected, codes, gap = (np.asarray(a, dtype=float) for a in (expected, codes, gap))
     keep = np.isfinite(expected) & np.isfinite(gap) & (codes >= 0)
     found: list[dict] = []
@@ -88,17 +103,23 @@ def calibration_bands(
         counts = np.bincount(within, minlength=len(lows) + 1)
         for low, rows in zip([None, *lows.tolist()], counts.tolist(), strict=True):
             found.append({"decision": name, "from": low, "rows": rows})
-    if not found:
-        return {"by": BANDS_BY, "bands": []}
-    # each band's sum of gaps and its rows, resampled: ratios of means are the bands' gaps
-    reps = means(
-        np.column_stack([np.where(band >= 0, gap, 0.0), np.ones(len(gap))]), band, len(found)
-    )
+    return found, band
+
+
+def _banded(gap: np.ndarray, found: list[dict], band: np.ndarray) -> Banded:
+    """Each band's sum of gaps and its rows, to resample: ratios of means are the bands' gaps."""
+    values = np.column_stack([np.where(band >= 0, gap, 0.0), np.ones(len(gap))])
+    return Banded(values, band, len(found))
+
+
+def _summary(gap: np.ndarray, found: list[dict], band: np.ndarray, reps: np.ndarray) -> dict:
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = reps[:, 0::2] / reps[:, 1::2]
-    for i, entry in enumerate(found):
-        entry.update(interval(float(gap[band == i].mean()), ratios[:, i]).to_dict())
-    return {"by": BANDS_BY, "bands": found}
+    bands = [
+        {**entry, **interval(float(gap[band == i].mean()), ratios[:, i]).to_dict()}
+        for i, entry in enumerate(found)
+    ]
+    return {"by": BANDS_BY, "bands": bands}
 
 
 def band_edges(values: np.ndarray) -> np.ndarray:

@@ -41,13 +41,22 @@ def interval(estimate: float, replicates: np.ndarray, level: float = 0.95) -> In
 
 def bootstrap_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Chunks of resampling counts (how often each of n units is drawn), shape (chunk, n)."""
+    for counts in _weight_chunks(n, resamples, seed):
+        yield counts.copy()
+
+
+def _weight_chunks(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """`bootstrap_weights` in one reused buffer, for a caller done with each chunk before it
+    asks for the next: a fresh 80 MB a chunk cost as much as drawing it (page faults)."""
     rng = np.random.default_rng(seed)
     small = np.int32 if n < 2**31 else np.int64  # half the bytes to draw and count
+    size = min(CHUNK, max(1, CHUNK_CELLS // n), resamples)
+    buffer = np.empty((size, n), dtype=np.float64)
     done = 0
     while done < resamples:
-        b = min(CHUNK, max(1, CHUNK_CELLS // n), resamples - done)
+        b = min(size, resamples - done)
         draws = rng.integers(0, n, size=(b, n), dtype=small)
-        counts = np.empty((b, n), dtype=np.float64)
+        counts = buffer[:b]
         for i in range(b):  # one resample at a time: its counts stay in cache
             counts[i] = np.bincount(draws[i], minlength=n)
         yield counts
@@ -62,17 +71,9 @@ def bootstrap_means(
     `blocks` (a block number 0..B-1 per row) resamples whole blocks; each replicate's mean is
     then the mean over the rows of the blocks drawn.
     """
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 1:
-        values = values[:, None]
+    values = _matrix(values)
     if blocks is None:
-        n = len(values)
-        distinct = distinct_rows(values)
-        if distinct is not None:
-            rows, counts = distinct
-            draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
-            return draws @ rows / n
-        return np.vstack([w @ values / n for w in bootstrap_weights(n, resamples, seed)])
+        return resampled_together(len(values), resamples, seed, [values], [])[0][0]
     blocks = np.asarray(blocks, dtype=np.int64)
     n_blocks = int(blocks.max()) + 1
     sums = np.column_stack(
@@ -83,8 +84,17 @@ def bootstrap_means(
     )
     sizes = np.bincount(blocks, minlength=n_blocks).astype(float)
     return np.vstack(
-        [(w @ sums) / (w @ sizes)[:, None] for w in bootstrap_weights(n_blocks, resamples, seed)]
+        [(w @ sums) / (w @ sizes)[:, None] for w in _weight_chunks(n_blocks, resamples, seed)]
     )
+
+
+@dataclass(frozen=True)
+class Banded:
+    """Per-row values (rows x k) and the band of each row (-1: none), for `banded_means`."""
+
+    values: np.ndarray
+    bands: np.ndarray
+    n_bands: int
 
 
 def banded_means(
@@ -97,45 +107,92 @@ def banded_means(
 ) -> np.ndarray:
     """`bootstrap_means` of the (rows x n_bands * k) matrix whose column b * k + j holds
     values[:, j] on the rows of band b and 0 on the others (band -1: no band), without
-    building that matrix: the same replicates (up to rounding), from the rows' own k columns.
+    building that matrix, from the rows' own k columns: the same replicates (up to rounding)
+    as that matrix with its rows in band order, which on the row path is a reordering of the
+    rows and on the blocks and distinct-rows paths changes nothing.
     """
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 1:
-        values = values[:, None]
+    values = _matrix(values)
     bands = np.asarray(bands, dtype=np.int64)
     n, k = values.shape
-    if blocks is not None:
-        blocks = np.asarray(blocks, dtype=np.int64)
-        n_blocks = int(blocks.max()) + 1
-        inside = bands >= 0
-        cell = blocks[inside] * n_bands + bands[inside]
-        sums = np.column_stack(
-            [
-                np.bincount(cell, weights=values[inside, j], minlength=n_blocks * n_bands)
-                for j in range(k)
-            ]
-        ).reshape(n_blocks, n_bands * k)
-        sizes = np.bincount(blocks, minlength=n_blocks).astype(float)
-        return np.vstack(
-            [
-                (w @ sums) / (w @ sizes)[:, None]
-                for w in bootstrap_weights(n_blocks, resamples, seed)
-            ]
-        )
-    distinct = _distinct_banded(values, bands, n_bands)
-    if distinct is not None:
-        rows, counts = distinct
-        draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
-        return draws @ rows / n
-    members = [np.flatnonzero(bands == b) for b in range(n_bands)]
-    own = [values[m] for m in members]
-    out = []
-    for w in bootstrap_weights(n, resamples, seed):
-        reps = np.empty((len(w), n_bands, k))
-        for b, m in enumerate(members):
-            reps[:, b] = w[:, m] @ own[b]
-        out.append(reps.reshape(len(w), n_bands * k) / n)
-    return np.vstack(out)
+    if blocks is None:
+        return resampled_together(n, resamples, seed, [], [Banded(values, bands, n_bands)])[1][0]
+    blocks = np.asarray(blocks, dtype=np.int64)
+    n_blocks = int(blocks.max()) + 1
+    inside = bands >= 0
+    cell = blocks[inside] * n_bands + bands[inside]
+    sums = np.column_stack(
+        [
+            np.bincount(cell, weights=values[inside, j], minlength=n_blocks * n_bands)
+            for j in range(k)
+        ]
+    ).reshape(n_blocks, n_bands * k)
+    sizes = np.bincount(blocks, minlength=n_blocks).astype(float)
+    return np.vstack(
+        [(w @ sums) / (w @ sizes)[:, None] for w in _weight_chunks(n_blocks, resamples, seed)]
+    )
+
+
+def resampled_together(
+    n: int, resamples: int, seed: int, plain: list[np.ndarray], banded: list[Banded]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Rows resampled one at a time: replicates of the column means of each `plain` matrix
+    and the `banded_means` of each `Banded`, each exactly what it gives alone with this seed;
+    those with many distinct rows read one shared pass over the counts, each chunk drawn once.
+
+    A band's rows are resampled in band order (a stable sort): the counts of n rows are
+    exchangeable, so this is the same bootstrap, and each band reads one contiguous slice of
+    every chunk instead of gathering its columns.
+    """
+    plain = [_matrix(v) for v in plain]
+    plain_out: list = [_distinct_means(distinct_rows(v), n, resamples, seed) for v in plain]
+    banded_out: list = []
+    by_band = []
+    for entry in banded:
+        values, bands = _matrix(entry.values), np.asarray(entry.bands, dtype=np.int64)
+        few = _distinct_banded(values, bands, entry.n_bands)
+        banded_out.append(_distinct_means(few, n, resamples, seed))
+        if few is not None:
+            by_band.append(None)
+            continue
+        order = np.argsort(bands, kind="stable")
+        edges = np.searchsorted(bands[order], np.arange(entry.n_bands + 1))
+        by_band.append((values[order], edges))
+    pending_plain = [i for i, out in enumerate(plain_out) if out is None]
+    pending_bands = [i for i, out in enumerate(banded_out) if out is None]
+    if not pending_plain and not pending_bands:
+        return plain_out, banded_out
+    chunks: dict[tuple[str, int], list[np.ndarray]] = {}
+    for w in _weight_chunks(n, resamples, seed):
+        for i in pending_plain:
+            chunks.setdefault(("plain", i), []).append(w @ plain[i] / n)
+        for i in pending_bands:
+            values, edges = by_band[i]
+            reps = np.empty((len(w), len(edges) - 1, values.shape[1]))
+            for b in range(len(edges) - 1):
+                reps[:, b] = w[:, edges[b] : edges[b + 1]] @ values[edges[b] : edges[b + 1]]
+            chunks.setdefault(("banded", i), []).append(reps.reshape(len(w), -1) / n)
+    for i in pending_plain:
+        plain_out[i] = np.vstack(chunks["plain", i])
+    for i in pending_bands:
+        banded_out[i] = np.vstack(chunks["banded", i])
+    return plain_out, banded_out
+
+
+def _matrix(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[:, None] if values.ndim == 1 else values
+
+
+def _distinct_means(
+    distinct: tuple[np.ndarray, np.ndarray] | None, n: int, resamples: int, seed: int
+) -> np.ndarray | None:
+    """Replicates of the means from few distinct rows and their counts (one multinomial draw
+    a resample); None when there are many."""
+    if distinct is None:
+        return None
+    rows, counts = distinct
+    draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
+    return draws @ rows / n
 
 
 def _spread(values: np.ndarray, bands: np.ndarray, n_bands: int) -> np.ndarray:
@@ -151,7 +208,9 @@ def _distinct_banded(
     values: np.ndarray, bands: np.ndarray, n_bands: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """`distinct_rows` of the banded matrix, from its distinct (band, values) rows: the same
-    test, the same rows in the same order, the same counts."""
+    rows in the same order and the same counts whenever both find few rows (the banded rows
+    are tested on a prefix, the matrix's on a spread sample first, so at the margin one may
+    find them where the other does not)."""
     if len(values) <= MAX_DISTINCT_ROWS:
         return None
     head = 4 * MAX_DISTINCT_ROWS
@@ -223,6 +282,18 @@ class Resampler:
         return banded_means(
             values, bands, n_bands, self.resamples, self.seed + seed_offset, self.blocks
         )
+
+    def means_and_banded(
+        self, values: np.ndarray, banded: list[Banded], seed_offset: int = 0
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`means` of `values` and `banded_means` of each entry, each what it gives alone
+        with this seed; rows resampled one at a time share one pass over the counts."""
+        if self.blocks is not None:
+            apart = [self.banded_means(e.values, e.bands, e.n_bands, seed_offset) for e in banded]
+            return self.means(values, seed_offset), apart
+        seed = self.seed + seed_offset
+        plain, bands = resampled_together(len(values), self.resamples, seed, [values], banded)
+        return plain[0], bands
 
     def weights(self, n: int, seed_offset: int = 0) -> Iterator[np.ndarray]:
         """Chunks of per-row resampling weights (resamples x n), for statistics that are
