@@ -144,10 +144,25 @@ def _verdict(
         )
 
     if not improving:
-        return (
+        flat = (
             f"ML no longer improves measurably at {fitted:,} training rows: doubling from half "
             f"the sample changed its validation cost per decision by {span(gain)}, an interval "
-            "that includes zero, so fitting on a sample costs little."
+            "that includes zero."
+        )
+        if available <= fitted:
+            return flat
+        # a flat last doubling is no proof that many more rows buy nothing: say what they might
+        could = more.known and more.low < 0
+        return (
+            f"{flat} Extrapolated to all {available:,} training rows (a + b/sqrt(n); the "
+            f"interval covers validation sampling, not the curve's shape) it would change by "
+            f"{span(more)}"
+            + (
+                f": a larger --fit-rows, or --fit-engine lightgbm-dask, could still save up to "
+                f"{money(-more.low, currency)} a decision."
+                if could
+                else ", so fitting on a sample costs little."
+            )
         )
     if available <= fitted:
         return f"ML was still improving at {fitted:,} rows, and that is every training row."
