@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import synthetic_frame
 
 from advisor.core.case import case_from_arguments
@@ -87,7 +88,12 @@ def test_the_column_major_matrix_holds_the_same_values():
     np.testing.assert_array_equal(rows, cols)
 
 
-def test_parquet_read_a_column_at_a_time_equals_pandas_whole_read(tmp_path):
+@pytest.mark.parametrize("group_bytes", [1, 2**30])
+def test_parquet_read_a_few_columns_at_a_time_equals_pandas_whole_read(
+    tmp_path, monkeypatch, group_bytes
+):
+    """One column per read (as at 10M rows) or all in one read: pandas' own frame."""
+    monkeypatch.setattr("advisor.core.reading.GROUP_BYTES", group_bytes)
     frame = pd.DataFrame(
         {
             "amount": [1.5, None, 3.0],

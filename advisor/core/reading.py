@@ -78,23 +78,51 @@ def read_frame(path: Path, nrows: int | None = None) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    """A Parquet file read one column at a time, as `pd.read_parquet` reads it (the same
+    """A Parquet file read a few columns at a time, as `pd.read_parquet` reads it (the same
     dtypes), without its peak: reading every column at once holds Arrow's buffers beside the
-    frame, about three times the frame at its peak and twice once read."""
+    frame, about three times the frame at its peak and twice once read. Each group holds at
+    most GROUP_BYTES as stored uncompressed (one column when a column is larger), so the peak
+    grows by little while Arrow still reads a group's columns on several threads."""
     import pyarrow.parquet as pq
 
-    schema = pq.ParquetFile(path).schema_arrow
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
     stored_index = {
         c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)
     }
     names = [n for n in schema.names if n not in stored_index]
     if len(set(names)) < len(names):
         return pd.read_parquet(path)  # repeated names: read whole, so the check below sees them
-    first = pd.read_parquet(path, columns=names[:1])
-    columns = {names[0]: first[names[0]]} if names else {}
-    for column in names[1:]:
-        columns[column] = pd.read_parquet(path, columns=[column])[column]
-    return pd.DataFrame(columns, index=first.index, copy=False)
+    groups = _column_groups(parquet.metadata, names)
+    first = pd.read_parquet(path, columns=groups[0]) if groups else None
+    columns = {name: first[name] for name in groups[0]} if groups else {}
+    for group in groups[1:]:
+        part = pd.read_parquet(path, columns=group)
+        columns.update((name, part[name]) for name in group)
+    return pd.DataFrame(columns, index=None if first is None else first.index, copy=False)
+
+
+GROUP_BYTES = 64 * 2**20
+
+
+def _column_groups(metadata, names: list[str]) -> list[list[str]]:
+    """`names` in order, cut into runs of at most GROUP_BYTES of stored (uncompressed) data."""
+    size = dict.fromkeys(names, 0)
+    for r in range(metadata.num_row_groups):
+        group = metadata.row_group(r)
+        for c in range(group.num_columns):
+            top = group.column(c).path_in_schema.split(".")[0]  # nested columns count whole
+            if top in size:
+                size[top] += group.column(c).total_uncompressed_size
+    groups: list[list[str]] = []
+    held = GROUP_BYTES
+    for name in names:
+        if held + size[name] > GROUP_BYTES:
+            groups.append([])
+            held = 0
+        groups[-1].append(name)
+        held += size[name]
+    return groups
 
 
 def _header(path: Path, sep: str) -> list[str]:
