@@ -297,11 +297,12 @@ class Resampler:
 
     def weights(self, n: int, seed_offset: int = 0) -> Iterator[np.ndarray]:
         """Chunks of per-row resampling weights (resamples x n), for statistics that are
-        not plain means (e.g. a weighted ROC AUC); rows of a drawn block share its count."""
+        not plain means (e.g. a weighted ROC AUC); rows of a drawn block share its count.
+        A chunk is valid until the next is asked for (they share one buffer)."""
         if self.blocks is None:
-            yield from bootstrap_weights(n, self.resamples, self.seed + seed_offset)
+            yield from _weight_chunks(n, self.resamples, self.seed + seed_offset)
             return
-        for counts in bootstrap_weights(self.n_blocks, self.resamples, self.seed + seed_offset):
+        for counts in _weight_chunks(self.n_blocks, self.resamples, self.seed + seed_offset):
             yield counts[:, self.blocks]
 
     def subset(self, rows: np.ndarray, seed_offset: int = 0) -> Resampler:
