@@ -15,7 +15,13 @@ from click.testing import CliRunner
 from conftest import synthetic_frame
 
 import advisor
-from advisor.analysis.explain import calibration_curve, effective_threshold, explained_class
+from advisor.analysis.explain import (
+    THRESHOLD_GRID,
+    _threshold_costs,
+    calibration_curve,
+    effective_threshold,
+    explained_class,
+)
 from advisor.artefacts.result import Result
 from advisor.cli.main import main
 from advisor.core.costs import CostMatrix
@@ -168,6 +174,20 @@ def test_threshold_curve_meets_the_ml_policy_at_its_threshold(small_result: Resu
     assert best["chosen_on"] == "validation"
     at = t["grid"].index(best["threshold"])
     assert t["cost_per_decision"][at] == pytest.approx(best["cost_per_decision"])
+
+
+@pytest.mark.parametrize("act", [0, 1])
+def test_the_threshold_curves_costs_are_those_of_acting_at_each_threshold(act):
+    """Sums in order of p give what acting on every row with p >= t costs, row by row:
+    probabilities on the grid's own values (ties at t act) and between them, row costs."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    p = np.where(rng.random(n) < 0.5, np.round(rng.random(n), 2), rng.random(n))
+    p[:5] = [0.0, 1.0, 0.5, 0.5, 0.29]
+    each = rng.gamma(2.0, 10.0, size=(n, 2))
+    acting = p[None, :] >= THRESHOLD_GRID[:, None]
+    direct = np.where(acting, each[:, act], each[:, 1 - act]).mean(axis=1)
+    np.testing.assert_allclose(_threshold_costs(p, each, act), direct, rtol=1e-12)
 
 
 def test_calibration_bins_are_reliability_bins():

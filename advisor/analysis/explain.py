@@ -268,9 +268,14 @@ def effective_threshold(costs, frame: pd.DataFrame, act: int) -> EffectiveThresh
 
 
 def _threshold_costs(p: np.ndarray, each: np.ndarray, act: int) -> np.ndarray:
-    """Cost per decision of taking `act` whenever p >= t, for every t on the grid."""
-    acting = p[None, :] >= THRESHOLD_GRID[:, None]
-    return np.where(acting, each[None, :, act], each[None, :, 1 - act]).mean(axis=1)
+    """Cost per decision of taking `act` whenever p >= t, for every t on the grid: the cost of
+    never acting plus what acting changes on the rows at or above t (sums over the rows in
+    order of p, so no grid x rows matrix: that was 1.6 GB at 2M test rows)."""
+    order = np.argsort(p, kind="stable")
+    change = (each[:, act] - each[:, 1 - act])[order]
+    above = np.concatenate([np.cumsum(change[::-1])[::-1], [0.0]])  # sum from each row on
+    first = np.searchsorted(p[order], THRESHOLD_GRID, side="left")
+    return (each[:, 1 - act].sum() + above[first]) / len(p)
 
 
 def threshold_curve(
