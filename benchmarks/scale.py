@@ -246,12 +246,15 @@ def no_worse(group: list[dict]) -> int:
 
 
 def print_stages(rows: list[dict]) -> None:
-    """Seconds, memory held after, and peak memory so far, per stage, for the first seed."""
-    firsts = [r for r in rows if r["seed"] == rows[0]["seed"] and r["generator"] == "mixed"]
-    firsts = firsts or rows[:1]
+    """Seconds, memory held after, and peak memory so far, per stage, for each generator and
+    size at the first seed."""
+    firsts = [r for r in rows if r["seed"] == rows[0]["seed"]]
     stages = list(firsts[0]["stages"])
-    label = "".join(f"{r['rows']:>24,}" for r in firsts)
-    print(f"\nper stage, mixed (seconds / MB held after / MB peak so far)\n{'stage':<13}{label}")
+    label = "".join(f"{r['generator']} {r['rows']:,}".rjust(24) for r in firsts)
+    print(
+        f"\nper stage, seed {rows[0]['seed']} (seconds / MB held after / MB peak so far)\n"
+        f"{'stage':<13}{label}"
+    )
     for stage in stages:
         cells = []
         for r in firsts:
