@@ -82,10 +82,7 @@ def bootstrap_means(
             for j in range(values.shape[1])
         ]
     )
-    sizes = np.bincount(blocks, minlength=n_blocks).astype(float)
-    return np.vstack(
-        [(w @ sums) / (w @ sizes)[:, None] for w in _weight_chunks(n_blocks, resamples, seed)]
-    )
+    return _block_means(sums, np.bincount(blocks, minlength=n_blocks), resamples, seed)
 
 
 @dataclass(frozen=True)
@@ -126,9 +123,15 @@ def banded_means(
             for j in range(k)
         ]
     ).reshape(n_blocks, n_bands * k)
-    sizes = np.bincount(blocks, minlength=n_blocks).astype(float)
+    return _block_means(sums, np.bincount(blocks, minlength=n_blocks), resamples, seed)
+
+
+def _block_means(sums: np.ndarray, sizes: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Replicates of the mean per row when whole blocks are drawn: each block's sums (blocks x
+    series) and rows, weighted by how often each block is drawn."""
+    sizes = sizes.astype(float)
     return np.vstack(
-        [(w @ sums) / (w @ sizes)[:, None] for w in _weight_chunks(n_blocks, resamples, seed)]
+        [(w @ sums) / (w @ sizes)[:, None] for w in _weight_chunks(len(sizes), resamples, seed)]
     )
 
 
