@@ -160,25 +160,28 @@ def resampled_together(
         order = np.argsort(bands, kind="stable")
         edges = np.searchsorted(bands[order], np.arange(entry.n_bands + 1))
         by_band.append((values[order], edges))
-    pending_plain = [i for i, out in enumerate(plain_out) if out is None]
-    pending_bands = [i for i, out in enumerate(banded_out) if out is None]
-    if not pending_plain and not pending_bands:
-        return plain_out, banded_out
-    chunks: dict[tuple[str, int], list[np.ndarray]] = {}
-    for w in _weight_chunks(n, resamples, seed):
-        for i in pending_plain:
-            chunks.setdefault(("plain", i), []).append(w @ plain[i] / n)
-        for i in pending_bands:
-            values, edges = by_band[i]
-            reps = np.empty((len(w), len(edges) - 1, values.shape[1]))
-            for b in range(len(edges) - 1):
-                reps[:, b] = w[:, edges[b] : edges[b + 1]] @ values[edges[b] : edges[b + 1]]
-            chunks.setdefault(("banded", i), []).append(reps.reshape(len(w), -1) / n)
-    for i in pending_plain:
-        plain_out[i] = np.vstack(chunks["plain", i])
-    for i in pending_bands:
-        banded_out[i] = np.vstack(chunks["banded", i])
+    plain_parts = {i: [] for i, out in enumerate(plain_out) if out is None}
+    band_parts = {i: [] for i, out in enumerate(banded_out) if out is None}
+    if plain_parts or band_parts:
+        for w in _weight_chunks(n, resamples, seed):
+            for i, parts in plain_parts.items():
+                parts.append(w @ plain[i] / n)
+            for i, parts in band_parts.items():
+                parts.append(_band_sums(w, *by_band[i]) / n)
+    for i, parts in plain_parts.items():
+        plain_out[i] = np.vstack(parts)
+    for i, parts in band_parts.items():
+        banded_out[i] = np.vstack(parts)
     return plain_out, banded_out
+
+
+def _band_sums(w: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Each chunk row's weighted sums of `values` per band, the rows in band order (band b
+    from edges[b] to edges[b + 1]): (chunk, bands * columns)."""
+    sums = np.empty((len(w), len(edges) - 1, values.shape[1]))
+    for b in range(len(edges) - 1):
+        sums[:, b] = w[:, edges[b] : edges[b + 1]] @ values[edges[b] : edges[b + 1]]
+    return sums.reshape(len(w), -1)
 
 
 def _matrix(values: np.ndarray) -> np.ndarray:
