@@ -224,3 +224,52 @@ def test_weight_chunks_handed_out_are_each_their_own():
     assert len(chunks) > 1
     assert not np.shares_memory(chunks[0], chunks[1])
     assert (chunks[0].sum(axis=1) == 40_000).all() and not np.array_equal(chunks[0], chunks[1])
+
+
+@pytest.mark.parametrize("by_time", [False, True])
+def test_the_evaluation_resamples_gaps_and_probability_metrics_in_one_pass(by_time):
+    """The evaluation adds the probability metrics' per-row scores to the gaps' pass: the gaps
+    and bands are `calibration_gaps`' (to rounding), the metrics' intervals are those of the
+    same resamples of their rows, and the AUC's is DeLong's (by time blocks when there are)."""
+    from advisor.analysis.evaluate import _described
+    from advisor.core.data import Part
+    from advisor.stats.probability_quality import auc_interval, metric_rows
+
+    rng = np.random.default_rng(5)
+    n = 12_000
+    y = (rng.random(n) < 0.3).astype(int)
+    drawn = (("ml", rng.beta(2, 5, n)), ("rules", rng.choice([0.1, 0.3, 0.6], n)))
+    probas = {name: np.column_stack([1 - p, p]) for name, p in drawn}
+    frame = pd.DataFrame({"x": np.zeros(n)})
+    codes = {k: COSTS.expected_costs(p, frame).argmin(axis=1) for k, p in probas.items()}
+    each = COSTS.cost_of_each_decision(y, frame)
+    realised = {k: each[np.arange(n), c] for k, c in codes.items()}
+    times = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) // 100, "D"))
+    resampler = resampler_for(times if by_time else None, 300, 2)
+    assert (resampler.blocks is not None) == by_time
+    gaps, bands, metrics = _described(Part(frame, y), realised, codes, probas, COSTS, resampler)
+    alone_gaps, alone_bands = calibration_gaps(realised, codes, probas, COSTS, frame, resampler)
+    for name in probas:
+        for got, want in ((gaps[name], alone_gaps[name]), *zip_bands(bands, alone_bands, name)):
+            assert got.estimate == want.estimate
+            assert got.low == pytest.approx(want.low, rel=1e-12)
+            assert got.high == pytest.approx(want.high, rel=1e-12)
+    reps = resampler.means(metric_rows(y, probas), 17)
+    for i, name in enumerate(probas):
+        got = metrics[name]["log_loss"]
+        want = interval(
+            float(metric_rows(y, {name: probas[name]})[:, 2].mean()), reps[:, 3 * i + 2]
+        )
+        assert (got.estimate, got.low, got.high) == pytest.approx(
+            (want.estimate, want.low, want.high), rel=1e-12
+        )
+        assert metrics[name]["roc_auc"] == auc_interval(y, probas[name], resampler.blocks)
+
+
+def zip_bands(bands, alone, name):
+    """Pairs of (got, wanted) band intervals of one policy."""
+    from advisor.stats.interval import Interval
+
+    got, want = bands[name]["bands"], alone[name]["bands"]
+    assert len(got) == len(want) > 0
+    return [(Interval.from_dict(a), Interval.from_dict(b)) for a, b in zip(got, want, strict=True)]

@@ -14,6 +14,7 @@ of risks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,63 @@ BAND_ROWS = 250  # the fewest rows a band is measured on
 BANDS_BY = "decision made, then the expected cost of it (bands from quantiles; `from` inclusive)"
 
 
+@dataclass(frozen=True)
+class Gaps:
+    """Each probabilistic policy's per-row gap (realised minus expected cost) and its bands,
+    ready to resample (`plain`, `banded`) and then to summarise."""
+
+    names: tuple[str, ...]
+    per_row: Mapping[str, np.ndarray]
+    cuts: Mapping[str, tuple[list[dict], np.ndarray]]
+
+    @property
+    def plain(self) -> np.ndarray:
+        """Rows x policies: the gaps whose means are each policy's calibration gap."""
+        return np.column_stack([self.per_row[n] for n in self.names])
+
+    @property
+    def with_bands(self) -> list[str]:
+        return [n for n in self.names if self.cuts[n][0]]
+
+    @property
+    def banded(self) -> list[Banded]:
+        """Each banded policy's gaps per band, to resample (`Resampler.means_and_banded`)."""
+        return [_banded(self.per_row[n], *self.cuts[n]) for n in self.with_bands]
+
+    def summarise(
+        self, replicates: np.ndarray, band_replicates: Sequence[np.ndarray]
+    ) -> tuple[dict[str, Interval], dict[str, dict]]:
+        """The gaps and bands with their intervals, from the replicates of `plain`'s column
+        means and of each of `banded`'s."""
+        found = {
+            n: interval(float(self.per_row[n].mean()), replicates[:, i])
+            for i, n in enumerate(self.names)
+        }
+        bands = {n: {"by": BANDS_BY, "bands": []} for n in self.names}
+        for name, reps in zip(self.with_bands, band_replicates, strict=True):
+            bands[name] = _summary(self.per_row[name], *self.cuts[name], reps)
+        return found, bands
+
+
+def gaps_of(
+    realised: Mapping[str, np.ndarray],
+    codes: Mapping[str, np.ndarray],
+    probas: Mapping[str, np.ndarray],
+    costs: CostMatrix,
+    frame: pd.DataFrame,
+) -> Gaps:
+    """The per-row gaps and bands of every policy with probabilities."""
+    names = tuple(n for n in probas if probas[n] is not None and n in realised)
+    rows = np.arange(len(frame))
+    per_row, cuts = {}, {}
+    for name in names:
+        expected = costs.expected_costs(np.asarray(probas[name], dtype=float), frame)
+        own = expected[rows, codes[name]]
+        per_row[name] = realised[name] - own
+        cuts[name] = cut_bands(own, codes[name], per_row[name], costs.decisions)
+    return Gaps(names, per_row, cuts)
+
+
 def calibration_gaps(
     realised: Mapping[str, np.ndarray],
     codes: Mapping[str, np.ndarray],
@@ -39,27 +97,11 @@ def calibration_gaps(
     """Per probabilistic policy: mean realised minus expected cost of its decisions, and the
     same per band of the expected cost (`calibration_bands`); all resampled together (the
     gaps' replicates are what `resampler.means` gives them alone)."""
-    names = [n for n in probas if probas[n] is not None and n in realised]
-    if not names:
+    gaps = gaps_of(realised, codes, probas, costs, frame)
+    if not gaps.names:
         return {}, {}
-    rows = np.arange(len(frame))
-    gaps, cuts = {}, {}
-    for name in names:
-        expected = costs.expected_costs(np.asarray(probas[name], dtype=float), frame)
-        own = expected[rows, codes[name]]
-        gaps[name] = realised[name] - own
-        cuts[name] = cut_bands(own, codes[name], gaps[name], costs.decisions)
-    banded = [n for n in names if cuts[n][0]]
-    reps, band_reps = resampler.means_and_banded(
-        np.column_stack([gaps[n] for n in names]),
-        [_banded(gaps[n], *cuts[n]) for n in banded],
-        SEED_OFFSET,
-    )
-    found = {n: interval(float(gaps[n].mean()), reps[:, i]) for i, n in enumerate(names)}
-    bands = {n: {"by": BANDS_BY, "bands": []} for n in names}
-    for name, replicates in zip(banded, band_reps, strict=True):
-        bands[name] = _summary(gaps[name], *cuts[name], replicates)
-    return found, bands
+    reps, band_reps = resampler.means_and_banded(gaps.plain, gaps.banded, SEED_OFFSET)
+    return gaps.summarise(reps, band_reps)
 
 
 BandMeans = Callable[[np.ndarray, np.ndarray, int], np.ndarray]

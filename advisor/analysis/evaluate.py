@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advisor.analysis.calibration_gap import calibration_gaps
+from advisor.analysis.calibration_gap import SEED_OFFSET, gaps_of
 from advisor.analysis.roles import Roles
 from advisor.core.costs import UNDECIDED, CostMatrix
 from advisor.core.data import Part
@@ -18,7 +18,7 @@ from advisor.core.record import Record, json_field
 from advisor.policies.base import Policy
 from advisor.stats.bootstrap import BootstrapScheme, Resampler, interval
 from advisor.stats.interval import Interval
-from advisor.stats.probability_quality import AUC_RESAMPLES, METRIC_RESAMPLES, probability_metrics
+from advisor.stats.probability_quality import AUC_INTERVAL, metric_rows, probability_metrics
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Evaluation(Record):
     n_test: int
     bootstrap: BootstrapScheme
     metric_resamples: int
-    auc_resamples: int
+    auc_interval: str
     policies: Mapping[str, PolicyScore]
     differences: tuple[Difference, ...] = ()
     rules_capture: RulesCapture | None = json_field(omit_none=True, default=None)
@@ -158,14 +158,13 @@ def evaluate(
         for name, p in policies.items()
         if p.probabilistic
     }
-    metrics = probability_metrics(test.y, probas, resampler)
     undecided = [name for name, c in codes.items() if (c == UNDECIDED).any()]
     if undecided:  # cost columns are checked at load, so this is a bug, not bad input
         raise ValueError(f"policy {undecided[0]!r} left test rows undecided")
     per_row = {name: each[rows, codes[name]] for name in names}
     reps = resampler.means(np.column_stack([per_row[n] for n in names]))
     replicates = {n: reps[:, i] for i, n in enumerate(names)}
-    gaps, bands = calibration_gaps(per_row, codes, probas, costs, test.frame, resampler)
+    gaps, bands, metrics = _described(test, per_row, codes, probas, costs, resampler)
     scores = {}
     for name, policy in policies.items():
         shares = np.bincount(codes[name], minlength=costs.n_decisions) / len(test)
@@ -190,14 +189,36 @@ def evaluate(
     return Evaluation(
         n_test=len(test),
         bootstrap=resampler.scheme,
-        metric_resamples=min(resampler.resamples, METRIC_RESAMPLES),
-        auc_resamples=min(resampler.resamples, METRIC_RESAMPLES, AUC_RESAMPLES),
+        metric_resamples=resampler.resamples,
+        auc_interval=AUC_INTERVAL,
         policies=scores,
         differences=differences,
         rules_capture=rules_capture(scores, replicates, roles),
         replicates=replicates,
         resampler=resampler,
     )
+
+
+def _described(
+    test: Part,
+    realised: Mapping[str, np.ndarray],
+    codes: Mapping[str, np.ndarray],
+    probas: Mapping[str, np.ndarray],
+    costs: CostMatrix,
+    resampler: Resampler,
+) -> tuple[dict, dict, dict]:
+    """The calibration gaps and bands, and the probability metrics, of every policy with
+    probabilities: the gaps and the metrics' per-row scores resampled in one pass (the metrics
+    are means of rows too), the AUC's interval from DeLong's variance."""
+    gaps = gaps_of(realised, codes, probas, costs, test.frame)
+    if not gaps.names:
+        return {}, {}, {}
+    scored = {name: probas[name] for name in gaps.names}
+    plain = np.column_stack([gaps.plain, metric_rows(test.y, scored)])
+    reps, band_reps = resampler.means_and_banded(plain, gaps.banded, SEED_OFFSET)
+    found, bands = gaps.summarise(reps[:, : len(gaps.names)], band_reps)
+    metrics = probability_metrics(test.y, scored, reps[:, len(gaps.names) :], resampler.blocks)
+    return found, bands, metrics
 
 
 def difference(a: str, b: str, per_policy: Mapping, replicates: Mapping) -> Difference:

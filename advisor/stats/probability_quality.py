@@ -1,22 +1,24 @@
 """How good a policy's probabilities are on the test split: accuracy, Brier score, log loss and
-ROC AUC (one-vs-rest), each with a bootstrap interval.
+ROC AUC (one-vs-rest), each with an interval.
 
-Every policy's per-row scores are resampled in one pass over the resampling weights. The AUC
-of a resample is the AUC of the rows weighted by how often each was drawn (ties count half),
-which needs one sort of the scores, not one per resample.
+Accuracy, Brier score and log loss are means of per-row scores (`metric_rows`): their
+intervals come from bootstrap replicates of those means, which the evaluation draws in the same
+pass as the calibration gaps' (one pass over the resampling counts serves both). The AUC is
+not a mean of rows; its interval is DeLong's, from each row's influence on it, which needs one
+sort of the scores and no resampling at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 
-from advisor.stats.bootstrap import Resampler, interval
+from advisor.stats.bootstrap import interval
+from advisor.stats.interval import Interval
 
-METRIC_RESAMPLES = 500  # resamples for these descriptive intervals (the costs use them all)
-AUC_RESAMPLES = 200  # of which the AUC's interval uses the first
+METRICS = ("accuracy", "brier", "log_loss")  # the columns of `per_row_scores`, in order
+AUC_INTERVAL = "DeLong's variance, normal on the logit scale"  # how the AUC's is found
 
 
 def auc_ovr(y: np.ndarray, proba: np.ndarray) -> float | None:
@@ -39,72 +41,65 @@ def _renormalised(proba: np.ndarray, present: np.ndarray) -> np.ndarray:
     return p / np.clip(p.sum(axis=1, keepdims=True), 1e-12, None)
 
 
-class WeightedAUC:
-    """The one-vs-rest AUC of weighted rows, for many weight vectors at once.
+def auc_influence(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Each row's share of the one-vs-rest AUC's error: the AUC minus its population value is,
+    to first order, the sum of these (DeLong's placement values, centred and scaled).
 
-    A positive row's share of the AUC is the weight of the negatives scored below it, plus
-    half of those tied with it. Where each positive falls among the sorted negative scores is
-    found once; a weight vector then needs one cumulative sum over the negatives and two
-    lookups per positive. Scores of at most FEW_LEVELS distinct values (a rule list's class
-    frequencies, a constant) need less: the weight of the positives and of the negatives at
-    each value, one sparse product for all the weight vectors.
-    """
+    For one class, a positive row's placement is the share of negatives scored below it (ties
+    count half), a negative row's the share of positives scored above it; each class's AUC is
+    the mean placement of its positives (or negatives), so a row's influence is its placement
+    minus that AUC, over the number of rows of its side. Ranks give all placements in one sort
+    (Sun and Xu's fast DeLong). The average over classes averages the influences."""
+    from scipy.stats import rankdata
 
-    FEW_LEVELS = 256
+    present = np.unique(y)
+    if len(present) < 2:
+        return np.zeros(len(y))
+    binary = proba.shape[1] == 2
+    scores = proba if binary else _renormalised(proba, present)
+    columns = [(1, 1)] if binary else list(enumerate(present))
+    out = np.zeros(len(y))
+    for column, label in columns:
+        score = scores[:, column]
+        positive = y == label
+        m, n = int(positive.sum()), int((~positive).sum())
+        overall = rankdata(score)
+        within = np.empty(len(y))
+        within[positive] = rankdata(score[positive])
+        within[~positive] = rankdata(score[~positive])
+        below = overall - within  # rows of the other side scored below (ties half)
+        auc = below[positive].sum() / (m * n)
+        out[positive] += (below[positive] / n - auc) / m
+        out[~positive] += ((1 - below[~positive] / m) - auc) / n
+    return out / len(columns)
 
-    def __init__(self, y: np.ndarray, proba: np.ndarray) -> None:
-        from scipy.sparse import csr_matrix
 
-        present = np.unique(y)
-        scores = proba if proba.shape[1] == 2 else _renormalised(proba, present)
-        columns = [1] if proba.shape[1] == 2 else list(range(len(present)))
-        labels = [1] if proba.shape[1] == 2 else list(present)
-        self.parts = []
-        for column, label in zip(columns, labels, strict=True):
-            score = scores[:, column]
-            levels, level = np.unique(score, return_inverse=True)
-            if len(levels) <= self.FEW_LEVELS:
-                # rows x (negatives at each level, then positives at each level)
-                cell = level.ravel() + len(levels) * (y == label)
-                ones = np.ones(len(y))
-                shape = (len(y), 2 * len(levels))
-                self.parts.append(csr_matrix((ones, (np.arange(len(y)), cell)), shape=shape))
-                continue
-            positive = np.flatnonzero(y == label)
-            negative = np.flatnonzero(y != label)
-            order = negative[np.argsort(score[negative], kind="stable")]
-            ranked = score[order]
-            below = np.searchsorted(ranked, score[positive], side="left")
-            upto = np.searchsorted(ranked, score[positive], side="right")
-            self.parts.append((positive, order, below, upto))
+def auc_interval(
+    y: np.ndarray, proba: np.ndarray, blocks: np.ndarray | None = None, level: float = 0.95
+) -> Interval | None:
+    """The one-vs-rest ROC AUC with DeLong's normal interval, on the logit scale so that it
+    stays within 0 and 1; None when the rows hold one class.
 
-    @staticmethod
-    def _by_level(weights: np.ndarray, cells) -> np.ndarray:
-        """AUC for each row of `weights` from the weight at each (class, level) cell."""
-        sums = (cells.T @ weights.T).T
-        k = sums.shape[1] // 2
-        neg, pos = sums[:, :k], sums[:, k:]
-        twice_below = 2 * np.cumsum(neg, axis=1) - neg  # the negatives below twice, ties once
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return 0.5 * (pos * twice_below).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+    The variance is the sum of squared influences (`auc_influence`), times n / (n - 1). With
+    `blocks` (rows of a time block are not independent) the influences are summed per block
+    first: the cluster-robust form of the same variance, as the bootstrap resamples blocks."""
+    from statistics import NormalDist
 
-    def __call__(self, weights: np.ndarray) -> np.ndarray:
-        """AUC for each row of `weights` (resamples x rows)."""
-        out = np.zeros(len(weights))
-        for part in self.parts:
-            if not isinstance(part, tuple):
-                out += self._by_level(weights, part)
-                continue
-            positive, order, below, upto = part
-            neg = weights[:, order]
-            cum = np.zeros((len(weights), len(order) + 1))
-            np.cumsum(neg, axis=1, out=cum[:, 1:])
-            twice_below = cum[:, below] + cum[:, upto]  # the negatives below twice, ties once
-            pos = weights[:, positive]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                share = 0.5 * np.einsum("ij,ij->i", pos, twice_below)
-                out += share / (pos.sum(axis=1) * cum[:, -1])
-        return out / len(self.parts)
+    estimate = auc_ovr(y, proba)
+    if estimate is None:
+        return None
+    influence = auc_influence(y, proba)
+    if blocks is not None:
+        influence = np.bincount(np.asarray(blocks, dtype=np.int64), weights=influence)
+    units = len(influence)
+    variance = units / max(units - 1, 1) * float(np.sum(influence**2))
+    if not 0 < estimate < 1 or variance <= 0:
+        return Interval(estimate, estimate, estimate)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    logit = np.log(estimate / (1 - estimate))
+    half = z * np.sqrt(variance) / (estimate * (1 - estimate))  # the delta method
+    low, high = 1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half)))
+    return Interval(estimate, float(low), float(high))
 
 
 def per_row_scores(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -119,39 +114,34 @@ def per_row_scores(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
     )
 
 
+def metric_rows(y: np.ndarray, probas: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Rows x (3 per policy, in the order of `probas`): the per-row scores whose means are each
+    policy's accuracy, Brier score and log loss."""
+    return np.column_stack([per_row_scores(y, probas[name]) for name in probas])
+
+
 def probability_metrics(
-    y: np.ndarray, probas: Mapping[str, np.ndarray], resampler: Resampler
+    y: np.ndarray,
+    probas: Mapping[str, np.ndarray],
+    replicates: np.ndarray,
+    blocks: np.ndarray | None = None,
 ) -> dict[str, dict]:
-    """Accuracy, Brier score, log loss and ROC AUC of each policy's probabilities, with paired
-    bootstrap intervals from one pass over the resampling weights (at most METRIC_RESAMPLES:
-    these figures describe the model; no choice rests on them)."""
+    """Accuracy, Brier score, log loss and ROC AUC of each policy's probabilities with their
+    intervals: the first three from `replicates`, bootstrap replicates of `metric_rows`' column
+    means (resamples x columns); the AUC's from DeLong's variance (`auc_interval`, by `blocks`
+    when the rows were resampled in blocks)."""
     names = list(probas)
     if not names:
         return {}
-    per_row = np.column_stack([per_row_scores(y, probas[n]) for n in names])
-    aucs = {n: auc_ovr(y, probas[n]) for n in names}
-    weighted = {n: WeightedAUC(y, probas[n]) for n in names if aucs[n] is not None}
-    means, auc_reps = [], {n: [] for n in weighted}
-    done = 0
-    fewer = replace(resampler, resamples=min(resampler.resamples, METRIC_RESAMPLES))
-    for w in fewer.weights(len(y), seed_offset=1):
-        means.append(w @ per_row / w.sum(axis=1, keepdims=True))
-        take = min(len(w), AUC_RESAMPLES - done)
-        for name, auc in weighted.items():
-            if take > 0:
-                auc_reps[name].append(auc(w[:take]))
-        done += len(w)
-    reps = np.vstack(means)
-    est = per_row.mean(axis=0)
+    estimates = metric_rows(y, probas).mean(axis=0)
     out = {}
     for i, name in enumerate(names):
-        cols = slice(3 * i, 3 * i + 3)
-        e, r = est[cols], reps[:, cols]
+        columns = range(len(METRICS) * i, len(METRICS) * (i + 1))
         out[name] = {
-            "accuracy": interval(e[0], r[:, 0]),
-            "brier": interval(e[1], r[:, 1]),
-            "log_loss": interval(e[2], r[:, 2]),
+            metric: interval(estimates[c], replicates[:, c])
+            for metric, c in zip(METRICS, columns, strict=True)
         }
-        if name in weighted:
-            out[name]["roc_auc"] = interval(aucs[name], np.concatenate(auc_reps[name]))
+        auc = auc_interval(y, probas[name], blocks)
+        if auc is not None:
+            out[name]["roc_auc"] = auc
     return out
