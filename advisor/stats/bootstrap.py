@@ -49,16 +49,20 @@ def _weight_chunks(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """`bootstrap_weights` in one reused buffer, for a caller done with each chunk before it
     asks for the next: a fresh 80 MB a chunk cost as much as drawing it (page faults)."""
     rng = np.random.default_rng(seed)
-    small = np.int32 if n < 2**31 else np.int64  # half the bytes to draw and count
+    small = np.int32 if n < 2**31 else np.int64  # half the bytes to draw
     size = min(CHUNK, max(1, CHUNK_CELLS // n), resamples)
     buffer = np.empty((size, n), dtype=np.float64)
+    # bincount counts intp; handed int32 it makes an intp copy first, a fresh allocation each
+    # time (page faults) that cost twice the counting: one row's draws are widened in place
+    wide = np.empty(n, dtype=np.intp)
     done = 0
     while done < resamples:
         b = min(size, resamples - done)
         draws = rng.integers(0, n, size=(b, n), dtype=small)
         counts = buffer[:b]
         for i in range(b):  # one resample at a time: its counts stay in cache
-            counts[i] = np.bincount(draws[i], minlength=n)
+            np.copyto(wide, draws[i])
+            counts[i] = np.bincount(wide, minlength=n)
         yield counts
         done += b
 
@@ -300,16 +304,6 @@ class Resampler:
         seed = self.seed + seed_offset
         plain, bands = resampled_together(len(values), self.resamples, seed, [values], banded)
         return plain[0], bands
-
-    def weights(self, n: int, seed_offset: int = 0) -> Iterator[np.ndarray]:
-        """Chunks of per-row resampling weights (resamples x n), for statistics that are
-        not plain means (e.g. a weighted ROC AUC); rows of a drawn block share its count.
-        A chunk is valid until the next is asked for (they share one buffer)."""
-        if self.blocks is None:
-            yield from _weight_chunks(n, self.resamples, self.seed + seed_offset)
-            return
-        for counts in _weight_chunks(self.n_blocks, self.resamples, self.seed + seed_offset):
-            yield counts[:, self.blocks]
 
     def subset(self, rows: np.ndarray, seed_offset: int = 0) -> Resampler:
         """The same scheme on some of the rows (e.g. one time window); rows when too few blocks."""
