@@ -68,3 +68,32 @@ def test_time_blocks_take_the_longest_unit_with_enough_blocks():
     assert unit == "20 time units" and blocks.max() + 1 == 50
     assert time_blocks(pd.Series(pd.date_range("2024-01-01", periods=20, freq="h"))) is None
     assert resampler_for(None, 100, 0).blocks is None
+
+
+@pytest.mark.parametrize(("columns", "levels"), [(1, 5), (3, 4), (40, 2), (70, 2)])
+def test_unique_rows_are_numpys_in_numpys_order(columns, levels):
+    """The few-distinct-rows path codes each column and combines the codes into one key (and
+    renumbers the key before it would overflow): the rows, their order, each row's index and
+    the counts are exactly `np.unique(axis=0)`'s, on which the multinomial draws depend."""
+    from advisor.stats.bootstrap import unique_rows
+
+    rng = np.random.default_rng(columns)
+    values = rng.choice(np.linspace(-3, 7, levels), size=(20_000, columns))
+    # many columns, few distinct rows: the columns past the sixth repeat the first six's
+    # values, a few rows zeroed
+    values[:, 6:] = values[:, np.arange(6, columns) % 6] * (rng.random((20_000, 1)) < 0.999)
+    got = unique_rows(values, 4096)
+    rows, inverse, counts = np.unique(values, axis=0, return_inverse=True, return_counts=True)
+    assert got is not None
+    np.testing.assert_array_equal(got[0], rows)
+    np.testing.assert_array_equal(got[1], inverse.ravel())
+    np.testing.assert_array_equal(got[2], counts)
+
+
+def test_unique_rows_give_up_past_the_limit():
+    from advisor.stats.bootstrap import unique_rows
+
+    rng = np.random.default_rng(0)
+    assert unique_rows(rng.integers(0, 3, size=(5000, 9)).astype(float), 4096) is None
+    assert unique_rows(rng.normal(size=(5000, 1)), 4096) is None
+    assert unique_rows(rng.integers(0, 2, size=(5000, 12)).astype(float), 4096) is not None
