@@ -3,7 +3,7 @@
 write by hand on the same rows.
 
     uv run python benchmarks/scale.py [--rows 100000 1000000] [--generators mixed smooth ...]
-                                      [--seeds 0 1 2] [--huge] [--keep DIR]
+                                      [--seeds 0 1 2] [--repeats R] [--huge] [--keep DIR]
 
 Each generator of `scale_cases.py` (mixed, smooth, interactions, weak, rare: 30 columns, a
 different signal each) is written once per size and seed as Parquet; costs are 10 per false
@@ -27,6 +27,8 @@ The summary gives, per generator and size, the median over the seeds of: the tim
 analyze / hand fit, the peak memory, the ML model's test log loss against the hand fit's, and
 its test cost per decision against the hand fit's. Log loss and cost do not depend on the
 machine's load; the times do, so the load average is printed at the start and the end.
+With --repeats R both sides run R times in turn on each file and each side's seconds are the
+median of its runs (the hand fit is then measured afresh, not read from a kept folder).
 With --huge the mixed generator also runs at 10,000,000 rows (seed 0; several GB at peak: run
 it when nothing else large runs).
 """
@@ -142,18 +144,39 @@ def _realtime() -> bool:
     return os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR)
 
 
-def hand_fit(data: Path, seed: int) -> dict:
+def hand_fit(data: Path, seed: int, fresh: bool = False) -> dict:
     """The hand fit's figures on this file, kept beside it: they do not depend on advisor's
-    code, so later runs on a kept folder reuse them, unless this run is at real-time priority
-    and the kept times were not (delete the file to measure again)."""
+    code, so later runs on a kept folder reuse them, unless `fresh`, or this run is at
+    real-time priority and the kept times were not (delete the file to measure again)."""
     kept, costs = data.with_suffix(".hand.json"), data.with_suffix(".hand-costs.npy")
-    if kept.exists() and costs.exists():
+    if kept.exists() and costs.exists() and not fresh:
         hand = json.loads(kept.read_text())
         if hand.get("realtime") or not _realtime():
             return hand
     hand = run_script(HAND_FIT, data, seed, str(costs)) | {"realtime": _realtime()}
     kept.write_text(json.dumps(hand))
     return hand
+
+
+def timed_in_turn(data: Path, out: Path, seed: int, repeats: int) -> tuple[dict, dict]:
+    """Both sides `repeats` times in turn (analysis, hand fit, analysis, ...), each side's
+    seconds the median of its runs (`seconds_each` keeps them all). The same code on the same
+    rows has varied by a third between runs on this kind of machine (a shared virtual one);
+    runs in turn meet the same conditions, and the median sets aside one slow run."""
+    analyses, hands = [], []
+    for _ in range(repeats):
+        analyses.append(run_analyze(data, out, seed))
+        hands.append(hand_fit(data, seed, fresh=True))
+    times = {
+        "analyze": [a["seconds"] for a in analyses],
+        "hand": [h["seconds"] for h in hands],
+    }
+    analyze = analyses[0] | {
+        "seconds": statistics.median(times["analyze"]),
+        "seconds_each": times["analyze"],
+    }
+    hand = hands[0] | {"seconds": statistics.median(times["hand"]), "seconds_each": times["hand"]}
+    return analyze, hand
 
 
 def paired_cost(data: Path, seed: int, bundle: Path) -> dict:
@@ -205,18 +228,24 @@ def read_once(data: Path) -> None:
             pass
 
 
-def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -> dict:
+def run_one(
+    generator: str, n: int, seed: int, folder: Path, model_only: bool, repeats: int = 1
+) -> dict:
     data = written_case(folder, generator, n, seed)
     read_once(data)
+    out = folder / f"run-{generator}-{n}-seed{seed}"
     if model_only:
         analyze = run_script(MODEL_ONLY, data, seed)
         analyze |= {"peak_mb": float("nan"), "stages": {}, "memory": {}}
+        hand = hand_fit(data, seed)
+    elif repeats > 1:
+        analyze, hand = timed_in_turn(data, out, seed, repeats)
     else:
-        analyze = run_analyze(data, folder / f"run-{generator}-{n}-seed{seed}", seed, n >= HUGE)
-    hand = hand_fit(data, seed)
+        analyze = run_analyze(data, out, seed, n >= HUGE)
+        hand = hand_fit(data, seed)
     paired = dict.fromkeys(("diff", "low", "high", "tuned_cost"), float("nan"))
     if not model_only:
-        bundle = folder / f"run-{generator}-{n}-seed{seed}" / data.stem / "policies" / "ml"
+        bundle = out / data.stem / "policies" / "ml"
         paired = paired_cost(data, seed, bundle)
     row = {
         "generator": generator,
@@ -239,9 +268,16 @@ def run_one(generator: str, n: int, seed: int, folder: Path, model_only: bool) -
     trees = (
         f", trees {analyze['trees']} (+{analyze['refined_trees']} refined)" if model_only else ""
     )
+    each = ""
+    if "seconds_each" in analyze:
+        runs = " / ".join(
+            f"{a:.1f} and {h:.1f}"
+            for a, h in zip(analyze["seconds_each"], hand["seconds_each"], strict=True)
+        )
+        each = f" (median of runs in turn: {runs})"
     print(
         f"  {generator:<13}{n:>12,} seed {seed}: analyze {row['analyze_s']:.1f} s, hand fit "
-        f"{row['hand_s']:.1f} s, log loss {row['log_loss_diff']:+.2%}, cost "
+        f"{row['hand_s']:.1f} s{each}, log loss {row['log_loss_diff']:+.2%}, cost "
         f"{row['ml_cost']:.4f} vs {row['hand_cost']:.4f} (paired {paired['diff']:+.4f}, "
         f"{paired['low']:+.4f} to {paired['high']:+.4f}; at a tuned threshold "
         f"{paired['tuned_cost']:.4f}), peak {row['peak_mb']:,.0f} MB{trees}",
@@ -317,6 +353,12 @@ def main() -> None:
         action="store_true",
         help="fit only advisor's ML policy (log loss and cost; the seconds are the fit's alone)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run both sides this many times in turn and take each side's median seconds",
+    )
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="advisor-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -324,7 +366,7 @@ def main() -> None:
     warm_up(folder)
     runs = [(g, n, s) for n in args.rows for g in args.generators for s in args.seeds]
     runs += [("mixed", HUGE, args.seeds[0])] if args.huge else []
-    rows = [run_one(g, n, s, folder, args.model_only) for g, n, s in runs]
+    rows = [run_one(g, n, s, folder, args.model_only, args.repeats) for g, n, s in runs]
     print_summary(rows)
     if not args.model_only:
         print_stages(rows)
