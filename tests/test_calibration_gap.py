@@ -187,11 +187,8 @@ def test_gaps_and_bands_resampled_together_are_what_each_gives_alone(levels):
         np.testing.assert_array_equal(got, alone)
 
 
-def test_the_evaluations_gaps_and_bands_are_those_of_one_policy_at_a_time():
-    """`calibration_gaps` (all policies in one pass) gives the gaps the paired intervals of
-    `resampler.means` and each policy the bands of `calibration_bands`, at the gap's seed."""
-    rng = np.random.default_rng(3)
-    n = 12_000
+def two_policies(rng, n: int):
+    """Outcomes, and a model's and a rule list's probabilities, decisions and realised costs."""
     y = (rng.random(n) < 0.3).astype(int)
     drawn = (("ml", rng.beta(2, 5, n)), ("rules", rng.choice([0.1, 0.3, 0.6], n)))
     probas = {name: np.column_stack([1 - p, p]) for name, p in drawn}
@@ -199,6 +196,14 @@ def test_the_evaluations_gaps_and_bands_are_those_of_one_policy_at_a_time():
     codes = {k: COSTS.expected_costs(p, frame).argmin(axis=1) for k, p in probas.items()}
     each = COSTS.cost_of_each_decision(y, frame)
     realised = {k: each[np.arange(n), c] for k, c in codes.items()}
+    return y, probas, frame, codes, realised
+
+
+def test_the_evaluations_gaps_and_bands_are_those_of_one_policy_at_a_time():
+    """`calibration_gaps` (all policies in one pass) gives the gaps the paired intervals of
+    `resampler.means` and each policy the bands of `calibration_bands`, at the gap's seed."""
+    n = 12_000
+    _, probas, frame, codes, realised = two_policies(np.random.default_rng(3), n)
     resampler = Resampler(300, 2)
     gaps, bands = calibration_gaps(realised, codes, probas, COSTS, frame, resampler)
     own = {k: COSTS.expected_costs(p, frame)[np.arange(n), codes[k]] for k, p in probas.items()}
@@ -235,15 +240,8 @@ def test_the_evaluation_resamples_gaps_and_probability_metrics_in_one_pass(by_ti
     from advisor.core.data import Part
     from advisor.stats.probability_quality import auc_interval, metric_rows
 
-    rng = np.random.default_rng(5)
     n = 12_000
-    y = (rng.random(n) < 0.3).astype(int)
-    drawn = (("ml", rng.beta(2, 5, n)), ("rules", rng.choice([0.1, 0.3, 0.6], n)))
-    probas = {name: np.column_stack([1 - p, p]) for name, p in drawn}
-    frame = pd.DataFrame({"x": np.zeros(n)})
-    codes = {k: COSTS.expected_costs(p, frame).argmin(axis=1) for k, p in probas.items()}
-    each = COSTS.cost_of_each_decision(y, frame)
-    realised = {k: each[np.arange(n), c] for k, c in codes.items()}
+    y, probas, frame, codes, realised = two_policies(np.random.default_rng(5), n)
     times = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) // 100, "D"))
     resampler = resampler_for(times if by_time else None, 300, 2)
     assert (resampler.blocks is not None) == by_time
