@@ -245,7 +245,10 @@ def test_the_evaluation_resamples_gaps_and_probability_metrics_in_one_pass(by_ti
     times = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) // 100, "D"))
     resampler = resampler_for(times if by_time else None, 300, 2)
     assert (resampler.blocks is not None) == by_time
-    gaps, bands, metrics = _described(Part(frame, y), realised, codes, probas, COSTS, resampler)
+    gaps, bands, metrics, method = _described(
+        Part(frame, y), realised, codes, probas, COSTS, resampler
+    )
+    assert method is None  # few rows: the bootstrap
     alone_gaps, alone_bands = calibration_gaps(realised, codes, probas, COSTS, frame, resampler)
     for name in probas:
         for got, want in ((gaps[name], alone_gaps[name]), *zip_bands(bands, alone_bands, name)):

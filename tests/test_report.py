@@ -27,6 +27,7 @@ from advisor.cli.main import main
 from advisor.core.costs import CostMatrix
 from advisor.report import charts, render_report, render_summary
 from advisor.report.render import SECTIONS, _sections
+from advisor.stats.large_sample import NORMAL_INTERVAL
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -245,6 +246,22 @@ def test_multiclass_model_section_renders():
     assert model["threshold"] is None and model["calibration"]["target"] == "top"
     html = result.to_html()
     assert "The ML model" in headings(html) and "Cost against the decision threshold" not in html
+
+
+def test_the_model_sections_interval_line_names_how_each_interval_was_found(
+    small_result: Result,
+):
+    payload = copy.deepcopy(small_result.to_dict())
+    html = render_report(payload)
+    assert "Intervals from 2,000 bootstrap resamples; the ROC AUC's from DeLong" in html
+    assert "normal interval of a mean" not in html
+    payload["evaluation"]["mean_interval"] = NORMAL_INTERVAL
+    html = render_report(payload)
+    assert (
+        "Intervals from 2,000 bootstrap resamples; accuracy's, Brier score's, log loss's and "
+        "the calibration gaps' from the normal interval of a mean (at least 50,000 test rows"
+        in html
+    )
 
 
 def test_executive_summary_and_maintenance_from_a_fake_payload(small_result: Result):

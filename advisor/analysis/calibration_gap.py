@@ -22,6 +22,7 @@ import pandas as pd
 from advisor.core.costs import CostMatrix
 from advisor.stats.bootstrap import Banded, Resampler, interval
 from advisor.stats.interval import Interval
+from advisor.stats.large_sample import mean_intervals, near_normal
 
 SEED_OFFSET = 17  # its own replicates, so adding it leaves every other interval unchanged
 BANDS = 10  # the most bands of the expected cost per decision
@@ -65,6 +66,35 @@ class Gaps:
         for name, reps in zip(self.with_bands, band_replicates, strict=True):
             bands[name] = _summary(self.per_row[name], *self.cuts[name], reps)
         return found, bands
+
+    def near_normal(self) -> bool:
+        """Whether every gap's and every band's mean is near enough normal for `normal`."""
+        return near_normal(self.plain) and all(
+            near_normal(gap) for name in self.with_bands for gap in self._by_band(name)
+        )
+
+    def normal(self) -> tuple[dict[str, Interval], dict[str, dict]]:
+        """`summarise`'s figures with the normal interval of each mean in place of the
+        bootstrap's (a band's: of its own rows' mean, the first-order spread of the ratio the
+        bootstrap resamples); for large splits whose means pass `near_normal`."""
+        found = dict(zip(self.names, mean_intervals(self.plain), strict=True))
+        bands = {n: {"by": BANDS_BY, "bands": []} for n in self.names}
+        for name in self.with_bands:
+            each = [mean_intervals(gap)[0] for gap in self._by_band(name)]
+            entries = self.cuts[name][0]
+            bands[name] = {
+                "by": BANDS_BY,
+                "bands": [{**e, **i.to_dict()} for e, i in zip(entries, each, strict=True)],
+            }
+        return found, bands
+
+    def _by_band(self, name: str) -> list[np.ndarray]:
+        """The policy's gaps of each band's rows, band by band."""
+        entries, band = self.cuts[name]
+        order = np.argsort(band, kind="stable")
+        edges = np.searchsorted(band[order], np.arange(len(entries) + 1))
+        gaps = self.per_row[name][order]
+        return [gaps[edges[b] : edges[b + 1]] for b in range(len(entries))]
 
 
 def gaps_of(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advisor.analysis.calibration_gap import SEED_OFFSET, gaps_of
+from advisor.analysis.calibration_gap import SEED_OFFSET, Gaps, gaps_of
 from advisor.analysis.roles import Roles
 from advisor.core.costs import UNDECIDED, CostMatrix
 from advisor.core.data import Part
@@ -18,6 +18,7 @@ from advisor.core.record import Record, json_field
 from advisor.policies.base import Policy
 from advisor.stats.bootstrap import BootstrapScheme, Resampler, interval
 from advisor.stats.interval import Interval
+from advisor.stats.large_sample import LARGE_ROWS, NORMAL_INTERVAL, near_normal
 from advisor.stats.probability_quality import AUC_INTERVAL, metric_rows, probability_metrics
 
 
@@ -85,6 +86,9 @@ class Evaluation(Record):
     policies: Mapping[str, PolicyScore]
     differences: tuple[Difference, ...] = ()
     rules_capture: RulesCapture | None = json_field(omit_none=True, default=None)
+    # how the calibration gaps' and the probability metrics' intervals were found, when not
+    # from the bootstrap (`advisor.stats.large_sample`)
+    mean_interval: str | None = json_field(omit_none=True, default=None)
     split: str = "test"
     replicates: Mapping[str, np.ndarray] = json_field(internal=True)
     resampler: Resampler = json_field(internal=True)
@@ -164,7 +168,7 @@ def evaluate(
     per_row = {name: each[rows, codes[name]] for name in names}
     reps = resampler.means(np.column_stack([per_row[n] for n in names]))
     replicates = {n: reps[:, i] for i, n in enumerate(names)}
-    gaps, bands, metrics = _described(test, per_row, codes, probas, costs, resampler)
+    gaps, bands, metrics, method = _described(test, per_row, codes, probas, costs, resampler)
     scores = {}
     for name, policy in policies.items():
         shares = np.bincount(codes[name], minlength=costs.n_decisions) / len(test)
@@ -194,6 +198,7 @@ def evaluate(
         policies=scores,
         differences=differences,
         rules_capture=rules_capture(scores, replicates, roles),
+        mean_interval=method,
         replicates=replicates,
         resampler=resampler,
     )
@@ -206,19 +211,38 @@ def _described(
     probas: Mapping[str, np.ndarray],
     costs: CostMatrix,
     resampler: Resampler,
-) -> tuple[dict, dict, dict]:
+) -> tuple[dict, dict, dict, str | None]:
     """The calibration gaps and bands, and the probability metrics, of every policy with
     probabilities: the gaps and the metrics' per-row scores resampled in one pass (the metrics
-    are means of rows too), the AUC's interval from DeLong's variance."""
+    are means of rows too), or on a large split whose means are all near normal, the normal
+    interval of each (`uses_normal_interval`, and its description is returned last); the AUC's
+    interval from DeLong's variance."""
     gaps = gaps_of(realised, codes, probas, costs, test.frame)
     if not gaps.names:
-        return {}, {}, {}
+        return {}, {}, {}, None
     scored = {name: probas[name] for name in gaps.names}
-    plain = np.column_stack([gaps.plain, metric_rows(test.y, scored)])
+    scores = metric_rows(test.y, scored)
+    if uses_normal_interval(resampler, gaps, scores):
+        found, bands = gaps.normal()
+        metrics = probability_metrics(test.y, scored, None, resampler.blocks)
+        return found, bands, metrics, NORMAL_INTERVAL
+    plain = np.column_stack([gaps.plain, scores])
     reps, band_reps = resampler.means_and_banded(plain, gaps.banded, SEED_OFFSET)
     found, bands = gaps.summarise(reps[:, : len(gaps.names)], band_reps)
     metrics = probability_metrics(test.y, scored, reps[:, len(gaps.names) :], resampler.blocks)
-    return found, bands, metrics
+    return found, bands, metrics, None
+
+
+def uses_normal_interval(resampler: Resampler, gaps: Gaps, scores: np.ndarray) -> bool:
+    """Whether the calibration gaps and the probability metrics take the normal interval of
+    a mean (`advisor.stats.large_sample`): rows resampled one at a time, at least LARGE_ROWS
+    of them, and every mean near normal."""
+    return (
+        resampler.blocks is None
+        and len(scores) >= LARGE_ROWS
+        and near_normal(scores)
+        and gaps.near_normal()
+    )
 
 
 def difference(a: str, b: str, per_policy: Mapping, replicates: Mapping) -> Difference:

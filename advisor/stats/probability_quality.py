@@ -3,7 +3,8 @@ ROC AUC (one-vs-rest), each with an interval.
 
 Accuracy, Brier score and log loss are means of per-row scores (`metric_rows`): their
 intervals come from bootstrap replicates of those means, which the evaluation draws in the same
-pass as the calibration gaps' (one pass over the resampling counts serves both). The AUC is
+pass as the calibration gaps' (one pass over the resampling counts serves both), or on a large
+test split whose means are near normal from the normal interval (`large_sample`). The AUC is
 not a mean of rows; its interval is DeLong's, from each row's influence on it, which needs one
 sort of the scores and no resampling at all.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from advisor.stats.bootstrap import interval
 from advisor.stats.interval import Interval
+from advisor.stats.large_sample import mean_intervals
 
 METRICS = ("accuracy", "brier", "log_loss")  # the columns of `per_row_scores`, in order
 AUC_INTERVAL = "DeLong's variance, normal on the logit scale"  # how the AUC's is found
@@ -123,24 +125,26 @@ def metric_rows(y: np.ndarray, probas: Mapping[str, np.ndarray]) -> np.ndarray:
 def probability_metrics(
     y: np.ndarray,
     probas: Mapping[str, np.ndarray],
-    replicates: np.ndarray,
+    replicates: np.ndarray | None,
     blocks: np.ndarray | None = None,
 ) -> dict[str, dict]:
     """Accuracy, Brier score, log loss and ROC AUC of each policy's probabilities with their
     intervals: the first three from `replicates`, bootstrap replicates of `metric_rows`' column
-    means (resamples x columns); the AUC's from DeLong's variance (`auc_interval`, by `blocks`
-    when the rows were resampled in blocks)."""
+    means (resamples x columns), or with None the normal interval of each mean
+    (`mean_intervals`); the AUC's from DeLong's variance (`auc_interval`, by `blocks` when the
+    rows were resampled in blocks)."""
     names = list(probas)
     if not names:
         return {}
-    estimates = metric_rows(y, probas).mean(axis=0)
+    rows = metric_rows(y, probas)
+    if replicates is None:
+        found = mean_intervals(rows)
+    else:
+        found = [interval(m, replicates[:, c]) for c, m in enumerate(rows.mean(axis=0))]
     out = {}
     for i, name in enumerate(names):
         columns = range(len(METRICS) * i, len(METRICS) * (i + 1))
-        out[name] = {
-            metric: interval(estimates[c], replicates[:, c])
-            for metric, c in zip(METRICS, columns, strict=True)
-        }
+        out[name] = {metric: found[c] for metric, c in zip(METRICS, columns, strict=True)}
         auc = auc_interval(y, probas[name], blocks)
         if auc is not None:
             out[name]["roc_auc"] = auc
