@@ -182,3 +182,28 @@ def test_changing_only_the_test_rows_cannot_change_the_retraining_cadence(tmp_pa
     assert after.data["drift"]["cadence"]["split"] == "validation"
     assert before.data["maintenance"] == after.data["maintenance"]
     assert before.data["roles"] == after.data["roles"]
+
+
+def test_a_fitted_model_decides_the_validation_rows_from_the_probabilities_it_kept():
+    """The model keeps its calibrated probabilities of the validation rows from fitting; the
+    roles' decisions read them, and they are exactly what predicting those rows again gives."""
+    from advisor.core.case import case_from_arguments
+    from advisor.core.data import load_dataset, split_dataset
+    from advisor.core.features import FeatureSpec
+    from advisor.policies.ml import MLPolicy
+
+    case = case_from_arguments(synthetic_frame(2000), target="outcome", costs={"fp": 1, "fn": 5})
+    data = load_dataset(case)
+    split = split_dataset(data, 0)
+    spec = FeatureSpec(data.schema).fit(split.train.frame)
+    model = MLPolicy(case.costs, spec, seed=0).fit(split.train, split.valid)
+    again = model.decide_batch(split.valid.frame)
+    model.predict_proba = None  # a second prediction would fail here
+    kept = decide_validation({"ml": model}, split.valid)["ml"]
+    np.testing.assert_array_equal(kept.proba, again.proba)
+    np.testing.assert_array_equal(kept.codes, again.codes)
+    np.testing.assert_array_equal(kept.expected_costs, again.expected_costs)
+    shipped = MLPolicy(case.costs, spec, seed=0).fit_rounds(
+        split.train, model.n_trees_, model.calibrator_, model.calibration_
+    )
+    assert shipped.validation_proba_ is None  # fitted without validation rows: predicts them

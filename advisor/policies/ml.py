@@ -239,6 +239,10 @@ class MLPolicy(Policy):
             "method": ("platt" if self.costs.n_classes == 2 else "multinomial") if use else "none",
             **losses,
         }
+        # what the validation rows' decisions need, kept (not saved in a bundle): choosing on
+        # the validation split (`advisor.analysis.roles.decide_validation`) then costs no
+        # second pass over the trees
+        self.validation_proba_ = self._calibrated(raw_valid)
         return self._set_version()
 
     def fit_rounds(
@@ -263,6 +267,7 @@ class MLPolicy(Policy):
         self.refined_trees_ = 0
         self.calibrator_ = calibrator
         self.calibration_ = dict(calibration)
+        self.validation_proba_ = None  # no validation split here
         return self._set_version()
 
     def _names(self) -> list[str]:
@@ -358,7 +363,10 @@ class MLPolicy(Policy):
         return self._calibrated(self._raw_frame(frame))
 
     def decide_batch(self, frame: pd.DataFrame) -> Batch:
-        proba = self.predict_proba(frame)
+        return self.decide_from_proba(self.predict_proba(frame), frame)
+
+    def decide_from_proba(self, proba: np.ndarray, frame: pd.DataFrame) -> Batch:
+        """The decisions of `frame`'s rows given their (calibrated) probabilities."""
         expected = self.costs.expected_costs(proba, frame)
         return Batch(self.costs.choose(expected), proba=proba, expected_costs=expected)
 
