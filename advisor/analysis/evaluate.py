@@ -223,7 +223,7 @@ def _described(
     scored = {name: probas[name] for name in gaps.names}
     scores = metric_rows(test.y, scored)
     if uses_normal_interval(resampler, gaps, scores):
-        found, bands = gaps.normal()
+        found, bands = gaps.normal(resampler)
         metrics = probability_metrics(test.y, scored, None, resampler.blocks)
         return found, bands, metrics, NORMAL_INTERVAL
     plain = np.column_stack([gaps.plain, scores])
@@ -236,7 +236,8 @@ def _described(
 def uses_normal_interval(resampler: Resampler, gaps: Gaps, scores: np.ndarray) -> bool:
     """Whether the calibration gaps and the probability metrics take the normal interval of
     a mean (`advisor.stats.large_sample`): rows resampled one at a time, at least LARGE_ROWS
-    of them, and every mean near normal."""
+    of them, and every overall gap and per-row metric near normal (the bands are judged one
+    by one, `Gaps.normal`)."""
     return (
         resampler.blocks is None
         and len(scores) >= LARGE_ROWS
