@@ -5,12 +5,12 @@ A bootstrap percentile interval of a mean and the normal interval (mean ± 1.96 
 errors) differ, to first order, by a shift of each end of about skewness / sqrt(rows) x
 (1.96² - 1) / 6 standard errors. With |skewness| / sqrt(rows) at most SKEW_LIMIT that shift is
 under 0.05 standard errors: less than the Monte Carlo error of a percentile end from 2,000
-resamples (about 0.06 standard errors). Where every mean passes that test, and the split is
-large enough for the bootstrap to cost seconds (LARGE_ROWS rows resampled one at a time),
-the evaluation gives the calibration gaps and the per-row probability metrics the normal
-interval instead (a calibration band whose mean fails the test, the lowest band of a rare
-outcome, is bootstrapped on its own rows: a few thousand rows, not the split) (`tests/test_large_sample.py` checks both claims against the bootstrap and by
-coverage pooled over many seeds).
+resamples (about 0.06 standard errors). On a split large enough for the bootstrap to cost
+seconds (LARGE_ROWS rows, resampled one at a time), the evaluation gives the calibration gaps
+and the per-row probability metrics the normal interval wherever a mean passes that test; a
+calibration band whose mean fails it (the lowest band of a rare outcome) is bootstrapped on
+its own few thousand rows, not the whole split. `tests/test_large_sample.py` checks both
+claims against the bootstrap and by coverage pooled over many seeds.
 """
 
 from __future__ import annotations
