@@ -7,8 +7,8 @@ errors) differ, to first order, by a shift of each end of about skewness / sqrt(
 under 0.05 standard errors: less than the Monte Carlo error of a percentile end from 2,000
 resamples (about 0.06 standard errors). On a split large enough for the bootstrap to cost
 seconds (LARGE_ROWS rows, resampled one at a time), the evaluation gives the calibration gaps
-and the per-row probability metrics the normal interval wherever a mean passes that test; a
-calibration band whose mean fails it (the lowest band of a rare outcome) is bootstrapped on
+and the per-row probability metrics the normal interval when every overall gap and metric
+passes that test (else the bootstrap for all); a calibration band whose mean fails it (the lowest band of a rare outcome) is bootstrapped on
 its own few thousand rows, not the whole split. `tests/test_large_sample.py` checks both
 claims against the bootstrap and by coverage pooled over many seeds.
 """
