@@ -20,7 +20,14 @@ COSTS = CostMatrix.from_mapping(
 )
 
 
-class Constant:
+class StandIn:
+    """What the roles ask of a policy: its validation rows' decisions."""
+
+    def decide_validation(self, frame: pd.DataFrame) -> Batch:
+        return self.decide_batch(frame)
+
+
+class Constant(StandIn):
     """A stand-in policy that always takes one decision."""
 
     def __init__(self, code: int) -> None:
@@ -30,7 +37,7 @@ class Constant:
         return Batch(np.full(len(frame), self.code))
 
 
-class CallWhere:
+class CallWhere(StandIn):
     """A stand-in rule list: call where column `x` is 1, else skip."""
 
     def decide_batch(self, frame: pd.DataFrame) -> Batch:
@@ -207,3 +214,40 @@ def test_a_fitted_model_decides_the_validation_rows_from_the_probabilities_it_ke
         split.train, model.n_trees_, model.calibrator_, model.calibration_
     )
     assert shipped.validation_proba_ is None  # fitted without validation rows: predicts them
+
+
+def test_kept_validation_probabilities_serve_only_the_frame_fitted_with():
+    """Other rows of the same length, a copy of the frame, or the policy after pickling (as
+    shipped to a worker) are predicted afresh, never answered from the kept probabilities."""
+    import pickle
+
+    from advisor.core.case import case_from_arguments
+    from advisor.core.data import Part, load_dataset, split_dataset
+    from advisor.core.features import FeatureSpec
+    from advisor.policies.ml import MLPolicy
+
+    case = case_from_arguments(synthetic_frame(2000), target="outcome", costs={"fp": 1, "fn": 5})
+    data = load_dataset(case)
+    split = split_dataset(data, 0)
+    spec = FeatureSpec(data.schema).fit(split.train.frame)
+    model = MLPolicy(case.costs, spec, seed=0).fit(split.train, split.valid)
+    test_rows = split.test.frame.iloc[: len(split.valid)].reset_index(drop=True)
+    other = Part(frame=test_rows, y=split.test.y[: len(split.valid)])
+    assert len(other) == len(split.valid)
+    predicted = []
+    raw_frame = model._raw_frame
+    model._raw_frame = lambda frame: predicted.append(len(frame)) or raw_frame(frame)
+    np.testing.assert_array_equal(
+        decide_validation({"ml": model}, other)["ml"].proba, model.predict_proba(other.frame)
+    )
+    decide_validation({"ml": model}, Part(frame=split.valid.frame.copy(), y=split.valid.y))
+    assert len(predicted) == 3  # other rows twice (decided, then checked), the copy once
+    decide_validation({"ml": model}, split.valid)
+    assert len(predicted) == 3  # the very frame fitted with: answered from what was kept
+    del model._raw_frame
+    copied = pickle.loads(pickle.dumps(model))
+    assert copied.validation_proba_ is None
+    np.testing.assert_array_equal(
+        decide_validation({"ml": copied}, split.valid)["ml"].proba,
+        model.validation_proba_,
+    )

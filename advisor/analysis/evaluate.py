@@ -224,12 +224,14 @@ def _described(
     scores = metric_rows(test.y, scored)
     if uses_normal_interval(resampler, gaps, scores):
         found, bands = gaps.normal(resampler)
-        metrics = probability_metrics(test.y, scored, None, resampler.blocks)
+        metrics = probability_metrics(test.y, scored, None, resampler.blocks, scores)
         return found, bands, metrics, NORMAL_INTERVAL
     plain = np.column_stack([gaps.plain, scores])
     reps, band_reps = resampler.means_and_banded(plain, gaps.banded, SEED_OFFSET)
     found, bands = gaps.summarise(reps[:, : len(gaps.names)], band_reps)
-    metrics = probability_metrics(test.y, scored, reps[:, len(gaps.names) :], resampler.blocks)
+    metrics = probability_metrics(
+        test.y, scored, reps[:, len(gaps.names) :], resampler.blocks, scores
+    )
     return found, bands, metrics, None
 
 

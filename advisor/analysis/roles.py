@@ -39,16 +39,9 @@ class Roles(Record):
 
 def decide_validation(policies: Mapping[str, Policy], valid: Part) -> dict[str, Batch]:
     """Every policy's decisions on the validation split they were fitted with, made once for
-    every choice. A model that kept its probabilities of those rows while fitting
-    (`validation_proba_`) decides from them instead of predicting them a second time."""
-    return {name: _on_validation(policy, valid) for name, policy in policies.items()}
-
-
-def _on_validation(policy: Policy, valid: Part) -> Batch:
-    kept = getattr(policy, "validation_proba_", None)
-    if kept is not None and len(kept) == len(valid):
-        return policy.decide_from_proba(kept, valid.frame)
-    return policy.decide_batch(valid.frame)
+    every choice (a model decides from the probabilities it kept of those rows while fitting,
+    `Policy.decide_validation`)."""
+    return {name: policy.decide_validation(valid.frame) for name, policy in policies.items()}
 
 
 def validation_costs(decided: Mapping[str, Batch], valid: Part, costs: CostMatrix) -> dict:

@@ -129,6 +129,12 @@ class Policy(ABC):
         what explains them; the one vectorised decision path. UNDECIDED (-1) marks a row whose
         costs cannot be known (an example-dependent cost missing)."""
 
+    def decide_validation(self, frame: pd.DataFrame) -> Batch:
+        """`decide_batch` of the validation rows this policy was fitted with, for the choices
+        made there; a policy that kept what those decisions need while fitting answers from
+        it (`MLPolicy`)."""
+        return self.decide_batch(frame)
+
     @abstractmethod
     def decide_record(self, record: Mapping) -> Batch:
         """One record (column -> value) decided through the single-record feature path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -239,11 +240,32 @@ class MLPolicy(Policy):
             "method": ("platt" if self.costs.n_classes == 2 else "multinomial") if use else "none",
             **losses,
         }
-        # what the validation rows' decisions need, kept (not saved in a bundle): choosing on
-        # the validation split (`advisor.analysis.roles.decide_validation`) then costs no
-        # second pass over the trees
-        self.validation_proba_ = self._calibrated(raw_valid)
+        self._keep_validation(self._calibrated(raw_valid), valid.frame)
         return self._set_version()
+
+    def _keep_validation(self, proba: np.ndarray | None, frame: pd.DataFrame | None) -> None:
+        """Keep the validation rows' calibrated probabilities from fitting, tied to the very
+        frame they came from (a weak reference, so no frame is held alive): choosing on the
+        validation split (`decide_validation`) then costs no second pass over the trees. They
+        are neither bundled nor pickled (`__getstate__`)."""
+        self.validation_proba_ = proba
+        self._validation_frame = None if frame is None else weakref.ref(frame)
+
+    def decide_validation(self, frame: pd.DataFrame) -> Batch:
+        """The validation rows' decisions from the probabilities kept while fitting when
+        `frame` is the frame fitted with; otherwise predicted as any rows are."""
+        kept = getattr(self, "_validation_frame", None)
+        if kept is not None and kept() is frame:
+            return self.decide_from_proba(self.validation_proba_, frame)
+        return self.decide_batch(frame)
+
+    def __getstate__(self) -> dict:
+        """The state without the validation rows' kept probabilities (a fitting-time shortcut,
+        not part of the model): a policy shipped to a worker or copied predicts afresh."""
+        state = self.__dict__.copy()
+        state["validation_proba_"] = None
+        state["_validation_frame"] = None
+        return state
 
     def fit_rounds(
         self, rows: Part, rounds: int, calibrator: Calibrator | None, calibration: Mapping
@@ -267,7 +289,7 @@ class MLPolicy(Policy):
         self.refined_trees_ = 0
         self.calibrator_ = calibrator
         self.calibration_ = dict(calibration)
-        self.validation_proba_ = None  # no validation split here
+        self._keep_validation(None, None)  # no validation split here
         return self._set_version()
 
     def _names(self) -> list[str]:

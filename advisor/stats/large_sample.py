@@ -8,9 +8,10 @@ under 0.05 standard errors: less than the Monte Carlo error of a percentile end 
 resamples (about 0.06 standard errors). On a split large enough for the bootstrap to cost
 seconds (LARGE_ROWS rows, resampled one at a time), the evaluation gives the calibration gaps
 and the per-row probability metrics the normal interval when every overall gap and metric
-passes that test (else the bootstrap for all); a calibration band whose mean fails it (the lowest band of a rare outcome) is bootstrapped on
-its own few thousand rows, not the whole split. `tests/test_large_sample.py` checks both
-claims against the bootstrap and by coverage pooled over many seeds.
+passes that test (else the bootstrap for all); a calibration band whose mean fails it (the
+lowest band of a rare outcome) is bootstrapped on its own few thousand rows, not the whole
+split. `tests/test_large_sample.py` checks both claims against the bootstrap and by coverage
+pooled over many seeds.
 """
 
 from __future__ import annotations

@@ -127,16 +127,17 @@ def probability_metrics(
     probas: Mapping[str, np.ndarray],
     replicates: np.ndarray | None,
     blocks: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> dict[str, dict]:
     """Accuracy, Brier score, log loss and ROC AUC of each policy's probabilities with their
     intervals: the first three from `replicates`, bootstrap replicates of `metric_rows`' column
     means (resamples x columns), or with None the normal interval of each mean
     (`mean_intervals`); the AUC's from DeLong's variance (`auc_interval`, by `blocks` when the
-    rows were resampled in blocks)."""
+    rows were resampled in blocks). `rows` is `metric_rows(y, probas)` when the caller has it."""
     names = list(probas)
     if not names:
         return {}
-    rows = metric_rows(y, probas)
+    rows = metric_rows(y, probas) if rows is None else rows
     if replicates is None:
         found = mean_intervals(rows)
     else:
