@@ -249,12 +249,12 @@ class MLPolicy(Policy):
         validation split (`decide_validation`) then costs no second pass over the trees. They
         are neither bundled nor pickled (`__getstate__`)."""
         self.validation_proba_ = proba
-        self._validation_frame = None if frame is None else weakref.ref(frame)
+        self.validation_frame_ = None if frame is None else weakref.ref(frame)
 
     def decide_validation(self, frame: pd.DataFrame) -> Batch:
         """The validation rows' decisions from the probabilities kept while fitting when
         `frame` is the frame fitted with; otherwise predicted as any rows are."""
-        kept = getattr(self, "_validation_frame", None)
+        kept = getattr(self, "validation_frame_", None)
         if kept is not None and kept() is frame:
             return self.decide_from_proba(self.validation_proba_, frame)
         return self.decide_batch(frame)
@@ -264,7 +264,7 @@ class MLPolicy(Policy):
         not part of the model): a policy shipped to a worker or copied predicts afresh."""
         state = self.__dict__.copy()
         state["validation_proba_"] = None
-        state["_validation_frame"] = None
+        state["validation_frame_"] = None
         return state
 
     def fit_rounds(
